@@ -1,0 +1,24 @@
+import {Flags} from '@oclif/core'
+
+import {loadClusterFile, type Loaded} from '../config/load.js'
+
+/** `-c, --config FILE`: the cluster description most commands start from. */
+export const configFlag = Flags.string({
+  char: 'c',
+  description: 'cluster.yaml to read.',
+  default: 'cluster.yaml',
+  env: 'BERTH_CLUSTER',
+})
+
+/** `--state-dir DIR`: where berth remembers host keys and local clusters. */
+export const stateDirFlag = Flags.string({
+  description: 'Where berth keeps generated host keys and cluster records (default ~/.local/state/berth).',
+  env: 'BERTH_STATE_DIR',
+})
+
+/** Loads cluster.yaml and prints its warnings on stderr. */
+export async function loadWithWarnings(file: string): Promise<Loaded> {
+  const loaded = await loadClusterFile(file)
+  for (const warning of loaded.warnings) process.stderr.write(`berth: warning: ${warning}\n`)
+  return loaded
+}

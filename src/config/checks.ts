@@ -1,0 +1,41 @@
+import {isIP} from 'node:net'
+
+import type {Problem} from '../errors.js'
+import {arrayOf} from './load.js'
+import {type ClusterDocument, MAX_MAIN_MACHINES} from './types.js'
+
+/**
+ * The checks a schema cannot express: unique names and addresses, valid IPs, and an etcd
+ * membership that can hold a quorum. Returns the problems and the warnings. Runs on
+ * documents the schema rejected too (so every problem is reported at once): it checks
+ * only what has the right type and leaves the rest to the schema's messages.
+ */
+export function semanticProblems(document: ClusterDocument, file?: string): {problems: Problem[]; warnings: string[]} {
+  const problems: Problem[] = []
+  const warnings: string[] = []
+  const names = new Map<string, number>()
+  const ips = new Map<string, number>()
+  const machines = arrayOf(document.machines)
+  for (const [i, machine] of machines.entries()) {
+    if (typeof machine?.ip !== 'string' || typeof machine.name !== 'string') continue
+    const path = `machines/${i}`
+    if (isIP(machine.ip) !== 4) {
+      problems.push({file, path: `${path}/ip`, message: `${JSON.stringify(machine.ip)} is not an IPv4 address`, fix: 'write four numbers 0-255 separated by dots'})
+    }
+    const sameName = names.get(machine.name)
+    if (sameName === undefined) names.set(machine.name, i)
+    else problems.push({file, path: `${path}/name`, message: `${machine.name} is already the name of machines/${sameName}`, fix: 'give every machine its own name'})
+    const sameIp = ips.get(machine.ip)
+    if (sameIp === undefined) ips.set(machine.ip, i)
+    else problems.push({file, path: `${path}/ip`, message: `${machine.ip} is already the address of machines/${sameIp}`, fix: 'give every machine its own address'})
+  }
+  const mains = machines.filter((m) => m?.role === 'main').length
+  if (mains === 0) {
+    problems.push({file, path: 'machines', message: 'no machine has role main, so there is no etcd member', fix: 'give 1, 3 or 5 machines role: main'})
+  } else if (mains > MAX_MAIN_MACHINES) {
+    problems.push({file, path: 'machines', message: `${mains} machines have role main; etcd takes at most ${MAX_MAIN_MACHINES} members`, fix: 'make the others role: worker'})
+  } else if (mains % 2 === 0) {
+    warnings.push(`${file ? `${file}: ` : ''}machines: ${mains} main machines tolerate no more failures than ${mains - 1}; an odd count is better`)
+  }
+  return {problems, warnings}
+}

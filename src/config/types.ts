@@ -1,0 +1,47 @@
+/** Roles a machine can have: main machines are etcd members; data machines run only services that name them. */
+export type Role = 'main' | 'worker' | 'data'
+
+/** One machine as cluster.yaml describes it. */
+export interface Machine {
+  name: string
+  ip: string
+  role: Role
+  labels: Record<string, string>
+}
+
+/** A cluster with every default filled in: what the rest of berth works with. */
+export interface Cluster {
+  /** Where it was read from, for messages; undefined for one built from flags. */
+  file?: string
+  name: string
+  unitPrefix: string
+  registry: {url: string; insecure: boolean}
+  installer: {image: string}
+  ssh: {user: string; authorizedKeys: string[]}
+  etcd: {clientPort: number; peerPort: number; token: string}
+  machines: Machine[]
+  services: Record<string, Record<string, unknown>>
+}
+
+/** The shape of cluster.yaml before defaults (what the JSON Schema describes). */
+export interface ClusterDocument {
+  name: string
+  unitPrefix?: string
+  registry: {url: string; insecure?: boolean}
+  installer?: {image?: string}
+  ssh: {user?: string; authorizedKeys?: string[]; authorizedKeyFiles?: string[]}
+  etcd?: {clientPort?: number; peerPort?: number; token?: string}
+  machines: {name: string; ip: string; role: Role; labels?: Record<string, string>}[]
+  services?: Record<string, Record<string, unknown>>
+}
+
+export const DEFAULTS = {
+  unitPrefix: 'berth-',
+  installerImage: 'berth/installer:latest',
+  sshUser: 'root',
+  clientPort: 2379,
+  peerPort: 2380,
+} as const
+
+/** etcd's own limits: a quorum of more than 9 voters gets slower, not safer. */
+export const MAX_MAIN_MACHINES = 9

@@ -1,0 +1,119 @@
+import type {Cluster, Machine} from '../config/types.js'
+import type {Templates} from './templates.js'
+
+/** An etcd member as the bootstrap flags name it. */
+export interface Member {
+  name: string
+  peerUrl: string
+}
+
+/** How a main machine's etcd joins: with the others at first boot (`new`), or into a running cluster (`existing`). */
+export interface EtcdJoin {
+  state: 'new' | 'existing'
+  /** Every voting member after the join, this machine included. */
+  members: Member[]
+  /** Client URLs the node's agent and installer talk to. */
+  endpoints: string[]
+}
+
+/** A file a first-boot config writes. */
+export interface BootFile {
+  path: string
+  mode: number
+  content: string
+}
+
+/** A systemd unit or drop-ins for one; `enable` and `command` say what happens at first boot. */
+export interface BootUnit {
+  name: string
+  content?: string
+  dropIns: {name: string; content: string}[]
+  enable: boolean
+  /** `start` it, or `try-restart` it so a running daemon picks up its new drop-ins. */
+  command?: 'start' | 'try-restart'
+}
+
+/** Everything one machine's first boot needs, before it is written in a format. */
+export interface NodeBoot {
+  cluster: string
+  machine: Machine
+  authorizedKeys: string[]
+  hostKey: {private: string; public: string}
+  files: BootFile[]
+  /** Directories created with their mode before files are written. */
+  directories: {path: string; mode: number}[]
+  /** etcd's settings for a main machine, as ETCD_* variables; undefined elsewhere. */
+  etcdEnv?: Record<string, string>
+  units: BootUnit[]
+}
+
+/** The client and peer URLs of a machine's etcd. */
+export function etcdUrls(cluster: Cluster, ip: string): {client: string; peer: string} {
+  return {client: `http://${ip}:${cluster.etcd.clientPort}`, peer: `http://${ip}:${cluster.etcd.peerPort}`}
+}
+
+/** The join of a brand-new cluster: every main machine, state `new`. */
+export function newClusterJoin(cluster: Cluster): EtcdJoin {
+  const mains = cluster.machines.filter((m) => m.role === 'main')
+  return {
+    state: 'new',
+    members: mains.map((m) => ({name: m.name, peerUrl: etcdUrls(cluster, m.ip).peer})),
+    endpoints: mains.map((m) => etcdUrls(cluster, m.ip).client),
+  }
+}
+
+/** A registry-relative image name made absolute; a name that already names a host is kept. */
+export function imageRef(cluster: Cluster, image: string): string {
+  const first = image.split('/')[0] ?? ''
+  const hasHost = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+  return hasHost ? image : `${cluster.registry.url}/${image}`
+}
+
+/** Builds one machine's first boot from the cluster, its host key and how its etcd joins. */
+export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['hostKey'], join: EtcdJoin, t: Templates): NodeBoot {
+  const prefix = cluster.unitPrefix
+  const image = imageRef(cluster, cluster.installer.image)
+  const nodeJson = {
+    cluster: cluster.name,
+    machine: machine.name,
+    ip: machine.ip,
+    role: machine.role,
+    labels: machine.labels,
+    unitPrefix: prefix,
+    etcdEndpoints: join.endpoints,
+    registry: cluster.registry.url,
+    installerImage: image,
+  }
+  const units: BootUnit[] = [
+    {name: `${prefix}installer.service`, content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
+    {name: `${prefix}installer.path`, content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
+  ]
+  if (cluster.registry.insecure) {
+    units.unshift({name: 'docker.service', dropIns: [{name: '50-berth-registry.conf', content: t['docker-registry.conf']({registry: cluster.registry.url})}], enable: false, command: 'try-restart'})
+  }
+  return {
+    cluster: cluster.name,
+    machine,
+    authorizedKeys: cluster.ssh.authorizedKeys,
+    hostKey,
+    directories: [{path: '/etc/berth', mode: 0o755}, {path: '/etc/berth/secrets', mode: 0o700}],
+    files: [{path: '/etc/berth/node.json', mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`}],
+    etcdEnv: machine.role === 'main' ? etcdEnv(cluster, machine, join) : undefined,
+    units,
+  }
+}
+
+function etcdEnv(cluster: Cluster, machine: Machine, join: EtcdJoin): Record<string, string> {
+  const urls = etcdUrls(cluster, machine.ip)
+  return {
+    ETCD_NAME: machine.name,
+    ETCD_DATA_DIR: '/var/lib/etcd/berth',
+    ETCD_LISTEN_PEER_URLS: urls.peer,
+    ETCD_LISTEN_CLIENT_URLS: `${urls.client},http://127.0.0.1:${cluster.etcd.clientPort}`,
+    ETCD_INITIAL_ADVERTISE_PEER_URLS: urls.peer,
+    ETCD_ADVERTISE_CLIENT_URLS: urls.client,
+    ETCD_INITIAL_CLUSTER: join.members.map((m) => `${m.name}=${m.peerUrl}`).join(','),
+    ETCD_INITIAL_CLUSTER_STATE: join.state,
+    ETCD_INITIAL_CLUSTER_TOKEN: cluster.etcd.token,
+  }
+}
