@@ -31,7 +31,8 @@ async function validator(schemaId: string): Promise<ValidateFunction> {
 export async function schemaProblems(schemaId: string, value: unknown, file?: string, basePath = ''): Promise<Problem[]> {
   const validate = await validator(schemaId)
   if (validate(value)) return []
-  return (validate.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => toProblem(e, file, basePath))
+  // A bad property name is reported once, by propertyNames, not again by the pattern inside it.
+  return (validate.errors ?? []).filter((e) => e.propertyName === undefined).map((e) => toProblem(e, file, basePath))
 }
 
 function joinPath(...parts: string[]): string {

@@ -1,4 +1,4 @@
-import {stringify} from 'yaml'
+import {toYaml} from '../yaml-emit.js'
 
 import type {NodeBoot} from './model.js'
 import type {Templates} from './templates.js'
@@ -47,5 +47,5 @@ export function renderCloudInit(boot: NodeBoot, t: Templates): string {
     write_files: files.map((f) => ({path: f.path, permissions: octal(f.mode), owner: 'root:root', content: f.content})),
     runcmd,
   }
-  return `#cloud-config\n# berth first-boot file for ${machine.name} (${machine.role}). It holds no secret: node secrets arrive over SSH.\n${stringify(userData, {lineWidth: 0})}`
+  return `#cloud-config\n# berth first-boot file for ${machine.name} (${machine.role}). It holds no secret: node secrets arrive over SSH.\n${toYaml(userData)}`
 }

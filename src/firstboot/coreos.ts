@@ -1,4 +1,4 @@
-import {stringify} from 'yaml'
+import {type YamlValue, toYaml} from '../yaml-emit.js'
 
 import type {NodeBoot} from './model.js'
 import type {Templates} from './templates.js'
@@ -15,7 +15,7 @@ export function renderCoreos(boot: NodeBoot, t: Templates): string {
     {path: '/etc/ssh/ssh_host_ed25519_key.pub', mode: 0o644, content: `${boot.hostKey.public}\n`},
     ...boot.files,
   ]
-  const units: Record<string, unknown>[] = []
+  const units: YamlValue[] = []
   if (boot.etcdEnv) {
     units.push({
       name: 'etcd-member.service',
@@ -39,5 +39,5 @@ export function renderCoreos(boot: NodeBoot, t: Templates): string {
     write_files: files.map((f) => ({path: f.path, permissions: `0${f.mode.toString(8)}`, owner: 'root:root', content: f.content})),
     coreos: {units},
   }
-  return `#cloud-config\n# berth first-boot file for ${machine.name} (${machine.role}). It holds no secret: node secrets arrive over SSH.\n${stringify(config, {lineWidth: 0})}`
+  return `#cloud-config\n# berth first-boot file for ${machine.name} (${machine.role}). It holds no secret: node secrets arrive over SSH.\n${toYaml(config)}`
 }

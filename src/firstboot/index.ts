@@ -1,4 +1,4 @@
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Cluster, Machine} from '../config/types.js'
@@ -79,15 +79,17 @@ export async function writeFirstBoot(cluster: Cluster, options: FirstBootOptions
       for (const [name, text] of rendered) await writeFileAtomic(path.join(outDir, name), text, 0o600)
       await writeFileAtomic(path.join(outDir, 'known_hosts'), knownHosts, 0o644)
     } else {
+      // The folder is swapped in whole, so its files need no rename of their own.
       await replaceDirAtomic(outDir, async (dir) => {
-        for (const [name, text] of rendered) await writeFileAtomic(path.join(dir, name), text, 0o600)
-        await writeFileAtomic(path.join(dir, 'known_hosts'), knownHosts, 0o644)
+        await Promise.all([...rendered].map(([name, text]) => writeFile(path.join(dir, name), text, {mode: 0o600, flag: 'wx'})))
+        await writeFile(path.join(dir, 'known_hosts'), knownHosts, {mode: 0o644, flag: 'wx'})
       })
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code && ['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'ENOSPC'].includes(code)) {
-      throw new UsageError([{path: `--out ${options.outDir}`, message: `cannot write there (${code})`, fix: 'choose a folder you can write to'}])
+      const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'part of the path is a file' : code
+      throw new UsageError([{path: `--out ${options.outDir}`, message: `cannot write there (${why})`, fix: 'choose a folder you can write to'}])
     }
     throw error
   }

@@ -1,0 +1,42 @@
+/**
+ * First-boot generation and CLI start-up, measured as a user meets them: whole `berth`
+ * processes. Targets (issue 2): 1,000 machines under 1 s; `berth --help` under 2.5x `node -e 0`.
+ */
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {execa} from 'execa'
+
+import {packageRoot} from '../src/paths.js'
+import {measure, percentile, printTable} from './timing.js'
+
+const cli = path.join(packageRoot, 'bin', 'run.js')
+const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-'))
+try {
+  const key = path.join(packageRoot, 'test', 'fixtures', 'provisioner.pub')
+  const machines = Array.from({length: 1000}, (_, i) => {
+    const ip = `10.${100 + Math.floor(i / 250)}.${i % 250}.10`
+    return `  - {name: m${i}, ip: ${ip}, role: ${i < 5 ? 'main' : 'worker'}}`
+  })
+  const config = path.join(dir, 'cluster.yaml')
+  await writeFile(config, `name: bench\nregistry: {url: "10.99.0.2:5000"}\nssh: {authorizedKeyFiles: ["${key}"]}\nmachines:\n${machines.join('\n')}\n`)
+  const run = (args: string[], env: Record<string, string> = {}) => execa(process.execPath, [cli, ...args], {env})
+  const rows = []
+  let fresh = 0
+  const firstRun = await measure(() => run(['cluster', 'new-cloud-config', '-c', config, '-o', path.join(dir, 'out'), '--state-dir', path.join(dir, `state-${fresh++}`)]), 5, 0)
+  rows.push({what: 'new-cloud-config, 1,000 machines, keys generated', samples: firstRun, target: '< 1000 ms'})
+  for (const format of ['coreos', 'ignition', 'cloud-init']) {
+    const samples = await measure(() => run(['cluster', 'new-cloud-config', '-c', config, '-f', format, '-o', path.join(dir, 'out'), '--state-dir', path.join(dir, 'state-0')]), 5)
+    rows.push({what: `new-cloud-config, 1,000 machines, ${format}, keys remembered`, samples, target: '< 1000 ms'})
+  }
+  const node = await measure(() => execa(process.execPath, ['-e', '0']), 10)
+  const help = await measure(() => run(['--help']), 10)
+  const subHelp = await measure(() => run(['cluster', 'new-cloud-config', '--help']), 10)
+  const ratio = (s: number[]) => `${(percentile(s, 50) / percentile(node, 50)).toFixed(2)}x node`
+  rows.push({what: 'node -e 0', samples: node})
+  rows.push({what: 'berth --help', samples: help, target: '< 2.5x node', note: ratio(help)})
+  rows.push({what: 'berth cluster new-cloud-config --help', samples: subHelp, target: '< 2.5x node', note: ratio(subHelp)})
+  printTable('First-boot files and start-up', rows)
+} finally {
+  await rm(dir, {recursive: true, force: true})
+}

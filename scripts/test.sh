@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, type-check and build, start the real components the tests
+# talk to (dockerd, etcd, PostgreSQL, sshd, a registry), then every test file.
+# Usage: npm test [-- FILE.test.ts ...]   (a subset, by source path)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== lint"
+npx eslint .
+echo "== type-check and build"
+npm run --silent build >/dev/null
+
+echo "== components"
+bash scripts/services.sh start
+set -a
+# shellcheck disable=SC1090
+source <(bash scripts/services.sh env)
+set +a
+
+if [ $# -gt 0 ]; then
+  files=()
+  for f in "$@"; do files+=("dist/${f%.ts}.js"); done
+else
+  mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+fi
+echo "== tests (${#files[@]} files)"
+node --test --test-reporter=spec "${files[@]}"

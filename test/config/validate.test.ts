@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict'
+import {readFile, writeFile, copyFile, stat, mkdir} from 'node:fs/promises'
+import path from 'node:path'
+import {describe, it} from 'node:test'
+
+import {parseCluster} from '../../src/config/load.js'
+import {UsageError} from '../../src/errors.js'
+import {shipped} from '../../src/paths.js'
+import {berth, scratch} from '../support/cli.js'
+import {fixture} from '../support/fixture.js'
+
+const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGr8hCqB4d3K7y0l2tqKbz8sZrG9kD1w3dXh2uYx0f8Q test'
+
+function doc(machines: string, extra = ''): string {
+  return `name: t\nregistry: {url: "10.0.0.2:5000"}\nssh: {authorizedKeys: ["${key}"]}\n${extra}machines:\n${machines}`
+}
+
+async function problems(text: string): Promise<string[]> {
+  try {
+    await parseCluster(text, 'c.yaml')
+  } catch (error) {
+    assert.ok(error instanceof UsageError, String(error))
+    assert.equal(error.exitCode, 2)
+    return error.message.split('\n')
+  }
+  return []
+}
+
+describe('cluster.yaml validation', () => {
+  it('accepts the shipped example and the fixture', async () => {
+    const dir = await scratch()
+    await copyFile(shipped('schema', 'cluster.example.yaml'), path.join(dir, 'cluster.yaml'))
+    await copyFile(fixture('provisioner.pub'), path.join(dir, 'provisioner.pub'))
+    const result = await berth(['cluster', 'validate', '-c', path.join(dir, 'cluster.yaml'), '--json'])
+    assert.equal(result.exitCode, 0, result.stderr)
+    assert.deepEqual(JSON.parse(result.stdout), {file: path.join(dir, 'cluster.yaml'), name: 'demo', machines: 4, mains: 3, warnings: []})
+    assert.deepEqual(await problems(await readFile(fixture('cluster.yaml'), 'utf8').then((t) => t.replace('[provisioner.pub]', `["${fixture('provisioner.pub')}"]`))), [])
+  })
+
+  it('reports every problem at once, each with file, path and fix', async () => {
+    const lines = await problems(doc('  - {name: a, ip: 10.0.0.300, role: main, colour: red}\n  - {name: a, ip: 10.0.0.300, role: boss}\n', 'unitPrefix: "Bad Prefix"\n'))
+    assert.deepEqual(lines, [
+      'c.yaml: unitPrefix: "Bad Prefix" is not valid (Prefix of every systemd unit and container berth manages (default berth-).)',
+      'c.yaml: machines/0/colour: unknown key (remove it; known keys here: name, ip, role, labels)',
+      'c.yaml: machines/1/role: "boss" is not allowed (use one of: main, worker, data)',
+      'c.yaml: machines/0/ip: "10.0.0.300" is not an IPv4 address (write four numbers 0-255 separated by dots)',
+      'c.yaml: machines/1/ip: "10.0.0.300" is not an IPv4 address (write four numbers 0-255 separated by dots)',
+      'c.yaml: machines/1/name: a is already the name of machines/0 (give every machine its own name)',
+      'c.yaml: machines/1/ip: 10.0.0.300 is already the address of machines/0 (give every machine its own address)',
+    ])
+  })
+
+  it('names line and column of a YAML syntax error', async () => {
+    assert.deepEqual(await problems('name: t\nmachines: [\n'), ['c.yaml:3:1: Flow sequence in block collection must be sufficiently indented and end with a ] (fix the YAML syntax)'])
+    assert.deepEqual(await problems('name: t\nname: u\n'), ['c.yaml:2:1: Map keys must be unique (fix the YAML syntax)'])
+  })
+
+  it('takes 1 to 9 main machines and warns on an even count', async () => {
+    const mains = (n: number) => Array.from({length: n}, (_, i) => `  - {name: m${i}, ip: 10.0.0.${i + 1}, role: main}\n`).join('')
+    assert.deepEqual(await problems(doc(mains(10))), ['c.yaml: machines: 10 machines have role main; etcd takes at most 9 members (make the others role: worker)'])
+    assert.deepEqual(await problems(doc('  - {name: w, ip: 10.0.0.1, role: worker}\n')), ['c.yaml: machines: no machine has role main, so there is no etcd member (give 1, 3 or 5 machines role: main)'])
+    const {warnings} = await parseCluster(doc(mains(4)), 'c.yaml')
+    assert.deepEqual(warnings, ['c.yaml: machines: 4 main machines tolerate no more failures than 3; an odd count is better'])
+  })
+
+  it('rejects service names that are not valid unit and container names', async () => {
+    const lines = await problems(doc('  - {name: m, ip: 10.0.0.1, role: main}\n', 'services:\n  "Web..x": {image: "a:1"}\n  ok: {image: "a:1", bogus: 1}\n'))
+    assert.deepEqual(lines, [
+      'c.yaml: services/Web..x: is not a valid name (use lower-case letters, digits and dashes)',
+      'c.yaml: services/ok/bogus: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles)',
+    ])
+  })
+
+  it('rejects a private key or an unreadable file given as the SSH key', async () => {
+    const dir = await scratch()
+    await writeFile(path.join(dir, 'id'), '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n')
+    const text = `name: t\nregistry: {url: r}\nssh: {authorizedKeyFiles: [id, nope.pub]}\nmachines:\n  - {name: m, ip: 10.0.0.1, role: main}\n`
+    await writeFile(path.join(dir, 'c.yaml'), text)
+    const result = await berth(['cluster', 'validate', '-c', path.join(dir, 'c.yaml')])
+    assert.equal(result.exitCode, 2)
+    const file = path.join(dir, 'c.yaml')
+    assert.deepEqual(result.stderr.trim().split('\n'), [
+      `berth: ${file}: ssh/authorizedKeyFiles/0: id does not hold OpenSSH public keys only (use the .pub file, never the private key)`,
+      `berth: ${file}: ssh/authorizedKeyFiles/1: cannot read nope.pub (ENOENT) (point it at a readable public key file)`,
+    ])
+    assert.ok(!result.stderr.includes('abc'), 'the key file\'s content is never echoed')
+  })
+})
+
+describe('new-cloud-config on bad input: exit 2, one line per problem, nothing written', () => {
+  it('bad IPs in the quick form, a missing key, an unwritable --out', async () => {
+    const dir = await scratch()
+    const out = path.join(dir, 'out')
+    const env = {BERTH_STATE_DIR: path.join(dir, 'state')}
+    const bad = await berth(['cluster', 'new-cloud-config', '10.0.0.1', '10.0.0.1', '300.1.1.1', '--registry', 'r:5000', '--ssh-key', fixture('provisioner.pub'), '-o', out], {env})
+    assert.equal(bad.exitCode, 2)
+    assert.deepEqual(bad.stderr.trim().split('\n'), [
+      'berth: machines/1/ip: 10.0.0.1 is already the address of machines/0 (give every machine its own address)',
+      'berth: machines/2/ip: "300.1.1.1" is not an IPv4 address (write four numbers 0-255 separated by dots)',
+    ])
+    const noKey = await berth(['cluster', 'new-cloud-config', '10.0.0.1', '--registry', 'r:5000', '--ssh-key', path.join(dir, 'missing.pub'), '-o', out], {env})
+    assert.equal(noKey.exitCode, 2)
+    assert.match(noKey.stderr, /--ssh-key: cannot read .*missing\.pub \(ENOENT\)/)
+    await stat(out).then(() => assert.fail('no output folder after a failure'), () => undefined)
+
+    await writeFile(path.join(dir, 'plain-file'), 'x')
+    const unwritable = await berth(['cluster', 'new-cloud-config', '10.0.0.1', '--registry', 'r:5000', '--ssh-key', fixture('provisioner.pub'), '-o', path.join(dir, 'plain-file', 'out')], {env})
+    assert.equal(unwritable.exitCode, 2)
+    assert.match(unwritable.stderr, /^berth: --out .*plain-file\/out: cannot write there \(part of the path is a file\) \(choose a folder you can write to\)$/m)
+  })
+
+  it('a failed run leaves an earlier output folder as it was', async () => {
+    const dir = await scratch()
+    const out = path.join(dir, 'out')
+    const env = {BERTH_STATE_DIR: path.join(dir, 'state')}
+    const good = await berth(['cluster', 'new-cloud-config', '10.0.0.1', '--registry', 'r:5000', '--ssh-key', fixture('provisioner.pub'), '-o', out], {env})
+    assert.equal(good.exitCode, 0, good.stderr)
+    const before = await readFile(path.join(out, 'main-1.yaml'), 'utf8')
+    const bad = await berth(['cluster', 'new-cloud-config', '10.0.0.1', '10.0.0.2', '--registry', 'bad registry', '--ssh-key', fixture('provisioner.pub'), '-o', out], {env})
+    assert.equal(bad.exitCode, 2)
+    assert.equal(await readFile(path.join(out, 'main-1.yaml'), 'utf8'), before)
+  })
+
+  it('unknown flags and bad options are usage errors (exit 2)', async () => {
+    assert.equal((await berth(['cluster', 'new-cloud-config', '--bogus'])).exitCode, 2)
+    assert.equal((await berth(['cluster', 'new-cloud-config', '--format', 'xml'])).exitCode, 2)
+    const dir = await scratch()
+    await mkdir(path.join(dir, 'x'))
+    const missing = await berth(['cluster', 'validate', '-c', path.join(dir, 'x', 'none.yaml')])
+    assert.equal(missing.exitCode, 2)
+    assert.match(missing.stderr, /none\.yaml: cannot read it \(ENOENT\) \(create one with `berth cluster init`\)/)
+  })
+})
