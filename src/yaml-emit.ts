@@ -17,6 +17,7 @@ function scalar(value: string): string {
 
 /** True for a string that reads back exactly from a literal block (`|`, `|-`). */
 function blockable(value: string): boolean {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what a block cannot hold
   return value.includes('\n') && !/[\r\t\u0000-\u0008\u000b-\u001f\u007f]/.test(value) && !/^\s/.test(value) && !/ \n|\n\n+$|\n[ ]+\n/.test(value)
 }
 
