@@ -1,0 +1,61 @@
+import {canonicalJson, sha256Hex} from './hash.js'
+import type {ServiceSpec} from './spec.js'
+
+/** What a node adds to every service's `docker run`: where images come from and where env files live. */
+export interface RunOptions {
+  /** Registry host (and port) for images named without one, like `10.0.0.2:5000`. */
+  registry?: string
+  /** Directory of the env files, a tmpfs on nodes. */
+  envFileDir?: string
+}
+
+/** The directory env files are written to on a node unless the agent's options say otherwise. */
+export const defaultEnvFileDir = '/run/berth'
+
+/** The container's name, which is also the unit's name without `.service`. */
+export function containerName(prefix: string, name: string): string {
+  return `${prefix}${name}`
+}
+
+/** The env file a service's env and secrets are written to just before it starts. */
+export function envFilePath(prefix: string, name: string, opts: RunOptions = {}): string {
+  return `${opts.envFileDir ?? defaultEnvFileDir}/${containerName(prefix, name)}.env`
+}
+
+/** The image reference to run: the cluster's registry is put in front of names without a registry host. */
+export function qualifiedImage(image: string, registry: string | undefined): string {
+  const first = image.split('/')[0] as string
+  // Docker's own rule: a first component with a dot or a port, or `localhost`, is a host.
+  const hasHost = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+  return hasHost || registry === undefined ? image : `${registry}/${image}`
+}
+
+/** A short hash of everything that decides how the container runs; a container carrying another one is stale. */
+export function specHash(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}): string {
+  return sha256Hex(canonicalJson({prefix, name, spec, registry: opts.registry ?? null})).slice(0, 16)
+}
+
+/**
+ * The exact argv after `docker` that runs a service's container (`hash` only saves a caller
+ * that has the spec hash already from computing it again). Env values and secrets are never
+ * on it: they go to the env file, which `ps` does not show.
+ */
+export function dockerRunArgs(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}, hash = specHash(prefix, name, spec, opts)): string[] {
+  const container = containerName(prefix, name)
+  const args = ['run', '--rm', '--init', '--name', container]
+  args.push('--label', 'berth.managed=true', '--label', `berth.service=${name}`, '--label', `berth.spec-hash=${hash}`)
+  if (Object.keys(spec.env ?? {}).length > 0 || (spec.secrets ?? []).length > 0) args.push('--env-file', envFilePath(prefix, name, opts))
+  for (const port of spec.ports ?? []) args.push('--publish', port)
+  for (const volume of spec.volumes ?? []) args.push('--volume', volume)
+  for (const mount of spec.mounts ?? []) {
+    args.push('--mount', `type=bind,source=${mount.source},target=${mount.target}${mount.readOnly ? ',readonly' : ''}`)
+  }
+  if (spec.user !== undefined) args.push('--user', spec.user)
+  for (const cap of spec.capabilities?.add ?? []) args.push('--cap-add', cap)
+  for (const cap of spec.capabilities?.drop ?? []) args.push('--cap-drop', cap)
+  if (spec.memory !== undefined) args.push('--memory', spec.memory)
+  if (spec.readOnly) args.push('--read-only')
+  for (const key of Object.keys(spec.labels ?? {}).sort()) args.push('--label', `${key}=${spec.labels?.[key] ?? ''}`)
+  args.push(qualifiedImage(spec.image, opts.registry), ...(spec.command ?? []))
+  return args
+}

@@ -1,0 +1,65 @@
+import type {Problem} from '../errors.js'
+import {envLineProblem, envString} from './env-file.js'
+import {unsafeCharacterIn, type ValueSource} from './escape.js'
+import type {EnvValue, ServiceSpecInput} from './spec.js'
+
+/**
+ * What the schema cannot say about a service spec: values that would break the unit or the
+ * env file, `..` in paths, port numbers out of range, labels that would forge berth's own,
+ * a variable set both as env and as secret. Runs on a spec whose shape the schema accepted.
+ */
+export function specProblems(spec: ServiceSpecInput, source: ValueSource): Problem[] {
+  const problems: Problem[] = []
+  const at = (path: string, message: string, fix: string): void => {
+    problems.push({file: source.file, path: [source.path, path].filter(Boolean).join('/'), message, fix})
+  }
+  for (const [path, value] of unitStrings(spec)) {
+    const unsafe = unsafeCharacterIn(value)
+    if (unsafe !== undefined) at(path, `contains ${unsafe}`, 'remove line breaks and control characters')
+  }
+  for (const [name, value] of Object.entries(spec.env ?? {})) {
+    const problem = envLineProblem(name, envString(value as EnvValue))
+    if (problem !== undefined) at(`env/${name}`, problem, 'put multi-line values in a mounted file')
+    if (spec.secrets?.includes(name)) at(`env/${name}`, 'is also listed in secrets', 'set the variable either in env or as a secret')
+  }
+  spec.volumes?.forEach((volume, i) => {
+    if (hasDotDot(volume.split(':')[1] ?? '')) at(`volumes/${i}`, 'has a .. path segment', 'write the container path without ..')
+  })
+  spec.mounts?.forEach((mount, i) => {
+    if (hasDotDot(mount.source)) at(`mounts/${i}/source`, 'has a .. path segment', 'write the host path without ..')
+    if (hasDotDot(mount.target)) at(`mounts/${i}/target`, 'has a .. path segment', 'write the container path without ..')
+  })
+  spec.ports?.forEach((port, i) => {
+    const problem = portProblem(port)
+    if (problem !== undefined) at(`ports/${i}`, problem, 'ports are 1-65535 and addresses are IPv4, like 127.0.0.1:8080:80')
+  })
+  for (const key of Object.keys(spec.labels ?? {})) {
+    if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
+  }
+  return problems
+}
+
+/** Every string that ends up on the unit's command line, with its path in the spec. */
+function unitStrings(spec: ServiceSpecInput): [string, string][] {
+  const found: [string, string][] = [['image', spec.image]]
+  spec.command?.forEach((word, i) => found.push([`command/${i}`, word]))
+  spec.volumes?.forEach((volume, i) => found.push([`volumes/${i}`, volume]))
+  spec.mounts?.forEach((mount, i) => found.push([`mounts/${i}/source`, mount.source], [`mounts/${i}/target`, mount.target]))
+  for (const [key, value] of Object.entries(spec.labels ?? {})) found.push([`labels/${key}`, value])
+  return found
+}
+
+function hasDotDot(path: string): boolean {
+  return path.split('/').includes('..')
+}
+
+function portProblem(port: string): string | undefined {
+  const parts = port.replace(/\/(tcp|udp)$/, '').split(':')
+  const [hostPort, containerPort] = parts.slice(-2).map(Number)
+  const ip = parts.length === 3 ? (parts[0] as string) : undefined
+  if (ip !== undefined && ip.split('.').some((octet) => Number(octet) > 255)) return `${JSON.stringify(ip)} is not an IPv4 address`
+  for (const n of [hostPort, containerPort]) {
+    if (n === undefined || n < 1 || n > 65535) return `${JSON.stringify(port)} has port ${n}, outside 1-65535`
+  }
+  return undefined
+}

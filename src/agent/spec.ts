@@ -1,0 +1,86 @@
+import {UsageError, type Problem} from '../errors.js'
+import {schemaProblems} from '../schema.js'
+import type {ValueSource} from './escape.js'
+import {specProblems} from './spec-checks.js'
+
+/** A machine role a service may be placed on. */
+export type MachineRole = 'main' | 'worker' | 'data'
+
+/** systemd's Restart= policies a service may choose. */
+export type RestartPolicy = 'always' | 'on-failure' | 'no'
+
+/** An environment value; objects and arrays reach the container as JSON. */
+export type EnvValue = string | number | boolean | null | EnvValue[] | {[key: string]: EnvValue}
+
+/** A host directory bound into the container. */
+export interface Mount {
+  source: string
+  target: string
+  readOnly?: boolean
+}
+
+/** A service as written by its author (schema/service.schema.json), before defaults. */
+export interface ServiceSpecInput {
+  image: string
+  command?: string[]
+  env?: Record<string, EnvValue>
+  secrets?: string[]
+  ports?: string[]
+  volumes?: string[]
+  mounts?: Mount[]
+  user?: string
+  capabilities?: {add?: string[]; drop?: string[]}
+  memory?: string
+  readOnly?: boolean
+  labels?: Record<string, string>
+  stopTimeout?: number
+  restart?: RestartPolicy
+  roles?: MachineRole[]
+}
+
+/** A validated service with every default filled in: what units are rendered from. */
+export interface ServiceSpec extends ServiceSpecInput {
+  stopTimeout: number
+  restart: RestartPolicy
+  roles: MachineRole[]
+}
+
+/** The defaults a spec gets for the fields it leaves out. */
+export const specDefaults = {stopTimeout: 10, restart: 'always', roles: ['main', 'worker']} as const
+
+const serviceName = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+/** Returns the problem with a service name (it becomes part of unit, container and file names), or undefined. */
+export function serviceNameProblem(name: string, source: ValueSource = {}): Problem | undefined {
+  if (serviceName.test(name)) return undefined
+  return {
+    ...source,
+    message: `${JSON.stringify(name)} is not a valid service name`,
+    fix: 'use 1-63 lower-case letters, digits and inner dashes, like web or billing-api',
+  }
+}
+
+/** Throws a UsageError unless `name` is a valid service name. */
+export function validateServiceName(name: string, source: ValueSource = {}): string {
+  const problem = serviceNameProblem(name, source)
+  if (problem) throw new UsageError([problem])
+  return name
+}
+
+/**
+ * Checks a service spec against the schema (every problem at once, unknown fields rejected)
+ * and against what the unit and env file need, and returns it with defaults filled in.
+ */
+export async function validateServiceSpec(value: unknown, source: ValueSource = {}): Promise<ServiceSpec> {
+  const problems = await schemaProblems('urn:berth:service', value, source.file, source.path ?? '')
+  // Deeper checks assume the shape the schema promises, so they run only on a valid shape.
+  if (problems.length === 0) problems.push(...specProblems(value as ServiceSpecInput, source))
+  if (problems.length > 0) throw new UsageError(problems)
+  const spec = structuredClone(value as ServiceSpecInput)
+  return {
+    ...spec,
+    stopTimeout: spec.stopTimeout ?? specDefaults.stopTimeout,
+    restart: spec.restart ?? specDefaults.restart,
+    roles: spec.roles ?? [...specDefaults.roles],
+  }
+}

@@ -1,0 +1,97 @@
+import {readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
+
+import {UsageError} from '../errors.js'
+import {shipped} from '../paths.js'
+import {containerName, dockerRunArgs, specHash, type RunOptions} from './docker-run.js'
+import {systemdCommandLine, systemdWord} from './escape.js'
+import {sha256Hex} from './hash.js'
+import {validateServiceName, type ServiceSpec} from './spec.js'
+
+export {dockerRunArgs, type RunOptions} from './docker-run.js'
+
+/** A unit file ready to be written: its file name, content, and the content's hash. */
+export interface RenderedUnit {
+  name: string
+  content: string
+  /** SHA-256 of `content`: a unit on disk with another hash must be replaced. */
+  hash: string
+  /** The `berth.spec-hash` label its container carries: a running container with another one is stale. */
+  specHash: string
+}
+
+type UnitTemplate = (context: Record<string, string | number>) => string
+
+// Seconds docker may spend pulling a missing image before systemd gives up on the start.
+const timeoutStartSec = 900
+// Beyond the service's own stop timeout, time for docker to kill and remove the container.
+const stopGraceSec = 15
+const unitPrefix = /^[a-z0-9][a-z0-9-]{0,31}$/
+
+let template: UnitTemplate | undefined
+
+function unitTemplate(): UnitTemplate {
+  if (template) return template
+  // Handlebars is loaded on first render only; the CLI's other commands never pay for it.
+  const Handlebars = createRequire(import.meta.url)('handlebars') as typeof import('handlebars')
+  const source = readFileSync(shipped('installer', 'templates', 'service.unit.hbs'), 'utf8')
+  template = Handlebars.compile(source, {noEscape: true, strict: true}) as UnitTemplate
+  return template
+}
+
+/** Throws a UsageError unless `prefix` can start unit and container names (it decides what berth may touch). */
+export function validateUnitPrefix(prefix: string): string {
+  if (unitPrefix.test(prefix)) return prefix
+  throw new UsageError([{path: 'unitPrefix', message: `${JSON.stringify(prefix)} is not a valid unit prefix`, fix: 'use lower-case letters, digits and dashes, like berth-'}])
+}
+
+/** The unit file name of a service. */
+export function unitName(prefix: string, name: string): string {
+  return `${containerName(prefix, name)}.service`
+}
+
+/**
+ * The `docker run` words as continuation lines, one option per line up to the image, for a
+ * unit a person can read. An escaped word never ends in a bare backslash, so every
+ * line-ending backslash is a continuation berth wrote.
+ */
+function runArgLines(args: string[], spec: ServiceSpec, source: {path: string}): string {
+  const imageAt = args.length - (spec.command?.length ?? 0) - 1
+  const lines: string[][] = [[]]
+  args.forEach((word, i) => {
+    if (i > 2 && i <= imageAt && (word.startsWith('--') || i === imageAt)) lines.push([])
+    lines.at(-1)?.push(word)
+  })
+  return lines.map((words) => systemdCommandLine(words, source)).join(' \\\n    ')
+}
+
+/** Renders a service's systemd unit from installer/templates/service.unit.hbs. */
+export function renderUnit(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}): RenderedUnit {
+  validateUnitPrefix(prefix)
+  const source = {path: `services/${validateServiceName(name)}`}
+  const hash = specHash(prefix, name, spec, opts)
+  const content = unitTemplate()({
+    containerName: systemdWord(containerName(prefix, name), source),
+    runArgs: runArgLines(dockerRunArgs(prefix, name, spec, opts, hash), spec, source),
+    stopTimeout: spec.stopTimeout,
+    restart: spec.restart,
+    timeoutStartSec,
+    timeoutStopSec: spec.stopTimeout + stopGraceSec,
+  })
+  return {name: unitName(prefix, name), content, hash: sha256Hex(content), specHash: hash}
+}
+
+/**
+ * A renderer for the agent's loop that renders each spec object once: the desired-state
+ * cache keeps unchanged specs as the same objects between passes, so an idle pass only diffs.
+ */
+export function cachingRenderer(opts: RunOptions = {}): (prefix: string, name: string, spec: ServiceSpec) => RenderedUnit {
+  const rendered = new WeakMap<ServiceSpec, {prefix: string; name: string; unit: RenderedUnit}>()
+  return (prefix, name, spec) => {
+    const hit = rendered.get(spec)
+    if (hit?.prefix === prefix && hit.name === name) return hit.unit
+    const unit = renderUnit(prefix, name, spec, opts)
+    rendered.set(spec, {prefix, name, unit})
+    return unit
+  }
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {UsageError} from '../../src/errors.js'
+import {validateServiceSpec} from '../../src/agent/spec.js'
+
+/** The lines a UsageError shows its user, or a failure when validation passed. */
+async function problemLines(value: unknown): Promise<string[]> {
+  try {
+    await validateServiceSpec(value, {file: 'cluster.yaml', path: 'services/web'})
+  } catch (error) {
+    assert.ok(error instanceof UsageError, String(error))
+    return error.message.split('\n')
+  }
+  assert.fail('the spec was accepted')
+}
+
+describe('validateServiceSpec', () => {
+  it('fills in the defaults and leaves the input untouched', async () => {
+    const input = {image: 'web:1'}
+    assert.deepEqual(await validateServiceSpec(input), {image: 'web:1', stopTimeout: 10, restart: 'always', roles: ['main', 'worker']})
+    assert.deepEqual(input, {image: 'web:1'})
+  })
+
+  it('keeps values given for defaulted fields', async () => {
+    const spec = await validateServiceSpec({image: 'db', stopTimeout: 60, restart: 'no', roles: ['data']})
+    assert.deepEqual([spec.stopTimeout, spec.restart, spec.roles], [60, 'no', ['data']])
+  })
+
+  it('lists every schema problem at once, each with its path and a fix', async () => {
+    assert.deepEqual(await problemLines({image: 'web', ports: ['80:80:80', '8080:80'], restart: 'sometimes', colour: 'red', stopTimeout: 0, command: 'run'}), [
+      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles)',
+      'cluster.yaml: services/web/command: must be an array (Arguments after the image, one list item per argument.)',
+      'cluster.yaml: services/web/ports/0: "80:80:80" is not valid (Write [IP:]HOST:CONTAINER[/tcp|udp], like 8080:80 or 127.0.0.1:5432:5432.)',
+      'cluster.yaml: services/web/stopTimeout: must be >= 1 (Seconds between SIGTERM and SIGKILL when stopping (default 10).)',
+      'cluster.yaml: services/web/restart: "sometimes" is not allowed (use one of: always, on-failure, no)',
+    ])
+  })
+
+  it('reports a missing image and a spec that is not an object', async () => {
+    assert.deepEqual(await problemLines({}), ['cluster.yaml: services/web/image: is required (add it; `berth cluster init` writes a commented example)'])
+    assert.equal((await problemLines('web')).length, 1)
+  })
+
+  it('lists every problem the unit, the env file or the node would have with the values', async () => {
+    assert.deepEqual(await problemLines({
+      image: 'web',
+      command: ['run', 'x\n[Service]\nExecStartPre=/bin/sh -c evil'],
+      env: {CONFIG: 'line one\nline two', TOKEN: 'x'},
+      secrets: ['TOKEN'],
+      ports: ['999.1.1.1:8080:80', '0:80', '8080:70000/udp'],
+      volumes: ['data:/var/../etc'],
+      mounts: [{source: '/srv/../etc', target: '/data/..'}],
+      labels: {'berth.service': 'db', note: '%h\r'},
+    }), [
+      'cluster.yaml: services/web/command/1: contains a newline at offset 1 (remove line breaks and control characters)',
+      'cluster.yaml: services/web/labels/note: contains control character U+000D at offset 2 (remove line breaks and control characters)',
+      'cluster.yaml: services/web/env/CONFIG: contains a line break, which docker env files cannot carry (put multi-line values in a mounted file)',
+      'cluster.yaml: services/web/env/TOKEN: is also listed in secrets (set the variable either in env or as a secret)',
+      'cluster.yaml: services/web/volumes/0: has a .. path segment (write the container path without ..)',
+      'cluster.yaml: services/web/mounts/0/source: has a .. path segment (write the host path without ..)',
+      'cluster.yaml: services/web/mounts/0/target: has a .. path segment (write the container path without ..)',
+      'cluster.yaml: services/web/ports/0: "999.1.1.1" is not an IPv4 address (ports are 1-65535 and addresses are IPv4, like 127.0.0.1:8080:80)',
+      'cluster.yaml: services/web/ports/1: "0:80" has port 0, outside 1-65535 (ports are 1-65535 and addresses are IPv4, like 127.0.0.1:8080:80)',
+      'cluster.yaml: services/web/ports/2: "8080:70000/udp" has port 70000, outside 1-65535 (ports are 1-65535 and addresses are IPv4, like 127.0.0.1:8080:80)',
+      'cluster.yaml: services/web/labels/berth.service: uses the reserved berth. prefix (berth sets these labels itself; choose another key)',
+    ])
+  })
+
+  it('refuses commas in mount paths, which would split docker --mount', async () => {
+    assert.deepEqual(await problemLines({image: 'web', mounts: [{source: '/a,readonly=false', target: '/b'}]}), [
+      'cluster.yaml: services/web/mounts/0/source: "/a,readonly=false" is not valid (Absolute host path, without commas (docker --mount is comma separated).)',
+    ])
+  })
+
+  it('accepts a full spec unchanged apart from defaults', async () => {
+    const full = {
+      image: 'team/web:2', command: ['serve', '--port', '80'], env: {A: 'x', OBJ: {k: [1]}}, secrets: ['DB_PASSWORD'],
+      ports: ['127.0.0.1:8080:80/tcp'], volumes: ['data:/var/lib/web:ro'], mounts: [{source: '/srv/web', target: '/srv', readOnly: true}],
+      user: '1000:1000', capabilities: {add: ['NET_ADMIN'], drop: ['ALL']}, memory: '512m', readOnly: true, labels: {team: 'core'},
+    }
+    assert.deepEqual(await validateServiceSpec(full), {...full, stopTimeout: 10, restart: 'always', roles: ['main', 'worker']})
+  })
+})
