@@ -1,0 +1,28 @@
+import type {ServiceSpec} from './spec.js'
+
+/**
+ * Where desired state lives: etcd in a cluster, PostgreSQL on a single host (the
+ * az-coordinator mode), or a YAML file (the embedded default that needs no server). The
+ * agent and the admin API see only this interface.
+ */
+export interface DesiredStore {
+  /** Every desired service, by name, with its validated spec. */
+  services(): Promise<Map<string, ServiceSpec>>
+  putService(name: string, spec: ServiceSpec): Promise<void>
+  /** Returns false when there was no such service. */
+  deleteService(name: string): Promise<boolean>
+
+  /** Names of the stored service secrets (never their values). */
+  secretNames(): Promise<string[]>
+  /** The sealed blob (envelope ciphertext) of a secret, or undefined. */
+  sealedSecret(name: string): Promise<Buffer | undefined>
+  putSealedSecret(name: string, blob: Buffer): Promise<void>
+  deleteSecret(name: string): Promise<boolean>
+
+  /**
+   * Calls `onChange` soon after anything this store holds changes (an etcd watch, a
+   * PostgreSQL NOTIFY, a file watcher); returns a function that stops watching.
+   */
+  watch(onChange: () => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
