@@ -58,7 +58,11 @@ export async function resolveCluster(document: ClusterDocument, file?: string): 
     unitPrefix: document.unitPrefix ?? DEFAULTS.unitPrefix,
     registry: {url: document.registry.url, insecure: document.registry.insecure ?? true},
     installer: {image: document.installer?.image ?? DEFAULTS.installerImage},
-    ssh: {user: document.ssh.user ?? DEFAULTS.sshUser, authorizedKeys: keys},
+    ssh: {
+      user: document.ssh.user ?? DEFAULTS.sshUser,
+      authorizedKeys: keys,
+      keyFiles: arrayOf(document.ssh.authorizedKeyFiles).map((f) => path.resolve(file ? path.dirname(file) : process.cwd(), f)),
+    },
     etcd: {
       clientPort: document.etcd?.clientPort ?? DEFAULTS.clientPort,
       peerPort: document.etcd?.peerPort ?? DEFAULTS.peerPort,

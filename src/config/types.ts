@@ -17,7 +17,8 @@ export interface Cluster {
   unitPrefix: string
   registry: {url: string; insecure: boolean}
   installer: {image: string}
-  ssh: {user: string; authorizedKeys: string[]}
+  /** keyFiles: the public key files named in cluster.yaml, as absolute paths. */
+  ssh: {user: string; authorizedKeys: string[]; keyFiles: string[]}
   etcd: {clientPort: number; peerPort: number; token: string}
   machines: Machine[]
   services: Record<string, Record<string, unknown>>

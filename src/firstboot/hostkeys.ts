@@ -2,6 +2,7 @@ import {mkdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Cluster, Machine} from '../config/types.js'
+import {UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {stateRoot} from '../paths.js'
 
@@ -22,8 +23,7 @@ export function clusterStateDir(cluster: Pick<Cluster, 'name'>, root = stateRoot
  * berth verifies each node from its first contact.
  */
 export async function ensureHostKeys(stateDir: string, machines: Machine[]): Promise<Map<string, HostKey>> {
-  const file = path.join(stateDir, 'hostkeys.json')
-  const stored = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Record<string, HostKey>, () => ({} as Record<string, HostKey>))
+  const stored = await storedKeys(stateDir)
   const missing = machines.filter((m) => !stored[m.name])
   if (missing.length > 0) {
     const {default: ssh2} = await import('ssh2')
@@ -32,9 +32,23 @@ export async function ensureHostKeys(stateDir: string, machines: Machine[]): Pro
       stored[machine.name] = {private: pair.private, public: publicKeyOnly(pair.public)}
     }
     await mkdir(stateDir, {recursive: true, mode: 0o700})
-    await writeFileAtomic(file, `${JSON.stringify(stored, null, 2)}\n`, 0o600)
+    await writeFileAtomic(path.join(stateDir, 'hostkeys.json'), `${JSON.stringify(stored, null, 2)}\n`, 0o600)
   }
   return new Map(machines.map((m) => [m.name, stored[m.name] as HostKey]))
+}
+
+/** Every host key remembered in a state dir, by machine name. */
+async function storedKeys(stateDir: string): Promise<Record<string, HostKey>> {
+  const text = await readFile(path.join(stateDir, 'hostkeys.json'), 'utf8').catch(() => '{}')
+  return JSON.parse(text) as Record<string, HostKey>
+}
+
+/** The public host key berth generated for a machine; a usage error when it never did. */
+export async function knownHostKey(stateDir: string, machine: Machine): Promise<string> {
+  const stored = await storedKeys(stateDir)
+  const key = stored[machine.name]?.public
+  if (!key) throw new UsageError([{path: machine.name, message: `berth has no host key for it in ${stateDir}`, fix: 'write its first-boot file with this state dir (`berth cluster new-cloud-config`); berth never trusts a host key on first use'}])
+  return key
 }
 
 /** `ssh-ed25519 AAAA…` without the comment. */

@@ -1,0 +1,66 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BerthCommand} from '../../src/cli/base.js'
+import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
+import {describeSteps, runSteps} from '../../src/cli/progress.js'
+import {identityFile, openShell} from '../../src/cluster/remote.js'
+import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
+import {clusterStateDir} from '../../src/firstboot/index.js'
+
+export default class RemoveMachine extends BerthCommand {
+  static override summary = 'Remove a machine from a cluster without breaking etcd\'s quorum.'
+  static override description = `Refuses when the etcd members left could not hold a quorum (another member is down, say) or OLD is the last member, and says the numbers; --force overrides with a warning. Removes the member, stops OLD's etcd for good over SSH, deletes OLD's records from etcd and drops it from cluster.yaml.`
+  static override aliases = ['cluster:remove_machine']
+  static override examples = [
+    '<%= config.bin %> cluster remove-machine main-1 main-4',
+    '<%= config.bin %> cluster remove-machine main-1 10.0.0.14 --dry-run',
+    '<%= config.bin %> cluster remove_machine main-1 main-3 --force',
+  ]
+  static override enableJsonFlag = true
+  static override args = {
+    existing: Args.string({description: 'A machine that stays (name or IP), to reach etcd through.', required: true}),
+    old: Args.string({description: 'The machine to remove (name or IP).', required: true}),
+  }
+  static override flags = {
+    config: configFlag,
+    force: Flags.boolean({description: 'Remove it even when quorum would be at risk.'}),
+    identity: Flags.string({char: 'i', description: 'Provisioner\'s private SSH key (default: beside the public key in cluster.yaml).'}),
+    'dry-run': Flags.boolean({description: 'Print the plan and change nothing.'}),
+    'state-dir': stateDirFlag,
+  }
+
+  async run(): Promise<{removed: string} | {plan: string[]}> {
+    const {args, flags} = await this.parse(RemoveMachine)
+    const {cluster} = await loadWithWarnings(flags.config)
+    const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
+    const identity = identityFile(cluster, flags.identity)
+    const {steps, close} = removeMachineSteps({
+      cluster,
+      file: flags.config,
+      existing: args.existing,
+      old: args.old,
+      force: flags.force,
+      etcdPrefix: '/berth',
+      warn: (message) => this.warn(message),
+      remote: async (machine, command) => {
+        const shell = await openShell(cluster, machine, {identity, stateDir})
+        try {
+          return await shell.exec(command)
+        } finally {
+          await shell.close()
+        }
+      },
+    })
+    if (flags['dry-run']) {
+      close()
+      this.log(describeSteps(steps))
+      return {plan: steps.map((s) => s.title)}
+    }
+    try {
+      await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
+    } finally {
+      close()
+    }
+    return {removed: args.old}
+  }
+}

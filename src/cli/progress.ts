@@ -1,0 +1,36 @@
+/**
+ * Long work is a list of named steps; this is the one place that shows their progress
+ * (listr2, loaded on first use). Plans stay data: `--dry-run` prints the same titles.
+ */
+
+/** One step of a plan: what it does, in words, and the work. */
+export interface Step {
+  title: string
+  /** Returns an optional note shown after the title once done (what it found or changed). */
+  run: () => Promise<string | void>
+}
+
+/** How progress is shown: a live list on a terminal, plain lines otherwise, nothing with --json. */
+export type ProgressMode = 'auto' | 'plain' | 'silent'
+
+/** Runs the steps in order, stopping at the first failure (whose error is re-thrown as is). */
+export async function runSteps(steps: Step[], mode: ProgressMode = 'auto'): Promise<void> {
+  const {Listr} = await import('listr2')
+  const renderer = mode === 'silent' ? 'silent' : mode === 'plain' || !process.stdout.isTTY ? 'simple' : 'default'
+  const list = new Listr(
+    steps.map((step) => ({
+      title: step.title,
+      task: async (_: unknown, task: {title: string}) => {
+        const note = await step.run()
+        if (note) task.title = `${step.title}: ${note}`
+      },
+    })),
+    {renderer, exitOnError: true, rendererOptions: {collapseErrors: false}},
+  )
+  await list.run()
+}
+
+/** The plan as text, for --dry-run. */
+export function describeSteps(steps: Step[]): string {
+  return steps.map((s, i) => `${i + 1}. ${s.title}`).join('\n')
+}

@@ -1,0 +1,150 @@
+import {rm} from 'node:fs/promises'
+import path from 'node:path'
+
+import {addMachineToFile, removeMachineFromFile} from '../config/edit.js'
+import {resolveCluster} from '../config/load.js'
+import type {Cluster, ClusterDocument, Machine, Role} from '../config/types.js'
+import {BerthError, UnsafeOperationError} from '../errors.js'
+import {EtcdCluster} from '../etcd/client.js'
+import {type MemberStatus, findMember} from '../etcd/members.js'
+import {type EtcdJoin, type Format, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
+import type {Step} from '../cli/progress.js'
+import {checkAdd} from './safety.js'
+import {etcdEndpoints, machineNamed} from './target.js'
+
+/** What `cluster add-machine` is asked to do. */
+export interface AddMachineRequest {
+  cluster: Cluster
+  /** cluster.yaml, which records the new machine once etcd has accepted it. */
+  file: string
+  existing: string
+  ip: string
+  name?: string
+  role: Role
+  format: Format
+  outDir: string
+  stateDir?: string
+  /** Wait for the machine to boot and catch up, then promote it; remove the learner on timeout. */
+  wait: boolean
+  timeoutMs: number
+  force: boolean
+  warn: (message: string) => void
+}
+
+/** What the steps found and did, for the command's output. */
+export interface AddMachineResult {
+  machine: Machine
+  firstBootFile: string
+  memberId?: string
+  promoted: boolean
+}
+
+/** The next free `<role>-N` name. */
+function nextName(cluster: Cluster, role: Role): string {
+  for (let i = 1; ; i++) if (!cluster.machines.some((m) => m.name === `${role}-${i}`)) return `${role}-${i}`
+}
+
+/**
+ * The steps of adding a machine: check etcd, add a learner (main machines), write the
+ * machine's first-boot file joining the running cluster, record it in cluster.yaml, and
+ * with `wait` promote it once it has caught up — or take the learner out again if it never
+ * starts, leaving the cluster as it was. Re-running after a stop resumes: an existing
+ * learner for the same address is reused.
+ */
+export async function addMachineSteps(request: AddMachineRequest, result: Partial<AddMachineResult>): Promise<{steps: Step[]; close: () => void}> {
+  const {cluster} = request
+  const existing = cluster.machines.find((m) => m.name === request.existing || m.ip === request.existing)
+  const already = cluster.machines.find((m) => m.ip === request.ip)
+  const machine: Machine = already ?? {name: request.name ?? nextName(cluster, request.role), ip: request.ip, role: request.role, labels: {}}
+  if (!existing) machineNamed(cluster, request.existing, 'EXISTING')
+  // The grown cluster passes the same checks as cluster.yaml: unique name and IP, valid IP, ≤ 9 mains.
+  const grown = already ? cluster : (await resolveCluster(toDocument(cluster, machine), cluster.file)).cluster
+  const endpoints = existing?.role === 'main'
+    ? [etcdUrls(cluster, existing.ip).client, ...etcdEndpoints(cluster, existing.name)]
+    : etcdEndpoints(cluster)
+  const peerUrl = etcdUrls(cluster, machine.ip).peer
+  const firstBootFile = path.resolve(request.outDir, firstBootFileName(machine, request.format))
+  Object.assign(result, {machine, firstBootFile, promoted: false})
+  let members: MemberStatus[] = []
+  let etcd: EtcdCluster | undefined
+  const client = async () => (etcd ??= await EtcdCluster.connect(endpoints))
+
+  const steps: Step[] = [{
+    title: `Check etcd's members and health through ${existing?.name ?? request.existing}`,
+    run: async () => {
+      members = await (await client()).members()
+      if (machine.role !== 'main') return `${members.length} members`
+      const verdict = checkAdd(members, peerUrl)
+      if (!verdict.safe && (!verdict.overridable || !request.force)) {
+        throw new UnsafeOperationError(`cannot add ${machine.name}: ${verdict.reason}${verdict.overridable ? '; pass --force to add it anyway' : ''}`)
+      }
+      if (!verdict.safe) request.warn(`adding ${machine.name} although ${verdict.reason}`)
+      return `${members.filter((m) => m.healthy).length} of ${members.length} healthy`
+    },
+  }]
+  if (machine.role === 'main') {
+    steps.push({
+      title: `Add ${machine.name} (${peerUrl}) as an etcd learner`,
+      run: async () => {
+        const known = findMember(members, peerUrl) ?? members.find((m) => m.peerUrls.includes(peerUrl))
+        if (known) {
+          result.memberId = known.id
+          return known.isLearner ? 'already a learner: resuming' : 'already a voting member'
+        }
+        result.memberId = await (await client()).addLearner(peerUrl)
+        members = await (await client()).members()
+        return `member ${result.memberId}`
+      },
+    })
+  }
+  steps.push({
+    title: `Write ${machine.name}'s first-boot file (${request.format}, joining the running cluster)`,
+    run: async () => {
+      await writeFirstBoot(grown, {format: request.format, outDir: request.outDir, stateDir: request.stateDir, only: {machines: [machine], join: joinOf(cluster, members, machine, peerUrl)}})
+      return firstBootFile
+    },
+  }, {
+    title: `Record ${machine.name} in ${path.basename(request.file)}`,
+    run: async () => addMachineToFile(request.file, machine),
+  })
+  if (machine.role === 'main' && request.wait) {
+    steps.push({
+      title: `Wait for ${machine.name} to start and catch up, then promote it to a voting member`,
+      run: async () => {
+        try {
+          await (await client()).promote(result.memberId!, request.timeoutMs)
+          result.promoted = true
+        } catch (error) {
+          await (await client()).remove(result.memberId!).catch(() => undefined)
+          await removeMachineFromFile(request.file, machine.name)
+          await rm(firstBootFile, {force: true})
+          throw new BerthError(`${machine.name} did not start and catch up within ${Math.round(request.timeoutMs / 1000)} s (${(error as Error).message}); its learner was removed and ${path.basename(request.file)} restored`)
+        }
+      },
+    })
+  }
+  return {steps, close: () => etcd?.close()}
+}
+
+/** How the new machine's etcd joins: today's voters plus itself, state existing. */
+function joinOf(cluster: Cluster, members: MemberStatus[], machine: Machine, peerUrl: string): EtcdJoin {
+  const voters = members.filter((m) => !m.isLearner && !m.peerUrls.includes(peerUrl))
+  return {
+    state: 'existing',
+    members: [...voters.map((m) => ({name: m.name, peerUrl: m.peerUrls[0]!})), ...(machine.role === 'main' ? [{name: machine.name, peerUrl}] : [])],
+    endpoints: voters.flatMap((m) => m.clientUrls.length > 0 ? [m.clientUrls[0]!] : []),
+  }
+}
+
+function toDocument(cluster: Cluster, machine: Machine): ClusterDocument {
+  return {
+    name: cluster.name,
+    unitPrefix: cluster.unitPrefix,
+    registry: cluster.registry,
+    installer: cluster.installer,
+    ssh: {user: cluster.ssh.user, authorizedKeys: cluster.ssh.authorizedKeys},
+    etcd: cluster.etcd,
+    machines: [...cluster.machines, machine],
+    services: cluster.services,
+  }
+}

@@ -1,0 +1,84 @@
+import path from 'node:path'
+
+import type {Step} from '../cli/progress.js'
+import {removeMachineFromFile} from '../config/edit.js'
+import type {Cluster, Machine} from '../config/types.js'
+import {UnsafeOperationError} from '../errors.js'
+import {EtcdCluster} from '../etcd/client.js'
+import {type MemberStatus, findMember} from '../etcd/members.js'
+import {etcdUrls} from '../firstboot/index.js'
+import {checkRemove} from './safety.js'
+import {etcdEndpoints, machineNamed} from './target.js'
+
+/** Runs a shell command on a machine over SSH (verified host key); rejects when unreachable. */
+export type RemoteRunner = (machine: Machine, command: string) => Promise<{code: number | null; stdout: string; stderr: string}>
+
+/** What `cluster remove-machine` is asked to do. */
+export interface RemoveMachineRequest {
+  cluster: Cluster
+  file: string
+  existing: string
+  old: string
+  force: boolean
+  /** Where the machine's own records live in etcd (`<prefix>/machines/<name>/`). */
+  etcdPrefix: string
+  remote: RemoteRunner
+  warn: (message: string) => void
+}
+
+/**
+ * The steps of removing a machine: refuse when the etcd members left could not hold a
+ * quorum (or it is the last one), stop its etcd for good over SSH, remove the member,
+ * delete its records from etcd and drop it from cluster.yaml.
+ */
+export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[]; close: () => void} {
+  const {cluster} = request
+  const old = machineNamed(cluster, request.old, 'OLD')
+  const existing = machineNamed(cluster, request.existing, 'EXISTING')
+  const endpoints = [
+    ...(existing.role === 'main' && existing.name !== old.name ? [etcdUrls(cluster, existing.ip).client] : []),
+    ...etcdEndpoints(cluster, old.name),
+  ]
+  let etcd: EtcdCluster | undefined
+  let member: MemberStatus | undefined
+  const client = async () => (etcd ??= await EtcdCluster.connect([...new Set(endpoints)]))
+
+  const steps: Step[] = [{
+    title: `Check etcd's members, health and quorum through ${existing.name}`,
+    run: async () => {
+      const members = await (await client()).members()
+      member = findMember(members, old.name) ?? findMember(members, old.ip)
+      if (!member) return old.role === 'main' ? `${old.name} is not an etcd member (already removed)` : `${old.name} is a ${old.role}: no etcd member`
+      const verdict = checkRemove(members, member)
+      if (!verdict.safe && (!verdict.overridable || !request.force)) {
+        throw new UnsafeOperationError(`refusing to remove ${old.name}: ${verdict.reason}${verdict.overridable ? '; pass --force to remove it anyway' : ''}`)
+      }
+      if (!verdict.safe) request.warn(`removing ${old.name} although ${verdict.reason}`)
+      return `${members.filter((m) => m.healthy).length} of ${members.length} healthy`
+    },
+  }, {
+    title: `Remove ${old.name} from etcd's members`,
+    run: async () => {
+      if (!member) return 'nothing to remove'
+      await (await client()).remove(member.id)
+      return `member ${member.id} removed`
+    },
+  }, {
+    title: `Stop ${old.name}'s etcd for good`,
+    run: async () => {
+      if (old.role !== 'main') return 'not a member'
+      // A removed member exits by itself; disabling it keeps systemd from starting it again.
+      const result = await request.remote(old, 'systemctl disable --now etcd.service').catch((error: Error) => ({code: null, stdout: '', stderr: error.message}))
+      if (result.code === 0) return 'stopped and disabled'
+      request.warn(`could not stop etcd on ${old.name} (${result.stderr.trim() || `exit ${result.code}`}); it was removed from the cluster and cannot rejoin it`)
+      return 'unreachable: skipped'
+    },
+  }, {
+    title: `Delete ${old.name}'s records from etcd`,
+    run: async () => (await client()).deletePrefix(`${request.etcdPrefix}/machines/${old.name}/`),
+  }, {
+    title: `Remove ${old.name} from ${path.basename(request.file)}`,
+    run: async () => removeMachineFromFile(request.file, old.name),
+  }]
+  return {steps, close: () => etcd?.close()}
+}

@@ -1,0 +1,106 @@
+import {BerthError, RetryableError} from '../errors.js'
+import type {MemberStatus} from './members.js'
+
+type Etcd3 = import('etcd3').Etcd3
+
+/** etcd could not be reached at any of the given endpoints. */
+export class EtcdUnreachableError extends RetryableError {}
+
+/**
+ * berth's view of etcd's cluster API (etcd3 underneath, loaded on first use): list members
+ * with their health, add a learner, promote, remove. Membership changes are retried for a
+ * while because etcd refuses them briefly after another change ("unhealthy cluster").
+ */
+export class EtcdCluster {
+  private constructor(private readonly client: Etcd3, readonly endpoints: string[], private readonly timeoutMs: number) {}
+
+  /** A client for the cluster behind `endpoints` (http://IP:2379). */
+  static async connect(endpoints: string[], timeoutMs = 3000): Promise<EtcdCluster> {
+    const {Etcd3} = await import('etcd3')
+    return new EtcdCluster(new Etcd3({hosts: endpoints, dialTimeout: timeoutMs}), endpoints, timeoutMs)
+  }
+
+  close(): void {
+    this.client.close()
+  }
+
+  /** Every member, each asked for its own status (in parallel) to learn whether it is healthy. */
+  async members(): Promise<MemberStatus[]> {
+    const list = await this.call('list the members', () => this.client.cluster.memberList({linearizable: true}))
+    return Promise.all(list.members.map(async (m) => {
+      const base = {id: String(m.ID), name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: Boolean(m.isLearner)}
+      if (m.clientURLs.length === 0) return {...base, healthy: false, problem: 'not started'}
+      const problem = await this.memberProblem(m.clientURLs)
+      return {...base, healthy: problem === undefined, problem}
+    }))
+  }
+
+  /** Adds a non-voting learner with this peer URL; returns its id. */
+  async addLearner(peerUrl: string): Promise<string> {
+    const response = await this.retrying(`add a learner at ${peerUrl}`, () => this.client.cluster.memberAdd({peerURLs: [peerUrl], isLearner: true}))
+    return String(response.member.ID)
+  }
+
+  /** Makes a learner a voter; etcd allows it only once the learner has caught up with the leader. */
+  async promote(id: string, timeoutMs = 30_000): Promise<void> {
+    await this.retrying(`promote member ${id}`, () => this.client.cluster.memberPromote({ID: id}), timeoutMs)
+  }
+
+  async remove(id: string, timeoutMs = 15_000): Promise<void> {
+    await this.retrying(`remove member ${id}`, () => this.client.cluster.memberRemove({ID: id}), timeoutMs)
+  }
+
+  /** Deletes every key under a prefix (a removed machine's records). */
+  async deletePrefix(prefix: string): Promise<void> {
+    await this.call(`delete ${prefix}`, () => this.client.delete().prefix(prefix).exec())
+  }
+
+  private async memberProblem(clientUrls: string[]): Promise<string | undefined> {
+    const {Etcd3} = await import('etcd3')
+    const one = new Etcd3({hosts: clientUrls, dialTimeout: this.timeoutMs})
+    try {
+      const status = await withTimeout(one.maintenance.status(), this.timeoutMs)
+      return status.errors.length > 0 ? status.errors.join('; ') : undefined
+    } catch (error) {
+      return `no answer at ${clientUrls.join(', ')} (${(error as Error).message.split('\n')[0]})`
+    } finally {
+      one.close()
+    }
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(fn(), this.timeoutMs * 2)
+    } catch (error) {
+      throw new EtcdUnreachableError(`etcd at ${this.endpoints.join(', ')}: cannot ${what}: ${(error as Error).message.split('\n')[0]}`, {cause: error})
+    }
+  }
+
+  private async retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs
+    for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await withTimeout(fn(), this.timeoutMs * 2)
+      } catch (error) {
+        const message = (error as Error).message.split('\n')[0] ?? ''
+        if (Date.now() + delay > deadline || !isTransient(message)) {
+          throw new BerthError(`etcd at ${this.endpoints.join(', ')}: cannot ${what}: ${message}`, {cause: error})
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
+  }
+}
+
+/** Refusals etcd lifts by itself within seconds of a membership change or while a learner catches up. */
+function isTransient(message: string): boolean {
+  return /unhealthy cluster|not in sync|too many learner|leader changed|timed out|deadline|unavailable|no leader|ECONNREFUSED|not started/i.test(message)
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}

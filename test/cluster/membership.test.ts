@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+import {parse} from 'yaml'
+
+import {runSteps} from '../../src/cli/progress.js'
+import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
+import {loadClusterFile} from '../../src/config/load.js'
+import {EtcdCluster} from '../../src/etcd/client.js'
+import {berth, scratch} from '../support/cli.js'
+import {fixture} from '../support/fixture.js'
+
+/**
+ * Membership changes against real etcd members, one process per "machine" on its own
+ * loopback address (127.X.Y.Z, unique per run), each started with exactly the etcd
+ * settings its generated cloud-init first-boot file carries.
+ */
+const net = `127.${10 + Math.floor(Math.random() * 200)}.${Math.floor(Math.random() * 250)}`
+const ip = (n: number) => `${net}.${n}`
+const processes = new Map<string, ChildProcess>()
+after(() => processes.forEach((p) => p.kill('SIGKILL')))
+
+/** The ETCD_* settings of /etc/default/etcd in a cloud-init first-boot file. */
+async function etcdEnv(file: string): Promise<Record<string, string>> {
+  const doc = parse(await readFile(file, 'utf8')) as {write_files: {path: string; content: string}[]}
+  const content = doc.write_files.find((f) => f.path === '/etc/default/etcd')?.content ?? ''
+  return Object.fromEntries([...content.matchAll(/^(ETCD_\w+)="(.*)"$/gm)].map((m) => [m[1]!, m[2]!]))
+}
+
+async function startMember(dir: string, name: string): Promise<void> {
+  const env = await etcdEnv(path.join(dir, 'out', `${name}.yaml`))
+  // On a node etcd also listens on 127.0.0.1:2379; here the members share one loopback.
+  const local = {ETCD_DATA_DIR: path.join(dir, `data-${name}`), ETCD_LISTEN_CLIENT_URLS: env.ETCD_ADVERTISE_CLIENT_URLS}
+  const child = spawn('etcd', [], {env: {...env, ...local, PATH: process.env.PATH}, stdio: 'ignore'})
+  processes.set(name, child)
+}
+
+function stopMember(name: string): void {
+  processes.get(name)?.kill('SIGKILL')
+  processes.delete(name)
+}
+
+async function voters(endpoint: string): Promise<{name: string; learner: boolean; healthy: boolean}[]> {
+  const etcd = await EtcdCluster.connect([endpoint])
+  try {
+    return (await etcd.members()).map((m) => ({name: m.name, learner: m.isLearner, healthy: m.healthy})).sort((a, b) => a.name.localeCompare(b.name))
+  } finally {
+    etcd.close()
+  }
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await fn().catch(() => undefined as T)
+    if (value !== undefined && ok(value)) return value
+    if (Date.now() > deadline) return value
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+describe('etcd membership on real members', {timeout: 120_000}, () => {
+  it('bootstraps 3, adds a 4th as learner then voter, refuses a quorum-breaking removal, removes safely', async () => {
+    const dir = await scratch()
+    const file = path.join(dir, 'cluster.yaml')
+    const key = fixture('provisioner.pub')
+    await writeFile(file, `# loopback cluster\nname: loop\nregistry: {url: "${ip(2)}:5000"}\nssh: {authorizedKeyFiles: ["${key}"]}\nmachines:\n${[1, 2, 3].map((n) => `  - {name: main-${n}, ip: ${ip(10 + n)}, role: main}\n`).join('')}`)
+    const env = {BERTH_STATE_DIR: path.join(dir, 'state')}
+    const out = path.join(dir, 'out')
+    const generated = await berth(['cluster', 'new-cloud-config', '-c', file, '-f', 'cloud-init', '-o', out], {env})
+    assert.equal(generated.exitCode, 0, generated.stderr)
+    for (const n of [1, 2, 3]) await startMember(dir, `main-${n}`)
+    const endpoint = `http://${ip(11)}:2379`
+    const three = await until(() => voters(endpoint), (v) => v.length === 3 && v.every((m) => m.healthy))
+    assert.deepEqual(three.map((m) => [m.name, m.learner, m.healthy]), [['main-1', false, true], ['main-2', false, true], ['main-3', false, true]])
+
+    // Add: a learner first, then the machine boots with its file and is promoted.
+    const plan = await berth(['cluster', 'add-machine', 'main-1', ip(14), '-c', file, '-f', 'cloud-init', '-o', out, '--dry-run'], {env})
+    assert.equal(plan.exitCode, 0, plan.stderr)
+    assert.match(plan.stdout, /^1\. Check etcd's members and health through main-1\n2\. Add main-4 .* as an etcd learner\n3\. Write main-4's first-boot file/m)
+    const added = await berth(['cluster', 'add-machine', 'main-1', ip(14), '-c', file, '-f', 'cloud-init', '-o', out], {env})
+    assert.equal(added.exitCode, 0, added.stderr)
+    assert.deepEqual((await voters(endpoint)).map((m) => [m.name, m.learner]), [['', true], ['main-1', false], ['main-2', false], ['main-3', false]])
+    assert.match(await readFile(file, 'utf8'), /^# loopback cluster\n/, 'cluster.yaml keeps its comments')
+    assert.match(await readFile(file, 'utf8'), new RegExp(`name: main-4, ip: ${ip(14).replace(/\./g, '\\.')}, role: main`))
+    const joinEnv = await etcdEnv(path.join(out, 'main-4.yaml'))
+    assert.equal(joinEnv.ETCD_INITIAL_CLUSTER_STATE, 'existing')
+    await startMember(dir, 'main-4')
+    const promoted = await berth(['cluster', 'add-machine', 'main-1', ip(14), '-c', file, '-f', 'cloud-init', '-o', out, '--wait', '--timeout', '60', '--json'], {env})
+    assert.equal(promoted.exitCode, 0, promoted.stderr)
+    assert.equal(JSON.parse(promoted.stdout).promoted, true)
+    const four = await until(() => voters(endpoint), (v) => v.length === 4 && v.every((m) => m.healthy && !m.learner))
+    assert.deepEqual(four.map((m) => [m.name, m.learner, m.healthy]), [['main-1', false, true], ['main-2', false, true], ['main-3', false, true], ['main-4', false, true]])
+
+    // Remove main-4 safely; the "machine" runner stops its etcd as SSH would.
+    const {cluster} = await loadClusterFile(file)
+    const warnings: string[] = []
+    const stopped: string[] = []
+    const removal = removeMachineSteps({
+      cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m),
+      remote: async (machine, command) => {
+        stopped.push(`${machine.name}: ${command}`)
+        stopMember(machine.name)
+        return {code: 0, stdout: '', stderr: ''}
+      },
+    })
+    try {
+      await runSteps(removal.steps, 'silent')
+    } finally {
+      removal.close()
+    }
+    assert.deepEqual(stopped, ['main-4: systemctl disable --now etcd.service'])
+    assert.deepEqual(warnings, [])
+    assert.deepEqual((await voters(endpoint)).map((m) => m.name), ['main-1', 'main-2', 'main-3'])
+    assert.doesNotMatch(await readFile(file, 'utf8'), /main-4/)
+
+    // With main-3 down, removing main-2 would leave 1 healthy of 2: refused, with the numbers.
+    stopMember('main-3')
+    const refused = await berth(['cluster', 'remove-machine', 'main-1', 'main-2', '-c', file], {env})
+    assert.equal(refused.exitCode, 2, refused.stderr)
+    assert.match(refused.stderr, /refusing to remove main-2: removing main-2 would leave 1 healthy of 2 etcd members; quorum needs 2 \(down: main-3: no answer/)
+    assert.deepEqual((await voters(endpoint)).map((m) => m.name), ['main-1', 'main-2', 'main-3'], 'nothing changed')
+    assert.match(await readFile(file, 'utf8'), /main-2/)
+  })
+})
