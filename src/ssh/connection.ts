@@ -1,0 +1,204 @@
+import type {Client, ClientChannel, ServerHostKeyAlgorithm} from 'ssh2'
+
+import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
+import {connectError, HostKeyMismatchError} from './errors.js'
+import {blobType, fingerprint, parsePublicKey, type PublicKey} from './known-hosts.js'
+import {uploadFileAtomic, type UploadOptions} from './upload.js'
+
+/** Where and as whom to connect, and the only host keys to accept. */
+export interface ConnectOptions {
+  host: string
+  port?: number
+  username: string
+  privateKey: string | Buffer
+  passphrase?: string
+  /** OpenSSH public key lines; the server must present one of them (no trust on first use). */
+  knownHostKeys: string[]
+  /** Time from the TCP connect to a finished handshake; default 20 s. */
+  timeoutMs?: number
+}
+
+/** What a remote command printed and how it ended; `code` is null when a signal (`SIGTERM`...) ended it. */
+export interface ExecResult {
+  code: number | null
+  signal?: string
+  stdout: string
+  stderr: string
+}
+
+/** Host-key algorithms to offer for the known keys, so the server presents a key we can check. */
+function hostKeyAlgorithms(keys: PublicKey[]): ServerHostKeyAlgorithm[] {
+  const names = keys.flatMap((k) => (k.type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [k.type]))
+  return [...new Set(names)] as ServerHostKeyAlgorithm[]
+}
+
+/**
+ * The refusal to report when the handshake ended over the host key: the server presented
+ * an unknown key, or none of a known type. Undefined when the failure was something else.
+ */
+function hostKeyRefusal(where: string, known: PublicKey[], presented: Buffer | undefined, error: unknown): HostKeyMismatchError | undefined {
+  const expected = known.map((k) => fingerprint(k))
+  if (presented) {
+    const type = blobType(presented) ?? 'unknown'
+    return new HostKeyMismatchError(where, expected, `${type} ${fingerprint({type, blob: presented})}`)
+  }
+  const e = error as {level?: unknown; message?: unknown}
+  if (e.level === 'handshake' && /host key/i.test(String(e.message))) {
+    return new HostKeyMismatchError(where, expected, `no key of type ${[...new Set(known.map((k) => k.type))].join(', ')}`)
+  }
+  return undefined
+}
+
+/** An open SSH connection to one machine: run commands, upload files atomically. */
+export class SshConnection {
+  private lost: BerthError | undefined
+
+  constructor(
+    private readonly client: Client,
+    /** `host` or `host:port`, as messages name the machine. */
+    readonly where: string,
+  ) {
+    // After the handshake an 'error' (a keepalive time-out, a reset) must not crash the
+    // process; it marks the connection lost so that running operations fail clearly.
+    client.on('error', (error) => {
+      this.lost = new RetryableError(`${where}: SSH connection lost: ${error.message}`, {cause: error})
+    })
+    client.on('close', () => {
+      this.lost ??= new RetryableError(`${where}: SSH connection closed`)
+    })
+  }
+
+  /** Why the connection is gone, or undefined while it is open. */
+  get closedReason(): BerthError | undefined {
+    return this.lost
+  }
+
+  /** Runs a shell command; stdin, if given, is written and then closed. */
+  async exec(command: string, options: {stdin?: string | Buffer} = {}): Promise<ExecResult> {
+    if (this.lost) throw this.lost
+    const channel = await new Promise<ClientChannel>((resolve, reject) => {
+      this.client.exec(command, (error, ch) => (error ? reject(this.failure(`could not start \`${command}\``, error)) : resolve(ch)))
+    })
+    return new Promise((resolve, reject) => {
+      const stdout: Buffer[] = []
+      const stderr: Buffer[] = []
+      let exit: {code: number | null; signal?: string} | undefined
+      channel.on('data', (d: Buffer) => stdout.push(d))
+      channel.stderr.on('data', (d: Buffer) => stderr.push(d))
+      channel.on('exit', (code: number | null, signal?: string) => {
+        exit = typeof code === 'number' ? {code} : {code: null, signal: signal ?? 'unknown'}
+      })
+      channel.on('close', () => {
+        if (!exit) {
+          reject(this.lost ?? new RetryableError(`${this.where}: \`${command}\` ended without an exit status (connection lost?)`))
+          return
+        }
+        resolve({...exit, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')})
+      })
+      channel.end(options.stdin)
+    })
+  }
+
+  /** Runs a command and throws RemoteCommandError (host, command, code, stderr) unless it exits 0. */
+  async execChecked(command: string, options: {stdin?: string | Buffer} = {}): Promise<ExecResult> {
+    const result = await this.exec(command, options)
+    if (result.code !== 0) throw new RemoteCommandError(this.where, command, result.code, result.stderr)
+    return result
+  }
+
+  /**
+   * Writes `data` to `remotePath` so that readers see the old file or the new one, never a
+   * part: a 0600 temp file in the same directory, fsync, then an atomic rename over the target.
+   */
+  async uploadFileAtomic(remotePath: string, data: string | Buffer, mode = 0o600, options: UploadOptions = {}): Promise<void> {
+    if (this.lost) throw this.lost
+    const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((error, s) => (error ? reject(this.failure('could not start SFTP', error)) : resolve(s)))
+    })
+    try {
+      await uploadFileAtomic(sftp, this.where, remotePath, typeof data === 'string' ? Buffer.from(data) : data, mode, options, () => this.lost)
+    } finally {
+      sftp.end()
+    }
+  }
+
+  /** Closes the connection politely and waits until it is closed. */
+  async close(): Promise<void> {
+    if (this.lost) return
+    await new Promise<void>((resolve) => {
+      this.client.once('close', () => resolve())
+      this.client.end()
+    })
+  }
+
+  /** Drops the connection at once, as a network failure would (running operations fail). */
+  destroy(): void {
+    this.client.destroy()
+  }
+
+  private failure(what: string, error: Error): BerthError {
+    return this.lost ?? new BerthError(`${this.where}: ${what}: ${error.message}`, {cause: error})
+  }
+}
+
+/**
+ * Opens an SSH connection after checking that the server's host key is one of
+ * `knownHostKeys` (compared as raw key blobs); any other key is refused with HostKeyMismatchError.
+ */
+export async function connect(options: ConnectOptions): Promise<SshConnection> {
+  const port = options.port ?? 22
+  const where = port === 22 ? options.host : `${options.host}:${port}`
+  const timeoutMs = options.timeoutMs ?? 20_000
+  if (options.knownHostKeys.length === 0) {
+    throw new UsageError(`${where}: no known host key; berth never trusts a host key on first use (add the machine's key to berth's known hosts)`)
+  }
+  const known = options.knownHostKeys.map(parsePublicKey)
+  const {Client} = await import('ssh2')
+  const client = new Client()
+  let presented: Buffer | undefined
+  let accepted = false
+
+  return new Promise<SshConnection>((resolve, reject) => {
+    const onClose = () => fail(new RetryableError(`${where}: the server closed the connection during the handshake`))
+    const detach = () => {
+      client.off('error', fail)
+      client.off('close', onClose)
+      client.off('ready', onReady)
+    }
+    function fail(error: unknown) {
+      detach()
+      client.on('error', () => {}) // late errors of a dead handshake must not crash the process
+      client.destroy()
+      const refusal = hostKeyRefusal(where, known, accepted ? undefined : presented, error)
+      reject(refusal ?? connectError(error, where, options.username, timeoutMs))
+    }
+    function onReady() {
+      detach()
+      resolve(new SshConnection(client, where))
+    }
+    client.once('error', fail)
+    client.once('close', onClose)
+    client.once('ready', onReady)
+    try {
+      client.connect({
+        host: options.host,
+        port,
+        username: options.username,
+        privateKey: options.privateKey,
+        passphrase: options.passphrase,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: 5_000,
+        keepaliveCountMax: 3,
+        algorithms: {serverHostKey: hostKeyAlgorithms(known)},
+        hostVerifier: (key: Buffer) => {
+          presented = key
+          accepted = known.some((k) => k.blob.equals(key))
+          return accepted
+        },
+      })
+    } catch (error) {
+      // ssh2 throws at once for a key it cannot parse; its message never quotes the key.
+      fail(new BerthError(`${where}: cannot use the private key: ${(error as Error).message}`, {cause: error}))
+    }
+  })
+}
