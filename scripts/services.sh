@@ -288,13 +288,14 @@ main() {
       start_registry
       write_env
       ;;
+    dockerd) start_dockerd ;; # the local cluster needs only dockerd
     stop) stop_all ;;
     env)
       [[ -s $ENV_FILE ]] || die "no services are running; run: $0 start"
       cat "$ENV_FILE"
       ;;
     status) status_all ;;
-    *) die "usage: $0 start|stop|env|status" ;;
+    *) die "usage: $0 start|dockerd|stop|env|status" ;;
   esac
 }
 

@@ -16,8 +16,7 @@ export class EtcdCluster {
 
   /** A client for the cluster behind `endpoints` (http://IP:2379). */
   static async connect(endpoints: string[], timeoutMs = 3000): Promise<EtcdCluster> {
-    const {Etcd3} = await import('etcd3')
-    return new EtcdCluster(new Etcd3({hosts: endpoints, dialTimeout: timeoutMs}), endpoints, timeoutMs)
+    return new EtcdCluster(await etcdClient(endpoints, timeoutMs), endpoints, timeoutMs)
   }
 
   close(): void {
@@ -52,12 +51,11 @@ export class EtcdCluster {
 
   /** Deletes every key under a prefix (a removed machine's records). */
   async deletePrefix(prefix: string): Promise<void> {
-    await this.call(`delete ${prefix}`, () => this.client.delete().prefix(prefix).exec())
+    await this.retrying(`delete ${prefix}`, () => this.client.delete().prefix(prefix).exec())
   }
 
   private async memberProblem(clientUrls: string[]): Promise<string | undefined> {
-    const {Etcd3} = await import('etcd3')
-    const one = new Etcd3({hosts: clientUrls, dialTimeout: this.timeoutMs})
+    const one = await etcdClient(clientUrls, this.timeoutMs)
     try {
       const status = await withTimeout(one.maintenance.status(), this.timeoutMs)
       return status.errors.length > 0 ? status.errors.join('; ') : undefined
@@ -92,9 +90,28 @@ export class EtcdCluster {
   }
 }
 
+/**
+ * An etcd3 client whose per-host circuit breaker reopens after a second, not five: etcd
+ * answers "unhealthy cluster" for a few seconds after a membership change, and the default
+ * breaker would then refuse every call ("circuit breaker is open") and hide etcd's own
+ * answer. A dead host is still skipped: each call is retried once per host.
+ */
+async function etcdClient(hosts: string[], dialTimeout: number): Promise<Etcd3> {
+  const [{Etcd3, isRecoverableError}, {circuitBreaker, ConsecutiveBreaker, handleWhen, retry}] = await Promise.all([import('etcd3'), import('cockatiel')])
+  const recoverable = handleWhen(isRecoverableError)
+  return new Etcd3({
+    hosts,
+    dialTimeout,
+    faultHandling: {
+      host: () => circuitBreaker(recoverable, {halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2)}),
+      global: retry(recoverable, {maxAttempts: hosts.length + 1}),
+    },
+  })
+}
+
 /** Refusals etcd lifts by itself within seconds of a membership change or while a learner catches up. */
 function isTransient(message: string): boolean {
-  return /unhealthy cluster|not in sync|too many learner|leader changed|timed out|deadline|unavailable|no leader|ECONNREFUSED|not started/i.test(message)
+  return /unhealthy cluster|in sync with leader|circuit breaker is open|too many learner|leader changed|timed out|deadline|unavailable|no leader|ECONNREFUSED|not started/i.test(message)
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,0 +1,27 @@
+import {Flags} from '@oclif/core'
+
+import {BerthCommand} from '../../src/cli/base.js'
+import type {Role} from '../../src/config/types.js'
+import {localFlags, openLocal} from '../../src/local-cluster/context.js'
+import {addLocalNode} from '../../src/local-cluster/grow.js'
+
+export default class LocalClusterAddMachine extends BerthCommand {
+  static override summary = 'Boot one more node and add it to the cluster (a main node joins etcd as a learner, then votes).'
+  static override examples = ['<%= config.bin %> local-cluster add-machine', '<%= config.bin %> local-cluster add-machine --role worker --json']
+  static override aliases = ['local-cluster:add_machine']
+  static override enableJsonFlag = true
+  static override flags = {
+    ...localFlags,
+    role: Flags.string({description: 'Role of the new node.', options: ['main', 'worker', 'data'], default: 'main'}),
+    'machine-name': Flags.string({description: 'Name of the new node (default <role>-N).'}),
+    timeout: Flags.integer({description: 'Seconds to wait for the node to boot and catch up.', default: 120}),
+  }
+
+  async run(): Promise<{name: string; ip: string; role: string}> {
+    const {flags} = await this.parse(LocalClusterAddMachine)
+    const local = await openLocal(flags)
+    const machine = await addLocalNode(local, {role: flags.role as Role, name: flags['machine-name'], timeoutMs: flags.timeout * 1000, mode: this.jsonEnabled() ? 'silent' : 'auto', warn: (m) => this.warn(m)})
+    this.log(`${machine.name} (${machine.ip}) joined local cluster ${local.record.name} as ${machine.role}.`)
+    return {name: machine.name, ip: machine.ip, role: machine.role}
+  }
+}

@@ -1,0 +1,23 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BerthCommand} from '../../src/cli/base.js'
+import {localFlags, localMachine, openLocal} from '../../src/local-cluster/context.js'
+import {removeLocalNode} from '../../src/local-cluster/grow.js'
+
+export default class LocalClusterRemoveMachine extends BerthCommand {
+  static override summary = 'Remove a node (the newest by default) without breaking etcd\'s quorum, then delete its container.'
+  static override examples = ['<%= config.bin %> local-cluster remove-machine', '<%= config.bin %> local-cluster remove-machine main-2', '<%= config.bin %> local-cluster remove-machine main-2 --force']
+  static override aliases = ['local-cluster:remove_machine']
+  static override enableJsonFlag = true
+  static override args = {node: Args.string({description: 'Node to remove (default: the last one in cluster.yaml).'})}
+  static override flags = {...localFlags, force: Flags.boolean({description: 'Remove it even when quorum would be at risk.'})}
+
+  async run(): Promise<{removed: string}> {
+    const {args, flags} = await this.parse(LocalClusterRemoveMachine)
+    const local = await openLocal(flags)
+    const name = args.node ? localMachine(local, args.node).name : local.cluster.machines.at(-1)!.name
+    await removeLocalNode(local, name, {force: flags.force, mode: this.jsonEnabled() ? 'silent' : 'auto', warn: (m) => this.warn(m)})
+    this.log(`Removed ${name} from local cluster ${local.record.name}.`)
+    return {removed: name}
+  }
+}

@@ -1,0 +1,55 @@
+import {Flags} from '@oclif/core'
+
+import {loadClusterFile} from '../config/load.js'
+import type {Cluster} from '../config/types.js'
+import {UsageError} from '../errors.js'
+import {stateRoot} from '../paths.js'
+import type {ClusterNetwork, NodeProvider} from './provider.js'
+import {type LocalRecord, localDir, localPaths, requireRecord} from './record.js'
+
+/** Flags every local-cluster command takes. */
+export const localFlags = {
+  name: Flags.string({char: 'n', description: 'Name of the local cluster.', default: 'local', env: 'BERTH_LOCAL_CLUSTER'}),
+  'state-dir': Flags.string({description: 'Where berth keeps its state (default ~/.local/state/berth).', env: 'BERTH_STATE_DIR'}),
+}
+
+/** An existing local cluster: its folder, record, cluster.yaml and provider. */
+export interface LocalCluster {
+  dir: string
+  paths: ReturnType<typeof localPaths>
+  record: LocalRecord
+  cluster: Cluster
+  provider: NodeProvider
+}
+
+/** The provider of a kind, loaded on first use (dockerode is heavy). */
+export async function providerFor(kind: LocalRecord['provider']): Promise<NodeProvider> {
+  if (kind === 'vagrant') {
+    throw new UsageError([{path: '--provider vagrant', message: 'is driven by vagrant/Vagrantfile directly for now', fix: 'run `vagrant up` in vagrant/ (see the README), or use the default docker provider'}])
+  }
+  const {DockerProvider} = await import('./docker-provider.js')
+  return new DockerProvider()
+}
+
+/** Opens the local cluster `name`, or fails with a usage error when there is none. */
+export async function openLocal(flags: {name: string; 'state-dir'?: string}): Promise<LocalCluster> {
+  const dir = localDir(flags.name, flags['state-dir'] ?? stateRoot())
+  const record = await requireRecord(dir, flags.name)
+  const paths = localPaths(dir)
+  const {cluster} = await loadClusterFile(paths.clusterFile)
+  return {dir, paths, record, cluster, provider: await providerFor(record.provider)}
+}
+
+/** A machine of the local cluster by name, or a usage error listing the names. */
+export function localMachine(local: LocalCluster, name: string) {
+  const machine = local.cluster.machines.find((m) => m.name === name)
+  if (!machine) throw new UsageError([{path: name, message: `no node of that name in local cluster ${local.record.name}`, fix: `use one of: ${local.cluster.machines.map((m) => m.name).join(', ')}`}])
+  return machine
+}
+
+/** The network a local cluster's start made, found by the id it recorded. */
+export async function localNetwork(local: LocalCluster): Promise<ClusterNetwork> {
+  const network = (await local.provider.listNetworks(local.record.name)).find((n) => n.id === local.record.networkId)
+  if (!network) throw new UsageError([{path: local.record.name, message: `its network ${local.record.networkId.slice(0, 12)} is gone`, fix: '`berth local-cluster destroy` it and start again'}])
+  return network
+}

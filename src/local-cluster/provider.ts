@@ -1,0 +1,73 @@
+/**
+ * What `berth local-cluster` needs from whatever runs its nodes: a network of its own,
+ * nodes booted from a first-boot seed, and a registry the nodes can pull from. The Docker
+ * provider implements it today; a Vagrant provider can implement it later.
+ */
+
+/** The labels every object of a local cluster carries; listing and cleanup go by them. */
+export const LABEL = {
+  cluster: 'berth.cluster',
+  run: 'berth.run',
+  role: 'berth.role',
+  machine: 'berth.machine',
+  ip: 'berth.ip',
+} as const
+
+/** A cluster's own network: a bridge with a subnet no other network or host route uses. */
+export interface ClusterNetwork {
+  id: string
+  name: string
+  cluster: string
+  subnet: string
+  gateway: string
+}
+
+/** One machine to boot: its name, static IP and NoCloud seed (`meta-data` and `user-data`). */
+export interface NodeSpec {
+  machine: string
+  ip: string
+  image: string
+  metaData: string
+  userData: string
+}
+
+/** A node as the provider sees it now. */
+export interface NodeInfo {
+  id: string
+  machine: string
+  cluster: string
+  ip: string
+  /** created, running, exited, ... as the provider reports it. */
+  state: string
+}
+
+/** The cluster's registry: nodes pull `<host>/<image>` from it over plain HTTP. */
+export interface RegistryInfo {
+  id: string
+  ip: string
+  port: number
+  /** `ip:port`, the form image references and `--insecure-registry` use. */
+  host: string
+  volume: string
+}
+
+/** The outcome of a command run inside a node. */
+export interface ExecResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the nodes of local clusters; every method that changes something works by id. */
+export interface NodeProvider {
+  createNetwork(cluster: string, run: string): Promise<ClusterNetwork>
+  listNetworks(cluster: string): Promise<ClusterNetwork[]>
+  removeNetwork(id: string): Promise<void>
+  createNode(network: ClusterNetwork, run: string, spec: NodeSpec): Promise<NodeInfo>
+  listNodes(cluster: string): Promise<NodeInfo[]>
+  restartNode(id: string): Promise<void>
+  removeNode(id: string): Promise<void>
+  exec(id: string, argv: string[]): Promise<ExecResult>
+  startRegistry(network: ClusterNetwork, run: string, image: string): Promise<RegistryInfo>
+  stopRegistry(registry: Pick<RegistryInfo, 'id' | 'volume'>): Promise<void>
+}
