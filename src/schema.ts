@@ -18,7 +18,7 @@ async function validator(schemaId: string): Promise<ValidateFunction> {
   // ajv is CommonJS: under NodeNext its class is the module itself or its `default`.
   const Ajv = ((AjvModule as unknown as {default?: unknown}).default ?? AjvModule) as typeof AjvModule.default
   const ajv = new Ajv({allErrors: true, verbose: true, strict: false})
-  for (const file of ['service.schema.json', 'cluster.schema.json']) {
+  for (const file of ['service.schema.json', 'cluster.schema.json', 'agent-options.schema.json']) {
     ajv.addSchema(JSON.parse(readFileSync(shipped('schema', file), 'utf8')))
   }
   const validate = ajv.getSchema(schemaId)

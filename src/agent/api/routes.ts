@@ -1,0 +1,104 @@
+import type {IncomingMessage, ServerResponse} from 'node:http'
+
+import {UsageError, formatProblem} from '../../errors.js'
+import {serviceNameProblem, validateServiceSpec} from '../spec.js'
+import type {DesiredStore} from '../store.js'
+import {ApiError, readJson, sendJson} from './http.js'
+
+/** What the node runs for a service, as the executor sees it (systemd unit and Docker container). */
+export interface ObservedService {
+  unit: string
+  activeState: string
+  containerId?: string
+  image?: string
+}
+
+/** What the routes need from the agent; the loop plugs in the real ones, tests fakes. */
+export interface ApiDeps {
+  store: DesiredStore
+  /** The observed state of one service, or undefined when the node runs nothing for it. */
+  observe(name: string): Promise<ObservedService | undefined>
+  /** The loop's last pass, errors and drift, as JSON. */
+  status(): Promise<object> | object
+  /** Asks the loop for a pass soon; must not wait for it. */
+  requestSync(): void | Promise<void>
+}
+
+const servicePath = /^\/v1\/services\/([^/]*)$/
+
+/** Answers one authenticated request; throws ApiError for every 4xx. */
+export async function route(req: IncomingMessage, res: ServerResponse, path: string, deps: ApiDeps): Promise<void> {
+  const method = req.method ?? 'GET'
+  if (path === '/v1/services') {
+    allow(method, ['GET'])
+    const services = await deps.store.services()
+    return sendJson(res, 200, {services: [...services].map(([name, spec]) => ({name, spec}))})
+  }
+  const match = servicePath.exec(path)
+  if (match) {
+    allow(method, ['GET', 'PUT', 'DELETE'])
+    const name = serviceName(match[1] ?? '')
+    if (method === 'PUT') return putService(req, res, name, deps)
+    await noBody(req)
+    if (method === 'DELETE') {
+      if (!(await deps.store.deleteService(name))) throw notFound(name)
+      await deps.requestSync()
+      return sendJson(res, 200, {deleted: name})
+    }
+    const spec = (await deps.store.services()).get(name)
+    if (!spec) throw notFound(name)
+    const observed = await deps.observe(name).then((o) => o ?? null, (error: Error) => ({error: error.message}))
+    return sendJson(res, 200, {name, spec, observed})
+  }
+  if (path === '/v1/status') {
+    allow(method, ['GET'])
+    return sendJson(res, 200, await deps.status())
+  }
+  if (path === '/v1/sync') {
+    allow(method, ['POST'])
+    await noBody(req)
+    await deps.requestSync()
+    return sendJson(res, 202, {accepted: true})
+  }
+  throw new ApiError(404, 'not_found', `no such endpoint: ${method} ${path}`)
+}
+
+async function putService(req: IncomingMessage, res: ServerResponse, name: string, deps: ApiDeps): Promise<void> {
+  const body = await readJson(req)
+  if (body === undefined) throw new ApiError(400, 'invalid_spec', 'the body must be a service spec as JSON')
+  let spec
+  try {
+    spec = await validateServiceSpec(body)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    throw new ApiError(400, 'invalid_spec', `service ${name}: ${error.problems.map(formatProblem).join('; ')}`, error.problems)
+  }
+  await deps.store.putService(name, spec)
+  await deps.requestSync()
+  sendJson(res, 200, {name, spec})
+}
+
+/** A body where none is expected must still be JSON, and is read only to enforce the limits. */
+async function noBody(req: IncomingMessage): Promise<void> {
+  await readJson(req)
+}
+
+function serviceName(raw: string): string {
+  let name: string
+  try {
+    name = decodeURIComponent(raw)
+  } catch {
+    name = raw
+  }
+  const problem = serviceNameProblem(name)
+  if (problem) throw new ApiError(400, 'bad_name', `${problem.message}; ${problem.fix}`)
+  return name
+}
+
+function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) throw new ApiError(405, 'method_not_allowed', `use ${methods.join(' or ')} here`, undefined, {allow: methods.join(', ')})
+}
+
+function notFound(name: string): ApiError {
+  return new ApiError(404, 'not_found', `there is no service ${name}`)
+}

@@ -1,0 +1,117 @@
+import {readFile} from 'node:fs/promises'
+import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer as createHttpsServer} from 'node:https'
+import type {AddressInfo} from 'node:net'
+
+import {BerthError, RetryableError, UsageError} from '../../errors.js'
+import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.js'
+import {applyCors, checkToken} from './guard.js'
+import {ApiError, sendError, sendJson} from './http.js'
+import {route, type ApiDeps} from './routes.js'
+
+/** The options the admin API reads. */
+export type ApiOptions = Pick<AgentOptions, 'listen' | 'tls' | 'insecureHttp' | 'tokenFile' | 'allowedOrigins'>
+
+/** A running admin API. */
+export interface RunningApi {
+  url: string
+  close(): Promise<void>
+}
+
+/** One line per request (method, path, status, time): never a header, a body or the token. */
+export type ApiLog = (line: string) => void
+
+/**
+ * Starts the admin API: HTTPS with the configured certificate, or plain HTTP only on a
+ * loopback address when `insecureHttp` is set. The token is read once, from its 0600 file.
+ */
+export async function startApi(deps: ApiDeps & {options: ApiOptions; log?: ApiLog}): Promise<RunningApi> {
+  const {options, log} = deps
+  const {host, port} = parseListen(options.listen)
+  const token = await readToken(options.tokenFile)
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint()
+    void handle(req, res, token, options.allowedOrigins, deps).then((failure) => {
+      const path = (req.url ?? '').split('?')[0]
+      const ms = (Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)
+      log?.(`${req.method} ${path} ${res.statusCode} ${ms} ms${failure ? `: ${failure}` : ''}`)
+    })
+  }
+  let server: Server
+  if (options.insecureHttp) {
+    if (!isLoopback(host)) throw new UsageError(`the admin API serves plain HTTP only on a loopback address, not ${options.listen}; configure tls`)
+    server = createHttpServer(handler)
+  } else {
+    if (!options.tls) throw new UsageError('the admin API needs tls: {certFile, keyFile}, or insecureHttp on a loopback address')
+    const [cert, key] = await Promise.all([options.tls.certFile, options.tls.keyFile].map((file) => readFile(file).catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError([{file, message: `cannot read it (${error.code ?? error.message})`, fix: 'upload the admin API certificate and key with berth cluster upload-secrets'}])
+    })))
+    server = createHttpsServer({cert, key, minVersion: 'TLSv1.2'}, handler)
+  }
+  // Slow or idle clients must not hold connections forever.
+  server.headersTimeout = 10_000
+  server.requestTimeout = 30_000
+  server.keepAliveTimeout = 5_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new BerthError(`admin API: cannot listen on ${options.listen}: ${error.code ?? error.message}`, {cause: error})))
+    server.listen(port, host, resolve)
+  })
+  const address = server.address() as AddressInfo
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return {
+    url: `${options.insecureHttp ? 'http' : 'https'}://${shown}:${address.port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    }),
+  }
+}
+
+/** Answers one request; returns the cause of a 5xx answer, for the agent's log only. */
+async function handle(req: IncomingMessage, res: ServerResponse, token: string, origins: readonly string[], deps: ApiDeps): Promise<string | undefined> {
+  try {
+    // The raw path, not a normalised one: `/v1/services/..` must be a bad name, not `/v1/`.
+    const path = (req.url ?? '/').split('?')[0] ?? '/'
+    if (applyCors(req, res, origins)) return undefined
+    if (path === '/v1/health' && req.method === 'GET') {
+      sendJson(res, 200, {status: 'ok'})
+      return undefined
+    }
+    checkToken(req, token)
+    await route(req, res, path, deps)
+  } catch (error) {
+    if (res.headersSent) {
+      res.destroy()
+      return String(error)
+    }
+    const answer = toApiError(error)
+    sendError(res, answer)
+    discardBody(req)
+    if (answer.status >= 500) return error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  }
+  return undefined
+}
+
+// A client still sending a refused body must be able to read the answer, so the rest is
+// read and dropped (closing at once would reset the connection under it), up to a bound.
+const maxDiscardBytes = 8 * 1024 * 1024
+
+function discardBody(req: IncomingMessage): void {
+  if (req.complete) return
+  let dropped = 0
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length
+    if (dropped > maxDiscardBytes) req.destroy()
+  })
+  req.resume()
+}
+
+/** Translates errors at the boundary: berth's own keep their message, anything else is a bare 500. */
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error
+  if (error instanceof UsageError) return new ApiError(400, 'bad_request', error.message, error.problems)
+  if (error instanceof RetryableError) return new ApiError(503, 'unavailable', error.message, undefined, {'retry-after': '1'})
+  if (error instanceof BerthError) return new ApiError(500, 'failed', error.message)
+  // An unexpected error may carry anything in its message: it is not passed on.
+  return new ApiError(500, 'internal', 'internal error; see the agent log')
+}

@@ -1,0 +1,124 @@
+import {readFile, stat} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import path from 'node:path'
+import {Flags} from '@oclif/core'
+
+import {UsageError, type Problem} from '../errors.js'
+import {optionsSchemaProblems} from './options-schema.js'
+import type {MachineRole} from './spec.js'
+
+/** Where desired state lives, as the options file names it. */
+export type StoreOptions =
+  | {kind: 'etcd'; endpoints: string[]; prefix: string}
+  | {kind: 'postgres'; url: string}
+  | {kind: 'file'; path: string}
+
+/** Which key provider seals service secrets. */
+export type SecretsOptions =
+  | {kind: 'local'; masterKeyFile: string}
+  | {kind: 'kms'; keyId: string; region?: string; endpoint?: string}
+
+/** berth-agent's options with every default filled in and every path absolute. */
+export interface AgentOptions {
+  /** The options file they came from, for messages. */
+  file: string
+  listen: string
+  store: StoreOptions
+  tokenFile: string
+  allowedOrigins: string[]
+  /** Absent only when `insecureHttp` is set (and `listen` is loopback). */
+  tls?: {certFile: string; keyFile: string}
+  insecureHttp: boolean
+  secrets: SecretsOptions
+  unitPrefix: string
+  unitDir: string
+  machine: string
+  role: MachineRole
+  resyncSeconds: number
+}
+
+/** `--options FILE` (or BERTH_AGENT_OPTIONS), shared by the agent and `berth secrets`. */
+export const optionsFlag = Flags.string({
+  description: 'berth-agent options file (JSON): store, secrets backend, listen address, token file.',
+  env: 'BERTH_AGENT_OPTIONS',
+  required: true,
+})
+
+// Node secrets live here with mode 0600, uploaded once per machine (DESIGN.md, Secrets).
+const secretsDir = '/etc/berth/secrets'
+// Keys that look like someone put the token itself in the file: refused with a pointed fix.
+const inlineTokenKeys = ['token', 'adminToken', 'authToken', 'apiToken']
+
+/** Splits `HOST:PORT` (IPv6 in brackets) into what net.listen takes. */
+export function parseListen(listen: string): {host: string; port: number} {
+  const at = listen.lastIndexOf(':')
+  const host = listen.slice(0, at).replace(/^\[(.*)\]$/, '$1')
+  return {host, port: Number(listen.slice(at + 1))}
+}
+
+/** True when `host` is a loopback address or name, the only place plain HTTP is allowed. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
+/** Reads, validates and completes the options file; every problem is reported at once with the file and path. */
+export async function loadAgentOptions(file: string): Promise<AgentOptions> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError([{file, message: `cannot read the options file (${error.code ?? error.message})`, fix: 'pass --options FILE or set BERTH_AGENT_OPTIONS'}])
+  })
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (error) {
+    throw new UsageError([{file, message: `is not valid JSON: ${(error as Error).message}`, fix: 'the options file is one JSON object'}])
+  }
+  return agentOptionsFrom(raw, file)
+}
+
+/** Validates an already parsed options object (`file` names it in messages and anchors relative paths). */
+export async function agentOptionsFrom(raw: unknown, file: string): Promise<AgentOptions> {
+  const inline = typeof raw === 'object' && raw !== null ? inlineTokenKeys.filter((k) => k in raw) : []
+  const problems: Problem[] = inline.map((key) => ({file, path: key, message: 'the admin token must not be in the options file', fix: 'write it to a file with mode 0600 and name that file in tokenFile'}))
+  problems.push(...(await optionsSchemaProblems(raw, file)).filter((p) => !inline.includes(p.path ?? '')))
+  if (problems.length > 0) throw new UsageError(problems)
+  const o = raw as Partial<AgentOptions> & {store?: Partial<StoreOptions>}
+  const listen = o.listen ?? '0.0.0.0:8443'
+  const insecureHttp = o.insecureHttp === true
+  if (insecureHttp && !isLoopback(parseListen(listen).host)) {
+    problems.push({file, path: 'insecureHttp', message: `plain HTTP is allowed only on a loopback address, and listen is ${listen}`, fix: 'listen on 127.0.0.1 or give tls: {certFile, keyFile}'})
+  }
+  if (insecureHttp && o.tls) problems.push({file, path: 'tls', message: 'tls and insecureHttp exclude each other', fix: 'remove one of them'})
+  if (problems.length > 0) throw new UsageError(problems)
+
+  const at = (p: string): string => path.resolve(path.dirname(path.resolve(file)), p)
+  const store: StoreOptions = {...(o.store as StoreOptions | undefined) ?? {kind: 'file', path: '/var/lib/berth/desired.yaml'}}
+  if (store.kind === 'file') store.path = at(store.path)
+  if (store.kind === 'etcd') store.prefix ??= '/berth'
+  const secrets: SecretsOptions = {...o.secrets ?? {kind: 'local', masterKeyFile: `${secretsDir}/master.key`}}
+  if (secrets.kind === 'local') secrets.masterKeyFile = at(secrets.masterKeyFile)
+  const tls = insecureHttp ? undefined : o.tls ?? {certFile: `${secretsDir}/api.crt`, keyFile: `${secretsDir}/api.key`}
+  return {
+    file, listen, store, secrets, insecureHttp,
+    tokenFile: at(o.tokenFile ?? `${secretsDir}/api-token`),
+    allowedOrigins: o.allowedOrigins ?? [],
+    tls: tls && {certFile: at(tls.certFile), keyFile: at(tls.keyFile)},
+    unitPrefix: o.unitPrefix ?? 'berth-',
+    unitDir: o.unitDir ?? '/etc/systemd/system',
+    machine: o.machine ?? hostname().split('.')[0]!.toLowerCase(),
+    role: o.role ?? 'main',
+    resyncSeconds: o.resyncSeconds ?? 30,
+  }
+}
+
+/** Reads the admin token from its file, refusing a file others may read or a token too short to resist guessing. */
+export async function readToken(file: string): Promise<string> {
+  const mode = await stat(file).then((s) => s.mode & 0o777, (error: NodeJS.ErrnoException) => {
+    throw new UsageError([{file, message: `cannot read the admin token (${error.code ?? error.message})`, fix: 'create it with: openssl rand -hex 32 > FILE && chmod 600 FILE'}])
+  })
+  if ((mode & 0o077) !== 0) throw new UsageError([{file, message: `mode ${mode.toString(8).padStart(4, '0')} lets others read the admin token`, fix: `run chmod 600 ${file}`}])
+  const token = (await readFile(file, 'utf8')).trim()
+  if (token.length < 16 || /\s/.test(token)) {
+    throw new UsageError([{file, message: 'the admin token must be one line of at least 16 characters without spaces', fix: 'create one with: openssl rand -hex 32'}])
+  }
+  return token
+}

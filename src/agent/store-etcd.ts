@@ -1,0 +1,165 @@
+import type {Etcd3, Watcher} from 'etcd3'
+
+import {BerthError, RetryableError, UsageError, type Problem} from '../errors.js'
+import {validateSecretName} from './secret-name.js'
+import {validateServiceName, validateServiceSpec, type ServiceSpec} from './spec.js'
+import type {DesiredStore} from './store.js'
+
+/** How to reach etcd and which part of its key space is berth's. */
+export interface EtcdStoreOptions {
+  endpoints: string[]
+  /** Key prefix without a trailing slash (default /berth). */
+  prefix?: string
+}
+
+// The watch manager's default backoff grows to 30 s; a node must see changes again within
+// about a second of etcd coming back, so reconnects are retried every 0.25-2 s.
+interface Backoff {
+  readonly duration: number
+  next(): Backoff
+}
+const backoff = (ms: number): Backoff => ({duration: ms, next: () => backoff(Math.min(ms * 2, 2000))})
+
+/**
+ * Desired state in etcd, the cluster default: `<prefix>/services/<name>` holds a spec as
+ * JSON, `<prefix>/secrets/<name>` a sealed blob. etcd3 is loaded on first use (~300 ms).
+ */
+export class EtcdStore implements DesiredStore {
+  readonly #endpoints: string[]
+  readonly #prefix: string
+  #client: Promise<Etcd3> | undefined
+
+  constructor(options: EtcdStoreOptions) {
+    this.#endpoints = options.endpoints
+    this.#prefix = (options.prefix ?? '/berth').replace(/\/+$/, '')
+  }
+
+  /** Every service under `<prefix>/services/`, validated; a bad one fails the read, naming its key. */
+  async services(): Promise<Map<string, ServiceSpec>> {
+    const dir = `${this.#prefix}/services/`
+    const values = await this.#call((c) => c.getAll().prefix(dir).strings())
+    const services = new Map<string, ServiceSpec>()
+    const problems: Problem[] = []
+    for (const [key, text] of Object.entries(values).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      try {
+        services.set(key.slice(dir.length), await validateServiceSpec(JSON.parse(text), {file: `etcd ${key}`}))
+      } catch (error) {
+        if (error instanceof UsageError) problems.push(...error.problems)
+        else problems.push({file: `etcd ${key}`, message: `is not JSON: ${(error as Error).message}`, fix: 'put the service again'})
+      }
+    }
+    if (problems.length > 0) throw new UsageError(problems)
+    return services
+  }
+
+  /** Stores a spec as JSON under its name. */
+  async putService(name: string, spec: ServiceSpec): Promise<void> {
+    validateServiceName(name)
+    await this.#call((c) => c.put(this.#key('services', name)).value(JSON.stringify(spec)).exec())
+  }
+
+  /** Deletes a service's key; false when there was none. */
+  async deleteService(name: string): Promise<boolean> {
+    return this.#delete(this.#key('services', name))
+  }
+
+  /** Names under `<prefix>/secrets/`, read as keys only so no blob is fetched. */
+  async secretNames(): Promise<string[]> {
+    const dir = `${this.#prefix}/secrets/`
+    const keys = await this.#call((c) => c.getAll().prefix(dir).keys())
+    return keys.map((key) => key.slice(dir.length)).sort()
+  }
+
+  /** The sealed blob stored for a secret, or undefined. */
+  async sealedSecret(name: string): Promise<Buffer | undefined> {
+    return (await this.#call((c) => c.get(this.#key('secrets', name)).buffer())) ?? undefined
+  }
+
+  /** Stores a sealed blob as the key's raw bytes. */
+  async putSealedSecret(name: string, blob: Buffer): Promise<void> {
+    validateSecretName(name)
+    await this.#call((c) => c.put(this.#key('secrets', name)).value(blob).exec())
+  }
+
+  /** Deletes a secret's key; false when there was none. */
+  async deleteSecret(name: string): Promise<boolean> {
+    return this.#delete(this.#key('secrets', name))
+  }
+
+  /**
+   * Watches the whole prefix: every put or delete calls `onChange`, and so does a reconnect,
+   * because changes made while the stream was down may be missed. A watcher that etcd ends
+   * (a compacted revision) is replaced by a new one.
+   */
+  async watch(onChange: () => void): Promise<() => Promise<void>> {
+    let stopped = false
+    let current: Watcher | undefined
+    const open = async (): Promise<void> => {
+      const watcher = await this.#call((c) => c.watch().prefix(`${this.#prefix}/`).create())
+      let lost = false
+      watcher.on('put', () => onChange())
+      watcher.on('delete', () => onChange())
+      watcher.on('disconnected', () => { lost = true })
+      watcher.on('connected', () => {
+        if (lost) onChange()
+        lost = false
+      })
+      // Without a listener an 'error' would crash the agent; 'end' follows a fatal one.
+      watcher.on('error', () => { lost = true })
+      watcher.on('end', () => {
+        if (stopped || current !== watcher) return
+        const retry = (ms: number): void => void setTimeout(() => {
+          if (!stopped) open().then(onChange, () => retry(Math.min(ms * 2, 2000)))
+        }, ms)
+        retry(250)
+      })
+      if (stopped) await watcher.cancel()
+      current = watcher
+    }
+    await open()
+    return async () => {
+      stopped = true
+      await current?.cancel().catch(() => undefined)
+    }
+  }
+
+  /** Closes the connection to etcd. */
+  async close(): Promise<void> {
+    const client = this.#client
+    this.#client = undefined
+    if (client) (await client).close()
+  }
+
+  #key(kind: 'services' | 'secrets', name: string): string {
+    return `${this.#prefix}/${kind}/${name}`
+  }
+
+  async #delete(key: string): Promise<boolean> {
+    const result = await this.#call((c) => c.delete().key(key).exec())
+    return result.deleted !== '0'
+  }
+
+  #connect(): Promise<Etcd3> {
+    this.#client ??= import('etcd3').then(({Etcd3}) => new Etcd3({
+      hosts: this.#endpoints,
+      dialTimeout: 3000,
+      // Unary calls give up after 5 s instead of hanging on a dead member; streams have no deadline.
+      defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + 5000}),
+      faultHandling: {watchBackoff: backoff(250)},
+    }))
+    return this.#client
+  }
+
+  /** Runs one etcd call, translating etcd3's errors into berth's at the boundary. */
+  async #call<T>(call: (client: Etcd3) => Promise<T>): Promise<T> {
+    const client = await this.#connect()
+    try {
+      return await call(client)
+    } catch (error) {
+      const detail = `etcd ${this.#endpoints.join(',')}: ${(error as Error).message}`
+      const name = (error as Error).name
+      if (/PermissionDenied|Authentication|InvalidAuthToken|InvalidArgument/.test(name)) throw new BerthError(detail, {cause: error})
+      throw new RetryableError(`${detail}; is etcd running and reachable?`, {cause: error})
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import {createHash} from 'node:crypto'
+import {watch as watchDir} from 'node:fs'
+import {mkdir, readFile} from 'node:fs/promises'
+import path from 'node:path'
+import type {Document} from 'yaml'
+
+import {UsageError, type Problem} from '../errors.js'
+import {writeFileAtomic} from '../fsx.js'
+import {validateSecretName} from './secret-name.js'
+import {validateServiceName, validateServiceSpec, type ServiceSpec} from './spec.js'
+import type {DesiredStore} from './store.js'
+
+/** How long the file must stay quiet before a watcher reports it: editors write in bursts. */
+const debounceMs = 50
+
+/**
+ * Desired state in one YAML file, the embedded default for a host with no server:
+ * `services:` maps names to specs, `secrets:` maps names to base64 sealed blobs. Writes
+ * replace the file atomically and keep an operator's comments; writes from this process are
+ * queued so none is lost (writers in other processes are not locked out: last one wins).
+ */
+export class FileStore implements DesiredStore {
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(readonly file: string) {}
+
+  /** Every service in the file by name, validated; every problem in the file fails the read at once. */
+  async services(): Promise<Map<string, ServiceSpec>> {
+    const services = new Map<string, ServiceSpec>()
+    const problems: Problem[] = []
+    // Sorted, as etcd and PostgreSQL return them, whatever order the file is in.
+    const entries = Object.entries(this.#section(await this.#read(), 'services')).sort(([a], [b]) => (a < b ? -1 : 1))
+    for (const [name, value] of entries) {
+      try {
+        validateServiceName(name, {file: this.file, path: `services/${name}`})
+        services.set(name, await validateServiceSpec(value, {file: this.file, path: `services/${name}`}))
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error
+        problems.push(...error.problems)
+      }
+    }
+    if (problems.length > 0) throw new UsageError(problems)
+    return services
+  }
+
+  /** Sets `services.<name>` to the spec. */
+  async putService(name: string, spec: ServiceSpec): Promise<void> {
+    validateServiceName(name)
+    await this.#update((doc) => doc.setIn(['services', name], doc.createNode(spec)))
+  }
+
+  /** Removes `services.<name>`; false when it was not there. */
+  async deleteService(name: string): Promise<boolean> {
+    return this.#update((doc) => doc.hasIn(['services', name]) && doc.deleteIn(['services', name]))
+  }
+
+  /** Names under `secrets:`. */
+  async secretNames(): Promise<string[]> {
+    return Object.keys(this.#section(await this.#read(), 'secrets')).sort()
+  }
+
+  /** The sealed blob under `secrets.<name>`, decoded from base64, or undefined. */
+  async sealedSecret(name: string): Promise<Buffer | undefined> {
+    const value = this.#section(await this.#read(), 'secrets')[name]
+    return typeof value === 'string' ? Buffer.from(value, 'base64') : undefined
+  }
+
+  /** Sets `secrets.<name>` to the blob in base64. */
+  async putSealedSecret(name: string, blob: Buffer): Promise<void> {
+    validateSecretName(name)
+    await this.#update((doc) => doc.setIn(['secrets', name], blob.toString('base64')))
+  }
+
+  /** Removes `secrets.<name>`; false when it was not there. */
+  async deleteSecret(name: string): Promise<boolean> {
+    return this.#update((doc) => doc.hasIn(['secrets', name]) && doc.deleteIn(['secrets', name]))
+  }
+
+  /**
+   * Watches the file's directory, not the file: an editor or writeFileAtomic replaces the
+   * file by rename, which a watch on the old inode would never see. Bursts are debounced and
+   * a change is reported only when the content differs from what was last reported.
+   */
+  async watch(onChange: () => void): Promise<() => Promise<void>> {
+    const dir = path.dirname(this.file)
+    const base = path.basename(this.file)
+    await mkdir(dir, {recursive: true})
+    let seen = await this.#digest()
+    let timer: NodeJS.Timeout | undefined
+    const check = async (): Promise<void> => {
+      const now = await this.#digest()
+      if (now === seen) return
+      seen = now
+      onChange()
+    }
+    const watcher = watchDir(dir, (_event, name) => {
+      // Some platforms omit the name; then any event in the directory counts.
+      if (name !== null && name !== base) return
+      clearTimeout(timer)
+      timer = setTimeout(() => void check().catch(() => undefined), debounceMs)
+    })
+    watcher.on('error', () => undefined)
+    return async () => {
+      clearTimeout(timer)
+      watcher.close()
+    }
+  }
+
+  /** Nothing to release: every call opens and closes the file itself. */
+  async close(): Promise<void> {
+    await this.#queue.catch(() => undefined)
+  }
+
+  async #digest(): Promise<string> {
+    const bytes = await readFile(this.file).catch(() => Buffer.alloc(0))
+    return createHash('sha256').update(bytes).digest('hex')
+  }
+
+  async #read(): Promise<Document> {
+    const {parseDocument} = await import('yaml')
+    const text = await readFile(this.file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return ''
+      throw error
+    })
+    const doc = parseDocument(text)
+    if (doc.errors.length > 0) {
+      throw new UsageError(doc.errors.map((e) => ({file: this.file, message: e.message.split('\n')[0] ?? e.message, fix: 'fix the YAML syntax'})))
+    }
+    const root: unknown = doc.toJS()
+    if (root !== null && root !== undefined && (typeof root !== 'object' || Array.isArray(root))) {
+      throw new UsageError([{file: this.file, message: 'must be a mapping with services: and secrets:'}])
+    }
+    return doc
+  }
+
+  #section(doc: Document, key: 'services' | 'secrets'): Record<string, unknown> {
+    const value: unknown = doc.toJS()?.[key]
+    if (value === undefined || value === null) return {}
+    if (typeof value !== 'object' || Array.isArray(value)) throw new UsageError([{file: this.file, path: key, message: 'must be a mapping of names'}])
+    return value as Record<string, unknown>
+  }
+
+  /** Read-modify-write, one at a time within this process, written atomically with mode 0600 (it holds sealed secrets). */
+  #update(change: (doc: Document) => unknown): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
+      const doc = await this.#read()
+      const changed = change(doc) !== false
+      if (changed) await writeFileAtomic(this.file, doc.toString(), 0o600)
+      return changed
+    }
+    const next = this.#queue.then(run, run)
+    this.#queue = next.catch(() => undefined)
+    return next
+  }
+}

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+import {createServer, type AddressInfo} from 'node:net'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+import type {Etcd3} from 'etcd3'
+import {execa, type ResultPromise} from 'execa'
+
+import {validateServiceSpec} from '../../src/agent/spec.js'
+import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {RetryableError, UsageError} from '../../src/errors.js'
+import {scratch} from '../support/cli.js'
+import {callCounter, sleep, testService} from './store-support.js'
+
+const endpoints = [testService('BERTH_TEST_ETCD')]
+const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
+let raw: Etcd3 | undefined
+
+async function rawClient(): Promise<Etcd3> {
+  const {Etcd3} = await import('etcd3')
+  raw ??= new Etcd3({hosts: endpoints})
+  return raw
+}
+
+after(async () => {
+  await raw?.delete().prefix(`${prefix}/`).exec()
+  raw?.close()
+})
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const {port} = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** A private single-member etcd this test may stop and start (the shared one must stay up). */
+async function privateEtcd(): Promise<{url: string; start: () => Promise<void>; stop: () => Promise<void>}> {
+  const dir = path.join(await scratch('berth-etcd-'), 'data')
+  const [client, peer] = [await freePort(), await freePort()]
+  const url = `http://127.0.0.1:${client}`
+  let proc: ResultPromise | undefined
+  const stop = async (): Promise<void> => {
+    proc?.kill('SIGTERM')
+    await proc?.catch(() => undefined)
+    proc = undefined
+  }
+  after(stop)
+  const start = async (): Promise<void> => {
+    proc = execa('etcd', ['--name', 'p', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `p=http://127.0.0.1:${peer}`], {reject: false, stdio: 'ignore'})
+    for (let i = 0; i < 100; i++) {
+      const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
+      if (ok) return
+      await sleep(100)
+    }
+    throw new Error(`etcd on ${url} did not become healthy`)
+  }
+  await start()
+  return {url, start, stop}
+}
+
+describe('the etcd store', () => {
+  it('keeps specs as JSON and sealed blobs as raw bytes under the prefix', async () => {
+    const store = new EtcdStore({endpoints, prefix})
+    const spec = await validateServiceSpec({image: 'web:1'})
+    await store.putService('web', spec)
+    await store.putSealedSecret('KEY', Buffer.from([0, 1, 254, 255]))
+    const client = await rawClient()
+    assert.deepEqual(JSON.parse((await client.get(`${prefix}/services/web`).string()) as string), spec)
+    assert.deepEqual(await client.get(`${prefix}/secrets/KEY`).buffer(), Buffer.from([0, 1, 254, 255]))
+    await store.close()
+  })
+
+  it('fails a read naming the key of a value that is not a valid spec', async () => {
+    const client = await rawClient()
+    await client.put(`${prefix}/services/broken`).value('{"image": ')
+    await client.put(`${prefix}/services/odd`).value('{"image": "x", "colour": 1}')
+    const store = new EtcdStore({endpoints, prefix})
+    await assert.rejects(store.services(), (error: Error) => {
+      assert.ok(error instanceof UsageError)
+      assert.deepEqual(error.problems.map((p) => `${p.file}: ${p.path ?? ''}: ${p.message}`.replace(/: is not JSON.*/, ': is not JSON')), [
+        `etcd ${prefix}/services/broken: : is not JSON`,
+        `etcd ${prefix}/services/odd: colour: unknown key`,
+      ])
+      return true
+    })
+    await client.delete().prefix(`${prefix}/services/`).exec()
+    await store.close()
+  })
+
+  it('reports an unreachable etcd as retryable', async () => {
+    const store = new EtcdStore({endpoints: [`http://127.0.0.1:${await freePort()}`], prefix})
+    await assert.rejects(store.secretNames(), (error: Error) => error instanceof RetryableError && /is etcd running and reachable\?$/.test(error.message))
+    await store.close()
+  })
+
+  it('keeps watching across an etcd restart and reports the gap as a change', async () => {
+    const etcd = await privateEtcd()
+    const watching = new EtcdStore({endpoints: [etcd.url]})
+    const writer = new EtcdStore({endpoints: [etcd.url]})
+    const spec = await validateServiceSpec({image: 'web:1'})
+    const seen = callCounter(5000)
+    const stop = await watching.watch(seen.fn)
+    try {
+      await Promise.all([seen.next(), writer.putService('web', spec)])
+      // The reconnect itself is reported: a change made while the stream was down is not lost.
+      const reconnected = seen.next()
+      await etcd.stop()
+      await sleep(300)
+      await etcd.start()
+      await reconnected
+      const started = Date.now()
+      await Promise.all([seen.next(), writer.putService('api', spec)])
+      assert.ok(Date.now() - started < 1000, `a change after the restart took ${Date.now() - started} ms`)
+    } finally {
+      await stop()
+      await watching.close()
+      await writer.close()
+    }
+  })
+})
