@@ -24,4 +24,12 @@ else
   mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 fi
 echo "== tests (${#files[@]} files)"
-node --test --test-reporter=spec "${files[@]}"
+log=$(mktemp)
+status=0
+node --test --test-reporter=spec "${files[@]}" 2>&1 | tee "$log" || status=$?
+# One plain closing line, whatever reads this output.
+passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -n1)
+failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -n1)
+rm -f "$log"
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
+exit "$status"
