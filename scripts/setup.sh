@@ -11,7 +11,7 @@ LOG=$(mktemp /tmp/berth-setup.XXXXXX.log)
 
 PACKAGES=(
   docker.io etcd-server etcd-client openssh-server openssh-client docker-registry
-  debootstrap cloud-init ignition haproxy
+  debootstrap cloud-init ignition haproxy vagrant
   iproute2 # ss: services.sh names the process holding a port it needs
 )
 PG_BIN=/usr/lib/postgresql/15/bin

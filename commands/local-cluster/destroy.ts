@@ -14,7 +14,7 @@ export default class LocalClusterDestroy extends BerthCommand {
     const {flags} = await this.parse(LocalClusterDestroy)
     const dir = localDir(flags.name, flags['state-dir'] ?? stateRoot())
     const record = await requireRecord(dir, flags.name)
-    const result = await destroyLocal(await providerFor(record.provider), record, dir)
+    const result = await destroyLocal(await providerFor(record.provider, dir), record, dir)
     this.log(`Removed local cluster ${flags.name}: ${result.nodes.length} nodes, its registry and network.`)
     return result
   }

@@ -22,12 +22,12 @@ export default class LocalClusterStart extends BerthCommand {
 
   async run(): Promise<{name: string; subnet: string; registry: string; nodes: {name: string; ip: string}[]; clusterFile: string}> {
     const {args, flags} = await this.parse(LocalClusterStart)
-    const provider = await providerFor(flags.provider as 'docker' | 'vagrant')
     const dir = localDir(flags.name, flags['state-dir'] ?? stateRoot())
+    const provider = await providerFor(flags.provider as 'docker' | 'vagrant', dir)
     const result: Partial<StartResult> = {}
     const {ensureNodeImage, ensureRegistryImage} = await import('../../src/local-cluster/image.js')
     const {steps, undo} = await startSteps({
-      name: flags.name, dir, nodes: args.nodes, provider, providerName: 'docker', timeoutMs: flags.timeout * 1000,
+      name: flags.name, dir, nodes: args.nodes, provider, providerName: flags.provider as 'docker' | 'vagrant', timeoutMs: flags.timeout * 1000,
       ensureImages: async () => ({node: (await ensureNodeImage()).tag, registry: (await ensureRegistryImage()).tag}),
     }, result)
     try {

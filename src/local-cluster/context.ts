@@ -22,10 +22,11 @@ export interface LocalCluster {
   provider: NodeProvider
 }
 
-/** The provider of a kind, loaded on first use (dockerode is heavy). */
-export async function providerFor(kind: LocalRecord['provider']): Promise<NodeProvider> {
+/** The provider of a kind, loaded on first use (dockerode is heavy); Vagrant keeps its files in `dir`. */
+export async function providerFor(kind: LocalRecord['provider'], dir: string): Promise<NodeProvider> {
   if (kind === 'vagrant') {
-    throw new UsageError([{path: '--provider vagrant', message: 'is driven by vagrant/Vagrantfile directly for now', fix: 'run `vagrant up` in vagrant/ (see the README), or use the default docker provider'}])
+    const {VagrantProvider} = await import('./vagrant-provider.js')
+    return new VagrantProvider(dir, localPaths(dir).key)
   }
   const {DockerProvider} = await import('./docker-provider.js')
   return new DockerProvider()
@@ -37,7 +38,7 @@ export async function openLocal(flags: {name: string; 'state-dir'?: string}): Pr
   const record = await requireRecord(dir, flags.name)
   const paths = localPaths(dir)
   const {cluster} = await loadClusterFile(paths.clusterFile)
-  return {dir, paths, record, cluster, provider: await providerFor(record.provider)}
+  return {dir, paths, record, cluster, provider: await providerFor(record.provider, dir)}
 }
 
 /** A machine of the local cluster by name, or a usage error listing the names. */

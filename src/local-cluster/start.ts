@@ -96,6 +96,8 @@ export async function startSteps(request: StartRequest, result: Partial<StartRes
       ].join('\n'))
       cluster = (await loadClusterFile(paths.clusterFile)).cluster
       await writeFirstBoot(cluster, {format: 'cloud-init', outDir: paths.bootDir, stateDir: paths.stateDir})
+      // Vagrant's VM providers boot a Flatcar box from the CoreOS form of the same files.
+      if (request.providerName === 'vagrant') await writeFirstBoot(cluster, {format: 'coreos', outDir: path.join(request.dir, 'boot-coreos'), stateDir: paths.stateDir})
       result.cluster = cluster
     },
   }, {
