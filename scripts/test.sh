@@ -16,6 +16,9 @@ set -a
 # shellcheck disable=SC1090
 source <(bash scripts/services.sh env)
 set +a
+# The node image and the agent image the end-to-end tests boot (each skipped when unchanged).
+node bin/run.js local-cluster build-image
+node bin/run.js images build
 
 if [ $# -gt 0 ]; then
   files=()

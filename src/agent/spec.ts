@@ -50,8 +50,12 @@ export const specDefaults = {stopTimeout: 10, restart: 'always', roles: ['main',
 
 const serviceName = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 
+/** Names of berth's own units (`<prefix>agent.service`, `<prefix>installer.*`): no service may take them. */
+export const RESERVED_SERVICE_NAMES: readonly string[] = ['agent', 'installer']
+
 /** Returns the problem with a service name (it becomes part of unit, container and file names), or undefined. */
 export function serviceNameProblem(name: string, source: ValueSource = {}): Problem | undefined {
+  if (RESERVED_SERVICE_NAMES.includes(name)) return {...source, message: `${name} is the name of berth's own unit`, fix: 'choose another service name'}
   if (serviceName.test(name)) return undefined
   return {
     ...source,

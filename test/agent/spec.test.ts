@@ -82,3 +82,11 @@ describe('validateServiceSpec', () => {
     assert.deepEqual(await validateServiceSpec(full), {...full, stopTimeout: 10, restart: 'always', roles: ['main', 'worker']})
   })
 })
+
+describe('reserved service names', () => {
+  it('refuses the names of berth\'s own units', async () => {
+    const {serviceNameProblem} = await import('../../src/agent/spec.js')
+    for (const name of ['agent', 'installer']) assert.match(serviceNameProblem(name)?.message ?? '', /berth's own unit/)
+    assert.equal(serviceNameProblem('agents'), undefined)
+  })
+})

@@ -1,0 +1,31 @@
+import {BerthCommand} from '../../src/cli/base.js'
+import {optionsFlag} from '../../src/agent/options.js'
+import {loadAgent} from '../../src/agent/runtime.js'
+
+export default class AgentRun extends BerthCommand {
+  static override summary = 'Run berth-agent: keep this node equal to the desired state and serve the admin API.'
+  static override description = 'Watches the desired-state store and converges the node on every change, with a full resync every resyncSeconds as a safety net. Runs on the node itself or as a container with the host PID namespace, /run/systemd, /etc/systemd/system, /run/berth and the Docker socket mounted. Stops on SIGTERM or SIGINT after the pass in flight.'
+  static override examples = [
+    '<%= config.bin %> agent run --options /etc/berth/agent.json',
+    'docker run -d --name berth-agent --pid host --network host -v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system -v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth berth/installer agent run --options /etc/berth/agent.json',
+  ]
+  static override flags = {options: optionsFlag}
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(AgentRun)
+    const agent = await loadAgent(flags.options)
+    const log = (line: string): void => void process.stdout.write(`${line}\n`)
+    const {startApi} = await import('../../src/agent/api/server.js')
+    const {loop, store, options} = agent
+    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync()})
+    log(`berth-agent on ${options.machine}: admin API at ${api.url}, units ${options.unitPrefix}* in ${options.unitDir}`)
+    await loop.start()
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve)
+      process.once('SIGINT', resolve)
+    })
+    log('berth-agent: stopping')
+    await api.close()
+    await agent.close()
+  }
+}

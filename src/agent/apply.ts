@@ -1,0 +1,106 @@
+import {chmod, mkdir, rm, stat} from 'node:fs/promises'
+import path from 'node:path'
+
+import {writeFileAtomic} from '../fsx.js'
+import {envFilePath, qualifiedImage} from './docker-run.js'
+import {renderEnvFile} from './env-file.js'
+import type {NodeOps} from './node-ops.js'
+import type {Action, Desired} from './reconcile.js'
+import type {ServiceSpec} from './spec.js'
+
+/**
+ * Executes a plan's actions in order and records each service's outcome. A service that
+ * fails (a secret missing or undecryptable, an image that cannot be pulled, a unit systemd
+ * refuses) fails alone: its later actions in this pass are skipped, the others go on, and
+ * the next pass tries again because the plan is level-based.
+ */
+
+/** What one pass did for one service. */
+export interface ServiceOutcome {
+  ok: boolean
+  /** Why it failed: names the secret, image or unit, never a secret's value. */
+  error?: string
+  /** The actions carried out, like `writeUnit`, `restart`. */
+  actions: string[]
+}
+
+/** What apply needs from the agent: the node, where things live, and the secrets opener. */
+export interface ApplyContext {
+  ops: NodeOps
+  prefix: string
+  unitDir: string
+  envFileDir: string
+  registry?: string
+  desired: Desired
+  /** Decrypts the named secrets of a service (name → value); throws naming the secret that fails. */
+  openSecrets(names: readonly string[]): Promise<Map<string, string>>
+}
+
+/** The outcome of applying one plan: per service, and failures that belong to no service. */
+export interface ApplyResult {
+  outcomes: Map<string, ServiceOutcome>
+  errors: string[]
+}
+
+/** Runs the actions in order; never throws for one service's failure. */
+export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
+  const outcomes = new Map<string, ServiceOutcome>()
+  for (const name of ctx.desired.keys()) outcomes.set(name, {ok: true, actions: []})
+  const errors: string[] = []
+  for (const action of actions) {
+    if (action.kind === 'daemonReload') {
+      await ctx.ops.systemctl(['daemon-reload']).catch((error: Error) => errors.push(error.message))
+      continue
+    }
+    const outcome = outcomes.get(action.service) ?? {ok: true, actions: []}
+    outcomes.set(action.service, outcome)
+    if (!outcome.ok) continue
+    try {
+      await run(action, ctx)
+      outcome.actions.push(action.kind)
+    } catch (error) {
+      outcome.ok = false
+      outcome.error = `${action.kind}: ${(error as Error).message}`
+    }
+  }
+  return {outcomes, errors}
+}
+
+async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyContext): Promise<void> {
+  switch (action.kind) {
+    case 'writeUnit':
+      return writeFileAtomic(path.join(ctx.unitDir, action.unit), action.content, 0o644)
+    case 'stop':
+      return ctx.ops.systemctl(['stop', action.unit])
+    case 'removeUnit':
+      await rm(path.join(ctx.unitDir, action.unit), {force: true})
+      // The env file may hold secrets: it goes with the unit that used it.
+      await rm(envFilePath(ctx.prefix, action.service, {envFileDir: ctx.envFileDir}), {force: true})
+      // A failed unit stays listed after its file is gone until this forgets it.
+      await ctx.ops.systemctl(['reset-failed', action.unit]).catch(() => undefined)
+      return
+    case 'start':
+    case 'restart':
+      await prepareStart(action.service, ctx)
+      return ctx.ops.systemctl([action.kind, action.unit])
+    case 'removeContainer':
+      return ctx.ops.removeContainer(action.id)
+  }
+}
+
+/**
+ * What must be true before a service's unit starts: its image is on the node (so a bad
+ * image fails here, with a reason, rather than in a restart loop), and its env file holds
+ * its env and freshly decrypted secrets, mode 0600 on the tmpfs, and nowhere else.
+ */
+async function prepareStart(service: string, ctx: ApplyContext): Promise<void> {
+  const spec = ctx.desired.get(service) as ServiceSpec
+  await ctx.ops.ensureImage(qualifiedImage(spec.image, ctx.registry))
+  const hasEnv = Object.keys(spec.env ?? {}).length > 0 || (spec.secrets ?? []).length > 0
+  if (!hasEnv) return
+  const secrets = await ctx.openSecrets(spec.secrets ?? [])
+  // The directory is berth's alone: a bind mount may have created it 0755, so it is tightened.
+  await mkdir(ctx.envFileDir, {recursive: true, mode: 0o700})
+  if (((await stat(ctx.envFileDir)).mode & 0o077) !== 0) await chmod(ctx.envFileDir, 0o700)
+  await writeFileAtomic(envFilePath(ctx.prefix, service, {envFileDir: ctx.envFileDir}), renderEnvFile(spec.env, secrets), 0o600)
+}

@@ -1,0 +1,82 @@
+import {openSecret, type KeyProvider} from '../secrets/envelope.js'
+import {defaultEnvFileDir} from './docker-run.js'
+import {AgentLoop} from './loop.js'
+import {realNodeOps, type NodeOps} from './node-ops.js'
+import type {AgentOptions} from './options.js'
+import {openKeyProvider} from './secrets-service.js'
+import {openStore} from './store-open.js'
+import type {DesiredStore} from './store.js'
+import {cachingRenderer, validateUnitPrefix} from './unit.js'
+
+/**
+ * The one place the agent's real parts are put together from its options: the store, the
+ * node (systemctl, dockerd), the key provider, the unit renderer, and the loop over them.
+ */
+
+/** A wired agent: its loop and the store it reads, to be closed together. */
+export interface Agent {
+  loop: AgentLoop
+  store: DesiredStore
+  close(): Promise<void>
+}
+
+/** Builds the agent from its options; nothing connects until the first pass. */
+export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void} = {}): Agent {
+  const prefix = validateUnitPrefix(options.unitPrefix)
+  const store = openStore(options.store)
+  const envFileDir = extra.envFileDir ?? defaultEnvFileDir
+  const runOptions = {registry: extra.registry, envFileDir}
+  let provider: Promise<KeyProvider> | undefined
+  const key = (): Promise<KeyProvider> => {
+    // Opened on the first secret; a failure is not cached, so a fixed key file is picked up.
+    provider ??= openKeyProvider(options.secrets).catch((error: unknown) => {
+      provider = undefined
+      throw error
+    })
+    return provider
+  }
+  const openSecrets = async (names: readonly string[]): Promise<Map<string, string>> => {
+    const values = new Map<string, string>()
+    for (const name of names) {
+      const blob = await store.sealedSecret(name)
+      if (blob === undefined) throw new Error(`secret ${name} is not set; set it with: berth secrets set ${name}`)
+      values.set(name, (await openSecret(name, blob, await key())).toString('utf8'))
+    }
+    return values
+  }
+  const loop = new AgentLoop({
+    store, prefix, openSecrets, envFileDir,
+    ops: extra.ops ?? realNodeOps(),
+    unitDir: options.unitDir,
+    registry: extra.registry,
+    render: cachingRenderer(runOptions),
+    machine: options.machine,
+    role: options.role,
+    resyncMs: options.resyncSeconds * 1000,
+    log: extra.log,
+  })
+  return {loop, store, close: async () => {
+    await loop.stop()
+    await store.close()
+  }}
+}
+
+/** The cluster registry this node pulls from, as its first-boot node.json names it (images without a host are pulled there). */
+export async function nodeRegistry(file = process.env.BERTH_NODE_FILE ?? '/etc/berth/node.json'): Promise<string | undefined> {
+  const {readFile} = await import('node:fs/promises')
+  const text = await readFile(file, 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
+  try {
+    const registry = (JSON.parse(text) as {registry?: unknown}).registry
+    return typeof registry === 'string' && registry !== '' ? registry : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Loads the options file and wires the agent, logging to stdout (journald adds the time). */
+export async function loadAgent(optionsFile: string, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<Agent & {options: AgentOptions}> {
+  const {loadAgentOptions} = await import('./options.js')
+  const options = await loadAgentOptions(optionsFile)
+  return {...createAgent(options, {registry: await nodeRegistry(), log}), options}
+}

@@ -1,0 +1,44 @@
+import {BerthError} from '../errors.js'
+
+/**
+ * Pushes an image to the cluster's registry. The local cluster's registry speaks plain HTTP;
+ * a dockerd that does not list it under insecure-registries refuses it, so the image can go
+ * through a node instead, whose dockerd berth configured to trust it: `docker save | docker
+ * exec -i NODE docker load`, then the push from inside the node.
+ */
+
+/** How the image reached the registry. */
+export interface PushResult {
+  refs: string[]
+  via: 'host' | 'node'
+}
+
+// dockerd's words for "this registry is not HTTPS and I was not told to trust it".
+const insecureRefusal = /server gave HTTP response to HTTPS client|http: server gave HTTP response|x509|tls:/i
+
+/** Tags `tags` under `registry` and pushes them; falls back to `viaNode` (a node container) when the host's dockerd refuses plain HTTP. */
+export async function pushImage(tags: readonly string[], registry: string, viaNode?: string, progress: (line: string) => void = () => {}): Promise<PushResult> {
+  const {execa} = await import('execa')
+  const refs = tags.map((tag) => `${registry}/${tag}`)
+  for (const [i, tag] of tags.entries()) await execa('docker', ['tag', tag, refs[i] as string])
+  let refusal = ''
+  for (const ref of refs) {
+    progress(`docker push ${ref}`)
+    const pushed = await execa('docker', ['push', ref], {reject: false, all: true})
+    if (pushed.exitCode === 0) continue
+    if (!insecureRefusal.test(pushed.all ?? '')) throw new BerthError(`docker push ${ref} failed: ${(pushed.all ?? '').trim().split('\n').slice(-3).join(' ')}`)
+    refusal = (pushed.all ?? '').trim().split('\n').at(-1) ?? ''
+    break
+  }
+  if (!refusal) return {refs, via: 'host'}
+  if (!viaNode) {
+    throw new BerthError(`this host's dockerd does not trust ${registry} (${refusal}); add it to insecure-registries in /etc/docker/daemon.json, or pass --local-cluster NAME to push through a node`)
+  }
+  progress(`the host's dockerd refuses plain HTTP to ${registry}: pushing through ${viaNode}`)
+  await execa('docker', ['save', ...refs], {buffer: false}).pipe('docker', ['exec', '-i', viaNode, 'docker', 'load'])
+  for (const ref of refs) {
+    const pushed = await execa('docker', ['exec', viaNode, 'docker', 'push', ref], {reject: false, all: true})
+    if (pushed.exitCode !== 0) throw new BerthError(`${viaNode}: docker push ${ref} failed: ${(pushed.all ?? '').trim().split('\n').slice(-3).join(' ')}`)
+  }
+  return {refs, via: 'node'}
+}

@@ -1,0 +1,192 @@
+/**
+ * The agent's pass and loop on a fake node (real unit files, real file store, real secrets
+ * with a local master key; systemd and dockerd simulated by FakeNode): convergence, one
+ * failing service failing alone, reserved units untouched, orphans removed, a pass cut short
+ * repaired by the next, changes during a pass coalesced into one more pass.
+ */
+import assert from 'node:assert/strict'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {describe, it} from 'node:test'
+
+import type {AgentOptions} from '../../src/agent/options.js'
+import {createAgent, type Agent} from '../../src/agent/runtime.js'
+import {setSecret} from '../../src/agent/secrets-service.js'
+import {validateServiceSpec} from '../../src/agent/spec.js'
+import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
+import {scratch} from '../support/cli.js'
+import {FakeNode} from './loop-fake-node.js'
+
+const secretValue = 's3cr3t-canary-7f1e'
+
+async function setup(resyncSeconds = 60): Promise<{agent: Agent; node: FakeNode; dir: string; unitDir: string; envDir: string; masterKeyFile: string}> {
+  const dir = await scratch('berth-loop-')
+  const unitDir = path.join(dir, 'units')
+  const envDir = path.join(dir, 'run-berth')
+  const masterKeyFile = path.join(dir, 'master.key')
+  await createMasterKey(masterKeyFile)
+  const options: AgentOptions = {
+    file: path.join(dir, 'agent.json'), listen: '127.0.0.1:0', store: {kind: 'file', path: path.join(dir, 'desired.yaml')},
+    tokenFile: path.join(dir, 'token'), allowedOrigins: [], insecureHttp: true, secrets: {kind: 'local', masterKeyFile},
+    unitPrefix: 'berth-', unitDir, machine: 'main-1', role: 'main', resyncSeconds,
+  }
+  const node = new FakeNode(unitDir)
+  await import('node:fs/promises').then((fs) => fs.mkdir(unitDir, {recursive: true}))
+  const agent = createAgent(options, {ops: node, envFileDir: envDir})
+  await setSecret(agent.store, await LocalKeyProvider.fromFile(masterKeyFile), 'DB_PASSWORD', secretValue)
+  return {agent, node, dir, unitDir, envDir, masterKeyFile}
+}
+
+async function put(agent: Agent, name: string, spec: object): Promise<void> {
+  await agent.store.putService(name, await validateServiceSpec(spec))
+}
+
+describe('agent pass', () => {
+  it('converges, is idempotent, restarts only what changed, and retires what was deleted', async () => {
+    const {agent, node, unitDir, envDir} = await setup()
+    await put(agent, 'web', {image: 'localhost/web:1', env: {MODE: 'blue'}, secrets: ['DB_PASSWORD']})
+    await put(agent, 'api', {image: 'localhost/api:1'})
+    const first = await agent.loop.pass()
+    assert.equal(first.converged, true, JSON.stringify(first))
+    assert.deepEqual(first.actions, ['writeUnit berth-api.service', 'writeUnit berth-web.service', 'daemon-reload', 'start berth-api.service', 'start berth-web.service'])
+    assert.deepEqual(node.running(), ['berth-api', 'berth-web'])
+    assert.equal((await stat(path.join(unitDir, 'berth-web.service'))).mode & 0o777, 0o644)
+    const envFile = path.join(envDir, 'berth-web.env')
+    assert.equal((await stat(envFile)).mode & 0o777, 0o600)
+    assert.equal((await stat(envDir)).mode & 0o777, 0o700)
+    assert.equal(await readFile(envFile, 'utf8'), `MODE=blue\nDB_PASSWORD=${secretValue}\n`)
+    assert.ok(!(await readFile(path.join(unitDir, 'berth-web.service'), 'utf8')).includes(secretValue))
+
+    const again = await agent.loop.pass()
+    assert.deepEqual([again.actions, again.converged, again.drift], [[], true, []])
+
+    await put(agent, 'web', {image: 'localhost/web:1', env: {MODE: 'green'}, secrets: ['DB_PASSWORD']})
+    const changed = await agent.loop.pass()
+    assert.deepEqual(changed.actions, ['writeUnit berth-web.service', 'daemon-reload', 'restart berth-web.service'])
+    assert.deepEqual(changed.drift, ['web'])
+    assert.match(await readFile(envFile, 'utf8'), /^MODE=green\n/)
+
+    await agent.store.deleteService('web')
+    const deleted = await agent.loop.pass()
+    assert.deepEqual(deleted.actions, ['stop berth-web.service', 'removeUnit berth-web.service', 'daemon-reload'])
+    assert.deepEqual(node.running(), ['berth-api'])
+    assert.deepEqual(await readdir(unitDir), ['berth-api.service'])
+    await assert.rejects(stat(envFile), {code: 'ENOENT'}, 'the env file with the secret goes with the unit')
+    await agent.close()
+  })
+
+  it('fails a service with a missing secret or a bad image alone, naming the cause and no secret value', async () => {
+    const {agent, node, masterKeyFile} = await setup()
+    node.badImages.add('localhost/broken:1')
+    await put(agent, 'ok', {image: 'localhost/ok:1', secrets: ['DB_PASSWORD']})
+    await put(agent, 'nosecret', {image: 'localhost/ok:1', secrets: ['MISSING_TOKEN']})
+    await put(agent, 'badimage', {image: 'localhost/broken:1'})
+    const report = await agent.loop.pass()
+    assert.equal(report.converged, false)
+    assert.deepEqual(node.running(), ['berth-ok'])
+    assert.equal(report.outcomes.ok?.ok, true)
+    assert.match(report.outcomes.nosecret?.error ?? '', /secret MISSING_TOKEN is not set/)
+    assert.match(report.outcomes.badimage?.error ?? '', /image localhost\/broken:1 .*cannot be pulled/)
+    assert.ok(!JSON.stringify(agent.loop.status()).includes(secretValue))
+
+    // Level-based: once the secret exists, the next pass starts the service.
+    await setSecret(agent.store, await LocalKeyProvider.fromFile(masterKeyFile), 'MISSING_TOKEN', 'tok')
+    const next = await agent.loop.pass()
+    assert.equal(next.outcomes.nosecret?.ok, true, JSON.stringify(next.outcomes))
+    assert.deepEqual(node.running(), ['berth-nosecret', 'berth-ok'])
+    await agent.close()
+  })
+
+  it('never touches the system\'s own units, and the stores refuse a service that would claim one, and removes orphans', async () => {
+    const {agent, node, unitDir} = await setup()
+    await writeFile(path.join(unitDir, 'berth-agent.service'), '[Service]\nExecStart=/bin/true\n')
+    await writeFile(path.join(unitDir, 'berth-installer.service'), '[Service]\nExecStart=/bin/true\n')
+    await writeFile(path.join(unitDir, 'berth-installer.path'), '[Path]\n')
+    await writeFile(path.join(unitDir, 'other.service'), '[Service]\n')
+    node.states.set('berth-agent.service', {activeState: 'active', needsReload: false})
+    const orphan = node.addContainer('berth-gone', 'gone')
+    node.addContainer('berth-agent', 'agent')
+    await assert.rejects(put(agent, 'agent', {image: 'localhost/evil:1'}), /agent is the name of berth's own unit/)
+    const report = await agent.loop.pass()
+    assert.deepEqual(report.actions, [`removeContainer berth-gone ${orphan.slice(0, 12)}`])
+    assert.deepEqual((await readdir(unitDir)).sort(), ['berth-agent.service', 'berth-installer.path', 'berth-installer.service', 'other.service'])
+    assert.deepEqual(node.running(), ['berth-agent'])
+    assert.ok(!node.calls.some((c) => /agent|installer|other/.test(c)), node.calls.join('\n'))
+    await agent.close()
+  })
+
+  it('completes a pass that was cut short after writing units, with no orphan container', async () => {
+    const {agent, node} = await setup()
+    await put(agent, 'a', {image: 'localhost/a:1'})
+    await put(agent, 'b', {image: 'localhost/b:1'})
+    await agent.loop.pass()
+    await put(agent, 'a', {image: 'localhost/a:2'})
+    await put(agent, 'b', {image: 'localhost/b:2'})
+    // The "kill": the pass stops for good at its first restart, after the units were written.
+    node.gate = async (args) => {
+      if (args[0] === 'restart') await new Promise(() => {})
+    }
+    void agent.loop.pass()
+    await new Promise((r) => setTimeout(r, 200))
+    assert.deepEqual(node.calls.slice(-1), ['daemon-reload'])
+    const restarted = createAgent({...agentOptions(agent)}, {ops: node, envFileDir: agent.loop.deps.envFileDir})
+    node.gate = async () => {}
+    const report = await restarted.loop.pass()
+    assert.deepEqual(report.actions, ['daemon-reload', 'restart berth-a.service', 'restart berth-b.service'])
+    const specs = await restarted.loop.desired()
+    const expected = ['a', 'b'].map((s) => restarted.loop.deps.render('berth-', s, specs.desired.get(s)!).specHash)
+    assert.deepEqual([...node.containersById.values()].map((c) => c.specHash).sort(), expected.sort())
+    assert.deepEqual((await restarted.loop.pass()).actions, [])
+    await restarted.close()
+  })
+})
+
+function agentOptions(agent: Agent): AgentOptions {
+  const d = agent.loop.deps
+  const file = (agent.store as unknown as {file: string}).file
+  return {
+    file: path.join(path.dirname(file), 'agent.json'), listen: '127.0.0.1:0', store: {kind: 'file', path: file}, tokenFile: 'x', allowedOrigins: [],
+    insecureHttp: true, secrets: {kind: 'local', masterKeyFile: path.join(path.dirname(file), 'master.key')}, unitPrefix: d.prefix, unitDir: d.unitDir,
+    machine: d.machine, role: d.role, resyncSeconds: d.resyncMs / 1000,
+  }
+}
+
+describe('agent loop', () => {
+  it('follows a change at once, and coalesces changes that arrive during a pass into one more pass', async () => {
+    const {agent, node} = await setup(3600)
+    let release: () => void = () => {}
+    let slow = false
+    node.gate = async (args) => {
+      if (slow && args[0] === 'start') await new Promise<void>((r) => (release = r))
+    }
+    await agent.loop.start()
+    await waitFor(() => agent.loop.status().passes >= 1)
+    slow = true
+    await put(agent, 'first', {image: 'localhost/x:1'})
+    await waitFor(() => node.calls.includes('daemon-reload'))
+    const passesDuring = agent.loop.status().passes
+    for (let i = 0; i < 5; i++) await put(agent, `burst-${i}`, {image: 'localhost/x:1'})
+    agent.loop.requestSync()
+    agent.loop.requestSync()
+    slow = false
+    release()
+    await waitFor(() => node.running().length === 6, 5000)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.deepEqual(node.running(), ['berth-burst-0', 'berth-burst-1', 'berth-burst-2', 'berth-burst-3', 'berth-burst-4', 'berth-first'])
+    // The stuck pass, then one pass for the whole burst (watch events and requests coalesced),
+    // and at most the follow-up check after starts: never one pass per change.
+    const extra = agent.loop.status().passes - passesDuring
+    assert.ok(extra >= 2 && extra <= 3, `passes after the burst: ${extra}`)
+    assert.equal(agent.loop.status().lastPass?.converged, true)
+    assert.equal(agent.loop.status().watching, true)
+    await agent.close()
+  })
+})
+
+async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

@@ -1,0 +1,159 @@
+import {randomBytes} from 'node:crypto'
+import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {request} from 'node:https'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {execa} from 'execa'
+
+import {berth, type CliResult} from '../support/cli.js'
+
+/**
+ * A one-node local cluster running berth-agent as a container on its node, as an operator
+ * would set it up: the agent and a test service image loaded into the node's dockerd, the
+ * node secrets (master key, admin token, TLS key) put there over `berth local-cluster ssh`
+ * with mode 0600, desired state in the node's etcd, and the admin API over HTTPS on the
+ * node's address with a certificate made here. Shared by node-e2e.test.ts and the bench.
+ */
+
+/** The test service's image: busybox-static alone, so loading it into a node is quick. */
+export const WEB_IMAGE = 'localhost/berth-test-web:1'
+/** The agent's container name on the node. */
+export const AGENT = 'berth-agent'
+
+/** An admin API answer. */
+export interface ApiAnswer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON read back by tests
+  body: any
+}
+
+/** A running one-node cluster with the agent on it. */
+export interface AgentNode {
+  name: string
+  dir: string
+  ip: string
+  nodeId: string
+  token: string
+  ca: Buffer
+  /** Runs a shell command on the node over `berth local-cluster ssh`. */
+  sh(command: string, input?: string): Promise<CliResult>
+  /** Calls the admin API; `token: null` sends none. */
+  api(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<ApiAnswer>
+  destroy(): Promise<void>
+}
+
+/** Starts a one-node local cluster named `prefix-<random>`; destroy() removes it, whatever happened. */
+export async function startAgentNode(prefix: string, agentImage = 'berth/installer:latest'): Promise<AgentNode> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-node-'))
+  const env = {BERTH_STATE_DIR: dir}
+  const destroy = async (): Promise<void> => {
+    await berth(['local-cluster', 'destroy', '--name', name], {env})
+    await rm(dir, {recursive: true, force: true})
+  }
+  try {
+    const started = await berth(['local-cluster', 'start', '1', '--name', name, '--json'], {env})
+    if (started.exitCode !== 0) throw new Error(`local-cluster start: ${started.stderr}`)
+    const ip = (JSON.parse(started.stdout) as {nodes: {ip: string}[]}).nodes[0]!.ip
+    const nodeId = (await execa('docker', ['ps', '-q', '--no-trunc', '--filter', `label=berth.cluster=${name}`, '--filter', 'label=berth.role=node'])).stdout.trim()
+    const sh = (command: string, input?: string) => berth(['local-cluster', 'ssh', 'main-1', '--name', name, '--', command], {env, input})
+    await Promise.all([loadImage(nodeId, agentImage), loadImage(nodeId, await webImage())])
+    const token = randomBytes(24).toString('hex')
+    const ca = await putNodeSecrets(sh, ip, token)
+    const options = {
+      listen: `${ip}:8443`, store: {kind: 'etcd', endpoints: ['http://127.0.0.1:2379']}, tokenFile: '/etc/berth/secrets/api-token',
+      tls: {certFile: '/etc/berth/secrets/api.crt', keyFile: '/etc/berth/secrets/api.key'}, allowedOrigins: ['https://admin.example.test'],
+      secrets: {kind: 'local', masterKeyFile: '/etc/berth/secrets/master.key'}, resyncSeconds: 30,
+    }
+    await check(sh('cat > /etc/berth/agent.json', JSON.stringify(options, null, 2)))
+    await check(sh(runAgentCommand(agentImage)))
+    const node: AgentNode = {name, dir, ip, nodeId, token, ca, sh, destroy, api: (method, p, body, t = token, h = {}) => callApi(ip, ca, method, p, body, t, h)}
+    await waitUntil(async () => (await node.api('GET', '/v1/health').catch(() => ({status: 0}))).status === 200, 30_000, 'the admin API answers')
+    return node
+  } catch (error) {
+    await destroy()
+    throw error
+  }
+}
+
+/** The `docker run` that starts the agent on the node, with the mounts TESTING.md measured. */
+export function runAgentCommand(image: string): string {
+  return ['docker run -d --name', AGENT, '--pid host --network host',
+    '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
+    '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
+    image, 'agent run --options /etc/berth/agent.json'].join(' ')
+}
+
+/** `docker save IMAGE | docker exec -i NODE docker load`: the node cannot pull from here. */
+export async function loadImage(nodeId: string, image: string): Promise<void> {
+  await execa('docker', ['save', image], {buffer: false}).pipe('docker', ['exec', '-i', nodeId, 'docker', 'load'])
+}
+
+/** Builds the test service image from the host's static busybox (FROM scratch: nothing to pull). */
+async function webImage(): Promise<string> {
+  if ((await execa('docker', ['image', 'inspect', WEB_IMAGE], {reject: false})).exitCode === 0) return WEB_IMAGE
+  const context = await mkdtemp(path.join(tmpdir(), 'berth-web-'))
+  try {
+    await copyFile('/bin/busybox', path.join(context, 'busybox'))
+    await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\nCMD ["httpd", "-f", "-p", "8080"]\n')
+    await execa('docker', ['build', '-q', '-t', WEB_IMAGE, context], {env: {DOCKER_BUILDKIT: '0'}})
+  } finally {
+    await rm(context, {recursive: true, force: true})
+  }
+  return WEB_IMAGE
+}
+
+/** Master key, admin token and a self-signed certificate for the node's IP, each 0600 on the node. */
+async function putNodeSecrets(sh: AgentNode['sh'], ip: string, token: string): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-tls-'))
+  try {
+    await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=berth-agent e2e', '-addext', `subjectAltName=IP:${ip}`, '-keyout', path.join(dir, 'key'), '-out', path.join(dir, 'crt')])
+    const put = (file: string, content: string, decode = false) =>
+      check(sh(`umask 077 && mkdir -p /etc/berth/secrets && ${decode ? 'base64 -d' : 'cat'} > /etc/berth/secrets/${file}`, content))
+    await put('master.key', randomBytes(32).toString('base64'), true)
+    await put('api-token', `${token}\n`)
+    await put('api.key', await readFile(path.join(dir, 'key'), 'utf8'))
+    await put('api.crt', await readFile(path.join(dir, 'crt'), 'utf8'))
+    return await readFile(path.join(dir, 'crt'))
+  } finally {
+    await rm(dir, {recursive: true, force: true})
+  }
+}
+
+async function callApi(ip: string, ca: Buffer, method: string, p: string, body: unknown, token: string | null, extra: Record<string, string>): Promise<ApiAnswer> {
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  const headers: Record<string, string> = {...extra}
+  if (token !== null) headers.authorization = `Bearer ${token}`
+  if (payload !== undefined) headers['content-type'] = 'application/json'
+  return new Promise((resolve, reject) => {
+    const req = request({host: ip, port: 8443, method, path: p, ca, headers, timeout: 10_000}, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString()
+        resolve({status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined})
+      })
+    })
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)))
+    req.end(payload)
+  })
+}
+
+/** Fails with the command's stderr unless it exited 0. */
+export async function check(result: Promise<CliResult>): Promise<string> {
+  const r = await result
+  if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}: ${r.stderr || r.stdout}`)
+  return r.stdout
+}
+
+/** Polls `test` until it holds or `ms` pass. */
+export async function waitUntil(test: () => Promise<boolean>, ms: number, what: string, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${ms / 1000} s waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
