@@ -76,7 +76,8 @@ export class EtcdCluster {
 
   private async retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
     const deadline = Date.now() + timeoutMs
-    for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+    // Short steady polls: a learner is promotable the moment it catches up, which takes seconds.
+    for (let delay = 100; ; delay = Math.min(delay * 2, 400)) {
       try {
         return await withTimeout(fn(), this.timeoutMs * 2)
       } catch (error) {
