@@ -88,3 +88,31 @@ export async function validateServiceSpec(value: unknown, source: ValueSource = 
     roles: spec.roles ?? [...specDefaults.roles],
   }
 }
+
+/** A service as a store holds it: its name, where it is (for messages), and how to read its spec. */
+export interface StoredService {
+  name: string
+  where: ValueSource
+  /** Returns the raw spec; may throw (a JSON row that does not parse). */
+  read: () => unknown
+}
+
+/**
+ * Validates every stored service at once, in name order. One bad service fails the whole
+ * read, naming where it is: acting on part of the desired state would stop the others.
+ */
+export async function validateStoredServices(stored: readonly StoredService[]): Promise<Map<string, ServiceSpec>> {
+  const services = new Map<string, ServiceSpec>()
+  const problems: Problem[] = []
+  for (const service of [...stored].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    try {
+      validateServiceName(service.name, service.where)
+      services.set(service.name, await validateServiceSpec(service.read(), service.where))
+    } catch (error) {
+      if (error instanceof UsageError) problems.push(...error.problems)
+      else problems.push({...service.where, message: `${error instanceof SyntaxError ? 'is not JSON' : 'cannot be read'}: ${(error as Error).message}`, fix: 'put the service again'})
+    }
+  }
+  if (problems.length > 0) throw new UsageError(problems)
+  return services
+}

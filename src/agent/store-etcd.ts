@@ -1,8 +1,8 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
-import {BerthError, RetryableError, UsageError, type Problem} from '../errors.js'
+import {BerthError, RetryableError} from '../errors.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateServiceSpec, type ServiceSpec} from './spec.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
 
 /** How to reach etcd and which part of its key space is berth's. */
@@ -38,18 +38,7 @@ export class EtcdStore implements DesiredStore {
   async services(): Promise<Map<string, ServiceSpec>> {
     const dir = `${this.#prefix}/services/`
     const values = await this.#call((c) => c.getAll().prefix(dir).strings())
-    const services = new Map<string, ServiceSpec>()
-    const problems: Problem[] = []
-    for (const [key, text] of Object.entries(values).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      try {
-        services.set(key.slice(dir.length), await validateServiceSpec(JSON.parse(text), {file: `etcd ${key}`}))
-      } catch (error) {
-        if (error instanceof UsageError) problems.push(...error.problems)
-        else problems.push({file: `etcd ${key}`, message: `is not JSON: ${(error as Error).message}`, fix: 'put the service again'})
-      }
-    }
-    if (problems.length > 0) throw new UsageError(problems)
-    return services
+    return validateStoredServices(Object.entries(values).map(([key, text]) => ({name: key.slice(dir.length), where: {file: `etcd ${key}`}, read: () => JSON.parse(text)})))
   }
 
   /** Stores a spec as JSON under its name. */

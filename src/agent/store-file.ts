@@ -4,10 +4,10 @@ import {mkdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {Document} from 'yaml'
 
-import {UsageError, type Problem} from '../errors.js'
+import {UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateServiceSpec, type ServiceSpec} from './spec.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
 
 /** How long the file must stay quiet before a watcher reports it: editors write in bursts. */
@@ -26,21 +26,8 @@ export class FileStore implements DesiredStore {
 
   /** Every service in the file by name, validated; every problem in the file fails the read at once. */
   async services(): Promise<Map<string, ServiceSpec>> {
-    const services = new Map<string, ServiceSpec>()
-    const problems: Problem[] = []
-    // Sorted, as etcd and PostgreSQL return them, whatever order the file is in.
-    const entries = Object.entries(this.#section(await this.#read(), 'services')).sort(([a], [b]) => (a < b ? -1 : 1))
-    for (const [name, value] of entries) {
-      try {
-        validateServiceName(name, {file: this.file, path: `services/${name}`})
-        services.set(name, await validateServiceSpec(value, {file: this.file, path: `services/${name}`}))
-      } catch (error) {
-        if (!(error instanceof UsageError)) throw error
-        problems.push(...error.problems)
-      }
-    }
-    if (problems.length > 0) throw new UsageError(problems)
-    return services
+    const section = this.#section(await this.#read(), 'services')
+    return validateStoredServices(Object.entries(section).map(([name, value]) => ({name, where: {file: this.file, path: `services/${name}`}, read: () => value})))
   }
 
   /** Sets `services.<name>` to the spec. */

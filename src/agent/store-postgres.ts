@@ -1,8 +1,8 @@
 import type {Client, Pool} from 'pg'
 
-import {BerthError, RetryableError, UsageError, type Problem} from '../errors.js'
+import {BerthError, RetryableError, UsageError} from '../errors.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateServiceSpec, type ServiceSpec} from './spec.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
 import {setupSql} from './store-postgres-sql.js'
 
@@ -31,18 +31,7 @@ export class PostgresStore implements DesiredStore {
   /** Every service row, validated; a bad one fails the read, naming its row. */
   async services(): Promise<Map<string, ServiceSpec>> {
     const {rows} = await this.#query<{name: string; spec: unknown}>(`SELECT name, spec FROM ${this.#t('services')} ORDER BY name`)
-    const services = new Map<string, ServiceSpec>()
-    const problems: Problem[] = []
-    for (const row of rows) {
-      try {
-        services.set(row.name, await validateServiceSpec(row.spec, {file: `PostgreSQL services/${row.name}`}))
-      } catch (error) {
-        if (!(error instanceof UsageError)) throw error
-        problems.push(...error.problems)
-      }
-    }
-    if (problems.length > 0) throw new UsageError(problems)
-    return services
+    return validateStoredServices(rows.map((row) => ({name: row.name, where: {file: `PostgreSQL services/${row.name}`}, read: () => row.spec})))
   }
 
   /** Inserts or replaces a service row. */
