@@ -3,6 +3,7 @@ import {defaultEnvFileDir} from './docker-run.js'
 import {AgentLoop} from './loop.js'
 import {realNodeOps, type NodeOps} from './node-ops.js'
 import type {AgentOptions} from './options.js'
+import {AgentReporter} from './report.js'
 import {openKeyProvider} from './secrets-service.js'
 import {openStore} from './store-open.js'
 import type {DesiredStore} from './store.js'
@@ -55,8 +56,19 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     resyncMs: options.resyncSeconds * 1000,
     log: extra.log,
   })
+  // With etcd, every pass is also reported as the machine's AgentRecord under a lease.
+  const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log}) : undefined
+  if (reporter) {
+    const pass = loop.pass.bind(loop)
+    loop.pass = async () => {
+      const report = await pass()
+      void reporter.report(report)
+      return report
+    }
+  }
   return {loop, store, close: async () => {
     await loop.stop()
+    await reporter?.close()
     await store.close()
   }}
 }

@@ -86,8 +86,11 @@ export class EtcdStore implements DesiredStore {
     const open = async (): Promise<void> => {
       const watcher = await this.#call((c) => c.watch().prefix(`${this.#prefix}/`).create())
       let lost = false
-      watcher.on('put', () => onChange())
-      watcher.on('delete', () => onChange())
+      // Only desired state wakes the agent: the machines' records (every agent rewrites its
+      // own after each pass) would otherwise make all agents wake each other forever.
+      const desired = (kv: {key: Buffer}): boolean => /^(services|secrets)\//.test(kv.key.toString().slice(this.#prefix.length + 1))
+      watcher.on('put', (kv) => desired(kv) && onChange())
+      watcher.on('delete', (kv) => desired(kv) && onChange())
       watcher.on('disconnected', () => { lost = true })
       watcher.on('connected', () => {
         if (lost) onChange()

@@ -34,3 +34,30 @@ export async function runSteps(steps: Step[], mode: ProgressMode = 'auto'): Prom
 export function describeSteps(steps: Step[]): string {
   return steps.map((s, i) => `${i + 1}. ${s.title}`).join('\n')
 }
+
+/**
+ * Runs the steps side by side, at most `concurrency` at once; a failing step does not stop
+ * the others. Returns each step's error (undefined where it succeeded), in the steps' order.
+ */
+export async function runConcurrent(steps: Step[], concurrency: number, mode: ProgressMode = 'auto'): Promise<(Error | undefined)[]> {
+  const {Listr} = await import('listr2')
+  const renderer = mode === 'silent' ? 'silent' : mode === 'plain' || !process.stdout.isTTY ? 'simple' : 'default'
+  const errors: (Error | undefined)[] = steps.map(() => undefined)
+  const list = new Listr(
+    steps.map((step, i) => ({
+      title: step.title,
+      task: async (_: unknown, task: {title: string}) => {
+        try {
+          const note = await step.run()
+          if (note) task.title = `${step.title}: ${note}`
+        } catch (error) {
+          errors[i] = error as Error
+          throw error
+        }
+      },
+    })),
+    {renderer, concurrent: Math.max(1, concurrency), exitOnError: false, rendererOptions: {collapseErrors: false}},
+  )
+  await list.run()
+  return errors
+}

@@ -122,6 +122,25 @@ export class SshConnection {
     }
   }
 
+  /**
+   * Uploads files in order over one SFTP session, each atomically as uploadFileAtomic does;
+   * `onFile` is called before each. Stops at the first failure (later files are not touched).
+   */
+  async uploadFilesAtomic(files: readonly {path: string; data: string | Buffer; mode?: number}[], onFile?: (path: string) => void, options: UploadOptions = {}): Promise<void> {
+    if (this.lost) throw this.lost
+    const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((error, s) => (error ? reject(this.failure('could not start SFTP', error)) : resolve(s)))
+    })
+    try {
+      for (const file of files) {
+        onFile?.(file.path)
+        await uploadFileAtomic(sftp, this.where, file.path, typeof file.data === 'string' ? Buffer.from(file.data) : file.data, file.mode ?? 0o600, options, () => this.lost)
+      }
+    } finally {
+      sftp.end()
+    }
+  }
+
   /** Closes the connection politely and waits until it is closed. */
   async close(): Promise<void> {
     if (this.lost) return

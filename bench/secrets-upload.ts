@@ -1,0 +1,74 @@
+/**
+ * Secrets uploaded to 9 machines vs 1 (issue 5's target: under 2x). Nine sshd instances
+ * on loopback ports, each with the test sshd's keys and config (scripts/services.sh must
+ * have run once), each machine writing into its own scratch folder; the real fan-out code
+ * (`uploadSecrets`, --parallel 8 by default) does the work. Prints a Markdown table.
+ *   node dist/bench/secrets-upload.js [runs]
+ */
+import {mkdtemp, readFile, rm, writeFile, mkdir} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {connect as tcpConnect} from 'node:net'
+import {execa} from 'execa'
+
+import {resolveCluster} from '../src/config/load.js'
+import {uploadSecrets} from '../src/provision/upload.js'
+import {measure, percentile, printTable} from './timing.js'
+
+const SSH_DIR = process.env.BERTH_TEST_SSH_DIR ?? '/var/lib/berth-test/ssh'
+const BASE_PORT = 22300
+const runs = Number(process.argv[2] ?? 5)
+
+const portOpen = (port: number) => new Promise<boolean>((resolve) => {
+  const s = tcpConnect(port, '127.0.0.1').once('connect', () => { s.destroy(); resolve(true) }).once('error', () => resolve(false))
+})
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-upload-'))
+  const pids: number[] = []
+  try {
+    for (let i = 0; i < 9; i++) {
+      const port = BASE_PORT + i
+      if (await portOpen(port)) throw new Error(`127.0.0.1:${port} is taken; the bench needs ports ${BASE_PORT}-${BASE_PORT + 8}`)
+      const pidFile = path.join(dir, `sshd-${i}.pid`)
+      // -D keeps sshd in the foreground as our own child, so its pid is known at once.
+      const child = execa('/usr/sbin/sshd', ['-D', '-f', path.join(SSH_DIR, 'sshd_config'), '-p', String(port), '-o', `PidFile=${pidFile}`, '-E', path.join(dir, `sshd-${i}.log`)], {reject: false})
+      pids.push(child.pid!)
+      for (let t = 0; !(await portOpen(port)); t++) {
+        if (t > 100) throw new Error(`sshd on ${port} did not listen; see its log`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    const hostKey = (await readFile(path.join(SSH_DIR, 'ssh_host_ed25519_key.pub'), 'utf8')).trim()
+    const machines = Array.from({length: 9}, (_, i) => ({name: `m-${i + 1}`, ip: `192.0.2.${11 + i}`, role: i < 3 ? 'main' as const : 'worker' as const}))
+    const {cluster} = await resolveCluster({name: 'bench', registry: {url: '192.0.2.2:5000'}, ssh: {authorizedKeys: [(await readFile(path.join(SSH_DIR, 'client_ed25519.pub'), 'utf8')).trim()]}, machines})
+    const stateDir = path.join(dir, 'state')
+    await mkdir(stateDir, {recursive: true, mode: 0o700})
+    await writeFile(path.join(stateDir, 'hostkeys.json'), JSON.stringify(Object.fromEntries(machines.map((m) => [m.name, {private: '', public: hostKey}]))), {mode: 0o600})
+    const options = {identity: path.join(SSH_DIR, 'client_ed25519'), stateDir, parallel: 8, remoteRoot: `${dir}/nodes/{machine}`,
+      address: (m: {name: string}) => ({host: '127.0.0.1', port: BASE_PORT + Number(m.name.slice(2)) - 1})}
+    const upload = async (n: number) => {
+      const outcomes = await uploadSecrets(cluster, cluster.machines.slice(0, n), options)
+      const failed = outcomes.filter((o) => !o.ok)
+      if (failed.length > 0) throw new Error(`${failed[0]!.machine}: ${failed[0]!.step}: ${failed[0]!.error}`)
+    }
+    const one = await measure(() => upload(1), runs)
+    const nine = await measure(() => upload(9), runs)
+    const ratio = percentile(nine, 50) / percentile(one, 50)
+    printTable('Secrets upload (upload-secrets, 4 secrets + cluster.json + marker per machine, sshd on loopback)', [
+      {what: 'upload to 1 machine', samples: one},
+      {what: 'upload to 9 machines (--parallel 8)', samples: nine, target: '< 2x one', note: `${ratio.toFixed(2)}x the one-machine p50 ${ratio < 2 ? '(met)' : '(missed)'}`},
+    ])
+  } finally {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+    await rm(dir, {recursive: true, force: true})
+  }
+}
+
+await main()

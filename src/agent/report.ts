@@ -1,0 +1,107 @@
+import type {Etcd3, Lease} from 'etcd3'
+
+import {type AgentRecord, ETCD_PREFIX, machineKeys} from '../cluster/records.js'
+import type {NodeOps} from './node-ops.js'
+import type {PassReport} from './status.js'
+import {unitName} from './unit.js'
+
+/**
+ * The agent's record in etcd (`<prefix>/machines/<machine>/agent`), written after every
+ * pass under a lease that is kept alive: when the agent dies, the lease runs out within
+ * its TTL and the record disappears, which is how `cluster status` and the upgrade gates
+ * tell a dead agent from a quiet one. A failed write is logged once and tried again on
+ * the next pass; it never stops the loop.
+ */
+
+/** Where and how the agent reports. */
+export interface ReporterOptions {
+  endpoints: string[]
+  prefix?: string
+  machine: string
+  /** Default: agentVersion(). */
+  version?: string
+  unitPrefix: string
+  ops: Pick<NodeOps, 'unitStates'>
+  ttlSeconds?: number
+  log?: (line: string) => void
+}
+
+/** Writes the agent's AgentRecord under a kept-alive lease. */
+export class AgentReporter {
+  #client?: Promise<Etcd3>
+  #lease?: Lease
+  #chain: Promise<void> = Promise.resolve()
+  #failing = false
+  #closed = false
+  #version?: string
+
+  constructor(readonly options: ReporterOptions) {}
+
+  /** Queues a write of the record for this pass; writes never overlap, and the call never throws. */
+  report(pass: PassReport): Promise<void> {
+    this.#chain = this.#chain.then(() => this.#write(pass)).catch(() => undefined)
+    return this.#chain
+  }
+
+  /** Revokes the lease (the record goes at once: the agent stopped) and closes the client. */
+  async close(): Promise<void> {
+    this.#closed = true
+    await this.#chain
+    await this.#lease?.revoke().catch(() => undefined)
+    if (this.#client) (await this.#client).close()
+  }
+
+  /** The record for one pass: each desired service's unit ActiveState, one systemctl call. */
+  async record(pass: PassReport): Promise<AgentRecord> {
+    const names = Object.keys(pass.outcomes)
+    const units = names.map((n) => unitName(this.options.unitPrefix, n))
+    const states = await this.options.ops.unitStates(units).catch(() => new Map())
+    const services = Object.fromEntries(names.map((n, i) => [n, states.get(units[i]!)?.activeState ?? 'unknown']))
+    const errors: Record<string, string> = {}
+    for (const [name, outcome] of Object.entries(pass.outcomes)) if (!outcome.ok) errors[name] = outcome.error ?? 'failed'
+    pass.errors.forEach((e, i) => (errors[`pass${pass.errors.length > 1 ? `-${i + 1}` : ''}`] = e))
+    this.#version ??= this.options.version ?? (await agentVersion())
+    return {version: this.#version, converged: pass.converged, lastPass: pass.startedAt, services, errors}
+  }
+
+  async #write(pass: PassReport): Promise<void> {
+    if (this.#closed) return
+    try {
+      const record = await this.record(pass)
+      const lease = await this.#ensureLease()
+      await lease.put(machineKeys(this.options.machine, this.options.prefix ?? ETCD_PREFIX).agent).value(JSON.stringify(record))
+      if (this.#failing) this.options.log?.('report: writing the agent record to etcd works again')
+      this.#failing = false
+    } catch (error) {
+      // A lease etcd no longer knows (it expired while etcd was away) is granted anew next time.
+      this.#lease?.release()
+      this.#lease = undefined
+      if (!this.#failing) this.options.log?.(`report: cannot write the agent record to etcd: ${(error as Error).message.split('\n')[0]}`)
+      this.#failing = true
+    }
+  }
+
+  async #ensureLease(): Promise<Lease> {
+    if (this.#lease && !this.#lease.revoked()) return this.#lease
+    this.#client ??= import('etcd3').then(({Etcd3}) => new Etcd3({
+      hosts: this.options.endpoints,
+      dialTimeout: 3000,
+      defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + 5000}),
+    }))
+    const lease = (await this.#client).lease(this.options.ttlSeconds ?? 15)
+    lease.on('lost', () => {
+      if (this.#lease === lease) this.#lease = undefined
+    })
+    await lease.grant()
+    this.#lease = lease
+    return lease
+  }
+}
+
+/** The version the agent reports: BERTH_VERSION (the installer sets it to its image's version), else berth's package version. */
+export async function agentVersion(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.BERTH_VERSION) return env.BERTH_VERSION
+  const {readFile} = await import('node:fs/promises')
+  const {shipped} = await import('../paths.js')
+  return (JSON.parse(await readFile(shipped('package.json'), 'utf8')) as {version: string}).version
+}

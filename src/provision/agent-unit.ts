@@ -1,0 +1,81 @@
+import type {NodeClusterFile} from './cluster-json.js'
+
+/**
+ * What the installer writes for the agent, as pure functions of the node's files: the
+ * agent's options (/etc/berth/agent.json) and its unit (`<prefix>agent.service`), a
+ * container of the installer image running `agent run` with the mounts TESTING.md
+ * measured. Same inputs, same bytes: a second install finds nothing to change.
+ */
+
+/** /etc/berth/node.json, as the first-boot file wrote it. */
+export interface NodeFile {
+  cluster: string
+  machine: string
+  ip: string
+  role: 'main' | 'worker' | 'data'
+  labels?: Record<string, string>
+  unitPrefix: string
+  etcdEndpoints: string[]
+  registry: string
+  installerImage: string
+}
+
+/** Where the node secrets live on a node (uploaded by `cluster upload-secrets`). */
+export const NODE_SECRETS = '/etc/berth/secrets'
+
+/** The agent's options: etcd at the node's endpoints, TLS and token from the node secrets, the admin API on the node's address. */
+export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Record<string, unknown> {
+  return {
+    listen: `${node.ip}:8443`,
+    store: {kind: 'etcd', endpoints: node.etcdEndpoints, prefix: cluster.etcdPrefix},
+    tokenFile: `${NODE_SECRETS}/api-token`,
+    tls: {certFile: `${NODE_SECRETS}/api.crt`, keyFile: `${NODE_SECRETS}/api.key`},
+    secrets: {kind: 'local', masterKeyFile: `${NODE_SECRETS}/master.key`},
+    unitPrefix: cluster.unitPrefix,
+    machine: node.machine,
+    role: node.role,
+  }
+}
+
+/** The agent's unit name. */
+export function agentUnitName(prefix: string): string {
+  return `${prefix}agent.service`
+}
+
+/**
+ * The agent's unit. Image and version come from the installer (a registry reference and a
+ * tag: no spaces, no `%`); they are checked so no value can add a directive.
+ */
+export function agentUnit(options: {prefix: string; image: string; version: string; machine: string}): string {
+  for (const [key, value] of Object.entries(options)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/.test(value)) throw new Error(`agent unit: ${key} ${JSON.stringify(value)} has characters a unit cannot carry`)
+  }
+  const name = `${options.prefix}agent`
+  const run = ['/usr/bin/docker run --rm --init --name', name, '--pid host --network host',
+    '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
+    '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
+    `-e BERTH_VERSION=${options.version}`, options.image, 'agent run --options /etc/berth/agent.json'].join(' ')
+  return `# Written by \`berth install\`. berth-agent keeps this node equal to the desired state in etcd.
+[Unit]
+Description=berth-agent on ${options.machine}
+After=docker.service network-online.target
+Requires=docker.service
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStartPre=/usr/bin/install -d -m 0700 /run/berth
+ExecStartPre=-/usr/bin/docker rm -f ${name}
+ExecStart=${run}
+# The agent finishes its pass in flight on SIGTERM; its services keep running.
+ExecStop=/usr/bin/docker stop -t 30 ${name}
+SuccessExitStatus=143
+Restart=always
+RestartSec=2
+TimeoutStartSec=5min
+TimeoutStopSec=40
+
+[Install]
+WantedBy=multi-user.target
+`
+}

@@ -1,0 +1,34 @@
+import type {Cluster} from '../config/types.js'
+import {imageRef} from '../firstboot/model.js'
+import {ETCD_PREFIX} from '../cluster/records.js'
+
+/**
+ * `/etc/berth/cluster.json`: what every node's installer needs of cluster.yaml and nothing
+ * secret. upload-secrets writes it beside the secrets; the installer reads it with the
+ * first-boot file's node.json.
+ */
+
+/** The non-secret cluster description a node's installer reads. */
+export interface NodeClusterFile {
+  cluster: string
+  unitPrefix: string
+  /** The installer/agent image to install, with its registry host. */
+  installerImage: string
+  registry: string
+  /** Key prefix of berth's records and desired state in etcd. */
+  etcdPrefix: string
+  /** The cluster's initial services: put into etcd when absent there. */
+  services: Record<string, Record<string, unknown>>
+}
+
+/** The cluster.json for a cluster; `installerImage` pins an exact image (a build's content tag), else cluster.yaml's. */
+export function nodeClusterFile(cluster: Cluster, installerImage?: string): NodeClusterFile {
+  return {
+    cluster: cluster.name,
+    unitPrefix: cluster.unitPrefix,
+    installerImage: imageRef(cluster, installerImage ?? cluster.installer.image),
+    registry: cluster.registry.url,
+    etcdPrefix: ETCD_PREFIX,
+    services: cluster.services,
+  }
+}

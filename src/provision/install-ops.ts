@@ -1,0 +1,57 @@
+import {readFile} from 'node:fs/promises'
+
+import {qualifiedImage} from '../agent/docker-run.js'
+import {validateServiceSpec} from '../agent/spec.js'
+import {BerthError} from '../errors.js'
+import {writeFileAtomic} from '../fsx.js'
+import {shipped} from '../paths.js'
+import type {NodeFile} from './agent-unit.js'
+import type {NodeClusterFile} from './cluster-json.js'
+import {openEtcd} from './records-etcd.js'
+
+/** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */
+
+/** Writes `text` atomically unless the file holds exactly that already; true when it wrote. */
+export async function writeIfChanged(file: string, text: string, mode: number): Promise<boolean> {
+  const current = await readFile(file, 'utf8').catch(() => undefined)
+  if (current === text) return false
+  await writeFileAtomic(file, text, mode)
+  return true
+}
+
+/** `docker pull REF`, failing with the machine-readable reason (an image missing from the registry, say). */
+export async function pullImage(ref: string): Promise<void> {
+  const {execa} = await import('execa')
+  const pulled = await execa('docker', ['pull', '-q', ref], {reject: false, all: true, timeout: 900_000})
+  if (pulled.exitCode !== 0) throw new BerthError(`docker pull ${ref} failed: ${(pulled.all ?? '').trim().split('\n').slice(-2).join(' ')}`)
+}
+
+/** The images of the services this machine's role runs, from etcd (newer than cluster.json) with cluster.json's as the fallback. */
+export async function serviceImages(node: NodeFile, cluster: NodeClusterFile): Promise<string[]> {
+  const specs = new Map<string, {image: string; roles: string[]}>()
+  for (const [name, raw] of Object.entries(cluster.services)) specs.set(name, await validateServiceSpec(raw))
+  const client = await openEtcd(node.etcdEndpoints)
+  try {
+    const dir = `${cluster.etcdPrefix}/services/`
+    for (const [key, text] of Object.entries(await client.getAll().prefix(dir).strings())) {
+      specs.set(key.slice(dir.length), await validateServiceSpec(JSON.parse(text)))
+    }
+  } finally {
+    client.close()
+  }
+  const images = [...specs.values()].filter((s) => s.roles.includes(node.role)).map((s) => qualifiedImage(s.image, node.registry))
+  return [...new Set(images)].sort()
+}
+
+/**
+ * The version an install records: the image's tag when it is a build's content tag
+ * (`0.1.0-335fcb13c742`), else berth's package version and the image id's first 12 digits.
+ */
+export async function installedVersion(image: string): Promise<string> {
+  const tag = /:([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(image.split('/').at(-1) ?? '')?.[1]
+  if (tag && tag !== 'latest') return tag
+  const {execa} = await import('execa')
+  const id = (await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', image])).stdout.trim().replace(/^sha256:/, '')
+  const version = (JSON.parse(await readFile(shipped('package.json'), 'utf8')) as {version: string}).version
+  return `${version}+${id.slice(0, 12)}`
+}

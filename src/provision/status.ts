@@ -1,0 +1,81 @@
+import type {Cluster} from '../config/types.js'
+import {EtcdCluster} from '../etcd/client.js'
+import {findMember, type MemberStatus} from '../etcd/members.js'
+import {ETCD_PREFIX} from '../cluster/records.js'
+import {openEtcd, readAllMachines, type MachineRecords} from './records-etcd.js'
+
+/**
+ * `cluster status`: one row per machine from etcd alone (membership and health, the
+ * installer's record, the agent's leased record), so it works from any provisioner that
+ * reaches etcd. An agent whose lease ran out has no record: it is "down".
+ */
+
+/** One machine as status shows it. */
+export interface MachineStatus {
+  name: string
+  ip: string
+  role: string
+  etcd: string
+  installed?: {version: string; result: string; at: string; error?: string}
+  agent: {state: 'converged' | 'converging' | 'down' | 'not installed'; lastPassAgeS?: number; version?: string; errors?: Record<string, string>}
+  services: Record<string, string>
+}
+
+/** The whole cluster: etcd's health and each machine. */
+export interface ClusterStatus {
+  cluster: string
+  etcd: {healthy: number; members: number; error?: string}
+  machines: MachineStatus[]
+}
+
+/** The etcd client URLs of the cluster's main machines. */
+export function clusterEndpoints(cluster: Cluster): string[] {
+  return cluster.machines.filter((m) => m.role === 'main').map((m) => `http://${m.ip}:${cluster.etcd.clientPort}`)
+}
+
+/** Reads etcd's members and every machine's records; an unreachable etcd is reported, not thrown. */
+export async function gatherStatus(cluster: Cluster, options: {endpoints?: string[]; prefix?: string; now?: number} = {}): Promise<ClusterStatus> {
+  const endpoints = options.endpoints ?? clusterEndpoints(cluster)
+  const etcd = await EtcdCluster.connect(endpoints, 2000)
+  const client = await openEtcd(endpoints)
+  let members: MemberStatus[] = []
+  let records = new Map<string, MachineRecords>()
+  let error: string | undefined
+  try {
+    ;[members, records] = await Promise.all([etcd.members(), readAllMachines(client, options.prefix ?? ETCD_PREFIX)])
+  } catch (e) {
+    error = (e as Error).message
+  } finally {
+    etcd.close()
+    client.close()
+  }
+  const now = options.now ?? Date.now()
+  const machines = cluster.machines.map((m): MachineStatus => {
+    const member = findMember(members, m.name) ?? findMember(members, m.ip)
+    const etcdState = error ? 'unknown' : !member ? (m.role === 'main' ? 'not a member' : '-') : `${member.isLearner ? 'learner' : 'voter'}, ${member.healthy ? 'healthy' : member.problem ?? 'unhealthy'}`
+    const {installed, agent} = records.get(m.name) ?? {}
+    const state = agent ? (agent.converged ? 'converged' : 'converging') : installed ? 'down' : 'not installed'
+    return {
+      name: m.name, ip: m.ip, role: m.role, etcd: etcdState,
+      installed: installed && {version: installed.version, result: installed.result, at: installed.at, error: installed.error},
+      agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
+      services: agent?.services ?? {},
+    }
+  })
+  return {cluster: cluster.name, etcd: {healthy: members.filter((x) => x.healthy).length, members: members.length, error}, machines}
+}
+
+/** The status as the lines `cluster status` prints. */
+export function statusLines(status: ClusterStatus): string[] {
+  const lines = [`Cluster ${status.cluster}: etcd ${status.etcd.error ? `unreachable (${status.etcd.error})` : `${status.etcd.healthy}/${status.etcd.members} members healthy`}`]
+  for (const m of status.machines) {
+    const installed = m.installed ? `${m.installed.result === 'ok' ? 'installed' : 'install FAILED'} ${m.installed.version}` : 'not installed'
+    const agent = m.agent.lastPassAgeS === undefined ? m.agent.state : `${m.agent.state} (last pass ${m.agent.lastPassAgeS} s ago)`
+    lines.push(`  ${m.name.padEnd(10)} ${m.ip.padEnd(15)} ${m.role.padEnd(6)} etcd: ${m.etcd.padEnd(16)} ${installed.padEnd(30)} agent: ${agent}`)
+    if (m.installed?.error) lines.push(`      install error: ${m.installed.error}`)
+    const services = Object.entries(m.services).map(([name, state]) => `${name} ${state}`)
+    if (services.length > 0) lines.push(`      services: ${services.join(', ')}`)
+    for (const [name, why] of Object.entries(m.agent.errors ?? {})) lines.push(`      ${name}: ${why}`)
+  }
+  return lines
+}

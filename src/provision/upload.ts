@@ -1,0 +1,99 @@
+import {readFile} from 'node:fs/promises'
+
+import {openShell} from '../cluster/remote.js'
+import type {Cluster, Machine} from '../config/types.js'
+import type {SshConnection} from '../ssh/connection.js'
+import {nodeClusterFile} from './cluster-json.js'
+import {ensureNodeSecrets, type SecretFile} from './node-secrets.js'
+import {mapBounded} from './pool.js'
+
+/**
+ * `upload-secrets` for one machine and for many: over SSH with the host key berth
+ * generated (a different key is refused before anything is sent), every secret written
+ * atomically with mode 0600 into /etc/berth/secrets/, then the non-secret cluster.json,
+ * and last the `uploaded` marker whose arrival starts the installer through the path unit.
+ * A machine that fails is reported with the step; the others go on.
+ */
+
+/** Where a node keeps berth's files. */
+export const NODE_DIR = '/etc/berth'
+
+/** How to reach and write the machines. */
+export interface UploadOptions {
+  identity: string
+  stateDir: string
+  /** At most this many machines at once. */
+  parallel: number
+  /** The installer image cluster.json pins (default: cluster.yaml's). */
+  installerImage?: string
+  /** Where to connect instead of the machine's IP, port 22 (tests and benches on loopback). */
+  address?: (machine: Machine) => {host: string; port?: number}
+  /** Prefix for every remote path, `{machine}` replaced by the machine's name (tests and benches write into scratch folders). */
+  remoteRoot?: string
+  timeoutMs?: number
+  /** Called as a machine moves from step to step, for progress. */
+  onStep?: (machine: string, step: string) => void
+}
+
+/** One machine's outcome: ok, or the step that failed and why (never a secret's value). */
+export interface MachineUpload {
+  machine: string
+  ip: string
+  ok: boolean
+  step?: string
+  error?: string
+  seconds: number
+}
+
+/** What every machine's upload needs: its secret files (made where missing) and cluster.json's text. */
+export interface PreparedUpload {
+  secrets: Map<string, SecretFile[]>
+  clusterJson: string
+}
+
+/** Makes any missing node secrets and renders cluster.json. */
+export async function prepareUpload(cluster: Cluster, machines: readonly Machine[], options: Pick<UploadOptions, 'stateDir' | 'installerImage'>): Promise<PreparedUpload> {
+  const secrets = await ensureNodeSecrets(cluster, machines, options.stateDir)
+  return {secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`}
+}
+
+/** Makes any missing node secrets, then uploads to every machine with a bounded fan-out. */
+export async function uploadSecrets(cluster: Cluster, machines: readonly Machine[], options: UploadOptions): Promise<MachineUpload[]> {
+  const {secrets, clusterJson} = await prepareUpload(cluster, machines, options)
+  return mapBounded(machines, options.parallel, (machine) => uploadToMachine(cluster, machine, secrets.get(machine.name) ?? [], clusterJson, options))
+}
+
+/** Uploads one machine's secrets, cluster.json and marker; never throws (the outcome says what failed). */
+export async function uploadToMachine(cluster: Cluster, machine: Machine, files: readonly SecretFile[], clusterJson: string, options: UploadOptions): Promise<MachineUpload> {
+  const started = performance.now()
+  const root = (options.remoteRoot ?? '').replaceAll('{machine}', machine.name).replace(/\/+$/, '')
+  const address = options.address?.(machine) ?? {host: machine.ip}
+  let step = 'connect'
+  let shell: SshConnection | undefined
+  const at = (s: string): void => {
+    step = s
+    options.onStep?.(machine.name, s)
+  }
+  try {
+    at('connect')
+    shell = await openShell(cluster, {...machine, ip: address.host}, {identity: options.identity, stateDir: options.stateDir, port: address.port, timeoutMs: options.timeoutMs})
+    const marker = {uploadedAt: new Date().toISOString(), files: files.map((f) => f.name)}
+    const uploads = [
+      ...await Promise.all(files.map(async (f) => ({path: `${root}${NODE_DIR}/secrets/${f.name}`, data: await readFile(f.local), mode: 0o600}))),
+      {path: `${root}${NODE_DIR}/cluster.json`, data: clusterJson, mode: 0o644},
+      // Last: the path unit starts the installer when this appears, so everything else is there.
+      {path: `${root}${NODE_DIR}/secrets/uploaded`, data: `${JSON.stringify(marker)}\n`, mode: 0o600},
+    ]
+    // One SFTP session for all of them; each file is still replaced atomically on its own.
+    await shell.uploadFilesAtomic(uploads, (p) => at(`upload ${p.slice(root.length + NODE_DIR.length + 1).replace(/^secrets\/(?!uploaded)/, '').replace('secrets/uploaded', 'the uploaded marker')}`))
+    return {machine: machine.name, ip: machine.ip, ok: true, seconds: seconds(started)}
+  } catch (error) {
+    return {machine: machine.name, ip: machine.ip, ok: false, step, error: (error as Error).message, seconds: seconds(started)}
+  } finally {
+    await shell?.close().catch(() => undefined)
+  }
+}
+
+function seconds(started: number): number {
+  return Math.round(performance.now() - started) / 1000
+}

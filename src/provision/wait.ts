@@ -1,0 +1,34 @@
+import type {Cluster} from '../config/types.js'
+import {BerthError} from '../errors.js'
+import {gatherStatus, type MachineStatus} from './status.js'
+
+/**
+ * Waits until every machine's installer has recorded success (after `since`, and with
+ * `version` when given) and its agent reports a converged pass with `services` active.
+ * A failed install stops the wait at once with the machine's recorded error.
+ */
+export async function waitForInstalled(cluster: Cluster, options: {since: number; version?: string; services: string[]; timeoutMs: number}): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs
+  let waiting: string[] = []
+  for (;;) {
+    const status = await gatherStatus(cluster)
+    const failed = status.machines.find((m) => m.installed?.result === 'failed' && Date.parse(m.installed.at) >= options.since)
+    if (failed) throw new BerthError(`${failed.name}: the installer failed: ${failed.installed?.error ?? 'no reason recorded'}`)
+    waiting = status.machines.filter((m) => !ready(m, options)).map((m) => `${m.name} (${why(m, options)})`)
+    if (waiting.length === 0) return
+    if (Date.now() > deadline) throw new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${waiting.join(', ')}`)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+function ready(m: MachineStatus, o: {since: number; version?: string; services: string[]}): boolean {
+  return why(m, o) === ''
+}
+
+function why(m: MachineStatus, o: {since: number; version?: string; services: string[]}): string {
+  if (!m.installed || Date.parse(m.installed.at) < o.since) return 'installer not done'
+  if (o.version && m.installed.version !== o.version) return `installed ${m.installed.version}`
+  if (m.agent.state !== 'converged') return `agent ${m.agent.state}`
+  const inactive = o.services.filter((s) => m.services[s] !== 'active')
+  return inactive.length > 0 ? `${inactive.join(', ')} not active` : ''
+}

@@ -1,0 +1,61 @@
+/**
+ * The installer's and the agent's etcd records against the real etcd of scripts/services.sh,
+ * each run under a key prefix of its own; and the agent's options and unit as the installer
+ * writes them, checked by the agent's own options validator.
+ */
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+import {after, before, describe, test} from 'node:test'
+
+import {agentOptionsFrom} from '../../src/agent/options.js'
+import {AgentReporter} from '../../src/agent/report.js'
+import {agentOptionsFor, agentUnit, type NodeFile} from '../../src/provision/agent-unit.js'
+import {openEtcd, readMachine, seedServices} from '../../src/provision/records-etcd.js'
+import {etcdUrl} from '../support/services.js'
+
+const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
+let client: Awaited<ReturnType<typeof openEtcd>>
+
+describe('provision records in etcd', () => {
+  before(async () => {
+    client = await openEtcd([etcdUrl()])
+  })
+  after(async () => {
+    await client.delete().prefix(`${prefix}/`).exec()
+    client.close()
+  })
+
+  test('initial services are created where absent and never overwrite a newer value', async () => {
+    assert.deepEqual(await seedServices(client, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), ['web', 'api'])
+    await client.put(`${prefix}/services/web`).value(JSON.stringify({image: 'examples/web:2', stopTimeout: 10, restart: 'always', roles: ['main']}))
+    assert.deepEqual(await seedServices(client, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), [])
+    assert.equal(JSON.parse((await client.get(`${prefix}/services/web`).string())!).image, 'examples/web:2')
+    await assert.rejects(seedServices(client, {bad: {image: 'x', colour: 'red'}}, prefix), /services\/bad/)
+  })
+
+  test('the agent record lives under a lease: written after a pass, gone when the agent stops', async () => {
+    const reporter = new AgentReporter({endpoints: [etcdUrl()], prefix, machine: 'main-1', version: '0.1.0-test', unitPrefix: 'berth-', ttlSeconds: 5,
+      ops: {unitStates: async (units) => new Map(units.map((u) => [u, {activeState: 'active', needsReload: false}]))}})
+    await reporter.report({startedAt: new Date().toISOString(), durationMs: 1, actions: [], outcomes: {web: {ok: true, actions: []}, api: {ok: false, error: 'image api:1 cannot be pulled', actions: []}}, errors: [], drift: [], converged: false})
+    const {agent} = await readMachine(client, 'main-1', prefix)
+    assert.deepEqual({...agent, lastPass: undefined}, {version: '0.1.0-test', converged: false, lastPass: undefined, services: {web: 'active', api: 'active'}, errors: {api: 'image api:1 cannot be pulled'}})
+    const lease = (await client.get(`${prefix}/machines/main-1/agent`).exec()).kvs[0]?.lease
+    assert.ok(lease && lease !== '0', 'the record is bound to a lease')
+    await reporter.close()
+    assert.equal((await readMachine(client, 'main-1', prefix)).agent, undefined)
+  })
+
+  test('the agent options the installer writes pass the agent\'s own validator, and the unit carries no stray value', async () => {
+    const node: NodeFile = {cluster: 'c', machine: 'main-1', ip: '10.0.0.11', role: 'main', unitPrefix: 'air-', etcdEndpoints: ['http://10.0.0.11:2379'], registry: '10.0.0.2:5000', installerImage: '10.0.0.2:5000/berth/installer:latest'}
+    const options = await agentOptionsFrom(agentOptionsFor(node, {cluster: 'c', unitPrefix: 'air-', installerImage: node.installerImage, registry: node.registry, etcdPrefix: '/berth', services: {}}), '/etc/berth/agent.json')
+    assert.equal(options.listen, '10.0.0.11:8443')
+    assert.deepEqual(options.store, {kind: 'etcd', endpoints: ['http://10.0.0.11:2379'], prefix: '/berth'})
+    assert.deepEqual([options.machine, options.role, options.unitPrefix, options.tokenFile], ['main-1', 'main', 'air-', '/etc/berth/secrets/api-token'])
+    const unit = agentUnit({prefix: 'air-', image: node.installerImage, version: '0.1.0-abc', machine: 'main-1'})
+    assert.match(unit, /^ExecStart=\/usr\/bin\/docker run --rm --init --name air-agent --pid host --network host .* -e BERTH_VERSION=0\.1\.0-abc 10\.0\.0\.2:5000\/berth\/installer:latest agent run --options \/etc\/berth\/agent\.json$/m)
+    assert.match(unit, /^ExecStop=\/usr\/bin\/docker stop -t 30 air-agent$/m)
+    assert.match(unit, /^Restart=always$/m)
+    assert.throws(() => agentUnit({prefix: 'air-', image: 'x\nExecStartPre=/bin/sh', version: '1', machine: 'm'}), /cannot carry/)
+    assert.throws(() => agentUnit({prefix: 'air-', image: 'x', version: '1%n', machine: 'm'}), /cannot carry/)
+  })
+})
