@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 node dist/bench/first-boot.js
 node dist/bench/agent-diff.js 50
 node dist/bench/local-cluster.js 3
+node dist/bench/secrets-upload.js
+node dist/bench/agent-latency.js 25

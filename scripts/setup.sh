@@ -13,6 +13,7 @@ PACKAGES=(
   docker.io etcd-server etcd-client openssh-server openssh-client docker-registry
   debootstrap cloud-init ignition haproxy vagrant
   iproute2 # ss: services.sh names the process holding a port it needs
+  curl # the main job asks the example service from this computer
 )
 PG_BIN=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
