@@ -8,3 +8,4 @@ node dist/bench/agent-diff.js 50
 node dist/bench/local-cluster.js 3
 node dist/bench/secrets-upload.js
 node dist/bench/agent-latency.js 25
+node dist/bench/rolling-upgrade.js

@@ -7,6 +7,7 @@ import {UnsafeOperationError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
+import {stopServicesCommand} from '../upgrade/commands.js'
 import {checkRemove} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
 
@@ -28,8 +29,9 @@ export interface RemoveMachineRequest {
 
 /**
  * The steps of removing a machine: refuse when the etcd members left could not hold a
- * quorum (or it is the last one), stop its etcd for good over SSH, remove the member,
- * delete its records from etcd and drop it from cluster.yaml.
+ * quorum (or it is the last one), stop its agent and services politely over SSH, remove
+ * the member, stop its etcd for good, delete its records from etcd and drop it from
+ * cluster.yaml.
  */
 export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[]; close: () => void} {
   const {cluster} = request
@@ -55,6 +57,15 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
       }
       if (!verdict.safe) request.warn(`removing ${old.name} although ${verdict.reason}`)
       return `${members.filter((m) => m.healthy).length} of ${members.length} healthy`
+    },
+  }, {
+    title: `Stop ${old.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
+    run: async () => {
+      const result = await request.remote(old, stopServicesCommand(cluster.unitPrefix)).catch((error: Error) => ({code: null, stdout: '', stderr: error.message}))
+      if (result.code === 0) return `stopped ${result.stdout.trim() || 'no services'}`
+      // A dead machine is the usual reason to remove one: that must not block its removal.
+      request.warn(`could not stop the services on ${old.name} (${result.stderr.trim() || `exit ${result.code}`}); removing it anyway`)
+      return 'unreachable: skipped'
     },
   }, {
     title: `Remove ${old.name} from etcd's members`,

@@ -29,6 +29,8 @@ export function renderCloudInit(boot: NodeBoot, t: Templates): string {
     if (unit.enable) runcmd.push(['systemctl', 'enable', unit.name])
     if (unit.command) runcmd.push(['systemctl', unit.command, unit.name])
   }
+  // Secrets that arrived before the path unit was watching would otherwise wait forever.
+  runcmd.push(['sh', '-c', `test ! -e /etc/berth/secrets/uploaded || systemctl start --no-block ${boot.installerUnit}`])
 
   const userData = {
     hostname: machine.name,

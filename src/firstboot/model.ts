@@ -45,6 +45,8 @@ export interface NodeBoot {
   /** etcd's settings for a main machine, as ETCD_* variables; undefined elsewhere. */
   etcdEnv?: Record<string, string>
   units: BootUnit[]
+  /** `<prefix>installer.service`, which the path unit starts when secrets arrive. */
+  installerUnit: string
 }
 
 /** The client and peer URLs of a machine's etcd. */
@@ -100,6 +102,7 @@ export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['
     files: [{path: '/etc/berth/node.json', mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`}],
     etcdEnv: machine.role === 'main' ? etcdEnv(cluster, machine, join) : undefined,
     units,
+    installerUnit: `${prefix}installer.service`,
   }
 }
 

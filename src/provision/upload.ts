@@ -86,6 +86,13 @@ export async function uploadToMachine(cluster: Cluster, machine: Machine, files:
     ]
     // One SFTP session for all of them; each file is still replaced atomically on its own.
     await shell.uploadFilesAtomic(uploads, (p) => at(`upload ${p.slice(root.length + NODE_DIR.length + 1).replace(/^secrets\/(?!uploaded)/, '').replace('secrets/uploaded', 'the uploaded marker')}`))
+    if (!options.remoteRoot) {
+      // The path unit may not be watching yet (first boot still running): start the installer
+      // too; systemd merges this with a start the path unit makes. First boot covers the
+      // other order (its runcmd starts the installer when the marker is already there).
+      at('start the installer')
+      await shell.exec(`systemctl start --no-block ${cluster.unitPrefix}installer.service`)
+    }
     return {machine: machine.name, ip: machine.ip, ok: true, seconds: seconds(started)}
   } catch (error) {
     return {machine: machine.name, ip: machine.ip, ok: false, step, error: (error as Error).message, seconds: seconds(started)}

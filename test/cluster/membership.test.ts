@@ -9,6 +9,7 @@ import {runSteps} from '../../src/cli/progress.js'
 import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {loadClusterFile} from '../../src/config/load.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
+import {stopServicesCommand} from '../../src/upgrade/commands.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
 
@@ -102,7 +103,7 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
       cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m),
       remote: async (machine, command) => {
         stopped.push(`${machine.name}: ${command}`)
-        stopMember(machine.name)
+        if (command.includes('etcd.service')) stopMember(machine.name)
         return {code: 0, stdout: '', stderr: ''}
       },
     })
@@ -111,7 +112,7 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     } finally {
       removal.close()
     }
-    assert.deepEqual(stopped, ['main-4: systemctl disable --now etcd.service'])
+    assert.deepEqual(stopped, [`main-4: ${stopServicesCommand('berth-')}`, 'main-4: systemctl disable --now etcd.service'])
     assert.deepEqual(warnings, [])
     assert.deepEqual((await voters(endpoint)).map((m) => m.name), ['main-1', 'main-2', 'main-3'])
     assert.doesNotMatch(await readFile(file, 'utf8'), /main-4/)

@@ -1,0 +1,34 @@
+import {BerthCommand} from '../../src/cli/base.js'
+import {ETCD_PREFIX} from '../../src/cluster/records.js'
+import {localFlags, openLocal} from '../../src/local-cluster/context.js'
+import {rollingFlags, rollingMode} from '../../src/upgrade/flags.js'
+import {sshRemote} from '../../src/upgrade/hooks.js'
+import {renderRolling} from '../../src/upgrade/render.js'
+import {type RollingResult, rollingUpgrade} from '../../src/upgrade/rolling.js'
+
+export default class LocalClusterRollingUpgrade extends BerthCommand {
+  static override summary = 'Upgrade every node in turn as `cluster rolling-upgrade` does, each drained from the local balancer around it.'
+  static override examples = [
+    '<%= config.bin %> local-cluster rolling-upgrade --dry-run',
+    '<%= config.bin %> local-cluster rolling-upgrade --image 0.2.0-1a2b3c4d5e6f',
+    '<%= config.bin %> local-cluster rolling-upgrade --resume',
+  ]
+  static override aliases = ['local-cluster:rolling_upgrade']
+  static override enableJsonFlag = true
+  static override flags = {...localFlags, ...rollingFlags}
+
+  async run(): Promise<RollingResult> {
+    const {flags} = await this.parse(LocalClusterRollingUpgrade)
+    const local = await openLocal(flags)
+    const {localBalancerHooks} = await import('../../src/balancer/local.js')
+    const result = await rollingUpgrade({
+      cluster: local.cluster, image: flags.image, maxParallel: flags['max-parallel'], mode: rollingMode(flags), dryRun: flags['dry-run'],
+      etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
+      remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
+      balancer: await localBalancerHooks(local),
+      log: (line) => this.jsonEnabled() || this.log(line),
+    })
+    this.log(renderRolling(result, flags['dry-run']))
+    return result
+  }
+}

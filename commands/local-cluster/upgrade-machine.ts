@@ -1,0 +1,43 @@
+import {Args} from '@oclif/core'
+
+import {BerthCommand} from '../../src/cli/base.js'
+import {describeSteps, runSteps} from '../../src/cli/progress.js'
+import {ETCD_PREFIX} from '../../src/cluster/records.js'
+import {localFlags, localMachine, openLocal} from '../../src/local-cluster/context.js'
+import {upgradeFlags} from '../../src/upgrade/flags.js'
+import {sshRemote} from '../../src/upgrade/hooks.js'
+import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
+
+export default class LocalClusterUpgradeMachine extends BerthCommand {
+  static override summary = 'Upgrade one node as `cluster upgrade-machine` does, drained from the local balancer around it.'
+  static override examples = [
+    '<%= config.bin %> local-cluster upgrade-machine main-2',
+    '<%= config.bin %> local-cluster upgrade-machine main-2 --image 0.2.0-1a2b3c4d5e6f --dry-run',
+  ]
+  static override aliases = ['local-cluster:upgrade_machine']
+  static override enableJsonFlag = true
+  static override args = {node: Args.string({description: 'The node to upgrade.', required: true})}
+  static override flags = {...localFlags, ...upgradeFlags}
+
+  async run(): Promise<{upgraded: string; image: string} | {plan: string[]}> {
+    const {args, flags} = await this.parse(LocalClusterUpgradeMachine)
+    const local = await openLocal(flags)
+    const machine = localMachine(local, args.node).name
+    const {localBalancerHooks} = await import('../../src/balancer/local.js')
+    const {steps, close, image} = upgradeMachineSteps({
+      cluster: local.cluster, machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
+      remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
+      balancer: await localBalancerHooks(local),
+    })
+    try {
+      if (flags['dry-run']) {
+        this.log(describeSteps(steps))
+        return {plan: steps.map((s) => s.title)}
+      }
+      await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
+    } finally {
+      close()
+    }
+    return {upgraded: machine, image}
+  }
+}

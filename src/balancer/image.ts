@@ -1,0 +1,27 @@
+import {createHash} from 'node:crypto'
+
+import {BerthError} from '../errors.js'
+import {ensureBaseImage} from '../local-cluster/image.js'
+
+// Debian's haproxy, and socat to talk to its admin socket; never anything from Docker Hub.
+const DOCKERFILE = `ARG BASE
+FROM \${BASE}
+RUN printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d \\
+ && apt-get update && apt-get install -y --no-install-recommends haproxy socat \\
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d \\
+ && mkdir -p /run/haproxy
+STOPSIGNAL SIGUSR1
+CMD ["/usr/sbin/haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
+`
+
+/** Builds the balancer image (`berth-balancer:<hash>` over this Dockerfile and the base image) unless it exists. */
+export async function ensureBalancerImage(progress: (line: string) => void = () => {}): Promise<string> {
+  const {execa} = await import('execa')
+  const base = await ensureBaseImage({pullTimeoutMs: 0, onProgress: progress})
+  const tag = `berth-balancer:${createHash('sha256').update(DOCKERFILE).update(base.id).digest('hex').slice(0, 12)}`
+  if ((await execa('docker', ['image', 'inspect', tag], {reject: false})).exitCode === 0) return tag
+  progress(`docker build -t ${tag}`)
+  const built = await execa('docker', ['build', '--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=balancer', '-t', tag, '-'], {input: DOCKERFILE, env: {DOCKER_BUILDKIT: '0'}, reject: false, all: true})
+  if (built.exitCode !== 0) throw new BerthError(`docker build of the balancer image failed: ${String(built.all).trim().split('\n').slice(-5).join('\n')}`)
+  return tag
+}

@@ -1,0 +1,95 @@
+/**
+ * The shell commands an upgrade runs on a machine over SSH, built as plain strings so the
+ * tests can assert them exactly. Only units carrying the cluster's prefix are touched; the
+ * installer's own units (first-boot files), etcd and /etc/berth/secrets are left alone.
+ */
+
+const PREFIX = /^[a-z][a-z0-9-]{0,30}-$/
+// An image reference: registry host[:port]/path[:tag]; nothing a shell would read as syntax.
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/
+
+function checked(prefix: string): string {
+  if (!PREFIX.test(prefix)) throw new RangeError(`not a unit prefix: ${JSON.stringify(prefix)}`)
+  return prefix
+}
+
+/**
+ * Lists the service units the agent wrote, one name a line: prefixed unit files whose
+ * first line is the agent's mark. The prefix alone is not enough: a node image may carry
+ * units of its own that share it (an operator's, or an image's).
+ */
+function agentUnits(prefix: string): string {
+  return `cd /etc/systemd/system && { grep -l -s '^# Written by berth-agent' ${prefix}*.service || true; } | grep -vx -e '${prefix}agent.service' -e '${prefix}installer.service' || true`
+}
+
+/**
+ * Stops the agent first (it would otherwise start the services again on its next pass),
+ * then every other prefixed service in one `systemctl stop`, so they stop in parallel,
+ * each through its own `ExecStop=docker stop -t N`: SIGTERM, then its stop timeout. Prints
+ * the services it stopped.
+ */
+export function stopServicesCommand(prefix: string): string {
+  const p = checked(prefix)
+  return [
+    'set -e',
+    // Absent after an interrupted upgrade removed it already: a second run goes on from there.
+    `if [ -e '/etc/systemd/system/${p}agent.service' ]; then systemctl stop '${p}agent.service'; fi`,
+    `units=$(${agentUnits(p)})`,
+    'if [ -n "$units" ]; then systemctl stop $units; fi',
+    'echo $units',
+  ].join('\n')
+}
+
+/**
+ * Removes the installed system: the agent's unit and the services' unit files the agent
+ * wrote, with their drop-ins and enablement links, the agent's options and the services'
+ * env files in /run/berth. The installer's units, etcd and the node secrets stay.
+ */
+export function removeInstalledCommand(prefix: string): string {
+  const p = checked(prefix)
+  return [
+    'set -e',
+    `units="$(${agentUnits(p)}) ${p}agent.service"`,
+    'cd /etc/systemd/system',
+    'for f in $units; do',
+    '  [ -e "$f" ] || continue',
+    '  rm -rf "$f" "$f.d" */"$f"',
+    '  echo "$f"',
+    'done',
+    'rm -f /etc/berth/agent.json /run/berth/*.env',
+    'systemctl daemon-reload',
+    `systemctl reset-failed '${p}*.service' 2>/dev/null || true`,
+  ].join('\n')
+}
+
+// A drop-in that keeps the installer unit from pulling its configured tag over the one
+// the upgrade chose (which was pulled and tagged as the configured reference just before).
+const DROP_IN = 'upgrade-image.conf'
+
+/**
+ * Pulls the installer image and runs the installer unit, waiting for it (a oneshot). With
+ * a `chosen` image other than the unit's own, the chosen one is pulled and tagged as the
+ * unit's reference, and a drop-in skips the unit's own pull. A failure prints the last
+ * journal lines of that run of the installer (not of earlier ones).
+ */
+export function runInstallerCommand(prefix: string, unitImage: string, chosen?: string): string {
+  const p = checked(prefix)
+  for (const image of [unitImage, chosen]) if (image !== undefined && !IMAGE.test(image)) throw new RangeError(`not an image reference: ${JSON.stringify(image)}`)
+  const unit = `${p}installer.service`
+  const dropInDir = `/etc/systemd/system/${unit}.d`
+  const pin = chosen !== undefined && chosen !== unitImage
+  return [
+    'set -e',
+    "test -e /etc/berth/secrets/uploaded || { echo 'no node secrets: run berth cluster upload-secrets first' >&2; exit 3; }",
+    `docker pull -q '${pin ? chosen : unitImage}' >/dev/null`,
+    ...(pin
+      ? [
+          `docker tag '${chosen}' '${unitImage}'`,
+          `mkdir -p '${dropInDir}'`,
+          `printf '%s\\n' '[Service]' 'ExecStartPre=' 'ExecStartPre=/usr/bin/install -d -m 0700 /run/berth' 'ExecStartPre=-/usr/bin/docker rm -f ${p}installer' > '${dropInDir}/${DROP_IN}'`,
+        ]
+      : [`rm -f '${dropInDir}/${DROP_IN}'`]),
+    'systemctl daemon-reload',
+    `if ! systemctl start '${unit}'; then journalctl -n 12 --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value '${unit}') >&2; exit 1; fi`,
+  ].join('\n')
+}

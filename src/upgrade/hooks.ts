@@ -1,0 +1,29 @@
+import type {Cluster} from '../config/types.js'
+import {BerthError} from '../errors.js'
+import {openShell} from '../cluster/remote.js'
+import type {BalancerHooks, Remote} from './machine.js'
+
+/** A Remote over SSH with berth's known host keys: one connection per command. */
+export function sshRemote(cluster: Cluster, options: {identity: string; stateDir?: string}): Remote {
+  return async (machine, command, stdin) => {
+    const shell = await openShell(cluster, machine, options)
+    try {
+      return await shell.exec(command, stdin === undefined ? {} : {stdin})
+    } finally {
+      await shell.close()
+    }
+  }
+}
+
+/**
+ * Balancer hooks from two shell commands (`--drain-command`, `--ready-command`), run on
+ * this host with BERTH_MACHINE and BERTH_MACHINE_IP set; a non-zero exit fails the step.
+ */
+export function commandHooks(drain: string, ready: string): BalancerHooks {
+  const run = async (command: string, machine: {name: string; ip: string}) => {
+    const {execa} = await import('execa')
+    const result = await execa('sh', ['-c', command], {env: {BERTH_MACHINE: machine.name, BERTH_MACHINE_IP: machine.ip}, reject: false, all: true})
+    if (result.exitCode !== 0) throw new BerthError(`\`${command}\` for ${machine.name} exited with ${result.exitCode}: ${String(result.all ?? '').trim().split('\n').slice(-3).join(' ')}`)
+  }
+  return {drain: (m) => run(drain, m), ready: (m) => run(ready, m)}
+}

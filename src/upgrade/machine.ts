@@ -1,0 +1,107 @@
+import type {Step} from '../cli/progress.js'
+import {machineKeys, type InstalledRecord} from '../cluster/records.js'
+import {etcdEndpoints, machineNamed} from '../cluster/target.js'
+import type {Cluster, Machine} from '../config/types.js'
+import {BerthError, RemoteCommandError} from '../errors.js'
+import {EtcdCluster} from '../etcd/client.js'
+import {findMember} from '../etcd/members.js'
+import {imageRef} from '../firstboot/model.js'
+import {nodeClusterFile} from '../provision/cluster-json.js'
+import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from './commands.js'
+import {type GateSources, waitHealthy} from './gate.js'
+import {healthProblem, type HealthTarget} from './health.js'
+import {RecordStore} from './store.js'
+
+/** Runs a shell command on a machine over SSH (verified host key), `stdin` fed to it. */
+export type Remote = (machine: Machine, command: string, stdin?: string) => Promise<{code: number | null; stdout: string; stderr: string}>
+
+/** Takes a machine out of a load balancer before its upgrade and puts it back after. */
+export interface BalancerHooks {
+  drain: (machine: Machine) => Promise<string | void>
+  ready: (machine: Machine) => Promise<string | void>
+}
+
+/** What `cluster upgrade-machine` is asked to do. */
+export interface UpgradeMachineRequest {
+  cluster: Cluster
+  machine: string
+  /** A tag of cluster.yaml's installer repository, or an image reference; default cluster.yaml's installer image. */
+  image?: string
+  remote: Remote
+  etcdPrefix: string
+  balancer?: BalancerHooks
+  timeoutMs: number
+}
+
+/** The installer image an upgrade installs: `--image` as a tag of the configured repository, or a reference. */
+export function targetImage(cluster: Cluster, image?: string): string {
+  if (!image) return imageRef(cluster, cluster.installer.image)
+  if (image.includes('/')) return imageRef(cluster, image)
+  const configured = cluster.installer.image
+  const repo = configured.lastIndexOf(':') > configured.lastIndexOf('/') ? configured.slice(0, configured.lastIndexOf(':')) : configured
+  return imageRef(cluster, `${repo}:${image}`)
+}
+
+/**
+ * The steps of upgrading one machine: check etcd, drain it from the balancer, stop its
+ * agent and services politely, remove the installed system, run the chosen installer,
+ * wait for the health gate, make it ready in the balancer. etcd on the machine is never
+ * touched: it stays a member throughout.
+ */
+export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Step[]; close: () => void; image: string} {
+  const {cluster} = request
+  const machine = machineNamed(cluster, request.machine, 'MACHINE')
+  const image = targetImage(cluster, request.image)
+  const prefix = cluster.unitPrefix
+  const target: HealthTarget = {version: image}
+  let sources: GateSources | undefined
+  const connect = async (): Promise<GateSources> => {
+    if (sources) return sources
+    const endpoints = etcdEndpoints(cluster)
+    const [etcd, records] = await Promise.all([EtcdCluster.connect(endpoints), RecordStore.connect(endpoints)])
+    sources = {etcd, records, prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
+    return sources
+  }
+  const run = async (what: string, command: string, stdin?: string) => {
+    const result = await request.remote(machine, command, stdin)
+    if (result.code !== 0) throw new RemoteCommandError(`${machine.name} (${machine.ip})`, what, result.code, result.stderr.trim().split('\n').slice(-12).join('\n'))
+    return result.stdout.trim()
+  }
+
+  const steps: Step[] = [{
+    title: `Check etcd's health${machine.role === 'main' ? ` and ${machine.name}'s membership` : ''}`,
+    run: async () => {
+      const s = await connect()
+      const members = await s.etcd.members()
+      if (machine.role === 'main' && !findMember(members, machine.name) && !findMember(members, machine.ip)) throw new BerthError(`${machine.name} is not an etcd member; add it back with cluster add-machine before upgrading it`)
+      const problem = healthProblem({machine: machine.name, members, expectedMembers: s.expectedMembers}, {})
+      if (problem?.startsWith('etcd')) throw new BerthError(`not upgrading ${machine.name} while ${problem}`)
+      target.previousAt = (await s.records.get<InstalledRecord>(machineKeys(machine.name, request.etcdPrefix).installed))?.at
+      return `${members.length} members healthy`
+    },
+  }]
+  if (request.balancer) steps.push({title: `Drain ${machine.name} from the balancer`, run: () => request.balancer!.drain(machine)})
+  steps.push({
+    title: `Stop ${machine.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
+    run: async () => `stopped ${(await run('stop the agent and services', stopServicesCommand(prefix))) || 'no services'}`,
+  }, {
+    title: `Remove ${machine.name}'s installed system (units, agent options, env files; etcd and secrets stay)`,
+    run: async () => `removed ${(await run('remove the installed system', removeInstalledCommand(prefix))).split('\n').filter(Boolean).length} units`,
+  }, {
+    title: `Run the installer ${image} on ${machine.name}`,
+    run: async () => {
+      // cluster.json names the image the installer installs the agent from: point it at the target.
+      const clusterJson = `${JSON.stringify(nodeClusterFile(cluster, image), null, 2)}\n`
+      await run('write /etc/berth/cluster.json', 'umask 022 && cat > /etc/berth/cluster.json.new && mv /etc/berth/cluster.json.new /etc/berth/cluster.json', clusterJson)
+      await run(`docker pull ${image} && systemctl start ${prefix}installer.service`, runInstallerCommand(prefix, imageRef(cluster, cluster.installer.image), image))
+    },
+  }, {
+    title: `Wait until ${machine.name} is healthy (etcd, installer record, agent converged, services active)`,
+    run: async () => waitHealthy(await connect(), machine.name, target, request.timeoutMs),
+  })
+  if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine)})
+  return {steps, image, close: () => {
+    sources?.etcd.close()
+    sources?.records.close()
+  }}
+}
