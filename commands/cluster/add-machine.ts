@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
-import {describeSteps, runSteps} from '../../src/cli/progress.js'
+import {planOrRun} from '../../src/cli/progress.js'
 import {type AddMachineResult, addMachineSteps} from '../../src/cluster/add-machine.js'
 import {isIPv4Problem} from '../../src/cluster/target.js'
 import type {Role} from '../../src/config/types.js'
@@ -41,7 +41,7 @@ export default class AddMachine extends BerthCommand {
     isIPv4Problem(args.new, 'NEW')
     const {cluster} = await loadWithWarnings(flags.config)
     const result: Partial<AddMachineResult> = {}
-    const {steps, close} = await addMachineSteps({
+    const plan = await addMachineSteps({
       cluster,
       file: flags.config,
       existing: args.existing,
@@ -56,16 +56,8 @@ export default class AddMachine extends BerthCommand {
       force: flags.force,
       warn: (message) => this.warn(message),
     }, result)
-    if (flags['dry-run']) {
-      close()
-      this.log(describeSteps(steps))
-      return {plan: steps.map((s) => s.title)}
-    }
-    try {
-      await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
-    } finally {
-      close()
-    }
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    if (dry) return dry
     const done = result as AddMachineResult
     if (!flags.wait && done.machine.role === 'main') {
       this.log(`Boot ${done.machine.name} with ${done.firstBootFile}, then run \`berth cluster add-machine ${args.existing} ${args.new} --wait\` to promote it.`)

@@ -2,10 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
-import {describeSteps, runSteps} from '../../src/cli/progress.js'
-import {identityFile, openShell} from '../../src/cluster/remote.js'
+import {planOrRun} from '../../src/cli/progress.js'
+import {identityFile} from '../../src/cluster/remote.js'
 import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {clusterStateDir} from '../../src/firstboot/index.js'
+import {sshRemote} from '../../src/upgrade/hooks.js'
 
 export default class RemoveMachine extends BerthCommand {
   static override summary = 'Remove a machine from a cluster without breaking etcd\'s quorum.'
@@ -34,7 +35,7 @@ export default class RemoveMachine extends BerthCommand {
     const {cluster} = await loadWithWarnings(flags.config)
     const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
     const identity = identityFile(cluster, flags.identity)
-    const {steps, close} = removeMachineSteps({
+    const plan = removeMachineSteps({
       cluster,
       file: flags.config,
       existing: args.existing,
@@ -42,25 +43,10 @@ export default class RemoveMachine extends BerthCommand {
       force: flags.force,
       etcdPrefix: '/berth',
       warn: (message) => this.warn(message),
-      remote: async (machine, command) => {
-        const shell = await openShell(cluster, machine, {identity, stateDir})
-        try {
-          return await shell.exec(command)
-        } finally {
-          await shell.close()
-        }
-      },
+      remote: sshRemote(cluster, {identity, stateDir}),
     })
-    if (flags['dry-run']) {
-      close()
-      this.log(describeSteps(steps))
-      return {plan: steps.map((s) => s.title)}
-    }
-    try {
-      await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
-    } finally {
-      close()
-    }
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    if (dry) return dry
     return {removed: args.old}
   }
 }

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
-import {describeSteps, runSteps} from '../../src/cli/progress.js'
+import {planOrRun} from '../../src/cli/progress.js'
 import {identityFile} from '../../src/cluster/remote.js'
 import {ETCD_PREFIX} from '../../src/cluster/records.js'
 import {UsageError} from '../../src/errors.js'
@@ -29,20 +29,13 @@ export default class UpgradeMachine extends BerthCommand {
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
     const {cluster} = await loadWithWarnings(flags.config)
     const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
-    const {steps, close, image} = upgradeMachineSteps({
+    const {image, ...plan} = upgradeMachineSteps({
       cluster, machine: args.machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
       remote: sshRemote(cluster, {identity: identityFile(cluster, flags.identity), stateDir}),
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
     })
-    try {
-      if (flags['dry-run']) {
-        this.log(describeSteps(steps))
-        return {plan: steps.map((s) => s.title)}
-      }
-      await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
-    } finally {
-      close()
-    }
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    if (dry) return dry
     return {upgraded: args.machine, image}
   }
 }

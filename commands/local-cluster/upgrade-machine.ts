@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {describeSteps, runSteps} from '../../src/cli/progress.js'
+import {planOrRun} from '../../src/cli/progress.js'
 import {ETCD_PREFIX} from '../../src/cluster/records.js'
 import {localFlags, localMachine, openLocal} from '../../src/local-cluster/context.js'
 import {upgradeFlags} from '../../src/upgrade/flags.js'
@@ -24,20 +24,13 @@ export default class LocalClusterUpgradeMachine extends BerthCommand {
     const local = await openLocal(flags)
     const machine = localMachine(local, args.node).name
     const {localBalancerHooks} = await import('../../src/balancer/local.js')
-    const {steps, close, image} = upgradeMachineSteps({
+    const {image, ...plan} = upgradeMachineSteps({
       cluster: local.cluster, machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
       remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
       balancer: await localBalancerHooks(local),
     })
-    try {
-      if (flags['dry-run']) {
-        this.log(describeSteps(steps))
-        return {plan: steps.map((s) => s.title)}
-      }
-      await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
-    } finally {
-      close()
-    }
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    if (dry) return dry
     return {upgraded: machine, image}
   }
 }

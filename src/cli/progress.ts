@@ -36,6 +36,23 @@ export function describeSteps(steps: Step[]): string {
 }
 
 /**
+ * What a command does with a plan: print it (`--dry-run`, returning its titles) or run it,
+ * and close what the plan opened (an etcd client) either way.
+ */
+export async function planOrRun(plan: {steps: Step[]; close: () => void}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
+  try {
+    if (options.dryRun) {
+      options.log(describeSteps(plan.steps))
+      return {plan: plan.steps.map((s) => s.title)}
+    }
+    await runSteps(plan.steps, options.mode)
+    return undefined
+  } finally {
+    plan.close()
+  }
+}
+
+/**
  * Runs the steps side by side, at most `concurrency` at once; a failing step does not stop
  * the others. Returns each step's error (undefined where it succeeded), in the steps' order.
  */

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {type AddMachineRequest, type AddMachineResult, addMachineSteps} from '../cluster/add-machine.js'
 import {removeMachineSteps} from '../cluster/remove-machine.js'
-import {openShell} from '../cluster/remote.js'
+import {sshRemote} from '../upgrade/hooks.js'
 import {type ProgressMode, runSteps} from '../cli/progress.js'
 import {loadClusterFile} from '../config/load.js'
 import type {Machine, Role} from '../config/types.js'
@@ -77,14 +77,7 @@ export async function removeLocalNode(local: LocalCluster, name: string, options
   const existing = local.cluster.machines.find((m) => m.role === 'main' && m.name !== name)?.name ?? name
   const removal = removeMachineSteps({
     cluster: local.cluster, file: local.paths.clusterFile, existing, old: name, force: options.force, etcdPrefix: '/berth', warn: options.warn,
-    remote: async (machine, command) => {
-      const shell = await openShell(local.cluster, machine, {identity: local.paths.key, stateDir: local.paths.stateDir})
-      try {
-        return await shell.exec(command)
-      } finally {
-        await shell.close()
-      }
-    },
+    remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
   })
   const node = (await local.provider.listNodes(local.record.name)).find((n) => n.machine === name)
   removal.steps.push({title: `Remove ${name}'s container`, run: async () => (node ? local.provider.removeNode(node.id) : 'no container')})
