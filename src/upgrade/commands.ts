@@ -90,6 +90,8 @@ export function runInstallerCommand(prefix: string, unitImage: string, chosen?: 
         ]
       : [`rm -f '${dropInDir}/${DROP_IN}'`]),
     'systemctl daemon-reload',
-    `if ! systemctl start '${unit}'; then journalctl -n 12 --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value '${unit}') >&2; exit 1; fi`,
+    // Only on failure: journald may not have read the failed run's last lines when start
+    // returns (it reads the unit's output stream on its own time), so give it a moment.
+    `if ! systemctl start '${unit}'; then sleep 0.5; journalctl --sync 2>/dev/null; journalctl -n 12 --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value '${unit}') >&2; exit 1; fi`,
   ].join('\n')
 }

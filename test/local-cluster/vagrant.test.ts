@@ -25,7 +25,7 @@ describe('local cluster with the Vagrant provider', {timeout: 5 * 60_000}, () =>
   it('starts a node with vagrant up, reaches it over SSH, destroys it', async () => {
     env = {BERTH_STATE_DIR: await scratch('berth-vagrant-')}
     const started = await cli(['local-cluster', 'start', '1', '--provider', 'vagrant', '--json'])
-    assert.equal(started.exitCode, 0, started.stderr)
+    assert.equal(started.exitCode, 0, `${started.stderr}${started.stdout}`)
     const status = JSON.parse((await cli(['local-cluster', 'status', '--json'])).stdout) as {nodes: {name: string; ip: string; container: string; etcd: string}[]}
     assert.deepEqual(status.nodes, [{name: 'main-1', ip: status.nodes[0]!.ip, container: 'running', etcd: 'voter, healthy'}])
     const booted = await cli(['local-cluster', 'ssh', 'main-1', '--', 'cat /etc/berth/node.json; systemctl is-system-running'])
