@@ -9,7 +9,7 @@ import {scratch} from '../support/cli.js'
 import {fixtureCluster} from '../support/fixture.js'
 
 /** Golden files: `UPDATE_GOLDEN=1` rewrites them after a deliberate change; review the diff. */
-const goldenDir = path.join(packageRoot, 'test', 'firstboot', 'golden')
+const goldenDir = path.join(packageRoot, 'test', 'fixtures', 'golden')
 
 describe('first-boot files match the golden files', () => {
   for (const format of FORMATS) {
