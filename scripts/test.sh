@@ -33,6 +33,8 @@ node --test --test-reporter=spec "${files[@]}" 2>&1 | tee "$log" || status=$?
 # One plain closing line, whatever reads this output.
 passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -n1)
 failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -n1)
+cancelled=$(sed -n 's/^ℹ cancelled \([0-9]*\)$/\1/p' "$log" | tail -n1)
 rm -f "$log"
-echo "tests: ${passed:-0} passed, ${failed:-0} failed"
+# A test cancelled because its suite's set-up failed did not pass: it counts as failed.
+echo "tests: ${passed:-0} passed, $(( ${failed:-0} + ${cancelled:-0} )) failed"
 exit "$status"
