@@ -5,6 +5,7 @@ import type {Cluster, Machine} from '../config/types.js'
 import {UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {stateRoot} from '../paths.js'
+import {generateEd25519} from '../ssh/keygen.js'
 
 /** An ed25519 host key pair in OpenSSH format. */
 export interface HostKey {
@@ -26,9 +27,8 @@ export async function ensureHostKeys(stateDir: string, machines: Machine[]): Pro
   const stored = await storedKeys(stateDir)
   const missing = machines.filter((m) => !stored[m.name])
   if (missing.length > 0) {
-    const {default: ssh2} = await import('ssh2')
     for (const machine of missing) {
-      const pair = ssh2.utils.generateKeyPairSync('ed25519', {comment: `root@${machine.name}`})
+      const pair = generateEd25519(`root@${machine.name}`)
       stored[machine.name] = {private: pair.private, public: publicKeyOnly(pair.public)}
     }
     await mkdir(stateDir, {recursive: true, mode: 0o700})

@@ -8,6 +8,7 @@ import type {Cluster} from '../config/types.js'
 import {UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
+import {generateEd25519} from '../ssh/keygen.js'
 import type {ClusterNetwork, NodeProvider, RegistryInfo} from './provider.js'
 import {type LocalRecord, localPaths, readRecord, writeRecord} from './record.js'
 import {addressIn} from './subnet.js'
@@ -139,13 +140,7 @@ export async function startSteps(request: StartRequest, result: Partial<StartRes
 
 /** Generates the provisioner's ed25519 key pair for a local cluster (private key 0600). */
 async function writeProvisionerKey(file: string): Promise<void> {
-  const {default: ssh2} = await import('ssh2')
-  // ssh2 now and then writes an ed25519 key its own parser calls malformed (seen once in a
-  // full test run); a key berth cannot read back is made again.
-  let pair = ssh2.utils.generateKeyPairSync('ed25519', {comment: 'berth-provisioner'})
-  for (let tries = 1; ssh2.utils.parseKey(pair.private) instanceof Error && tries < 5; tries++) {
-    pair = ssh2.utils.generateKeyPairSync('ed25519', {comment: 'berth-provisioner'})
-  }
+  const pair = generateEd25519('berth-provisioner')
   await writeFileAtomic(file, pair.private, 0o600)
   await writeFileAtomic(`${file}.pub`, `${pair.public}\n`, 0o644)
 }

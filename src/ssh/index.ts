@@ -13,3 +13,4 @@ export {
   type PublicKey,
 } from './known-hosts.js'
 export {tempPrefix, type UploadOptions} from './upload.js'
+export {generateEd25519, type KeyPair} from './keygen.js'

@@ -8,6 +8,7 @@ import {UsageError} from '../../src/errors.js'
 import {shipped} from '../../src/paths.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
+import {generateEd25519} from '../../src/ssh/keygen.js'
 
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGr8hCqB4d3K7y0l2tqKbz8sZrG9kD1w3dXh2uYx0f8Q test'
 
@@ -74,8 +75,7 @@ describe('cluster.yaml validation', () => {
   it('rejects a private key or an unreadable file given as the SSH key', async () => {
     const dir = await scratch()
     // A real private key, made here, where the public one belongs.
-    const {default: ssh2} = await import('ssh2')
-    const privateKey = ssh2.utils.generateKeyPairSync('ed25519').private
+    const privateKey = generateEd25519().private
     await writeFile(path.join(dir, 'id'), privateKey)
     const text = `name: t\nregistry: {url: r}\nssh: {authorizedKeyFiles: [id, nope.pub]}\nmachines:\n  - {name: m, ip: 10.0.0.1, role: main}\n`
     await writeFile(path.join(dir, 'c.yaml'), text)

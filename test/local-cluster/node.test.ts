@@ -16,14 +16,15 @@ import {ensureNodeImage, ensureRegistryImage} from '../../src/local-cluster/imag
 import type {ClusterNetwork, NodeInfo, RegistryInfo} from '../../src/local-cluster/provider.js'
 import {LABEL} from '../../src/local-cluster/provider.js'
 import {addressIn} from '../../src/local-cluster/subnet.js'
+import {generateEd25519} from '../../src/ssh/keygen.js'
 
 const {Client, utils} = ssh2
 
 const run = randomBytes(4).toString('hex')
 const cluster = `test-${run}`
 const provider = new DockerProvider()
-const hostKey = utils.generateKeyPairSync('ed25519')
-const userKey = utils.generateKeyPairSync('ed25519')
+const hostKey = generateEd25519()
+const userKey = generateEd25519()
 // Never contact Docker Hub from a test: the base comes from a local image or debootstrap.
 const imageOptions = {pullTimeoutMs: 0, onProgress: () => {}}
 

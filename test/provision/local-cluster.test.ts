@@ -12,10 +12,10 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import ssh2 from 'ssh2'
 import {execa} from 'execa'
 
 import {berth, type CliResult} from '../support/cli.js'
+import {generateEd25519} from '../../src/ssh/keygen.js'
 
 const name = `prov-${randomBytes(3).toString('hex')}`
 let dir: string
@@ -83,7 +83,7 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
   it('refuses the one node whose host key was swapped, and uploads to the others', async () => {
     const keys = path.join(dir, 'local-clusters', name, 'state', 'hostkeys.json')
     const stored = JSON.parse(await readFile(keys, 'utf8')) as Record<string, {private: string; public: string}>
-    stored['main-3']!.public = ssh2.utils.generateKeyPairSync('ed25519').public
+    stored['main-3']!.public = generateEd25519().public
     await writeFile(keys, JSON.stringify(stored), {mode: 0o600})
     // Read through docker exec: the test must not depend on the key it just broke.
     const markerTime = async () => (await execa('docker', ['exec', `berth-${name}-main-3`, 'stat', '-c', '%Y.%Z', '/etc/berth/secrets/uploaded'])).stdout

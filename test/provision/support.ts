@@ -3,9 +3,9 @@ import {createServer, connect as tcpConnect, type Server, type Socket} from 'nod
 import type {AddressInfo} from 'node:net'
 import path from 'node:path'
 
-import ssh2 from 'ssh2'
 
 import {sshTarget} from '../support/services.js'
+import {generateEd25519} from '../../src/ssh/keygen.js'
 
 /**
  * A cluster whose machines all live behind the test sshd on loopback: cluster.yaml with
@@ -32,7 +32,7 @@ export async function loopbackCluster(dir: string, machines: string[], wrongKey:
   await mkdir(stateDir, {recursive: true, mode: 0o700})
   const keys: Record<string, {private: string; public: string}> = {}
   for (const m of machines) {
-    const other = ssh2.utils.generateKeyPairSync('ed25519')
+    const other = generateEd25519()
     keys[m] = wrongKey.includes(m) ? {private: '', public: other.public} : {private: '', public: t.hostKey}
   }
   await writeFile(path.join(stateDir, 'hostkeys.json'), JSON.stringify(keys), {mode: 0o600})

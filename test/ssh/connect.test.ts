@@ -9,13 +9,14 @@ import {BerthError, RetryableError, UsageError} from '../../src/errors.js'
 import {fingerprint, HostKeyMismatchError, SshAuthenticationError} from '../../src/ssh/index.js'
 import {sshTarget} from '../support/services.js'
 import {openTestConnection, scratchDir} from './fixture.js'
+import {generateEd25519} from '../../src/ssh/keygen.js'
 
 const scratch = scratchDir('connect')
 after(() => scratch.remove())
 
 /** A fresh ed25519 key pair in OpenSSH format: a key the test sshd has never seen. */
 function strangerKey(): {private: string; public: string} {
-  return ssh2.utils.generateKeyPairSync('ed25519')
+  return generateEd25519()
 }
 
 /** A loopback TCP port with nothing listening on it. */

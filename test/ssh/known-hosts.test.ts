@@ -7,8 +7,9 @@ import ssh2 from 'ssh2'
 
 import {UsageError} from '../../src/errors.js'
 import {fingerprint, hostKeysFor, hostPattern, knownHostsLine, parseKnownHosts, parsePublicKey} from '../../src/ssh/index.js'
+import {generateEd25519} from '../../src/ssh/keygen.js'
 
-const a = ssh2.utils.generateKeyPairSync('ed25519').public
+const a = generateEd25519().public
 const b = ssh2.utils.generateKeyPairSync('ecdsa', {bits: 256}).public
 const blob = (line: string) => line.split(' ')[1]
 

@@ -1,0 +1,52 @@
+import {generateKeyPairSync, randomBytes} from 'node:crypto'
+
+/** An ed25519 key pair in OpenSSH format: `-----BEGIN OPENSSH PRIVATE KEY-----…` and `ssh-ed25519 AAAA… comment`. */
+export interface KeyPair {
+  private: string
+  public: string
+}
+
+/**
+ * Generates an ed25519 key pair with node:crypto and writes it in OpenSSH's formats
+ * (PROTOCOL.key, RFC 8709). berth does not use ssh2's generateKeyPairSync for this: it strips
+ * leading zero bytes from the public key, so about one key in 256 is 31 bytes long and
+ * unreadable by ssh2, ssh-keygen and sshd alike (mscdex/ssh2#1390).
+ */
+export function generateEd25519(comment = ''): KeyPair {
+  const {publicKey, privateKey} = generateKeyPairSync('ed25519')
+  // The raw keys are the DER encodings' last 32 bytes (SPKI and PKCS#8 have fixed prefixes).
+  const pub = publicKey.export({type: 'spki', format: 'der'}).subarray(-32)
+  const seed = privateKey.export({type: 'pkcs8', format: 'der'}).subarray(-32)
+  const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)])
+
+  const check = randomBytes(4)
+  const section = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)])
+  // Unencrypted sections are padded 1, 2, 3… to a multiple of the cipher block size, 8.
+  const padding = Buffer.from(Array.from({length: (8 - (section.length % 8)) % 8}, (_, i) => i + 1))
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'), // cipher
+    sshString('none'), // kdf
+    sshString(''), // kdf options
+    uint32(1), // number of keys
+    sshString(publicBlob),
+    sshString(Buffer.concat([section, padding])),
+  ])
+  const lines = body.toString('base64').match(/.{1,70}/g) ?? []
+  return {
+    private: `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    public: `ssh-ed25519 ${publicBlob.toString('base64')}${comment ? ` ${comment}` : ''}`,
+  }
+}
+
+function uint32(n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
+
+/** SSH's `string`: a 4-byte big-endian length, then the bytes. */
+function sshString(value: string | Buffer): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value) : value
+  return Buffer.concat([uint32(bytes.length), bytes])
+}
