@@ -21,6 +21,17 @@ export async function pushImage(tags: readonly string[], registry: string, viaNo
   const {execa} = await import('execa')
   const refs = tags.map((tag) => `${registry}/${tag}`)
   for (const [i, tag] of tags.entries()) await execa('docker', ['tag', tag, refs[i] as string])
+  try {
+    return await pushRefs(refs, registry, viaNode, progress)
+  } finally {
+    // The registry-named tags exist only for the push: untag them (the images keep their own
+    // tags), so pushes to clusters since destroyed do not pile up on the host.
+    await execa('docker', ['image', 'rm', ...refs], {reject: false})
+  }
+}
+
+async function pushRefs(refs: string[], registry: string, viaNode: string | undefined, progress: (line: string) => void): Promise<PushResult> {
+  const {execa} = await import('execa')
   let refusal = ''
   for (const ref of refs) {
     progress(`docker push ${ref}`)
