@@ -50,7 +50,7 @@ export default class AddMachine extends BerthCommand {
       role: flags.role as Role,
       format: flags.format as Format,
       outDir: flags.out,
-      stateDir: flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined,
+      stateDir: clusterStateDir(cluster, flags['state-dir']),
       wait: flags.wait,
       timeoutMs: flags.timeout * 1000,
       force: flags.force,

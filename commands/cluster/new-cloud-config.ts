@@ -36,7 +36,7 @@ export default class NewCloudConfig extends BerthCommand {
       ? await clusterFromQuickForm({name: flags.name, mainIps: ips, workerIps: flags.worker, registry: flags.registry, sshKeyFile: flags['ssh-key']})
       : await loadWithWarnings(flags.config)
     const format = flags.format as (typeof FORMATS)[number]
-    const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
+    const stateDir = clusterStateDir(cluster, flags['state-dir'])
     const result = await writeFirstBoot(cluster, {format, outDir: flags.out, stateDir})
     const knownHosts = path.join(result.outDir, 'known_hosts')
     this.log(`Wrote ${result.files.length} ${format} first-boot files and known_hosts to ${result.outDir}`)

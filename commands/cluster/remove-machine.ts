@@ -1,12 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
+import {configFlag, identityFlag, stateDirFlag} from '../../src/cli/flags.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {identityFile} from '../../src/cluster/remote.js'
 import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
-import {clusterStateDir} from '../../src/firstboot/index.js'
 import {sshRemote} from '../../src/upgrade/hooks.js'
+import {resolveTarget} from '../../src/provision/target.js'
 
 export default class RemoveMachine extends BerthCommand {
   static override summary = 'Remove a machine from a cluster without breaking etcd\'s quorum.'
@@ -25,16 +24,14 @@ export default class RemoveMachine extends BerthCommand {
   static override flags = {
     config: configFlag,
     force: Flags.boolean({description: 'Remove it even when quorum would be at risk.'}),
-    identity: Flags.string({char: 'i', description: 'Provisioner\'s private SSH key (default: beside the public key in cluster.yaml).'}),
+    identity: identityFlag,
     'dry-run': Flags.boolean({description: 'Print the plan and change nothing.'}),
     'state-dir': stateDirFlag,
   }
 
   async run(): Promise<{removed: string} | {plan: string[]}> {
     const {args, flags} = await this.parse(RemoveMachine)
-    const {cluster} = await loadWithWarnings(flags.config)
-    const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
-    const identity = identityFile(cluster, flags.identity)
+    const {cluster, stateDir, identity} = await resolveTarget(flags)
     const plan = removeMachineSteps({
       cluster,
       file: flags.config,

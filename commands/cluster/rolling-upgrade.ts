@@ -1,13 +1,12 @@
 import {BerthCommand} from '../../src/cli/base.js'
-import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
-import {identityFile} from '../../src/cluster/remote.js'
+import {configFlag, stateDirFlag} from '../../src/cli/flags.js'
 import {ETCD_PREFIX} from '../../src/cluster/records.js'
 import {UsageError} from '../../src/errors.js'
-import {clusterStateDir} from '../../src/firstboot/index.js'
 import {rollingFlags, rollingMode, upgradeMachineFlags} from '../../src/upgrade/flags.js'
 import {commandHooks, sshRemote} from '../../src/upgrade/hooks.js'
 import {renderRolling} from '../../src/upgrade/render.js'
 import {type RollingResult, rollingUpgrade} from '../../src/upgrade/rolling.js'
+import {resolveTarget} from '../../src/provision/target.js'
 
 export default class RollingUpgrade extends BerthCommand {
   static override summary = 'Upgrade every machine in turn, each gated on health; resumable.'
@@ -30,11 +29,10 @@ export default class RollingUpgrade extends BerthCommand {
   async run(): Promise<RollingResult> {
     const {flags} = await this.parse(RollingUpgrade)
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
-    const {cluster} = await loadWithWarnings(flags.config)
-    const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
+    const {cluster, stateDir, identity} = await resolveTarget(flags)
     const result = await rollingUpgrade({
       cluster, image: flags.image, maxParallel: flags['max-parallel'], mode: rollingMode(flags), dryRun: flags['dry-run'], etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
-      remote: sshRemote(cluster, {identity: identityFile(cluster, flags.identity), stateDir}),
+      remote: sshRemote(cluster, {identity, stateDir}),
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
       log: (line) => this.jsonEnabled() || this.log(line),
     })

@@ -1,15 +1,14 @@
 import {Args} from '@oclif/core'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
+import {configFlag, stateDirFlag} from '../../src/cli/flags.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {identityFile} from '../../src/cluster/remote.js'
 import {ETCD_PREFIX} from '../../src/cluster/records.js'
 import {UsageError} from '../../src/errors.js'
-import {clusterStateDir} from '../../src/firstboot/index.js'
 import {upgradeMachineFlags} from '../../src/upgrade/flags.js'
 import {commandHooks, sshRemote} from '../../src/upgrade/hooks.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
+import {resolveTarget} from '../../src/provision/target.js'
 
 export default class UpgradeMachine extends BerthCommand {
   static override summary = 'Upgrade one machine: stop its services politely, remove the installed system, run the newest installer.'
@@ -27,11 +26,10 @@ export default class UpgradeMachine extends BerthCommand {
   async run(): Promise<{upgraded: string; image: string} | {plan: string[]}> {
     const {args, flags} = await this.parse(UpgradeMachine)
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
-    const {cluster} = await loadWithWarnings(flags.config)
-    const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : undefined
+    const {cluster, stateDir, identity} = await resolveTarget(flags)
     const {image, ...plan} = upgradeMachineSteps({
       cluster, machine: args.machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
-      remote: sshRemote(cluster, {identity: identityFile(cluster, flags.identity), stateDir}),
+      remote: sshRemote(cluster, {identity, stateDir}),
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
     })
     const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})

@@ -16,6 +16,9 @@ export const stateDirFlag = Flags.string({
   env: 'BERTH_STATE_DIR',
 })
 
+/** `-i, --identity FILE`: the provisioner's private key for SSH to the machines. */
+export const identityFlag = Flags.string({char: 'i', description: 'Provisioner\'s private SSH key (default: beside the public key in cluster.yaml).'})
+
 /** Loads cluster.yaml and prints its warnings on stderr. */
 export async function loadWithWarnings(file: string): Promise<Loaded> {
   const loaded = await loadClusterFile(file)

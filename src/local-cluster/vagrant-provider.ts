@@ -24,7 +24,6 @@ interface VagrantNode {
  * Vagrantfile reads the nodes from a JSON file this provider keeps in the cluster's folder.
  */
 export class VagrantProvider extends DockerProvider {
-  /** Node creations run one at a time: they share the JSON file and Vagrant's own index. */
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly dir: string, private readonly identity: string) {
@@ -38,9 +37,14 @@ export class VagrantProvider extends DockerProvider {
 
   /** Writes the node's NoCloud seed, adds it to the Vagrantfile's description, and runs `vagrant up`. */
   override createNode(network: ClusterNetwork, run: string, spec: NodeSpec): Promise<NodeInfo> {
-    const created = this.queue.then(() => this.createOne(network, run, spec))
-    this.queue = created.catch(() => undefined)
-    return created
+    return this.oneAtATime(() => this.createOne(network, run, spec))
+  }
+
+  /** Runs Vagrant work after every earlier piece of it: creations and removals share the JSON file and Vagrant's index. */
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const done = this.queue.then(work)
+    this.queue = done.catch(() => undefined)
+    return done
   }
 
   private async createOne(network: ClusterNetwork, run: string, spec: NodeSpec): Promise<NodeInfo> {
@@ -74,7 +78,7 @@ export class VagrantProvider extends DockerProvider {
   override async removeNode(id: string): Promise<void> {
     const machine = (await this.inspectLabels(id))[LABEL.machine]
     await super.removeNode(id)
-    if (machine) await this.vagrant(['destroy', '-f', machine]).catch(() => undefined)
+    if (machine) await this.oneAtATime(() => this.vagrant(['destroy', '-f', machine])).catch(() => undefined)
   }
 
   private async inspectLabels(id: string): Promise<Record<string, string>> {
@@ -84,7 +88,9 @@ export class VagrantProvider extends DockerProvider {
 
   private async vagrant(args: string[]): Promise<void> {
     const {spec, dotfile} = this.files
-    const env = {VAGRANT_CWD: shipped('vagrant'), VAGRANT_DOTFILE_PATH: dotfile, BERTH_VAGRANT_CLUSTER: spec}
+    // No checkpoint or box-update calls: Vagrant would otherwise ask HashiCorp's servers for
+    // news on every run, and berth talks only to the machines it made.
+    const env = {VAGRANT_CWD: shipped('vagrant'), VAGRANT_DOTFILE_PATH: dotfile, BERTH_VAGRANT_CLUSTER: spec, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_BOX_UPDATE_CHECK_DISABLE: '1'}
     const result = await execa('vagrant', args, {env, reject: false})
     if (result.exitCode !== 0) {
       const missing = (result as {code?: string}).code === 'ENOENT'

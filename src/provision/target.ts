@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {configFlag, loadWithWarnings, stateDirFlag} from '../cli/flags.js'
+import {configFlag, identityFlag, loadWithWarnings, stateDirFlag} from '../cli/flags.js'
 import {identityFile} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {UsageError} from '../errors.js'
@@ -14,7 +14,7 @@ import {clusterStateDir} from '../firstboot/hostkeys.js'
 /** Flags shared by upload-secrets and status. */
 export const targetFlags = {
   config: configFlag,
-  identity: Flags.string({char: 'i', description: 'Provisioner\'s private SSH key (default: beside the public key in cluster.yaml).'}),
+  identity: identityFlag,
   'state-dir': stateDirFlag,
   'local-cluster': Flags.string({description: 'Work on this local cluster (its cluster.yaml, provisioner key and host keys) instead of --config.'}),
 }
@@ -34,8 +34,7 @@ export async function resolveTarget(flags: {config: string; identity?: string; '
     return {cluster: local.cluster, stateDir: local.paths.stateDir, identity: flags.identity ?? local.paths.key}
   }
   const {cluster} = await loadWithWarnings(flags.config)
-  const stateDir = flags['state-dir'] ? clusterStateDir(cluster, flags['state-dir']) : clusterStateDir(cluster)
-  return {cluster, stateDir, identity: identityFile(cluster, flags.identity)}
+  return {cluster, stateDir: clusterStateDir(cluster, flags['state-dir']), identity: identityFile(cluster, flags.identity)}
 }
 
 /** The machines named by name or IP (all of them when none is named); an unknown one is a usage error. */

@@ -1,4 +1,4 @@
-import type {Client, ClientChannel, ServerHostKeyAlgorithm} from 'ssh2'
+import type {Client, ServerHostKeyAlgorithm} from 'ssh2'
 
 import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
 import {connectError, HostKeyMismatchError} from './errors.js'
@@ -76,26 +76,31 @@ export class SshConnection {
   /** Runs a shell command; stdin, if given, is written and then closed. */
   async exec(command: string, options: {stdin?: string | Buffer} = {}): Promise<ExecResult> {
     if (this.lost) throw this.lost
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      this.client.exec(command, (error, ch) => (error ? reject(this.failure(`could not start \`${command}\``, error)) : resolve(ch)))
-    })
     return new Promise((resolve, reject) => {
-      const stdout: Buffer[] = []
-      const stderr: Buffer[] = []
-      let exit: {code: number | null; signal?: string} | undefined
-      channel.on('data', (d: Buffer) => stdout.push(d))
-      channel.stderr.on('data', (d: Buffer) => stderr.push(d))
-      channel.on('exit', (code: number | null, signal?: string) => {
-        exit = typeof code === 'number' ? {code} : {code: null, signal: signal ?? 'unknown'}
-      })
-      channel.on('close', () => {
-        if (!exit) {
-          reject(this.lost ?? new RetryableError(`${this.where}: \`${command}\` ended without an exit status (connection lost?)`))
+      this.client.exec(command, (error, channel) => {
+        if (error) {
+          reject(this.failure(`could not start \`${command}\``, error))
           return
         }
-        resolve({...exit, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')})
+        // Listen before this callback returns: a fast command's exit status can arrive in the
+        // same read as the reply to the exec request, and ssh2 emits it at once.
+        const stdout: Buffer[] = []
+        const stderr: Buffer[] = []
+        let exit: {code: number | null; signal?: string} | undefined
+        channel.on('data', (d: Buffer) => stdout.push(d))
+        channel.stderr.on('data', (d: Buffer) => stderr.push(d))
+        channel.on('exit', (code: number | null, signal?: string) => {
+          exit = typeof code === 'number' ? {code} : {code: null, signal: signal ?? 'unknown'}
+        })
+        channel.on('close', () => {
+          if (!exit) {
+            reject(this.lost ?? new RetryableError(`${this.where}: \`${command}\` ended without an exit status (connection lost?)`))
+            return
+          }
+          resolve({...exit, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8')})
+        })
+        channel.end(options.stdin)
       })
-      channel.end(options.stdin)
     })
   }
 

@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
 
+import {identityFlag} from '../cli/flags.js'
+
 /** Flags shared by upgrade-machine and rolling-upgrade (cluster and local-cluster forms). */
 export const upgradeFlags = {
   image: Flags.string({description: 'Installer image to upgrade to: a tag of cluster.yaml\'s installer repository (0.2.0-1a2b3c4d5e6f) or a reference (default: cluster.yaml\'s installer image).'}),
@@ -10,7 +12,7 @@ export const upgradeFlags = {
 /** The flags of the plain-cluster commands: SSH identity and the balancer hooks. */
 export const upgradeMachineFlags = {
   ...upgradeFlags,
-  identity: Flags.string({char: 'i', description: 'Provisioner\'s private SSH key (default: beside the public key in cluster.yaml).'}),
+  identity: identityFlag,
   'drain-command': Flags.string({description: 'Shell command that drains $BERTH_MACHINE ($BERTH_MACHINE_IP) from a load balancer before its upgrade.'}),
   'ready-command': Flags.string({description: 'Shell command that puts $BERTH_MACHINE back into the load balancer after its upgrade.'}),
 }
