@@ -61,14 +61,7 @@ export class VagrantProvider extends DockerProvider {
     const description = await readFile(specFile, 'utf8').then((t) => JSON.parse(t) as {nodes: VagrantNode[]}, () => ({nodes: [] as VagrantNode[]}))
     const nodes = [...description.nodes.filter((n) => n.name !== spec.machine), node]
     await writeFileAtomic(specFile, `${JSON.stringify({image: spec.image, network: network.name, identity: this.identity, sshUser: 'root', nodes}, null, 2)}\n`, 0o600)
-    await this.vagrant(['up', spec.machine, '--provider', 'docker']).catch(async (error: unknown) => {
-      // Vagrant fails now and then for reasons of its own (its machine index is locked by a
-      // process that just ended): clear the half-made machine and try once more.
-      await this.vagrant(['destroy', '-f', spec.machine]).catch(() => undefined)
-      await this.vagrant(['up', spec.machine, '--provider', 'docker']).catch(() => {
-        throw error
-      })
-    })
+    await this.vagrant(['up', spec.machine, '--provider', 'docker'])
     const info = (await this.listNodes(network.cluster)).find((n) => n.machine === spec.machine)
     if (!info) throw new BerthError(`vagrant up ${spec.machine} finished but no container carries its labels`)
     return info
