@@ -15,7 +15,7 @@ export default class LocalClusterDestroy extends BerthCommand {
     const dir = localDir(flags.name, flags['state-dir'] ?? stateRoot())
     const record = await requireRecord(dir, flags.name)
     const result = await destroyLocal(await providerFor(record.provider, dir), record, dir)
-    this.log(`Removed local cluster ${flags.name}: ${result.nodes.length} nodes, its registry and network.`)
+    this.log(`Removed local cluster ${flags.name}: ${result.nodes.length} node${result.nodes.length === 1 ? '' : 's'}, its registry and network.`)
     return result
   }
 }
