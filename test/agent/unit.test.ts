@@ -128,3 +128,16 @@ describe('cachingRenderer', () => {
     assert.equal(render('berth-', 'other', minimal).name, 'berth-other.service')
   })
 })
+
+describe('canonicalJson', () => {
+  it('sorts keys at every depth, drops undefined members, and keeps array order', async () => {
+    const {canonicalJson} = await import('../../src/agent/hash.js')
+    assert.equal(canonicalJson({b: 1, a: {d: [3, {z: null, y: 'x'}], c: undefined}}), '{"a":{"d":[3,{"y":"x","z":null}]},"b":1}')
+    assert.equal(canonicalJson([undefined, 'a"b']), '[null,"a\\"b"]')
+    assert.equal(canonicalJson({}), '{}')
+    // Equal values written in another key order hash the same.
+    const spec = {image: 'web:1', env: {B: '2', A: '1'}, ports: ['80:8080']}
+    assert.equal(canonicalJson(spec), canonicalJson({ports: ['80:8080'], env: {A: '1', B: '2'}, image: 'web:1'}))
+    assert.equal(canonicalJson(spec), JSON.stringify({env: {A: '1', B: '2'}, image: 'web:1', ports: ['80:8080']}))
+  })
+})
