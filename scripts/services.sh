@@ -104,7 +104,10 @@ start_dockerd() {
   if docker info >/dev/null 2>&1; then return; fi
   pid_is "$RUN_DIR/dockerd.pid" dockerd && die "our dockerd (pid $(head -n1 "$RUN_DIR/dockerd.pid")) does not answer; see $RUN_DIR/dockerd.log"
   log "starting dockerd"
-  spawn dockerd dockerd
+  # Local clusters take their subnets from 10.210.0.0/16 (src/local-cluster/subnet.ts) and
+  # run a plain-HTTP registry at .2 of each: trusting the pool lets images be pushed from
+  # here directly instead of through a node (30 s less for the main job's 315 MB installer).
+  spawn dockerd dockerd --insecure-registry 10.210.0.0/16
   wait_until "$RUN_DIR/dockerd.log" 60 eval 'docker info >/dev/null 2>&1' || die "dockerd did not come up; see $RUN_DIR/dockerd.log"
 }
 

@@ -37,7 +37,7 @@ export default class ImagesBuild extends BerthCommand {
       viaNode = (await local.provider.listNodes(local.record.name)).find((n) => n.state === 'running')?.id
     }
     const {pushImage} = await import('../../src/images/push.js')
-    const pushed = await pushImage([image.tag, image.latest], registry as string, viaNode, (line) => quiet || this.log(line))
+    const pushed = await pushImage([image.tag, image.latest], registry as string, {viaNode, progress: (line) => quiet || this.log(line)})
     this.log(`Pushed ${pushed.refs.join(', ')}${pushed.via === 'node' ? ' (through a node: this host\'s dockerd does not trust the registry)' : ''}`)
     return {...image, pushed: pushed.refs, via: pushed.via}
   }

@@ -55,7 +55,7 @@ export function provisionSteps(local: LocalCluster, options: {timeoutMs: number;
       started = performance.now()
       const {pushImage} = await import('../images/push.js')
       const viaNode = (await local.provider.listNodes(local.record.name)).find((n) => n.state === 'running')?.id
-      const pushed = await pushImage([installer.tag, installer.latest, EXAMPLE_IMAGE], registry, viaNode)
+      const pushed = await pushImage([installer.tag, installer.latest, EXAMPLE_IMAGE], registry, {viaNode})
       result.installerImage = `${registry}/${installer.tag}`
       return pushed.via === 'node' ? 'through a node (this host\'s dockerd does not trust the registry)' : undefined
     },

@@ -44,7 +44,10 @@ export async function newInstallerImage(name: string, provisioned: string, suffi
   await execa('docker', ['build', '-q', '-t', next, '-'], {input: `FROM ${local}\nLABEL berth.test.upgrade=${suffix}\n`, env: {DOCKER_BUILDKIT: '0'}})
   const node = (await execa('docker', ['ps', '-q', '--filter', `label=berth.cluster=${name}`, '--filter', 'label=berth.role=node'])).stdout.split('\n')[0]!
   const {pushImage} = await import('../../src/images/push.js')
-  await pushImage([next], provisioned.split('/')[0]!, node)
+  // Through the node on purpose: the host's dockerd may trust the registry, and this keeps
+  // the save | load | push path of pushImage exercised.
+  const pushed = await pushImage([next], provisioned.split('/')[0]!, {viaNode: node, throughNode: true})
+  if (pushed.via !== 'node') throw new Error(`expected a push through ${node}, got ${pushed.via}`)
   return next.split(':').at(-1)!
 }
 
