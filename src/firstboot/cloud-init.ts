@@ -23,12 +23,13 @@ export function renderCloudInit(boot: NodeBoot, t: Templates): string {
     ...boot.directories.map((d) => ['install', '-d', '-m', octal(d.mode), d.path]),
     ['systemctl', 'daemon-reload'],
   ]
-  // --no-block: a first etcd member waits for its peers' quorum before it reports started.
-  if (boot.etcdEnv) runcmd.push(['systemctl', 'enable', 'etcd.service'], ['systemctl', 'start', '--no-block', 'etcd.service'])
+  // Units first: dockerd has moved onto its tmpfs before etcd can report the node healthy.
   for (const unit of boot.units) {
     if (unit.enable) runcmd.push(['systemctl', 'enable', unit.name])
     if (unit.command) runcmd.push(['systemctl', unit.command, unit.name])
   }
+  // --no-block: a first etcd member waits for its peers' quorum before it reports started.
+  if (boot.etcdEnv) runcmd.push(['systemctl', 'enable', 'etcd.service'], ['systemctl', 'start', '--no-block', 'etcd.service'])
   // Secrets that arrived before the path unit was watching would otherwise wait forever.
   runcmd.push(['sh', '-c', `test ! -e /etc/berth/secrets/uploaded || systemctl start --no-block ${boot.installerUnit}`])
 

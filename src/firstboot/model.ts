@@ -90,9 +90,12 @@ export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['
     {name: `${prefix}installer.service`, content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
     {name: `${prefix}installer.path`, content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
   ]
-  if (cluster.registry.insecure) {
-    units.unshift({name: 'docker.service', dropIns: [{name: '50-berth-registry.conf', content: t['docker-registry.conf']({registry: cluster.registry.url})}], enable: false, command: 'try-restart'})
-  }
+  // dockerd restarts onto the tmpfs (a daemon already running at first boot moves over;
+  // later boots mount it first), with the registry drop-in when the registry is plain HTTP.
+  units.unshift(
+    {name: 'var-lib-docker-containers.mount', content: t['docker-containers.mount']({}), dropIns: [], enable: true, command: 'start'},
+    {name: 'docker.service', dropIns: [{name: '50-berth.conf', content: t['docker.conf']({registry: cluster.registry.insecure ? cluster.registry.url : ''})}], enable: false, command: 'try-restart'},
+  )
   return {
     cluster: cluster.name,
     machine,

@@ -82,6 +82,12 @@ describe('berth-agent on a local-cluster node', {timeout: 20 * 60_000}, () => {
       assert.ok(!out.includes(canary), `the secret appears in ${where}`)
     }
     assert.ok(!(await node.api('GET', '/v1/status')).body.lastPass || !JSON.stringify((await node.api('GET', '/v1/status')).body).includes(canary))
+
+    // dockerd keeps the container's environment in config.v2.json: on the first-boot tmpfs,
+    // and nowhere else under /var/lib/docker.
+    assert.equal((await check(node.sh('findmnt -n -o FSTYPE /var/lib/docker/containers'))).trim(), 'tmpfs')
+    assert.match(await check(node.sh(`grep -rlF -e '${canary}' /var/lib/docker/containers; true`)), /config\.v2\.json/)
+    assert.equal(await check(node.sh(`grep -rlF -e '${canary}' /var/lib/docker --exclude-dir=containers; true`)), '', 'the secret rests on disk under /var/lib/docker')
   })
 
   it('restarts a changed service with its new spec', async () => {
