@@ -20,7 +20,7 @@ export const upgradeMachineFlags = {
 /** The rolling upgrade's own flags. */
 export const rollingFlags = {
   ...upgradeFlags,
-  'max-parallel': Flags.integer({description: 'Workers and data machines upgraded at once (main machines: always one).', default: 1, min: 1}),
+  'max-parallel': Flags.integer({description: 'Workers and data machines upgraded at once, never every machine of a role (main machines: always one).', default: 1, min: 1}),
   resume: Flags.boolean({description: 'Continue the unfinished rolling upgrade where it stopped.', exclusive: ['abandon']}),
   abandon: Flags.boolean({description: 'Drop the unfinished rolling upgrade (machines keep whatever they have).', exclusive: ['resume', 'dry-run']}),
 }

@@ -20,8 +20,10 @@ const ROLE_ORDER: Record<Role, number> = {worker: 0, data: 1, main: 2}
 
 /**
  * Splits the machines into waves: workers, then data machines, in groups of `maxParallel`
- * (in cluster.yaml's order), then each main machine alone. `skip` leaves out machines
- * already done (a resumed upgrade).
+ * (in cluster.yaml's order), then each main machine alone. A wave never takes every
+ * machine of a role that has more than one: a service that runs only on workers (say)
+ * keeps a server behind the balancer. `skip` leaves out machines already done (a resumed
+ * upgrade).
  */
 export function planWaves(machines: readonly Pick<Machine, 'name' | 'role'>[], maxParallel: number, skip: readonly string[] = []): Wave[] {
   if (!Number.isInteger(maxParallel) || maxParallel < 1) throw new RangeError(`maxParallel must be a whole number ≥ 1, not ${maxParallel}`)
@@ -32,7 +34,8 @@ export function planWaves(machines: readonly Pick<Machine, 'name' | 'role'>[], m
   const waves: Wave[] = []
   for (const machine of todo) {
     const last = waves.at(-1)
-    const size = machine.role === 'main' ? 1 : maxParallel
+    const ofRole = machines.filter((m) => m.role === machine.role).length
+    const size = machine.role === 'main' ? 1 : Math.max(1, Math.min(maxParallel, ofRole - 1))
     if (last && last.role === machine.role && last.machines.length < size) last.machines.push(machine.name)
     else waves.push({index: waves.length + 1, role: machine.role, machines: [machine.name]})
   }

@@ -22,7 +22,9 @@ describe('rolling upgrade plan', () => {
     ['m1 m2 m3', 3, [], 'm1 | m2 | m3'], // mains never together
     ['m1 w1 m2 w2 w3', 1, [], 'w1 | w2 | w3 | m1 | m2'], // workers first
     ['m1 w1 m2 w2 w3', 2, [], 'w1+w2 | w3 | m1 | m2'],
-    ['m1 d1 w1 d2 w2', 5, [], 'w1+w2 | d1+d2 | m1'], // data after workers, never mixed in one wave
+    ['m1 d1 w1 d2 w2', 5, [], 'w1 | w2 | d1 | d2 | m1'], // data after workers, never mixed in one wave
+    ['m1 w1 w2 w3 d1 d2 d3', 5, [], 'w1+w2 | w3 | d1+d2 | d3 | m1'], // never every machine of a role at once
+    ['w1 m1', 4, [], 'w1 | m1'], // a lone worker still goes
     ['m1 m2 m3 w1 w2', 2, ['w1', 'm1'], 'w2 | m2 | m3'], // resumed
     ['m1', 1, ['m1'], ''],
   ]
@@ -37,13 +39,14 @@ describe('rolling upgrade plan', () => {
   })
 
   it('keeps the order and prints a table', () => {
-    const waves = planWaves(machines('m1 w1 w2 m2'), 2)
-    assert.deepEqual(orderOf(waves), ['w1', 'w2', 'm1', 'm2'])
+    const waves = planWaves(machines('m1 w1 w2 w3 m2'), 2)
+    assert.deepEqual(orderOf(waves), ['w1', 'w2', 'w3', 'm1', 'm2'])
     assert.equal(planTable(waves, ['x1']), [
       'wave  role    machines',
       '1     worker  w1, w2',
-      '2     main    m1',
-      '3     main    m2',
+      '2     worker  w3',
+      '3     main    m1',
+      '4     main    m2',
       'done          x1',
     ].join('\n'))
   })
