@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, mkdtemp, open, rename, rm, stat} from 'node:fs/promises'
+import {mkdir, mkdtemp, open, readFile, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 /**
@@ -42,4 +42,47 @@ export async function replaceDirAtomic(target: string, fill: (dir: string) => Pr
   if (existed) await rename(target, old)
   await rename(tmp, target)
   if (existed) await rm(old, {recursive: true, force: true})
+}
+
+/**
+ * Runs `work` holding `${file}.lock`, created exclusively (O_EXCL) with this process's pid,
+ * so read-modify-write cycles of several processes on one file take turns. A lock whose
+ * holder is gone (no such pid on this host) is taken over; one still held after `waitMs`
+ * is an error that names the lock file.
+ */
+export async function withFileLock<T>(file: string, work: () => Promise<T>, waitMs = 10_000): Promise<T> {
+  const lock = `${file}.lock`
+  await mkdir(path.dirname(lock), {recursive: true})
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    try {
+      const handle = await open(lock, 'wx', 0o600)
+      await handle.writeFile(`${process.pid}\n`)
+      await handle.close()
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const holder = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10)
+      if (Number.isInteger(holder) && !isAlive(holder)) {
+        await rm(lock, {force: true}) // its holder died mid-update; the file itself was written atomically
+        continue
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is still held by process ${Number.isInteger(holder) ? holder : '?'} after ${waitMs / 1000} s; remove it if that process is gone`)
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20))
+    }
+  }
+  try {
+    return await work()
+  } finally {
+    await rm(lock, {force: true})
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }

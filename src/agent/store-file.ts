@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {Document} from 'yaml'
 
 import {UsageError} from '../errors.js'
-import {writeFileAtomic} from '../fsx.js'
+import {withFileLock, writeFileAtomic} from '../fsx.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
@@ -16,8 +16,8 @@ const debounceMs = 50
 /**
  * Desired state in one YAML file, the embedded default for a host with no server:
  * `services:` maps names to specs, `secrets:` maps names to base64 sealed blobs. Writes
- * replace the file atomically and keep an operator's comments; writes from this process are
- * queued so none is lost (writers in other processes are not locked out: last one wins).
+ * replace the file atomically and keep an operator's comments; writes are queued within this
+ * process and take turns with other processes through a lock file, so none is lost.
  */
 export class FileStore implements DesiredStore {
   #queue: Promise<unknown> = Promise.resolve()
@@ -127,14 +127,14 @@ export class FileStore implements DesiredStore {
     return value as Record<string, unknown>
   }
 
-  /** Read-modify-write, one at a time within this process, written atomically with mode 0600 (it holds sealed secrets). */
+  /** Read-modify-write under the file's lock, written atomically with mode 0600 (it holds sealed secrets). */
   #update(change: (doc: Document) => unknown): Promise<boolean> {
-    const run = async (): Promise<boolean> => {
+    const run = (): Promise<boolean> => withFileLock(this.file, async () => {
       const doc = await this.#read()
       const changed = change(doc) !== false
       if (changed) await writeFileAtomic(this.file, doc.toString(), 0o600)
       return changed
-    }
+    })
     const next = this.#queue.then(run, run)
     this.#queue = next.catch(() => undefined)
     return next

@@ -3,9 +3,12 @@ import {appendFile, readFile, rename, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
+import {execa} from 'execa'
+
 import {validateServiceSpec} from '../../src/agent/spec.js'
 import {FileStore} from '../../src/agent/store-file.js'
 import {UsageError} from '../../src/errors.js'
+import {withFileLock} from '../../src/fsx.js'
 import {scratch} from '../support/cli.js'
 import {callCounter} from './store-support.js'
 
@@ -67,5 +70,40 @@ describe('the YAML file store', () => {
     })
     await writeFile(file, 'services: [\n')
     await assert.rejects(new FileStore(file).services(), UsageError)
+  })
+})
+
+describe('the YAML file store with writers in several processes', () => {
+  const storeModule = new URL('../../src/agent/store-file.js', import.meta.url).href
+
+  it('loses no write when two processes write at once', async () => {
+    const file = path.join(await scratch('berth-file-lock-'), 'desired.yaml')
+    const writer = (who: string) => execa(process.execPath, ['--input-type=module', '-e', `
+      const {FileStore} = await import(${JSON.stringify(storeModule)})
+      const store = new FileStore(${JSON.stringify(file)})
+      for (let i = 0; i < 15; i++) await store.putService('${who}-' + i, {image: 'web:' + i})
+    `])
+    await Promise.all([writer('a'), writer('b')])
+    const names = [...(await new FileStore(file).services()).keys()]
+    assert.equal(names.length, 30, `every write kept: ${names.join(' ')}`)
+    await assert.rejects(stat(`${file}.lock`), /ENOENT/)
+  })
+
+  it('takes over the lock of a process that died, and names a lock that stays held', async () => {
+    const file = path.join(await scratch('berth-file-lock-'), 'desired.yaml')
+    const gone = execa(process.execPath, ['-e', '0'])
+    await gone
+    await writeFile(`${file}.lock`, `${gone.pid}\n`)
+    await new FileStore(file).putService('web', await validateServiceSpec({image: 'web:1'}))
+    assert.deepEqual([...(await new FileStore(file).services()).keys()], ['web'])
+
+    const holder = execa('sleep', ['30'])
+    try {
+      await writeFile(`${file}.lock`, `${holder.pid}\n`)
+      await assert.rejects(withFileLock(file, async () => 'never', 200), new RegExp(`desired\\.yaml\\.lock is still held by process ${holder.pid}`))
+    } finally {
+      holder.kill()
+      await holder.catch(() => undefined)
+    }
   })
 })
