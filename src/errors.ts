@@ -61,3 +61,8 @@ export class RetryableError extends BerthError {
 export class UnsafeOperationError extends BerthError {
   override readonly exitCode = 2
 }
+
+/** The last `lines` lines of a tool's output, for an error message: the part that says why. */
+export function outputTail(output: string | undefined, lines: number, separator = '\n'): string {
+  return (output ?? '').trim().split('\n').slice(-lines).join(separator)
+}

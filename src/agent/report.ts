@@ -1,6 +1,7 @@
 import type {Etcd3, Lease} from 'etcd3'
 
 import {type AgentRecord, ETCD_PREFIX, machineKeys} from '../cluster/records.js'
+import {openEtcd} from '../etcd/client.js'
 import type {NodeOps} from './node-ops.js'
 import type {PassReport} from './status.js'
 import {unitName} from './unit.js'
@@ -83,11 +84,7 @@ export class AgentReporter {
 
   async #ensureLease(): Promise<Lease> {
     if (this.#lease && !this.#lease.revoked()) return this.#lease
-    this.#client ??= import('etcd3').then(({Etcd3}) => new Etcd3({
-      hosts: this.options.endpoints,
-      dialTimeout: 3000,
-      defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + 5000}),
-    }))
+    this.#client ??= openEtcd(this.options.endpoints)
     const lease = (await this.#client).lease(this.options.ttlSeconds ?? 15)
     lease.on('lost', () => {
       if (this.#lease === lease) this.#lease = undefined

@@ -1,6 +1,7 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
 import {BerthError, RetryableError} from '../errors.js'
+import {openEtcd} from '../etcd/client.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
@@ -132,13 +133,7 @@ export class EtcdStore implements DesiredStore {
   }
 
   #connect(): Promise<Etcd3> {
-    this.#client ??= import('etcd3').then(({Etcd3}) => new Etcd3({
-      hosts: this.#endpoints,
-      dialTimeout: 3000,
-      // Unary calls give up after 5 s instead of hanging on a dead member; streams have no deadline.
-      defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + 5000}),
-      faultHandling: {watchBackoff: backoff(250)},
-    }))
+    this.#client ??= openEtcd(this.#endpoints, {faultHandling: {watchBackoff: backoff(250)}})
     return this.#client
   }
 

@@ -1,4 +1,4 @@
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {LABEL} from '../local-cluster/provider.js'
 import {tar} from '../local-cluster/tar.js'
 import {ADMIN_SOCKET} from './config.js'
@@ -21,7 +21,7 @@ export const SERVICE_LABEL = 'berth.service'
 async function docker(args: string[], input?: Buffer | string): Promise<string> {
   const {execa} = await import('execa')
   const result = await execa('docker', args, {input, reject: false, all: true})
-  if (result.exitCode !== 0) throw new BerthError(`docker ${args.slice(0, 2).join(' ')} failed: ${String(result.all).trim().split('\n').slice(-3).join(' ')}`)
+  if (result.exitCode !== 0) throw new BerthError(`docker ${args.slice(0, 2).join(' ')} failed: ${outputTail(result.all, 3, ' ')}`)
   return String(result.stdout).trim()
 }
 

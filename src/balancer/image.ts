@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {ensureBaseImage} from '../local-cluster/image.js'
 
 // Debian's haproxy, and socat to talk to its admin socket; never anything from Docker Hub.
@@ -22,6 +22,6 @@ export async function ensureBalancerImage(progress: (line: string) => void = () 
   if ((await execa('docker', ['image', 'inspect', tag], {reject: false})).exitCode === 0) return tag
   progress(`docker build -t ${tag}`)
   const built = await execa('docker', ['build', '--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=balancer', '-t', tag, '-'], {input: DOCKERFILE, env: {DOCKER_BUILDKIT: '0'}, reject: false, all: true})
-  if (built.exitCode !== 0) throw new BerthError(`docker build of the balancer image failed: ${String(built.all).trim().split('\n').slice(-5).join('\n')}`)
+  if (built.exitCode !== 0) throw new BerthError(`docker build of the balancer image failed: ${outputTail(built.all, 5)}`)
   return tag
 }

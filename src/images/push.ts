@@ -1,4 +1,4 @@
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 
 /**
  * Pushes an image to the cluster's registry. The local cluster's registry speaks plain HTTP;
@@ -53,7 +53,7 @@ async function pushRefs(refs: string[], registry: string, {viaNode, throughNode,
   await execa('docker', ['save', ...refs], {buffer: false}).pipe('docker', ['exec', '-i', viaNode, 'docker', 'load'])
   for (const ref of refs) {
     const pushed = await execa('docker', ['exec', viaNode, 'docker', 'push', ref], {reject: false, all: true})
-    if (pushed.exitCode !== 0) throw new BerthError(`${viaNode}: docker push ${ref} failed: ${lastLines(pushed.all)}`)
+    if (pushed.exitCode !== 0) throw new BerthError(`${viaNode}: docker push ${ref} failed: ${outputTail(pushed.all, 3, ' ')}`)
   }
   return {refs, via: 'node'}
 }
@@ -65,12 +65,8 @@ async function pushFromHost(refs: string[], progress: (line: string) => void): P
     progress(`docker push ${ref}`)
     const pushed = await execa('docker', ['push', ref], {reject: false, all: true})
     if (pushed.exitCode === 0) continue
-    if (!insecureRefusal.test(pushed.all ?? '')) throw new BerthError(`docker push ${ref} failed: ${lastLines(pushed.all)}`)
-    return (pushed.all ?? '').trim().split('\n').at(-1) ?? ''
+    if (!insecureRefusal.test(pushed.all ?? '')) throw new BerthError(`docker push ${ref} failed: ${outputTail(pushed.all, 3, ' ')}`)
+    return outputTail(pushed.all, 1)
   }
   return undefined
-}
-
-function lastLines(output: string | undefined): string {
-  return (output ?? '').trim().split('\n').slice(-3).join(' ')
 }

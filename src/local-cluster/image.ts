@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {execa} from 'execa'
 
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {shipped} from '../paths.js'
 import {connectDocker, isNotFound} from './docker.js'
 
@@ -147,7 +147,7 @@ async function streamed(file: string, args: string[], opts: {input?: string; env
     await subprocess
   } catch (error) {
     const {code, all} = error as {code?: string; all?: string}
-    const why = code === 'ENOENT' ? `${file} is not installed` : tail(all)
+    const why = code === 'ENOENT' ? `${file} is not installed` : outputTail(all, 5)
     throw new BerthError(`${file} ${args[0]} failed: ${why}`, {cause: error})
   }
 }
@@ -161,8 +161,4 @@ async function imageId(ref: string): Promise<string | undefined> {
       throw error
     },
   )
-}
-
-function tail(output = '', lines = 5): string {
-  return output.trim().split('\n').slice(-lines).join('\n')
 }

@@ -2,7 +2,7 @@ import {chmod, copyFile, cp, mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {contextHash, ensureBaseImage} from '../local-cluster/image.js'
 import {shipped} from '../paths.js'
 
@@ -33,7 +33,7 @@ export async function buildExampleImage(busybox = '/bin/busybox'): Promise<{tag:
     const label = await execa('docker', ['image', 'inspect', '--format', '{{index .Config.Labels "berth.context"}}', EXAMPLE_IMAGE], {reject: false})
     if (label.exitCode === 0 && label.stdout.trim() === hash) return {tag: EXAMPLE_IMAGE, built: false}
     const built = await execa('docker', ['build', '-q', '--build-arg', `BASE=${base.ref}`, '--label', `berth.context=${hash}`, '--label', 'berth.image=example', '-t', EXAMPLE_IMAGE, context], {reject: false, all: true, env: {DOCKER_BUILDKIT: '0'}})
-    if (built.exitCode !== 0) throw new BerthError(`docker build of ${EXAMPLE_IMAGE} failed: ${(built.all ?? '').trim().split('\n').slice(-5).join('\n')}`)
+    if (built.exitCode !== 0) throw new BerthError(`docker build of ${EXAMPLE_IMAGE} failed: ${outputTail(built.all, 5)}`)
     return {tag: EXAMPLE_IMAGE, built: true}
   } finally {
     await rm(context, {recursive: true, force: true})

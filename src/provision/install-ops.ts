@@ -2,12 +2,12 @@ import {readFile} from 'node:fs/promises'
 
 import {qualifiedImage} from '../agent/docker-run.js'
 import {validateServiceSpec} from '../agent/spec.js'
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'
 import type {NodeFile} from './agent-unit.js'
 import type {NodeClusterFile} from './cluster-json.js'
-import {openEtcd} from './records-etcd.js'
+import {openEtcd} from '../etcd/client.js'
 
 /** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */
 
@@ -23,7 +23,7 @@ export async function writeIfChanged(file: string, text: string, mode: number): 
 export async function pullImage(ref: string): Promise<void> {
   const {execa} = await import('execa')
   const pulled = await execa('docker', ['pull', '-q', ref], {reject: false, all: true, timeout: 900_000})
-  if (pulled.exitCode !== 0) throw new BerthError(`docker pull ${ref} failed: ${(pulled.all ?? '').trim().split('\n').slice(-2).join(' ')}`)
+  if (pulled.exitCode !== 0) throw new BerthError(`docker pull ${ref} failed: ${outputTail(pulled.all, 2, ' ')}`)
 }
 
 /** The images of the services this machine's role runs, from etcd (newer than cluster.json) with cluster.json's as the fallback. */

@@ -9,7 +9,9 @@ import {BerthError, UsageError} from '../errors.js'
 import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-unit.js'
 import type {NodeClusterFile} from './cluster-json.js'
 import {installedVersion, pullImage, serviceImages, writeIfChanged} from './install-ops.js'
-import {openEtcd, putInstalled, readMachine, seedServices} from './records-etcd.js'
+import {openEtcd} from '../etcd/client.js'
+import {mapBounded} from './pool.js'
+import {putInstalled, readMachine, seedServices} from './records-etcd.js'
 
 /**
  * `berth install`, the installer the path unit starts once node secrets arrive (and that
@@ -71,7 +73,7 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
       const images = [result.image!, ...(await serviceImages(node, cluster))]
       result.pulled = images
       // A few at a time: the node's dockerd and the registry share one link.
-      for (let i = 0; i < images.length; i += 3) await Promise.all(images.slice(i, i + 3).map((ref) => pullImage(ref)))
+      await mapBounded(images, 3, (ref) => pullImage(ref))
       result.version = await installedVersion(result.image!)
       return `${images.length} images, version ${result.version}`
     },

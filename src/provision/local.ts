@@ -37,6 +37,7 @@ export function provisionSteps(local: LocalCluster, options: {timeoutMs: number;
   const registry = local.record.registry.host
   let installer = {tag: '', latest: ''}
   let started = 0
+  let uploadedSince = 0
   let cluster: Cluster = local.cluster
   return [{
     title: 'Build the installer image',
@@ -69,18 +70,16 @@ export function provisionSteps(local: LocalCluster, options: {timeoutMs: number;
   }, {
     title: 'Upload secrets to every node (starts the installer)',
     run: async () => {
-      const since = Date.now()
+      uploadedSince = Date.now()
       const uploads = await uploadSecrets(cluster, cluster.machines, {identity: local.paths.key, stateDir: local.paths.stateDir, parallel: options.parallel, installerImage: installer.tag})
       result.uploads = uploads
       const failed = uploads.filter((u) => !u.ok)
       if (failed.length > 0) throw new BerthError(failed.map((f) => `${f.machine}: ${f.step} failed: ${f.error}`).join('; '))
-      ;(result as {since?: number}).since = since
     },
   }, {
     title: 'Wait until every node is installed and its agent has web active',
     run: async () => {
-      const since = (result as {since?: number}).since ?? 0
-      await waitForInstalled(cluster, {since, version: installer.tag.split(':')[1], services: ['web'], timeoutMs: options.timeoutMs})
+      await waitForInstalled(cluster, {since: uploadedSince, version: installer.tag.split(':')[1], services: ['web'], timeoutMs: options.timeoutMs})
     },
   }, {
     title: 'Check that web answers on every node',

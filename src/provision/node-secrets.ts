@@ -3,7 +3,7 @@ import {chmod, mkdir, mkdtemp, readFile, rename, rm, stat} from 'node:fs/promise
 import path from 'node:path'
 
 import type {Cluster, Machine} from '../config/types.js'
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {clusterStateDir} from '../firstboot/hostkeys.js'
 import {createMasterKey} from '../secrets/local-key.js'
@@ -65,7 +65,7 @@ async function ensureTls(dir: string, machine: Machine): Promise<{crt: string; k
     const result = await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650',
       '-subj', `/CN=berth-agent ${machine.name}`, '-addext', `subjectAltName=${san}`,
       '-keyout', path.join(tmp, 'api.key'), '-out', path.join(tmp, 'api.crt')], {reject: false, all: true})
-    if (result.exitCode !== 0) throw new BerthError(`openssl could not make ${machine.name}'s admin API certificate: ${(result.all ?? '').trim().split('\n').slice(-3).join(' ')}`)
+    if (result.exitCode !== 0) throw new BerthError(`openssl could not make ${machine.name}'s admin API certificate: ${outputTail(result.all, 3, ' ')}`)
     await chmod(path.join(tmp, 'api.key'), 0o600)
     await chmod(path.join(tmp, 'api.crt'), 0o600)
     await rename(path.join(tmp, 'api.key'), key)

@@ -9,12 +9,6 @@ import {BerthError, RetryableError} from '../errors.js'
  * services only where absent, write and read the machines' records.
  */
 
-/** An etcd3 client whose unary calls give up after 5 s instead of hanging on a dead member. */
-export async function openEtcd(endpoints: string[]): Promise<Etcd3> {
-  const {Etcd3} = await import('etcd3')
-  return new Etcd3({hosts: endpoints, dialTimeout: 3000, defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + 5000})})
-}
-
 /**
  * Puts each service that etcd does not have yet, in one transaction per key that only
  * creates (`create_revision == 0`): a value changed since (`berth service deploy`) wins.

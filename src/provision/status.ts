@@ -1,8 +1,9 @@
 import type {Cluster} from '../config/types.js'
-import {EtcdCluster} from '../etcd/client.js'
+import {EtcdCluster, openEtcd} from '../etcd/client.js'
 import {findMember, type MemberStatus} from '../etcd/members.js'
 import {ETCD_PREFIX} from '../cluster/records.js'
-import {openEtcd, readAllMachines, type MachineRecords} from './records-etcd.js'
+import {etcdEndpoints} from '../cluster/target.js'
+import {readAllMachines, type MachineRecords} from './records-etcd.js'
 
 /**
  * `cluster status`: one row per machine from etcd alone (membership and health, the
@@ -28,14 +29,9 @@ export interface ClusterStatus {
   machines: MachineStatus[]
 }
 
-/** The etcd client URLs of the cluster's main machines. */
-export function clusterEndpoints(cluster: Cluster): string[] {
-  return cluster.machines.filter((m) => m.role === 'main').map((m) => `http://${m.ip}:${cluster.etcd.clientPort}`)
-}
-
 /** Reads etcd's members and every machine's records; an unreachable etcd is reported, not thrown. */
 export async function gatherStatus(cluster: Cluster, options: {endpoints?: string[]; prefix?: string; now?: number} = {}): Promise<ClusterStatus> {
-  const endpoints = options.endpoints ?? clusterEndpoints(cluster)
+  const endpoints = options.endpoints ?? etcdEndpoints(cluster)
   const etcd = await EtcdCluster.connect(endpoints, 2000)
   const client = await openEtcd(endpoints)
   let members: MemberStatus[] = []

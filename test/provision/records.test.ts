@@ -10,7 +10,8 @@ import {after, before, describe, test} from 'node:test'
 import {agentOptionsFrom} from '../../src/agent/options.js'
 import {AgentReporter} from '../../src/agent/report.js'
 import {agentOptionsFor, agentUnit, type NodeFile} from '../../src/provision/agent-unit.js'
-import {openEtcd, readMachine, seedServices} from '../../src/provision/records-etcd.js'
+import {openEtcd} from '../../src/etcd/client.js'
+import {readMachine, seedServices} from '../../src/provision/records-etcd.js'
 import {etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
