@@ -11,7 +11,7 @@ import {shipped} from './paths.js'
  */
 const compiled = new Map<string, ValidateFunction>()
 
-/** Export names of the validators `npm run build` precompiles (scripts/compile-schemas.mjs). */
+/** Export names of the validators `npm run build` precompiles (scripts/precompile.mjs). */
 const precompiledNames: Record<string, string> = {'urn:berth:cluster': 'cluster', 'urn:berth:service': 'service', 'urn:berth:agent-options': 'agentOptions'}
 
 async function validator(schemaId: string): Promise<ValidateFunction> {

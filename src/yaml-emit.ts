@@ -27,23 +27,42 @@ function block(value: string, indent: string): string {
   return `${chomp}\n${body.split('\n').map((line) => (line ? indent + line : '')).join('\n')}`
 }
 
-function emit(value: YamlValue, indent: string): string {
+/**
+ * Multi-line strings by indent, as emitted. First-boot files of one cluster repeat the same
+ * unit files machine after machine; checking and indenting each once halves the work.
+ */
+const multiLines = new Map<string, Map<string, string>>()
+
+function multiLine(value: string, indent: string): string {
+  let byValue = multiLines.get(indent)
+  if (!byValue) multiLines.set(indent, (byValue = new Map()))
+  let text = byValue.get(value)
+  if (text === undefined) byValue.set(value, (text = blockable(value) ? block(value, indent) : scalar(value)))
+  return text
+}
+
+/**
+ * The YAML of a value at `indent`. A collection starts each entry on a new line, except
+ * the first when `inline` (the document's first key, or right after a sequence's `- `).
+ */
+function emit(value: YamlValue, indent: string, inline = false): string {
   if (value === null) return 'null'
   if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-  if (typeof value === 'string') return blockable(value) ? block(value, indent) : scalar(value)
+  if (typeof value === 'string') return value.includes('\n') ? multiLine(value, indent) : scalar(value)
+  const start = (i: number) => (inline && i === 0 ? '' : `\n${indent}`)
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]'
-    return value.map((item) => `\n${indent}- ${emit(item, `${indent}  `).replace(/^\n\s*/, '')}`).join('')
+    return value.map((item, i) => `${start(i)}- ${emit(item, `${indent}  `, true)}`).join('')
   }
   const entries = Object.entries(value).filter(([, v]) => v !== undefined) as [string, YamlValue][]
   if (entries.length === 0) return '{}'
-  return entries.map(([key, v]) => {
+  return entries.map(([key, v], i) => {
     const nested = v !== null && typeof v === 'object' && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0)
-    return `\n${indent}${scalar(key)}:${nested ? '' : ' '}${emit(v, `${indent}  `)}`
+    return `${start(i)}${scalar(key)}:${nested ? '' : ' '}${emit(v, `${indent}  `)}`
   }).join('')
 }
 
 /** The YAML text of a mapping, one key per line, ending in a newline. */
 export function toYaml(document: {[key: string]: YamlValue | undefined}): string {
-  return `${emit(document, '').replace(/^\n/, '')}\n`
+  return `${emit(document, '', true)}\n`
 }

@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {parseDocument} from 'yaml'
+import {CORE_SCHEMA, load as fastLoad} from 'js-yaml'
 
 import {type Problem, UsageError} from '../errors.js'
 import {schemaProblems} from '../schema.js'
@@ -26,19 +26,37 @@ export async function loadClusterFile(file: string): Promise<Loaded> {
 
 /** Validates cluster.yaml's text; `file` is used in messages and to resolve key files. */
 export async function parseCluster(text: string, file: string): Promise<Loaded> {
-  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
-  if (doc.errors.length > 0) {
-    throw new UsageError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0]
-      const message = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '')
-      return {file: pos ? `${file}:${pos.line}:${pos.col}` : file, message, fix: 'fix the YAML syntax'}
-    }))
-  }
-  const value: unknown = doc.toJS()
+  const value = await parseYaml(text, file)
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new UsageError([{file, message: 'must be a mapping with name, registry, ssh and machines', fix: 'start from `berth cluster init`'}])
   }
   return resolveCluster(value as ClusterDocument, file)
+}
+
+/**
+ * YAML 1.2 (core schema) to a plain value. js-yaml reads a well-formed file about five
+ * times faster than `yaml` (which matters for a 1,000-machine cluster.yaml); a file it
+ * rejects is read again by `yaml`, which reports every syntax error and duplicate key at
+ * once, each with its line and column.
+ */
+async function parseYaml(text: string, file: string): Promise<unknown> {
+  let fastError: {message: string; line: number; col: number}
+  try {
+    return fastLoad(text, {schema: CORE_SCHEMA, filename: file})
+  } catch (error) {
+    const {reason, mark} = error as {reason?: string; mark?: {line: number; column: number}}
+    fastError = {message: reason ?? String(error), line: (mark?.line ?? 0) + 1, col: (mark?.column ?? 0) + 1}
+  }
+  const {parseDocument} = await import('yaml')
+  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
+  const problems: Problem[] = doc.errors.length > 0
+    ? doc.errors.map((e) => {
+      const pos = e.linePos?.[0]
+      const message = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '')
+      return {file: pos ? `${file}:${pos.line}:${pos.col}` : file, message, fix: 'fix the YAML syntax'}
+    })
+    : [{file: `${file}:${fastError.line}:${fastError.col}`, message: fastError.message, fix: 'fix the YAML syntax'}]
+  throw new UsageError(problems)
 }
 
 /**

@@ -56,6 +56,18 @@ describe('cluster.yaml validation', () => {
     assert.deepEqual(await problems('name: t\nname: u\n'), ['c.yaml:2:1: Map keys must be unique (fix the YAML syntax)'])
   })
 
+  it('reads YAML 1.2 scalars as the yaml package does (the fast reader is js-yaml)', async () => {
+    // Labels are strings to the schema, so a scalar read as anything else is reported.
+    const labels = ['yes', 'on', 'No', '0o17', '017', '2024-01-01', '.5', '~', '"<<"', "'1e3'"]
+    const text = doc(`  - {name: a, ip: 10.0.0.1, role: main, labels: {${labels.map((v, i) => `k${i}: ${v}`).join(', ')}}}\n`)
+    const {parse} = await import('yaml')
+    const strings = Object.entries((parse(text) as {machines: [{labels: Record<string, unknown>}]}).machines[0].labels).filter(([, v]) => typeof v === 'string').map(([k]) => k)
+    const lines = await problems(text)
+    const rejected = lines.map((l) => /labels\/(k\d+)/.exec(l)?.[1]).filter(Boolean)
+    assert.deepEqual(rejected.sort(), labels.map((_, i) => `k${i}`).filter((k) => !strings.includes(k)).sort())
+    assert.ok(rejected.length >= 3, `numbers and null are not strings: ${lines.join(' | ')}`)
+  })
+
   it('takes 1 to 9 main machines and warns on an even count', async () => {
     const mains = (n: number) => Array.from({length: n}, (_, i) => `  - {name: m${i}, ip: 10.0.0.${i + 1}, role: main}\n`).join('')
     assert.deepEqual(await problems(doc(mains(10))), ['c.yaml: machines: 10 machines have role main; etcd takes at most 9 members (make the others role: worker)'])
