@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BerthCommand} from '../../src/cli/base.js'
 import {BerthError, UsageError} from '../../src/errors.js'
 import {resolveTarget, selectMachines, targetFlags} from '../../src/provision/target.js'
-import type {MachineUpload} from '../../src/provision/upload.js'
+import {DEFAULT_PARALLEL_UPLOADS, type MachineUpload} from '../../src/provision/upload.js'
 
 export default class UploadSecrets extends BerthCommand {
   static override summary = 'Upload node secrets to machines over SSH; their arrival starts the installer.'
@@ -19,7 +19,7 @@ export default class UploadSecrets extends BerthCommand {
   static override args = {machines: Args.string({description: 'Machines (names or IPs); all of them when none is named.'})}
   static override flags = {
     ...targetFlags,
-    parallel: Flags.integer({description: 'At most this many machines at once.', default: 8, min: 1, max: 64}),
+    parallel: Flags.integer({description: 'At most this many machines at once.', default: DEFAULT_PARALLEL_UPLOADS, min: 1, max: 64}),
     'installer-image': Flags.string({description: 'Installer image cluster.json pins (default: cluster.yaml\'s installer.image).'}),
     timeout: Flags.integer({description: 'Seconds to wait for each SSH handshake.', default: 10}),
     'remote-root': Flags.string({description: 'Prefix for remote paths (tests).', hidden: true}),

@@ -3,7 +3,7 @@ import type {Client, ServerHostKeyAlgorithm} from 'ssh2'
 import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
 import {connectError, HostKeyMismatchError} from './errors.js'
 import {blobType, fingerprint, parsePublicKey, type PublicKey} from './known-hosts.js'
-import {uploadFileAtomic, type UploadOptions} from './upload.js'
+import {AtomicUploader, type UploadOptions} from './upload.js'
 
 /** Where and as whom to connect, and the only host keys to accept. */
 export interface ConnectOptions {
@@ -116,31 +116,32 @@ export class SshConnection {
    * part: a 0600 temp file in the same directory, fsync, then an atomic rename over the target.
    */
   async uploadFileAtomic(remotePath: string, data: string | Buffer, mode = 0o600, options: UploadOptions = {}): Promise<void> {
-    if (this.lost) throw this.lost
-    const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => {
-      this.client.sftp((error, s) => (error ? reject(this.failure('could not start SFTP', error)) : resolve(s)))
-    })
-    try {
-      await uploadFileAtomic(sftp, this.where, remotePath, typeof data === 'string' ? Buffer.from(data) : data, mode, options, () => this.lost)
-    } finally {
-      sftp.end()
-    }
+    await this.uploadFilesAtomic([{path: remotePath, data, mode}], undefined, options)
   }
 
   /**
-   * Uploads files in order over one SFTP session, each atomically as uploadFileAtomic does;
-   * `onFile` is called before each. Stops at the first failure (later files are not touched).
+   * Uploads files over one SFTP session, each atomically as uploadFileAtomic does; `onFile`
+   * is told as each starts and as each is in place. All but the last go at once; the last
+   * is put in place only after every other one is, so it can be a marker that says the rest
+   * are there. A failure leaves the last file untouched and is reported once the others end.
    */
-  async uploadFilesAtomic(files: readonly {path: string; data: string | Buffer; mode?: number}[], onFile?: (path: string) => void, options: UploadOptions = {}): Promise<void> {
+  async uploadFilesAtomic(files: readonly {path: string; data: string | Buffer; mode?: number}[], onFile?: (path: string, state: 'start' | 'done') => void, options: UploadOptions = {}): Promise<void> {
     if (this.lost) throw this.lost
     const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => {
       this.client.sftp((error, s) => (error ? reject(this.failure('could not start SFTP', error)) : resolve(s)))
     })
+    const uploader = new AtomicUploader(sftp, this.where, () => this.lost)
+    const upload = async (file: (typeof files)[number]) => {
+      onFile?.(file.path, 'start')
+      await uploader.upload(file.path, typeof file.data === 'string' ? Buffer.from(file.data) : file.data, file.mode ?? 0o600, options)
+      onFile?.(file.path, 'done')
+    }
     try {
-      for (const file of files) {
-        onFile?.(file.path)
-        await uploadFileAtomic(sftp, this.where, file.path, typeof file.data === 'string' ? Buffer.from(file.data) : file.data, file.mode ?? 0o600, options, () => this.lost)
-      }
+      const outcomes = await Promise.allSettled(files.slice(0, -1).map(upload))
+      const failed = outcomes.find((o) => o.status === 'rejected')
+      if (failed) throw failed.reason
+      if (files.length > 0) await upload(files.at(-1)!)
+      await uploader.removeStaleTemps(files.map((f) => f.path), options.staleTempAgeMs)
     } finally {
       sftp.end()
     }
@@ -210,6 +211,8 @@ export async function connect(options: ConnectOptions): Promise<SshConnection> {
         username: options.username,
         privateKey: options.privateKey,
         passphrase: options.passphrase,
+        // Straight to the key: the "none" method ssh2 tries first costs a round trip.
+        authHandler: ['publickey'],
         readyTimeout: timeoutMs,
         keepaliveInterval: 5_000,
         keepaliveCountMax: 3,

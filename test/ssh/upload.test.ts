@@ -113,6 +113,30 @@ describe('uploadFileAtomic', () => {
     })
   })
 
+  test('a batch puts its last file in place after all the others, and not at all when one fails', async () => {
+    const dir = `${scratch.dir}/batch`
+    const events: string[] = []
+    const onFile = (p: string, state: string) => events.push(`${p.slice(dir.length + 1)} ${state}`)
+    const files = ['one', 'two', 'sub/three'].map((name) => ({path: `${dir}/${name}`, data: `${name}\n`}))
+    await conn.uploadFilesAtomic([...files, {path: `${dir}/marker`, data: 'done\n', mode: 0o644}], onFile)
+    assert.deepEqual(events.slice(-2), ['marker start', 'marker done'])
+    assert.equal(events.filter((e) => e.endsWith('done')).length, 4)
+    assert.equal(readFileSync(`${dir}/sub/three`, 'utf8'), 'sub/three\n')
+    assert.equal(mode(`${dir}/marker`), 0o644)
+
+    writeFileSync(`${dir}/plain`, '')
+    events.length = 0
+    const broken = [{path: `${dir}/one`, data: 'one again\n'}, {path: `${dir}/plain/x`, data: 'x'}, {path: `${dir}/marker`, data: 'again\n'}]
+    await assert.rejects(conn.uploadFilesAtomic(broken, onFile), (error: unknown) => {
+      assert.ok(error instanceof BerthError && /plain\/x failed/.test(error.message), String(error))
+      return true
+    })
+    assert.equal(readFileSync(`${dir}/one`, 'utf8'), 'one again\n', 'the good file went in')
+    assert.equal(readFileSync(`${dir}/marker`, 'utf8'), 'done\n', 'the marker was left as it was')
+    assert.ok(!events.includes('marker start'))
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('berth-tmp')), [])
+  })
+
   test('a relative target is a usage error', async () => {
     await assert.rejects(conn.uploadFileAtomic('etc/berth/x', 'x'), UsageError)
   })
