@@ -42,27 +42,41 @@ function multiLine(value: string, indent: string): string {
 }
 
 /**
- * The YAML of a value at `indent`. A collection starts each entry on a new line, except
- * the first when `inline` (the document's first key, or right after a sequence's `- `).
+ * Appends the YAML of a value at `indent` to `out` (joined once at the end: building
+ * nested strings level by level copied every file's text once per level). A collection
+ * starts each entry on a new line, except the first when `inline` (the document's first
+ * key, or right after a sequence's `- `).
  */
-function emit(value: YamlValue, indent: string, inline = false): string {
-  if (value === null) return 'null'
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-  if (typeof value === 'string') return value.includes('\n') ? multiLine(value, indent) : scalar(value)
-  const start = (i: number) => (inline && i === 0 ? '' : `\n${indent}`)
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]'
-    return value.map((item, i) => `${start(i)}- ${emit(item, `${indent}  `, true)}`).join('')
+function emit(value: YamlValue, indent: string, out: string[], inline = false): void {
+  if (value === null) out.push('null')
+  else if (typeof value === 'number' || typeof value === 'boolean') out.push(String(value))
+  else if (typeof value === 'string') out.push(value.includes('\n') ? multiLine(value, indent) : scalar(value))
+  else if (Array.isArray(value)) {
+    if (value.length === 0) out.push('[]')
+    for (const [i, item] of value.entries()) {
+      if (!inline || i > 0) out.push('\n', indent)
+      out.push('- ')
+      emit(item, `${indent}  `, out, true)
+    }
+  } else {
+    let first = true
+    for (const key of Object.keys(value)) {
+      const v = value[key]
+      if (v === undefined) continue
+      if (!inline || !first) out.push('\n', indent)
+      first = false
+      const nested = v !== null && typeof v === 'object' && (Array.isArray(v) ? v.length > 0 : Object.values(v).some((x) => x !== undefined))
+      out.push(scalar(key), nested ? ':' : ': ')
+      emit(v, `${indent}  `, out)
+    }
+    if (first) out.push('{}')
   }
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined) as [string, YamlValue][]
-  if (entries.length === 0) return '{}'
-  return entries.map(([key, v], i) => {
-    const nested = v !== null && typeof v === 'object' && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0)
-    return `${start(i)}${scalar(key)}:${nested ? '' : ' '}${emit(v, `${indent}  `)}`
-  }).join('')
 }
 
 /** The YAML text of a mapping, one key per line, ending in a newline. */
 export function toYaml(document: {[key: string]: YamlValue | undefined}): string {
-  return `${emit(document, '', true)}\n`
+  const out: string[] = []
+  emit(document, '', out, true)
+  out.push('\n')
+  return out.join('')
 }

@@ -36,5 +36,10 @@ describe('the YAML emitter reads back exactly', () => {
 
   it('writes simple values plainly and text as literal blocks', () => {
     assert.equal(toYaml({a: 'x', b: ['p', 'q'], c: 'one\ntwo\n', d: {e: 1}}), 'a: x\nb:\n  - p\n  - q\nc: |\n  one\n  two\nd:\n  e: 1\n')
+    assert.equal(toYaml({a: [[1, 2], {b: 'c', d: [{}]}]}), 'a:\n  - - 1\n    - 2\n  - b: c\n    d:\n      - {}\n')
+  })
+
+  it('leaves out undefined values, and writes a mapping of nothing else as {}', () => {
+    assert.equal(toYaml({a: undefined, b: {c: undefined}, d: 1}), 'b: {}\nd: 1\n')
   })
 })
