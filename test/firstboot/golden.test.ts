@@ -36,7 +36,7 @@ describe('first-boot files match the golden files', () => {
     const grown = {...cluster, machines: [...cluster.machines, newcomer]}
     const members = ['main-1', 'main-2', 'main-4'].map((name, i) => ({name, peerUrl: `http://10.20.0.${[11, 12, 14][i]}:2380`}))
     const {files} = await renderFirstBoot(grown, [newcomer], {state: 'existing', members, endpoints: ['http://10.20.0.11:2379']}, 'cloud-init', stateDir)
-    const text = files.get('main-4.yaml') ?? ''
+    const text = new Map(files).get('main-4.yaml') ?? ''
     assert.match(text, /ETCD_INITIAL_CLUSTER_STATE="existing"/)
     assert.match(text, /ETCD_INITIAL_CLUSTER="main-1=http:\/\/10\.20\.0\.11:2380,main-2=http:\/\/10\.20\.0\.12:2380,main-4=http:\/\/10\.20\.0\.14:2380"/)
     assert.doesNotMatch(text, /main-3/, 'a member that left is not in the initial cluster')
