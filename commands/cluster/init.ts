@@ -1,5 +1,5 @@
 import {copyFile, stat} from 'node:fs/promises'
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {UsageError} from '../../src/errors.js'

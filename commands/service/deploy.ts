@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {readDeployFile} from '../../src/agent/api/deploy-file.js'

@@ -1,7 +1,7 @@
 import {readFile, stat} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import path from 'node:path'
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {UsageError, type Problem} from '../errors.js'
 import {optionsSchemaProblems} from './options-schema.js'

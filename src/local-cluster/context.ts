@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {loadClusterFile} from '../config/load.js'
 import type {Cluster} from '../config/types.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {configFlag, identityFlag, loadWithWarnings, stateDirFlag} from '../cli/flags.js'
 import {identityFile} from '../cluster/remote.js'
