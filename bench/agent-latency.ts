@@ -1,3 +1,5 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {execa} from 'execa'
 
 import {check, startAgentNode, waitUntil, WEB_IMAGE, type AgentNode} from '../test/agent/node-support.js'
@@ -58,7 +60,7 @@ async function idleUsage(node: AgentNode): Promise<{cpuPercent: number; rssMb: n
   const sample = async () => (await execa('docker', ['exec', node.nodeId, 'sh', '-c', read])).stdout.trim().split('\n').map(Number)
   const [ticks0] = await sample()
   const t0 = performance.now()
-  await new Promise((r) => setTimeout(r, idleSeconds * 1000))
+  await sleep(idleSeconds * 1000)
   const [ticks1, rssKb, hz] = await sample()
   const seconds = (performance.now() - t0) / 1000
   return {cpuPercent: (((ticks1! - ticks0!) / hz!) / seconds) * 100, rssMb: rssKb! / 1024}
@@ -68,13 +70,13 @@ const node = await startAgentNode('agent-bench')
 try {
   const spec = (i: number) => ({image: WEB_IMAGE, command: ['httpd', '-f', '-p', '8080'], env: {CHANGE: i}, stopTimeout: 2})
   const events = startEvents(node)
-  await new Promise((r) => setTimeout(r, 500))
+  await sleep(500)
   await node.api('PUT', '/v1/services/bench', spec(0))
   let current = (await events.next('')).hash
   await waitUntil(async () => (await node.api('GET', '/v1/services/bench')).body.observed?.activeState === 'active', 30_000, 'bench runs')
   const latencies: number[] = []
   for (let i = 1; i <= changes; i++) {
-    await new Promise((r) => setTimeout(r, 300))
+    await sleep(300)
     const put = Date.now()
     const answer = await node.api('PUT', '/v1/services/bench', spec(i))
     if (answer.status !== 200) throw new Error(`PUT: ${answer.status} ${JSON.stringify(answer.body)}`)
@@ -84,7 +86,7 @@ try {
   }
   events.stop()
   await node.api('DELETE', '/v1/services/bench')
-  await new Promise((r) => setTimeout(r, 3000))
+  await sleep(3000)
   const idle = await idleUsage(node)
   const sorted = [...latencies].sort((a, b) => a - b)
   const ms = (n: number) => `${n.toFixed(0)} ms`

@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {mkdir, mkdtemp, open, readFile, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 /**
  * Writes a file so that readers see either the old content or the new, never a part:
@@ -38,7 +39,7 @@ export async function replaceDirAtomic(target: string, fill: (dir: string) => Pr
     throw error
   }
   const old = `${tmp}.old`
-  const existed = await stat(target).then(() => true, () => false)
+  const existed = await exists(target)
   if (existed) await rename(target, old)
   await rename(tmp, target)
   if (existed) await rm(old, {recursive: true, force: true})
@@ -68,7 +69,7 @@ export async function withFileLock<T>(file: string, work: () => Promise<T>, wait
         continue
       }
       if (Date.now() > deadline) throw new Error(`${lock} is still held by process ${Number.isInteger(holder) ? holder : '?'} after ${waitMs / 1000} s; remove it if that process is gone`)
-      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20))
+      await sleep(10 + Math.random() * 20)
     }
   }
   try {
@@ -85,4 +86,9 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** Whether something exists at `file` (a file, folder or anything else stat can see). */
+export function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false)
 }

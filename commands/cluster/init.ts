@@ -1,8 +1,9 @@
-import {copyFile, stat} from 'node:fs/promises'
+import {copyFile} from 'node:fs/promises'
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {UsageError} from '../../src/errors.js'
+import {exists} from '../../src/fsx.js'
 import {shipped} from '../../src/paths.js'
 
 export default class ClusterInit extends BerthCommand {
@@ -16,8 +17,7 @@ export default class ClusterInit extends BerthCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ClusterInit)
-    const exists = await stat(flags.config).then(() => true, () => false)
-    if (exists && !flags.force) throw new UsageError([{file: flags.config, message: 'already exists', fix: 'pass --force to overwrite it'}])
+    if (await exists(flags.config) && !flags.force) throw new UsageError([{file: flags.config, message: 'already exists', fix: 'pass --force to overwrite it'}])
     await copyFile(shipped('schema', 'cluster.example.yaml'), flags.config)
     this.log(`Wrote ${flags.config}. Edit it, then run: berth cluster validate -c ${flags.config}`)
   }

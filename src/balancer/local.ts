@@ -1,3 +1,5 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {BerthError} from '../errors.js'
 import {type LocalCluster, localNetwork} from '../local-cluster/context.js'
 import {addressIn} from '../local-cluster/subnet.js'
@@ -14,8 +16,6 @@ export interface BalancerOptions {
   /** How long to wait for every machine to answer its health check; 0 does not wait. */
   timeoutMs: number
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Starts the local cluster's balancer at `.3` of its subnet, or, when it runs already,

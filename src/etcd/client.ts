@@ -1,3 +1,5 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {BerthError, RetryableError} from '../errors.js'
 import type {MemberStatus} from './members.js'
 
@@ -99,7 +101,7 @@ export class EtcdCluster {
         if (Date.now() + delay > deadline || !isTransient(message)) {
           throw new BerthError(`etcd at ${this.endpoints.join(', ')}: cannot ${what}: ${message}`, {cause: error})
         }
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await sleep(delay)
       }
     }
   }

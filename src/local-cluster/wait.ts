@@ -1,10 +1,10 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {openShell} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import type {MemberStatus} from '../etcd/members.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Waits until the machine answers SSH with the host key berth generated for it and runs a

@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Etcd3} from 'etcd3'
 
@@ -108,7 +109,7 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
           return agent.converged ? 'converged' : `not converged yet: ${Object.entries(agent.errors).map(([k, v]) => `${k}: ${v}`).join('; ')}`
         }
         if (Date.now() > deadline) throw new BerthError(`the agent reported no pass within ${request.agentWaitMs / 1000} s; see journalctl -u ${agentUnitName(cluster.unitPrefix)}`)
-        await new Promise((resolve) => setTimeout(resolve, 250))
+        await sleep(250)
       }
     },
   }, {

@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Step} from '../cli/progress.js'
 import {loadClusterFile} from '../config/load.js'
@@ -102,7 +103,7 @@ async function waitForAnswers(cluster: Cluster, timeoutMs: number): Promise<stri
       if (body.includes(`Hello from ${m.name}`)) return url
       last = body.slice(0, 80)
       if (Date.now() > deadline) throw new BerthError(`${m.name}: ${url} did not answer with its page within ${timeoutMs / 1000} s (last: ${last})`)
-      await new Promise((r) => setTimeout(r, 250))
+      await sleep(250)
     }
   }))
 }

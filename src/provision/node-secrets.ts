@@ -1,10 +1,10 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, mkdir, mkdtemp, readFile, rename, rm, stat} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, rename, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError, outputTail} from '../errors.js'
-import {writeFileAtomic} from '../fsx.js'
+import {exists, writeFileAtomic} from '../fsx.js'
 import {clusterStateDir} from '../firstboot/hostkeys.js'
 import {createMasterKey} from '../secrets/local-key.js'
 
@@ -75,8 +75,4 @@ async function ensureTls(dir: string, machine: Machine): Promise<{crt: string; k
     await rm(tmp, {recursive: true, force: true})
   }
   return {crt, key}
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false)
 }

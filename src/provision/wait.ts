@@ -1,3 +1,4 @@
+import {setTimeout as sleep} from 'node:timers/promises'
 import type {Cluster} from '../config/types.js'
 import {BerthError} from '../errors.js'
 import {gatherStatus, type MachineStatus} from './status.js'
@@ -17,7 +18,7 @@ export async function waitForInstalled(cluster: Cluster, options: {since: number
     waiting = status.machines.map((m) => [m.name, notReady(m, options)]).filter(([, reason]) => reason).map(([name, reason]) => `${name} (${reason})`)
     if (waiting.length === 0) return
     if (Date.now() > deadline) throw new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${waiting.join(', ')}`)
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(500)
   }
 }
 

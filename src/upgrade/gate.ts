@@ -1,3 +1,4 @@
+import {setTimeout as sleep} from 'node:timers/promises'
 import type {AgentRecord, InstalledRecord} from '../cluster/records.js'
 import {machineKeys} from '../cluster/records.js'
 import {BerthError} from '../errors.js'
@@ -40,6 +41,6 @@ export async function waitHealthy(sources: GateSources, machine: string, target:
     // A failed installer will not fix itself: stop waiting at once.
     if (input.installed?.result === 'failed' && isNewer(input.installed, target)) throw new UnhealthyError(problem)
     if (Date.now() - started + delay > timeoutMs) throw new UnhealthyError(`${machine} not healthy within ${Math.round(timeoutMs / 1000)} s: ${problem}`)
-    await new Promise((resolve) => setTimeout(resolve, delay))
+    await sleep(delay)
   }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {AgentOptions} from '../../src/agent/options.js'
 import {createAgent, type Agent} from '../../src/agent/runtime.js'
@@ -127,7 +128,7 @@ describe('agent pass', () => {
       if (args[0] === 'restart') await new Promise(() => {})
     }
     void agent.loop.pass()
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     assert.deepEqual(node.calls.slice(-1), ['daemon-reload'])
     const restarted = createAgent({...agentOptions(agent)}, {ops: node, envFileDir: agent.loop.deps.envFileDir})
     node.gate = async () => {}
@@ -171,7 +172,7 @@ describe('agent loop', () => {
     slow = false
     release()
     await waitFor(() => node.running().length === 6, 5000)
-    await new Promise((r) => setTimeout(r, 300))
+    await sleep(300)
     assert.deepEqual(node.running(), ['berth-burst-0', 'berth-burst-1', 'berth-burst-2', 'berth-burst-3', 'berth-burst-4', 'berth-first'])
     // The stuck pass, then one pass for the whole burst (watch events and requests coalesced),
     // and at most the follow-up check after starts: never one pass per change.
@@ -187,6 +188,6 @@ async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms
   while (!check()) {
     if (Date.now() > deadline) throw new Error('timed out waiting')
-    await new Promise((r) => setTimeout(r, 10))
+    await sleep(10)
   }
 }

@@ -3,6 +3,7 @@ import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {berth, type CliResult} from '../support/cli.js'
@@ -154,6 +155,6 @@ export async function waitUntil(test: () => Promise<boolean>, ms: number, what: 
   const deadline = Date.now() + ms
   while (!(await test())) {
     if (Date.now() > deadline) throw new Error(`gave up after ${ms / 1000} s waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, everyMs))
+    await sleep(everyMs)
   }
 }

@@ -36,4 +36,4 @@ export function callCounter(ms: number): {fn: () => void; next: () => Promise<nu
 }
 
 /** Resolves after `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+export {setTimeout as sleep} from 'node:timers/promises'

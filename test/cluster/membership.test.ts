@@ -3,6 +3,7 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {parse} from 'yaml'
 
 import {runSteps} from '../../src/cli/progress.js'
@@ -58,7 +59,7 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000
     const value = await fn().catch(() => undefined as T)
     if (value !== undefined && ok(value)) return value
     if (Date.now() > deadline) return value
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
   }
 }
 

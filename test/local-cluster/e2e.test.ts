@@ -9,6 +9,7 @@ import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {berth, scratch} from '../support/cli.js'
@@ -35,7 +36,7 @@ async function healthyEndpoints(node: string, count: number): Promise<number> {
     // etcdctl prints its health lines on stderr.
     const healthy = (`${result.stdout}${result.stderr}`.match(/is healthy/g) ?? []).length
     if (healthy === count || Date.now() > deadline) return healthy
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(500)
   }
 }
 

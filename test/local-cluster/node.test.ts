@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {after, before, describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import ssh2 from 'ssh2'
 import {stringify} from 'yaml'
@@ -73,7 +74,7 @@ async function waitForSsh(host: string, command: string, timeoutMs = 30_000): Pr
     } catch (error) {
       const message = (error as Error).message
       if (/verification failed/i.test(message) || Date.now() > deadline) throw error
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      await sleep(200)
     }
   }
 }

@@ -3,6 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {CreateKeyCommand, KMSClient} from '@aws-sdk/client-kms'
 import {execa} from 'execa'
 
@@ -59,7 +60,7 @@ describe('berth secrets against a YAML file store and the local master key', asy
   it('sets a secret from stdin, which no process ever has in its argv', async () => {
     const child = execa(process.execPath, [path.join(packageRoot, 'bin', 'run.js'), 'secrets', 'set', 'DB_PASSWORD', '--options', options], {reject: false})
     // The command now waits for stdin: look at every process while it runs.
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await sleep(500)
     assertNoCanary(await allCommandLines(), 'a command line')
     child.stdin?.end(`${value}\n`)
     const result = await child

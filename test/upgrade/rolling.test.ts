@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {after, describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {machineKeys, rollingUpgradeKey, type RollingUpgradeRecord} from '../../src/cluster/records.js'
 import type {Cluster} from '../../src/config/types.js'
@@ -35,7 +36,7 @@ function machines(store: RecordStore, broken: Set<string>) {
     running++
     maxRunning = Math.max(maxRunning, running)
     try {
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await sleep(50)
       if (broken.has(machine.name)) return {code: 1, stdout: '', stderr: 'broken on purpose'}
       installs.push(machine.name)
       const keys = machineKeys(machine.name, prefix)

@@ -1,3 +1,4 @@
+import {setTimeout as sleep} from 'node:timers/promises'
 /**
  * What the upgrade end-to-end test and the rolling-upgrade bench share: a CLI bound to one
  * local cluster and state folder, cleanup by the run's unique label, a new installer image
@@ -68,7 +69,7 @@ export async function sampleMembers(name: string, stateDir: string): Promise<{st
     while (running) {
       const members = await etcd.members().catch((error: Error) => error.message)
       samples.push(typeof members === 'string' ? `error: ${members}` : members.filter((m) => !m.isLearner).map((m) => m.name).sort().join(' '))
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      await sleep(300)
     }
   })()
   return {stop: async () => {
