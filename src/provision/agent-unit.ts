@@ -43,6 +43,19 @@ export function agentUnitName(prefix: string): string {
 }
 
 /**
+ * What the agent's container needs of its node (TESTING.md measured each): the host's pid
+ * and network namespaces, systemd's bus and unit folder, dockerd, and berth's folders.
+ */
+export const AGENT_CONTAINER_ARGS = [
+  '--pid host --network host',
+  '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
+  '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
+].join(' ')
+
+/** The agent's command line inside its image. */
+export const AGENT_COMMAND = 'agent run --options /etc/berth/agent.json'
+
+/**
  * The agent's unit. Image and version come from the installer (a registry reference and a
  * tag: no spaces, no `%`); they are checked so no value can add a directive.
  */
@@ -51,10 +64,7 @@ export function agentUnit(options: {prefix: string; image: string; version: stri
     if (!/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/.test(value)) throw new Error(`agent unit: ${key} ${JSON.stringify(value)} has characters a unit cannot carry`)
   }
   const name = `${options.prefix}agent`
-  const run = ['/usr/bin/docker run --rm --init --name', name, '--pid host --network host',
-    '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
-    '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
-    `-e BERTH_VERSION=${options.version}`, options.image, 'agent run --options /etc/berth/agent.json'].join(' ')
+  const run = ['/usr/bin/docker run --rm --init --name', name, AGENT_CONTAINER_ARGS, `-e BERTH_VERSION=${options.version}`, options.image, AGENT_COMMAND].join(' ')
   return `# Written by \`berth install\`. berth-agent keeps this node equal to the desired state in etcd.
 [Unit]
 Description=berth-agent on ${options.machine}

@@ -6,6 +6,7 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
+import {AGENT_COMMAND, AGENT_CONTAINER_ARGS} from '../../src/provision/agent-unit.js'
 import {berth, type CliResult} from '../support/cli.js'
 
 /**
@@ -78,12 +79,9 @@ export async function startAgentNode(prefix: string, agentImage = 'berth/install
   }
 }
 
-/** The `docker run` that starts the agent on the node, with the mounts TESTING.md measured. */
+/** The `docker run` that starts the agent on the node, as the installer's unit does. */
 export function runAgentCommand(image: string): string {
-  return ['docker run -d --name', AGENT, '--pid host --network host',
-    '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
-    '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
-    image, 'agent run --options /etc/berth/agent.json'].join(' ')
+  return ['docker run -d --name', AGENT, AGENT_CONTAINER_ARGS, image, AGENT_COMMAND].join(' ')
 }
 
 /** `docker save IMAGE | docker exec -i NODE docker load`: the node cannot pull from here. */
