@@ -2,7 +2,6 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {Etcd3} from 'etcd3'
 
 import type {Step} from '../cli/progress.js'
 import type {InstalledRecord} from '../cluster/records.js'
@@ -10,7 +9,7 @@ import {BerthError, UsageError} from '../errors.js'
 import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-unit.js'
 import type {NodeClusterFile} from './cluster-json.js'
 import {installedVersion, pullImage, serviceImages, writeIfChanged} from './install-ops.js'
-import {openEtcd} from '../etcd/client.js'
+import {RecordStore} from '../etcd/records.js'
 import {mapBounded} from './pool.js'
 import {putInstalled, readMachine, seedServices} from './records-etcd.js'
 
@@ -49,9 +48,9 @@ export interface InstallResult {
 export function installSteps(request: InstallRequest, result: Partial<InstallResult> & {changed: string[]}): {steps: Step[]; recordFailure: (error: Error, step: string) => Promise<void>; close: () => void} {
   let node: NodeFile
   let cluster: NodeClusterFile
-  let etcd: Etcd3 | undefined
+  let store: RecordStore | undefined
   let agentSince = 0
-  const client = async (): Promise<Etcd3> => (etcd ??= await openEtcd(node.etcdEndpoints))
+  const records = async (): Promise<RecordStore> => (store ??= await RecordStore.connect(node.etcdEndpoints))
 
   const steps: Step[] = [{
     title: 'Read node.json and cluster.json',
@@ -65,7 +64,7 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
   }, {
     title: 'Put the cluster\'s initial services into etcd where absent',
     run: async () => {
-      result.createdServices = await seedServices(await client(), cluster.services, cluster.etcdPrefix)
+      result.createdServices = await seedServices(await records(), cluster.services, cluster.etcdPrefix)
       return result.createdServices.length > 0 ? `created ${result.createdServices.join(', ')}` : 'etcd has them all'
     },
   }, {
@@ -102,7 +101,7 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
     run: async () => {
       const deadline = Date.now() + request.agentWaitMs
       for (;;) {
-        const {agent} = await readMachine(await client(), node.machine, cluster.etcdPrefix)
+        const {agent} = await readMachine(await records(), node.machine, cluster.etcdPrefix)
         // The agent this install started: its version, and a pass begun after its (re)start.
         if (agent && agent.version === result.version && Date.parse(agent.lastPass) >= agentSince) {
           result.agent = {converged: agent.converged, services: agent.services}
@@ -116,7 +115,7 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
     title: 'Record the installed version in etcd',
     run: async () => {
       const record: InstalledRecord = {version: result.version!, image: result.image!, result: 'ok', at: new Date().toISOString()}
-      await putInstalled(await client(), node.machine, record, cluster.etcdPrefix)
+      await putInstalled(await records(), node.machine, record, cluster.etcdPrefix)
       return result.version
     },
   }]
@@ -125,9 +124,9 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
     // Without node.json there is no machine to record under, and without etcd no place.
     if (!node || !cluster) return
     const record: InstalledRecord = {version: result.version ?? 'unknown', image: result.image ?? cluster.installerImage, result: 'failed', error: `${step}: ${error.message}`, at: new Date().toISOString()}
-    await putInstalled(await client(), node.machine, record, cluster.etcdPrefix).catch(() => undefined)
+    await putInstalled(await records(), node.machine, record, cluster.etcdPrefix).catch(() => undefined)
   }
-  return {steps, recordFailure, close: () => etcd?.close()}
+  return {steps, recordFailure, close: () => store?.close()}
 }
 
 async function readJson<T>(file: string, fix: string): Promise<T> {

@@ -1,5 +1,6 @@
 import type {Cluster} from '../config/types.js'
-import {EtcdCluster, openEtcd} from '../etcd/client.js'
+import {EtcdCluster} from '../etcd/client.js'
+import {RecordStore} from '../etcd/records.js'
 import {findMember, type MemberStatus} from '../etcd/members.js'
 import {ETCD_PREFIX} from '../cluster/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
@@ -33,17 +34,17 @@ export interface ClusterStatus {
 export async function gatherStatus(cluster: Cluster, options: {endpoints?: string[]; prefix?: string; now?: number} = {}): Promise<ClusterStatus> {
   const endpoints = options.endpoints ?? etcdEndpoints(cluster)
   const etcd = await EtcdCluster.connect(endpoints, 2000)
-  const client = await openEtcd(endpoints)
+  const store = await RecordStore.connect(endpoints)
   let members: MemberStatus[] = []
   let records = new Map<string, MachineRecords>()
   let error: string | undefined
   try {
-    ;[members, records] = await Promise.all([etcd.members(), readAllMachines(client, options.prefix ?? ETCD_PREFIX)])
+    ;[members, records] = await Promise.all([etcd.members(), readAllMachines(store, options.prefix ?? ETCD_PREFIX)])
   } catch (e) {
     error = (e as Error).message
   } finally {
     etcd.close()
-    client.close()
+    store.close()
   }
   const now = options.now ?? Date.now()
   const machines = cluster.machines.map((m): MachineStatus => {

@@ -4,7 +4,7 @@ import {machineKeys} from '../cluster/records.js'
 import {BerthError} from '../errors.js'
 import type {EtcdCluster} from '../etcd/client.js'
 import {type HealthInput, type HealthTarget, healthProblem, isNewer} from './health.js'
-import type {RecordStore} from './store.js'
+import type {RecordStore} from '../etcd/records.js'
 
 /** Where the gate reads from and what it expects. */
 export interface GateSources {

@@ -10,7 +10,7 @@ import {nodeClusterFile} from '../provision/cluster-json.js'
 import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from './commands.js'
 import {type GateSources, waitHealthy} from './gate.js'
 import {healthProblem, type HealthTarget} from './health.js'
-import {RecordStore} from './store.js'
+import {RecordStore} from '../etcd/records.js'
 
 /** Runs a shell command on a machine over SSH (verified host key), `stdin` fed to it. */
 export type Remote = (machine: Machine, command: string, stdin?: string) => Promise<{code: number | null; stdout: string; stderr: string}>

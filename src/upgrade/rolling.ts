@@ -8,7 +8,7 @@ import {BerthError, UsageError} from '../errors.js'
 import {type BalancerHooks, type Remote, targetImage, upgradeMachineSteps} from './machine.js'
 import {orderOf, planWaves, type Wave} from './plan.js'
 import {describeRecord, finishRecord, isUnfinished, markDone, markFailed, remaining, resumeRecord, startRecord} from './progress.js'
-import {RecordStore} from './store.js'
+import {RecordStore} from '../etcd/records.js'
 
 /** What `cluster rolling-upgrade` is asked to do. */
 export interface RollingRequest {

@@ -11,39 +11,63 @@ import {agentOptionsFrom} from '../../src/agent/options.js'
 import {AgentReporter} from '../../src/agent/report.js'
 import {agentOptionsFor, agentUnit, type NodeFile} from '../../src/provision/agent-unit.js'
 import {openEtcd} from '../../src/etcd/client.js'
-import {readMachine, seedServices} from '../../src/provision/records-etcd.js'
+import {RecordStore} from '../../src/etcd/records.js'
+import {readAllMachines, readMachine, seedServices} from '../../src/provision/records-etcd.js'
+import {RetryableError} from '../../src/errors.js'
 import {etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
 let client: Awaited<ReturnType<typeof openEtcd>>
+let store: RecordStore
 
 describe('provision records in etcd', () => {
   before(async () => {
     client = await openEtcd([etcdUrl()])
+    store = await RecordStore.connect([etcdUrl()])
   })
   after(async () => {
     await client.delete().prefix(`${prefix}/`).exec()
     client.close()
+    store.close()
   })
 
   test('initial services are created where absent and never overwrite a newer value', async () => {
-    assert.deepEqual(await seedServices(client, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), ['web', 'api'])
+    assert.deepEqual(await seedServices(store, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), ['web', 'api'])
     await client.put(`${prefix}/services/web`).value(JSON.stringify({image: 'examples/web:2', stopTimeout: 10, restart: 'always', roles: ['main']}))
-    assert.deepEqual(await seedServices(client, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), [])
+    assert.deepEqual(await seedServices(store, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), [])
     assert.equal(JSON.parse((await client.get(`${prefix}/services/web`).string())!).image, 'examples/web:2')
-    await assert.rejects(seedServices(client, {bad: {image: 'x', colour: 'red'}}, prefix), /services\/bad/)
+    await assert.rejects(seedServices(store, {bad: {image: 'x', colour: 'red'}}, prefix), /services\/bad/)
+  })
+
+  test('a damaged machine record reads as absent for status, and as an error where berth wrote it itself', async () => {
+    await client.put(`${prefix}/machines/main-9/installed`).value('{not json')
+    await client.put(`${prefix}/machines/main-8/installed`).value(JSON.stringify({version: '1', image: 'i:1', result: 'ok', at: 'now'}))
+    assert.deepEqual(await readMachine(store, 'main-9', prefix), {installed: undefined, agent: undefined})
+    const all = await readAllMachines(store, prefix)
+    assert.equal(all.get('main-8')?.installed?.version, '1')
+    assert.ok(!all.has('main-9'))
+    await assert.rejects(store.get(`${prefix}/machines/main-9/installed`), /main-9\/installed does not hold a JSON record/)
+  })
+
+  test('an unreachable etcd is a retryable error that names the endpoint', async () => {
+    const dead = await RecordStore.connect(['http://127.0.0.1:9'])
+    try {
+      await assert.rejects(dead.get(`${prefix}/x`), (error: unknown) => error instanceof RetryableError && /^etcd at http:\/\/127\.0\.0\.1:9: cannot read /.test(error.message))
+    } finally {
+      dead.close()
+    }
   })
 
   test('the agent record lives under a lease: written after a pass, gone when the agent stops', async () => {
     const reporter = new AgentReporter({endpoints: [etcdUrl()], prefix, machine: 'main-1', version: '0.1.0-test', unitPrefix: 'berth-', ttlSeconds: 5,
       ops: {unitStates: async (units) => new Map(units.map((u) => [u, {activeState: 'active', needsReload: false}]))}})
     await reporter.report({startedAt: new Date().toISOString(), durationMs: 1, actions: [], outcomes: {web: {ok: true, actions: []}, api: {ok: false, error: 'image api:1 cannot be pulled', actions: []}}, errors: [], drift: [], converged: false})
-    const {agent} = await readMachine(client, 'main-1', prefix)
+    const {agent} = await readMachine(store, 'main-1', prefix)
     assert.deepEqual({...agent, lastPass: undefined}, {version: '0.1.0-test', converged: false, lastPass: undefined, services: {web: 'active', api: 'active'}, errors: {api: 'image api:1 cannot be pulled'}})
     const lease = (await client.get(`${prefix}/machines/main-1/agent`).exec()).kvs[0]?.lease
     assert.ok(lease && lease !== '0', 'the record is bound to a lease')
     await reporter.close()
-    assert.equal((await readMachine(client, 'main-1', prefix)).agent, undefined)
+    assert.equal((await readMachine(store, 'main-1', prefix)).agent, undefined)
   })
 
   test('the agent options the installer writes pass the agent\'s own validator, and the unit carries no stray value', async () => {

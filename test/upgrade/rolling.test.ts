@@ -14,7 +14,7 @@ import type {Cluster} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
 import type {Remote} from '../../src/upgrade/machine.js'
 import {type RollingRequest, RollingUpgradeStopped, rollingUpgrade} from '../../src/upgrade/rolling.js'
-import {RecordStore} from '../../src/upgrade/store.js'
+import {RecordStore} from '../../src/etcd/records.js'
 import {etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-rolling-${randomBytes(3).toString('hex')}`
