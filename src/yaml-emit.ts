@@ -29,7 +29,7 @@ function block(value: string, indent: string): string {
 
 /**
  * Multi-line strings by indent, as emitted. First-boot files of one cluster repeat the same
- * unit files machine after machine; checking and indenting each once halves the work.
+ * unit files machine after machine, so each is checked and indented once.
  */
 const multiLines = new Map<string, Map<string, string>>()
 

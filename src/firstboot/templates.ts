@@ -43,7 +43,7 @@ export function loadTemplates(): Promise<Templates> {
 
 /**
  * A template that renders each distinct context once: most of a cluster's unit files are
- * the same for every machine, and Handlebars sets up each call afresh (~10 µs).
+ * the same for every machine, and Handlebars sets up every call afresh.
  */
 function memoized(template: Template): Template {
   const rendered = new Map<string, string>()
