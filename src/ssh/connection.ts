@@ -1,3 +1,5 @@
+import {Socket} from 'node:net'
+
 import type {Client, ServerHostKeyAlgorithm} from 'ssh2'
 
 import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
@@ -47,6 +49,31 @@ function hostKeyRefusal(where: string, known: PublicKey[], presented: Buffer | u
     return new HostKeyMismatchError(where, expected, `no key of type ${[...new Set(known.map((k) => k.type))].join(', ')}`)
   }
   return undefined
+}
+
+/**
+ * A TCP connection that sends what is written to it in one turn of the event loop with one
+ * system call. ssh2 writes each SSH packet on its own, so the requests of several files
+ * uploaded at once cost a write each, and on loopback the receiver's work runs inside
+ * every one of them.
+ */
+function coalescingSocket(host: string, port: number): Socket {
+  const socket = new Socket().connect({host, port})
+  // Patched after connect(), which resets an instance's own `write` to the prototype's.
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+  let corked = false
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true
+      socket.cork()
+      process.nextTick(() => {
+        corked = false
+        socket.uncork()
+      })
+    }
+    return write(...args)
+  }) as Socket['write']
+  return socket
 }
 
 /** An open SSH connection to one machine: run commands, upload files atomically. */
@@ -206,8 +233,8 @@ export async function connect(options: ConnectOptions): Promise<SshConnection> {
     client.once('ready', onReady)
     try {
       client.connect({
-        host: options.host,
-        port,
+        // ssh2 connects a socket berth made, so that what it writes in one turn goes out as one write.
+        sock: coalescingSocket(options.host, port),
         username: options.username,
         privateKey: options.privateKey,
         passphrase: options.passphrase,
