@@ -14,7 +14,8 @@ import {connect as tcpConnect} from 'node:net'
 import {execa} from 'execa'
 
 import {resolveCluster} from '../src/config/load.js'
-import {DEFAULT_PARALLEL_UPLOADS, uploadSecrets} from '../src/provision/upload.js'
+import {DEFAULT_PARALLEL_UPLOADS} from '../src/cli/flags.js'
+import {uploadSecrets} from '../src/provision/upload.js'
 import {measure, percentile, printTable} from './timing.js'
 
 const SSH_DIR = process.env.BERTH_TEST_SSH_DIR ?? '/var/lib/berth-test/ssh'

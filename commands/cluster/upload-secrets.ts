@@ -2,9 +2,10 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
+import {parallelUploadsFlag} from '../../src/cli/flags.js'
 import {BerthError, UsageError} from '../../src/errors.js'
 import {resolveTarget, selectMachines, targetFlags} from '../../src/provision/target.js'
-import {DEFAULT_PARALLEL_UPLOADS, type MachineUpload} from '../../src/provision/upload.js'
+import type {MachineUpload} from '../../src/provision/upload.js'
 
 export default class UploadSecrets extends BerthCommand {
   static override summary = 'Upload node secrets to machines over SSH; their arrival starts the installer.'
@@ -20,7 +21,7 @@ export default class UploadSecrets extends BerthCommand {
   static override args = {machines: Args.string({description: 'Machines (names or IPs); all of them when none is named.'})}
   static override flags = {
     ...targetFlags,
-    parallel: Flags.integer({description: 'At most this many machines at once.', default: DEFAULT_PARALLEL_UPLOADS, min: 1, max: 64}),
+    parallel: parallelUploadsFlag,
     'installer-image': Flags.string({description: 'Installer image cluster.json pins (default: cluster.yaml\'s installer.image).'}),
     timeout: Flags.integer({description: 'Seconds to wait for each SSH handshake.', default: 10}),
     'remote-root': Flags.string({description: 'Prefix for remote paths (tests).', hidden: true}),

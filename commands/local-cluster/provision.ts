@@ -1,10 +1,10 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
+import {parallelUploadsFlag} from '../../src/cli/flags.js'
 import {localFlags, openLocal} from '../../src/local-cluster/context.js'
 import type {ClusterStatus} from '../../src/provision/status.js'
 import type {ProvisionResult} from '../../src/provision/local.js'
-import {DEFAULT_PARALLEL_UPLOADS} from '../../src/provision/upload.js'
 
 export default class LocalClusterProvision extends BerthCommand {
   static override summary = 'Install a running local cluster end to end and deploy the example service on every node.'
@@ -17,7 +17,7 @@ export default class LocalClusterProvision extends BerthCommand {
   static override flags = {
     ...localFlags,
     timeout: Flags.integer({description: 'Seconds to wait for the nodes to be installed and answering.', default: 300}),
-    parallel: Flags.integer({description: 'Upload to at most this many nodes at once.', default: DEFAULT_PARALLEL_UPLOADS, min: 1}),
+    parallel: parallelUploadsFlag,
   }
 
   async run(): Promise<ProvisionResult & {status: ClusterStatus}> {

@@ -26,4 +26,3 @@ export function canonicalJson(value: unknown): string {
   }
   return `${out}}`
 }
-

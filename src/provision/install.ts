@@ -2,14 +2,13 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-
 import type {Step} from '../cli/progress.js'
 import type {InstalledRecord} from '../cluster/records.js'
 import {BerthError, UsageError} from '../errors.js'
+import {RecordStore} from '../etcd/records.js'
 import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-unit.js'
 import type {NodeClusterFile} from './cluster-json.js'
 import {installedVersion, pullImage, serviceImages, writeIfChanged} from './install-ops.js'
-import {RecordStore} from '../etcd/records.js'
 import {mapBounded} from './pool.js'
 import {putInstalled, readMachine, seedServices} from './records-etcd.js'
 

@@ -32,34 +32,52 @@ export interface ClusterStatus {
 
 /** Reads etcd's members and every machine's records; an unreachable etcd is reported, not thrown. */
 export async function gatherStatus(cluster: Cluster, options: {endpoints?: string[]; prefix?: string; now?: number} = {}): Promise<ClusterStatus> {
-  const endpoints = options.endpoints ?? etcdEndpoints(cluster)
-  const etcd = await EtcdCluster.connect(endpoints, 2000)
-  const store = await RecordStore.connect(endpoints)
-  let members: MemberStatus[] = []
-  let records = new Map<string, MachineRecords>()
-  let error: string | undefined
+  const reader = await StatusReader.open(cluster, options)
   try {
-    ;[members, records] = await Promise.all([etcd.members(), readAllMachines(store, options.prefix ?? ETCD_PREFIX)])
-  } catch (e) {
-    error = (e as Error).message
+    return await reader.read(options.now)
   } finally {
-    etcd.close()
-    store.close()
+    reader.close()
   }
-  const now = options.now ?? Date.now()
-  const machines = cluster.machines.map((m): MachineStatus => {
-    const member = findMember(members, m.name) ?? findMember(members, m.ip)
-    const etcdState = error ? 'unknown' : !member ? (m.role === 'main' ? 'not a member' : '-') : `${member.isLearner ? 'learner' : 'voter'}, ${member.healthy ? 'healthy' : member.problem ?? 'unhealthy'}`
-    const {installed, agent} = records.get(m.name) ?? {}
-    const state = agent ? (agent.converged ? 'converged' : 'converging') : installed ? 'down' : 'not installed'
-    return {
-      name: m.name, ip: m.ip, role: m.role, etcd: etcdState,
-      installed: installed && {version: installed.version, result: installed.result, at: installed.at, error: installed.error},
-      agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
-      services: agent?.services ?? {},
+}
+
+/** The cluster's status over one pair of etcd connections, read as often as asked (waits poll it). */
+export class StatusReader {
+  private constructor(private readonly cluster: Cluster, private readonly etcd: EtcdCluster, private readonly store: RecordStore, private readonly prefix: string) {}
+
+  static async open(cluster: Cluster, options: {endpoints?: string[]; prefix?: string} = {}): Promise<StatusReader> {
+    const endpoints = options.endpoints ?? etcdEndpoints(cluster)
+    const [etcd, store] = await Promise.all([EtcdCluster.connect(endpoints, 2000), RecordStore.connect(endpoints)])
+    return new StatusReader(cluster, etcd, store, options.prefix ?? ETCD_PREFIX)
+  }
+
+  close(): void {
+    this.etcd.close()
+    this.store.close()
+  }
+
+  async read(now = Date.now()): Promise<ClusterStatus> {
+    let members: MemberStatus[] = []
+    let records = new Map<string, MachineRecords>()
+    let error: string | undefined
+    try {
+      ;[members, records] = await Promise.all([this.etcd.members(), readAllMachines(this.store, this.prefix)])
+    } catch (e) {
+      error = (e as Error).message
     }
-  })
-  return {cluster: cluster.name, etcd: {healthy: members.filter((x) => x.healthy).length, members: members.length, error}, machines}
+    const machines = this.cluster.machines.map((m): MachineStatus => {
+      const member = findMember(members, m.name) ?? findMember(members, m.ip)
+      const etcdState = error ? 'unknown' : !member ? (m.role === 'main' ? 'not a member' : '-') : `${member.isLearner ? 'learner' : 'voter'}, ${member.healthy ? 'healthy' : member.problem ?? 'unhealthy'}`
+      const {installed, agent} = records.get(m.name) ?? {}
+      const state = agent ? (agent.converged ? 'converged' : 'converging') : installed ? 'down' : 'not installed'
+      return {
+        name: m.name, ip: m.ip, role: m.role, etcd: etcdState,
+        installed: installed && {version: installed.version, result: installed.result, at: installed.at, error: installed.error},
+        agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
+        services: agent?.services ?? {},
+      }
+    })
+    return {cluster: this.cluster.name, etcd: {healthy: members.filter((x) => x.healthy).length, members: members.length, error}, machines}
+  }
 }
 
 /** The status as the lines `cluster status` prints. */

@@ -15,13 +15,6 @@ import {mapBounded} from './pool.js'
  * A machine that fails is reported with the step; the others go on.
  */
 
-/**
- * Machines uploaded to at once by default. An upload mostly waits (round trips, the node's
- * fsync, sshd's own start-up) and costs the provisioner ~15 ms of CPU, so 16 at once keep
- * two cores busy without queueing a rack of machines behind a few.
- */
-export const DEFAULT_PARALLEL_UPLOADS = 16
-
 /** Where a node keeps berth's files. */
 export const NODE_DIR = '/etc/berth'
 

@@ -1,7 +1,8 @@
 import {setTimeout as sleep} from 'node:timers/promises'
+
 import type {Cluster} from '../config/types.js'
 import {BerthError} from '../errors.js'
-import {gatherStatus, type MachineStatus} from './status.js'
+import {type MachineStatus, StatusReader} from './status.js'
 
 /**
  * Waits until every machine's installer has recorded success (after `since`, and with
@@ -10,15 +11,20 @@ import {gatherStatus, type MachineStatus} from './status.js'
  */
 export async function waitForInstalled(cluster: Cluster, options: {since: number; version?: string; services: string[]; timeoutMs: number}): Promise<void> {
   const deadline = Date.now() + options.timeoutMs
-  let waiting: string[] = []
-  for (;;) {
-    const status = await gatherStatus(cluster)
-    const failed = status.machines.find((m) => m.installed?.result === 'failed' && Date.parse(m.installed.at) >= options.since)
-    if (failed) throw new BerthError(`${failed.name}: the installer failed: ${failed.installed?.error ?? 'no reason recorded'}`)
-    waiting = status.machines.map((m) => [m.name, notReady(m, options)]).filter(([, reason]) => reason).map(([name, reason]) => `${name} (${reason})`)
-    if (waiting.length === 0) return
-    if (Date.now() > deadline) throw new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${waiting.join(', ')}`)
-    await sleep(500)
+  // One pair of etcd connections for the whole wait, not a new pair every poll.
+  const reader = await StatusReader.open(cluster)
+  try {
+    for (;;) {
+      const status = await reader.read()
+      const failed = status.machines.find((m) => m.installed?.result === 'failed' && Date.parse(m.installed.at) >= options.since)
+      if (failed) throw new BerthError(`${failed.name}: the installer failed: ${failed.installed?.error ?? 'no reason recorded'}`)
+      const waiting = status.machines.map((m) => [m.name, notReady(m, options)]).filter(([, reason]) => reason).map(([name, reason]) => `${name} (${reason})`)
+      if (waiting.length === 0) return
+      if (Date.now() > deadline) throw new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${waiting.join(', ')}`)
+      await sleep(500)
+    }
+  } finally {
+    reader.close()
   }
 }
 

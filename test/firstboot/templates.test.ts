@@ -11,8 +11,11 @@ describe('first-boot templates', () => {
   it('render as the shipped sources compiled here do (the build precompiles them)', async () => {
     const {default: Handlebars} = await import('handlebars')
     const templates = await loadTemplates()
+    // The build's precompiled specs are of these very sources, so loadTemplates used them.
+    const {default: precompiled} = await import(new URL('../../src/firstboot/templates.cjs', import.meta.url).href) as {default: Record<string, {source: string}>}
     for (const name of TEMPLATE_NAMES) {
       const source = await readFile(shipped('cloud-config', `${name}.hbs`), 'utf8')
+      assert.equal(precompiled[name]?.source, source, `${name}: precompiled from the shipped source`)
       const text = templates[name](context)
       assert.equal(text, Handlebars.compile(source, COMPILE_OPTIONS)(context), name)
       assert.equal(templates[name]({...context}), text, `${name}: the same context renders the same text`)
