@@ -6,6 +6,7 @@ import {existsSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {execa} from 'execa'
 
 import {packageRoot} from '../src/paths.js'
@@ -26,9 +27,15 @@ try {
   const rows = []
   // Output on tmpfs is berth's own cost; on disk the file system adds its share. On a
   // journal-less ext4 that share grows with the files deleted there in the last minutes
-  // (the inode allocator steps over each one; the README has the details). The tmpfs rows
-  // run first: their deletes land on tmpfs and do not slow the disk rows.
-  const places = [...existsSync('/dev/shm') ? [{where: 'tmpfs', root: await mkdtemp('/dev/shm/berth-bench-')}] : [], {where: 'disk', root: dir}]
+  // (the inode allocator steps over each one; the README has the details), so bench/run.sh
+  // also mounts a journaled ext4 from a loop file. The tmpfs rows run first: their deletes
+  // land on tmpfs and do not slow the disk rows.
+  const journaled = process.env.BERTH_BENCH_JOURNALED_DIR
+  const places = [
+    ...existsSync('/dev/shm') ? [{where: 'tmpfs', root: await mkdtemp('/dev/shm/berth-bench-')}] : [],
+    {where: 'disk', root: dir},
+    ...journaled ? [{where: 'journaled ext4 (loop file)', root: await mkdtemp(path.join(journaled, 'berth-bench-'))}] : [],
+  ]
   try {
     for (const {where, root} of places) {
       let fresh = 0
@@ -45,10 +52,14 @@ try {
   const node = await measure(() => execa(process.execPath, ['-e', '0']), 20)
   const help = await measure(() => run(['--help']), 20)
   const subHelp = await measure(() => run(['cluster', 'new-cloud-config', '--help']), 20)
+  // What the bundle saves (src/cli/fast-start.ts): the same help from node_modules' oclif.
+  const unbundledCode = `import {execute} from '@oclif/core/execute'; await execute({dir: ${JSON.stringify(pathToFileURL(cli).href)}, args: ['--help']})`
+  const unbundled = await measure(() => execa(process.execPath, ['--input-type=module', '-e', unbundledCode], {cwd: packageRoot}), 20)
   const ratio = (s: number[]) => `${(percentile(s, 50) / percentile(node, 50)).toFixed(2)}x node`
   rows.push({what: 'node -e 0', samples: node})
   rows.push({what: 'berth --help', samples: help, target: '< 2.5x node', note: ratio(help)})
   rows.push({what: 'berth cluster new-cloud-config --help', samples: subHelp, target: '< 2.5x node', note: ratio(subHelp)})
+  rows.push({what: 'berth --help, oclif loaded from node_modules (no bundle)', samples: unbundled, note: ratio(unbundled)})
   printTable('First-boot files (`berth cluster new-cloud-config`, whole processes) and start-up', rows)
 } finally {
   await rm(dir, {recursive: true, force: true})
