@@ -40,13 +40,13 @@ export default class UploadSecrets extends BerthCommand {
       address: flags['ssh-address'] ? () => ({host: flags['ssh-address']!.replace(/:\d+$/, ''), port: Number(flags['ssh-address']!.split(':').at(-1))}) : undefined,
     }
     if (machines.length === 0) throw new UsageError([{path: 'machines', message: 'the cluster has none'}])
-    const {secrets, clusterJson} = await prepareUpload(target.cluster, machines, options)
+    const prepared = await prepareUpload(target.cluster, machines, options)
     const outcomes: MachineUpload[] = []
     // listr's concurrency is the bounded fan-out: at most --parallel machines at once.
     await runConcurrent(machines.map((m) => ({
       title: `${m.name} (${m.ip})`,
       run: async () => {
-        const outcome = await uploadToMachine(target.cluster, m, secrets.get(m.name) ?? [], clusterJson, options)
+        const outcome = await uploadToMachine(prepared, m, options)
         outcomes.push(outcome)
         if (!outcome.ok) throw new BerthError(`${outcome.step} failed: ${outcome.error}`)
         return `uploaded in ${outcome.seconds.toFixed(1)} s`

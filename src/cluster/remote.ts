@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {Cluster, Machine} from '../config/types.js'
 import {UsageError} from '../errors.js'
 import {clusterStateDir} from '../firstboot/index.js'
-import {knownHostKey} from '../firstboot/hostkeys.js'
+import {knownHostKeys} from '../firstboot/hostkeys.js'
 import type {SshConnection} from '../ssh/connection.js'
 
 /** The provisioner's private key: `--identity`, else the file beside ssh.authorizedKeyFiles[0], else ~/.ssh/id_ed25519. */
@@ -15,22 +15,32 @@ export function identityFile(cluster: Cluster, explicit?: string): string {
   return first?.endsWith('.pub') ? first.slice(0, -4) : path.join(homedir(), '.ssh', 'id_ed25519')
 }
 
+/** Opens SSH to one machine; `address` overrides its IP and port 22 (tests on loopback). */
+export type ShellOpener = (machine: Machine, address?: {host: string; port?: number}) => Promise<SshConnection>
+
 /**
- * Opens SSH to a machine of the cluster as cluster.yaml's ssh.user, accepting only the host
- * key berth generated for it (there is no trust on first use).
+ * Opens SSH to machines of the cluster as cluster.yaml's ssh.user, accepting only the host
+ * key berth generated for each (there is no trust on first use). The provisioner's key and
+ * the host keys are read once, however many machines it opens.
  */
-export async function openShell(cluster: Cluster, machine: Machine, options: {identity: string; stateDir?: string; port?: number; timeoutMs?: number}): Promise<SshConnection> {
+export async function shellOpener(cluster: Cluster, options: {identity: string; stateDir?: string; timeoutMs?: number}): Promise<ShellOpener> {
   const privateKey = await readFile(options.identity).catch((error: NodeJS.ErrnoException) => {
     throw new UsageError([{path: '--identity', message: `cannot read ${options.identity} (${error.code ?? error.message})`, fix: 'pass the provisioner\'s private key with --identity'}])
   })
-  const hostKey = await knownHostKey(options.stateDir ?? clusterStateDir(cluster), machine)
+  const hostKeys = await knownHostKeys(options.stateDir ?? clusterStateDir(cluster))
   const {connect} = await import('../ssh/connection.js')
-  return connect({
-    host: machine.ip,
-    port: options.port,
+  return async (machine, address) => connect({
+    host: address?.host ?? machine.ip,
+    port: address?.port,
     username: cluster.ssh.user,
     privateKey,
-    knownHostKeys: [hostKey],
+    knownHostKeys: [hostKeys.of(machine)],
     timeoutMs: options.timeoutMs ?? 10_000,
   })
+}
+
+/** Opens SSH to one machine of the cluster (see shellOpener). */
+export async function openShell(cluster: Cluster, machine: Machine, options: {identity: string; stateDir?: string; port?: number; timeoutMs?: number}): Promise<SshConnection> {
+  const open = await shellOpener(cluster, options)
+  return open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
 }

@@ -43,12 +43,16 @@ async function storedKeys(stateDir: string): Promise<Record<string, HostKey>> {
   return JSON.parse(text) as Record<string, HostKey>
 }
 
-/** The public host key berth generated for a machine; a usage error when it never did. */
-export async function knownHostKey(stateDir: string, machine: Machine): Promise<string> {
+/** The public host keys berth generated, read once; `of` is a usage error for a machine it never made one for. */
+export async function knownHostKeys(stateDir: string): Promise<{of: (machine: Pick<Machine, 'name'>) => string}> {
   const stored = await storedKeys(stateDir)
-  const key = stored[machine.name]?.public
-  if (!key) throw new UsageError([{path: machine.name, message: `berth has no host key for it in ${stateDir}`, fix: 'write its first-boot file with this state dir (`berth cluster new-cloud-config`); berth never trusts a host key on first use'}])
-  return key
+  return {
+    of(machine) {
+      const key = stored[machine.name]?.public
+      if (!key) throw new UsageError([{path: machine.name, message: `berth has no host key for it in ${stateDir}`, fix: 'write its first-boot file with this state dir (`berth cluster new-cloud-config`); berth never trusts a host key on first use'}])
+      return key
+    },
+  }
 }
 
 /** `ssh-ed25519 AAAA…` without the comment. */

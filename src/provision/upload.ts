@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
-import {openShell} from '../cluster/remote.js'
+import {shellOpener, type ShellOpener} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
 import type {SshConnection} from '../ssh/connection.js'
 import {nodeClusterFile} from './cluster-json.js'
@@ -45,29 +45,41 @@ export interface MachineUpload {
   seconds: number
 }
 
-/** What every machine's upload needs: its secret files (made where missing) and cluster.json's text. */
+/** What every machine's upload needs, made and read once for all of them. */
 export interface PreparedUpload {
+  cluster: Cluster
+  /** Each machine's secret files (made where missing). */
   secrets: Map<string, SecretFile[]>
   clusterJson: string
+  open: ShellOpener
+  /** A local file's bytes, each file read once however many machines get it (the master key, the token). */
+  read: (local: string) => Promise<Buffer>
 }
 
-/** Makes any missing node secrets and renders cluster.json. */
-export async function prepareUpload(cluster: Cluster, machines: readonly Machine[], options: Pick<UploadOptions, 'stateDir' | 'installerImage'>): Promise<PreparedUpload> {
+/** Makes any missing node secrets, renders cluster.json, and reads the provisioner's key and the host keys. */
+export async function prepareUpload(cluster: Cluster, machines: readonly Machine[], options: Pick<UploadOptions, 'identity' | 'stateDir' | 'installerImage' | 'timeoutMs'>): Promise<PreparedUpload> {
   const secrets = await ensureNodeSecrets(cluster, machines, options.stateDir)
-  return {secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`}
+  const open = await shellOpener(cluster, options)
+  const reads = new Map<string, Promise<Buffer>>()
+  const read = (local: string) => {
+    if (!reads.has(local)) reads.set(local, readFile(local))
+    return reads.get(local)!
+  }
+  return {cluster, secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`, open, read}
 }
 
 /** Makes any missing node secrets, then uploads to every machine with a bounded fan-out. */
 export async function uploadSecrets(cluster: Cluster, machines: readonly Machine[], options: UploadOptions): Promise<MachineUpload[]> {
-  const {secrets, clusterJson} = await prepareUpload(cluster, machines, options)
-  return mapBounded(machines, options.parallel, (machine) => uploadToMachine(cluster, machine, secrets.get(machine.name) ?? [], clusterJson, options))
+  const prepared = await prepareUpload(cluster, machines, options)
+  return mapBounded(machines, options.parallel, (machine) => uploadToMachine(prepared, machine, options))
 }
 
 /** Uploads one machine's secrets, cluster.json and marker; never throws (the outcome says what failed). */
-export async function uploadToMachine(cluster: Cluster, machine: Machine, files: readonly SecretFile[], clusterJson: string, options: UploadOptions): Promise<MachineUpload> {
+export async function uploadToMachine(prepared: PreparedUpload, machine: Machine, options: UploadOptions): Promise<MachineUpload> {
+  const {cluster, clusterJson} = prepared
+  const files = prepared.secrets.get(machine.name) ?? []
   const started = performance.now()
   const root = (options.remoteRoot ?? '').replaceAll('{machine}', machine.name).replace(/\/+$/, '')
-  const address = options.address?.(machine) ?? {host: machine.ip}
   let step = 'connect'
   let shell: SshConnection | undefined
   const at = (s: string): void => {
@@ -76,10 +88,10 @@ export async function uploadToMachine(cluster: Cluster, machine: Machine, files:
   }
   try {
     at('connect')
-    shell = await openShell(cluster, {...machine, ip: address.host}, {identity: options.identity, stateDir: options.stateDir, port: address.port, timeoutMs: options.timeoutMs})
+    shell = await prepared.open(machine, options.address?.(machine))
     const marker = {uploadedAt: new Date().toISOString(), files: files.map((f) => f.name)}
     const uploads = [
-      ...await Promise.all(files.map(async (f) => ({path: `${root}${NODE_DIR}/secrets/${f.name}`, data: await readFile(f.local), mode: 0o600}))),
+      ...await Promise.all(files.map(async (f) => ({path: `${root}${NODE_DIR}/secrets/${f.name}`, data: await prepared.read(f.local), mode: 0o600}))),
       {path: `${root}${NODE_DIR}/cluster.json`, data: clusterJson, mode: 0o644},
       // Last: the path unit starts the installer when this appears, so everything else is there.
       {path: `${root}${NODE_DIR}/secrets/uploaded`, data: `${JSON.stringify(marker)}\n`, mode: 0o600},

@@ -12,7 +12,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {loadClusterFile} from '../../src/config/load.js'
 import {ensureNodeSecrets, secretsDir} from '../../src/provision/node-secrets.js'
-import {uploadToMachine} from '../../src/provision/upload.js'
+import {prepareUpload, uploadToMachine} from '../../src/provision/upload.js'
 import {berth} from '../support/cli.js'
 import {sshTarget} from '../support/services.js'
 import {cuttingRelay, loopbackCluster} from './support.js'
@@ -82,6 +82,15 @@ describe('cluster upload-secrets over SSH', () => {
     assert.match(readFileSync(path.join(secretsDir(setup.stateDir), 'api-token'), 'utf8'), /^[A-Za-z0-9_-]{43}\n$/)
   })
 
+  test('an unreadable identity is bad usage (exit 2) before any machine is touched', async () => {
+    const root = `${dir}/no-identity/{machine}`
+    const result = await berth(['cluster', 'upload-secrets', '-c', setup.file, '-i', path.join(dir, 'missing_ed25519'),
+      '--remote-root', root, '--ssh-address', `${sshTarget().host}:${sshTarget().port}`], {env})
+    assert.equal(result.exitCode, 2, result.stderr)
+    assert.match(result.stderr, /--identity: cannot read .*missing_ed25519 \(ENOENT\)/)
+    assert.equal(readdirSafe(`${dir}/no-identity`).length, 0, 'nothing was written')
+  })
+
   test('naming an unknown machine is bad usage (exit 2)', async () => {
     const result = await run('nosuch')
     assert.equal(result.exitCode, 2)
@@ -100,7 +109,10 @@ describe('cluster upload-secrets over SSH', () => {
     const relay = await cuttingRelay(2 * 1024 * 1024)
     try {
       const files = [{name: 'api-token' as const, local: path.join(secretsDir(setup.stateDir), 'api-token')}, {name: 'master.key' as const, local: big}]
-      const outcome = await uploadToMachine(cluster, machine, files, '{}\n', {identity: setup.identity, stateDir: setup.stateDir, parallel: 1, remoteRoot: root, address: () => ({host: '127.0.0.1', port: relay.port}), timeoutMs: 5000})
+      const options = {identity: setup.identity, stateDir: setup.stateDir, parallel: 1, remoteRoot: root, address: () => ({host: '127.0.0.1', port: relay.port}), timeoutMs: 5000}
+      const prepared = await prepareUpload(cluster, [machine], options)
+      prepared.secrets.set(machine.name, files)
+      const outcome = await uploadToMachine(prepared, machine, options)
       assert.ok(relay.cut(), 'the relay cut the connection')
       assert.equal(outcome.ok, false)
       assert.equal(outcome.step, 'upload master.key')
