@@ -114,10 +114,9 @@ export class EtcdCluster {
  * answer. A dead host is still skipped: each call is retried once per host.
  */
 async function etcdClient(hosts: string[], dialTimeout: number): Promise<Etcd3> {
-  const [{Etcd3, isRecoverableError}, {circuitBreaker, ConsecutiveBreaker, handleWhen, retry}] = await Promise.all([import('etcd3'), import('cockatiel')])
+  const [{isRecoverableError}, {circuitBreaker, ConsecutiveBreaker, handleWhen, retry}] = await Promise.all([import('etcd3'), import('cockatiel')])
   const recoverable = handleWhen(isRecoverableError)
-  return new Etcd3({
-    hosts,
+  return openEtcd(hosts, {
     dialTimeout,
     faultHandling: {
       host: () => circuitBreaker(recoverable, {halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2)}),
