@@ -56,6 +56,11 @@ describe('cluster.yaml validation', () => {
     assert.deepEqual(await problems('name: t\nname: u\n'), ['c.yaml:2:1: Map keys must be unique (fix the YAML syntax)'])
   })
 
+  it('reports what only js-yaml rejects with its line and column (yaml would read an unknown tag and an empty key)', async () => {
+    assert.deepEqual(await problems('name: t\nregistry: !local {url: "10.0.0.2:5000"}\n'), ['c.yaml:2:40: unknown tag !<!local> (fix the YAML syntax)'])
+    assert.deepEqual(await problems('name: t\n: orphan\n'), ['c.yaml:2:1: incomplete explicit mapping pair; a key node is missed; or followed by a non-tabulated empty line (fix the YAML syntax)'])
+  })
+
   it('reads YAML 1.2 scalars as the yaml package does (the fast reader is js-yaml)', async () => {
     // Labels are strings to the schema, so a scalar read as anything else is reported.
     const labels = ['yes', 'on', 'No', '0o17', '017', '2024-01-01', '.5', '~', '"<<"', "'1e3'"]
