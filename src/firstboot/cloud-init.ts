@@ -1,6 +1,6 @@
 import {toYaml} from '../yaml-emit.js'
 
-import type {NodeBoot} from './model.js'
+import {SECRETS_MOUNT, type NodeBoot} from './model.js'
 import type {Templates} from './templates.js'
 
 const octal = (mode: number): string => `0${mode.toString(8)}`
@@ -33,6 +33,12 @@ export function renderCloudInit(boot: NodeBoot, t: Templates): string {
   // Secrets that arrived before the path unit was watching would otherwise wait forever.
   runcmd.push(['sh', '-c', `test ! -e /etc/berth/secrets/uploaded || systemctl start --no-block ${boot.installerUnit}`])
 
+  // The secrets' tmpfs is mounted in cloud-init's first stage, which runs before sshd
+  // starts (and installs the host key berth checks), so no upload can come before it. On
+  // later boots systemd mounts it through the unit and this finds it mounted.
+  const {where, options} = SECRETS_MOUNT
+  const bootcmd = [['sh', '-c', `install -d -m 0755 /etc/berth && install -d -m 0700 ${where} && { mountpoint -q ${where} || mount -t tmpfs -o ${options} tmpfs ${where}; }`]]
+
   const userData = {
     hostname: machine.name,
     preserve_hostname: false,
@@ -47,6 +53,7 @@ export function renderCloudInit(boot: NodeBoot, t: Templates): string {
     // The ed25519 key below is the only host key: nothing else is generated.
     ssh_genkeytypes: ['ed25519'],
     ssh_keys: {ed25519_private: boot.hostKey.private, ed25519_public: boot.hostKey.public},
+    bootcmd,
     write_files: files.map((f) => ({path: f.path, permissions: octal(f.mode), owner: 'root:root', content: f.content})),
     runcmd,
   }

@@ -49,6 +49,13 @@ export interface NodeBoot {
   installerUnit: string
 }
 
+/**
+ * Node secrets live in memory only: a tmpfs here, mounted before anything can arrive
+ * (upload-secrets refuses to write anywhere else). After a reboot it is empty until the
+ * secrets are uploaded again.
+ */
+export const SECRETS_MOUNT = {where: '/etc/berth/secrets', unit: 'etc-berth-secrets.mount', options: 'mode=0700,nosuid,nodev,noexec,size=1m'}
+
 /** The client and peer URLs of a machine's etcd. */
 export function etcdUrls(cluster: Cluster, ip: string): {client: string; peer: string} {
   return {client: `http://${ip}:${cluster.etcd.clientPort}`, peer: `http://${ip}:${cluster.etcd.peerPort}`}
@@ -90,9 +97,11 @@ export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['
     {name: `${prefix}installer.service`, content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
     {name: `${prefix}installer.path`, content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
   ]
-  // dockerd restarts onto the tmpfs (a daemon already running at first boot moves over;
-  // later boots mount it first), with the registry drop-in when the registry is plain HTTP.
+  // The secrets' tmpfs, then dockerd restarted onto its own tmpfs (a daemon already running
+  // at first boot moves over; later boots mount it first), with the registry drop-in when
+  // the registry is plain HTTP.
   units.unshift(
+    {name: SECRETS_MOUNT.unit, content: t['secrets.mount']({options: SECRETS_MOUNT.options}), dropIns: [], enable: true, command: 'start'},
     {name: 'var-lib-docker-containers.mount', content: t['docker-containers.mount']({}), dropIns: [], enable: true, command: 'start'},
     {name: 'docker.service', dropIns: [{name: '50-berth.conf', content: t['docker.conf']({registry: cluster.registry.insecure ? cluster.registry.url : ''})}], enable: false, command: 'try-restart'},
   )
@@ -101,7 +110,7 @@ export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['
     machine,
     authorizedKeys: cluster.ssh.authorizedKeys,
     hostKey,
-    directories: [{path: '/etc/berth', mode: 0o755}, {path: '/etc/berth/secrets', mode: 0o700}],
+    directories: [{path: '/etc/berth', mode: 0o755}, {path: SECRETS_MOUNT.where, mode: 0o700}],
     files: [{path: '/etc/berth/node.json', mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`}],
     etcdEnv: machine.role === 'main' ? etcdEnv(cluster, machine, join) : undefined,
     units,

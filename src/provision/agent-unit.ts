@@ -71,6 +71,9 @@ Description=berth-agent on ${options.machine}
 After=docker.service network-online.target
 Requires=docker.service
 Wants=network-online.target
+# Node secrets are in memory only: after a reboot the agent waits for upload-secrets,
+# whose installer run starts it.
+ConditionPathExists=${NODE_SECRETS}/uploaded
 
 [Service]
 Type=simple

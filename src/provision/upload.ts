@@ -100,11 +100,15 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
     // They go at once, so the step names every file still in flight.
     const inFlight = new Set<string>()
     const label = (p: string) => p.slice(root.length + NODE_DIR.length + 1).replace(/^secrets\/(?!uploaded)/, '').replace('secrets/uploaded', 'the uploaded marker')
+    // Node secrets live in memory only: the first-boot files mount a tmpfs there, and
+    // nothing is written if it is not one. Scratch folders (--remote-root) are plain.
+    const inMemory = options.remoteRoot ? undefined : `${NODE_DIR}/secrets`
+    if (inMemory) at(`check that ${inMemory} is in memory`)
     await shell.uploadFilesAtomic(uploads, (p, state) => {
       if (state === 'start') inFlight.add(label(p))
       else inFlight.delete(label(p))
       if (inFlight.size > 0) at(`upload ${[...inFlight].join(', ')}`)
-    })
+    }, {inMemory})
     if (!options.remoteRoot) {
       // The path unit may not be watching yet (first boot still running): start the installer
       // too; systemd merges this with a start the path unit makes. First boot covers the

@@ -164,6 +164,7 @@ export class SshConnection {
       onFile?.(file.path, 'done')
     }
     try {
+      if (options.inMemory) await uploader.requireTmpfs(options.inMemory)
       const outcomes = await Promise.allSettled(files.slice(0, -1).map(upload))
       const failed = outcomes.find((o) => o.status === 'rejected')
       if (failed) throw failed.reason

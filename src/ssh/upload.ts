@@ -11,6 +11,8 @@ export interface UploadOptions {
   onProgress?: (written: number, total: number) => void
   /** Temp files of earlier, interrupted uploads of the same file older than this are removed; default 10 min. */
   staleTempAgeMs?: number
+  /** Write nothing unless this directory is a tmpfs mount on the server (node secrets). */
+  inMemory?: string
 }
 
 const CHUNK = 256 * 1024
@@ -100,6 +102,20 @@ export class AtomicUploader {
     }
   }
 
+  /**
+   * Refuses, naming `dir`, unless `dir` is a tmpfs mount on the server: node secrets are
+   * written only to memory. The server's /proc/self/mounts says, read over this session.
+   */
+  async requireTmpfs(dir: string): Promise<void> {
+    const mounts = await call<Buffer>((cb) => this.sftp.readFile('/proc/self/mounts', cb)).catch((error: Error) => {
+      throw new BerthError(`${this.where}: cannot read /proc/self/mounts to check that ${dir} is in memory: ${error.message}`, {cause: error})
+    })
+    const type = mountedType(mounts.toString('utf8'), dir)
+    if (type !== 'tmpfs') {
+      throw new BerthError(`${this.where}: ${dir} is ${type ? `a ${type} mount` : 'not a mount'}, not tmpfs; berth writes node secrets only to memory (the first-boot file mounts it: did first boot run?)`)
+    }
+  }
+
   /** Removes temp files that interrupted uploads of `targets` left behind, if old enough; one listing per directory. */
   async removeStaleTemps(targets: readonly string[], maxAgeMs = 600_000): Promise<void> {
     const byDir = new Map<string, string[]>()
@@ -149,4 +165,16 @@ export class AtomicUploader {
     if (handle) await call((cb) => this.sftp.close(handle, cb)).catch(() => undefined)
     await call((cb) => this.sftp.unlink(tmp, cb)).catch(() => undefined)
   }
+}
+
+/** The type of the file system mounted last at `dir` in a /proc/mounts text, or undefined if none is. */
+export function mountedType(mounts: string, dir: string): string | undefined {
+  // Fields are space-separated; a space, tab, newline or backslash in a path is octal (\040).
+  const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
+  let type: string | undefined
+  for (const line of mounts.split('\n')) {
+    const [, where, fsType] = line.split(' ')
+    if (where !== undefined && fsType !== undefined && unescape(where) === dir) type = fsType
+  }
+  return type
 }

@@ -69,6 +69,16 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
     assert.deepEqual(status.machines.map((m) => [m.name, m.role, m.etcd, m.installed?.result, m.agent.state, m.services.web]), [1, 2, 3].map((i) => [`main-${i}`, 'main', 'voter, healthy', 'ok', 'converged', 'active']))
   })
 
+  it('keeps node secrets in memory: a tmpfs holds them, and the disk beneath it has none', async () => {
+    assert.equal(await check(sh('main-1', 'findmnt -n -o FSTYPE /etc/berth/secrets')), 'tmpfs')
+    assert.match(await check(sh('main-1', 'findmnt -n -o OPTIONS /etc/berth/secrets')), /nosuid,nodev,noexec.*mode=700/)
+    assert.deepEqual((await check(sh('main-1', 'ls /etc/berth/secrets'))).split('\n').sort(), ['api-token', 'api.crt', 'api.key', 'master.key', 'uploaded'])
+    // docker cp reads the container's own file system, under any mount made inside it.
+    const beneath = await execa('docker', ['cp', `berth-${name}-main-1:/etc/berth/secrets`, '-'], {encoding: 'buffer'})
+    const entries = (await execa('tar', ['-t'], {input: beneath.stdout})).stdout.split('\n').filter(Boolean)
+    assert.deepEqual(entries, ['secrets/'])
+  })
+
   it('the installer run again by hand changes nothing: same unit file, same agent and web containers', async () => {
     const snapshot = 'stat -c %Y /etc/systemd/system/berth-agent.service /etc/berth/agent.json; docker ps --format "{{.ID}} {{.Names}}" | sort'
     const before = await check(sh('main-2', snapshot))

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {after, before, describe, test} from 'node:test'
+import {execa} from 'execa'
 
 import {BerthError, RetryableError, UsageError} from '../../src/errors.js'
 import {tempPrefix, type SshConnection} from '../../src/ssh/index.js'
+import {mountedType} from '../../src/ssh/upload.js'
 import {openTestConnection, scratchDir} from './fixture.js'
 
 const scratch = scratchDir('upload')
@@ -135,6 +137,41 @@ describe('uploadFileAtomic', () => {
     assert.equal(readFileSync(`${dir}/marker`, 'utf8'), 'done\n', 'the marker was left as it was')
     assert.ok(!events.includes('marker start'))
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('berth-tmp')), [])
+  })
+
+  test('with inMemory, writes only into a tmpfs mount and refuses a folder on disk, writing nothing', async () => {
+    const ram = `${scratch.dir}/ram`
+    const disk = `${scratch.dir}/disk`
+    mkdirSync(ram)
+    mkdirSync(disk)
+    await execa('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=1m', 'tmpfs', ram])
+    try {
+      await conn.uploadFilesAtomic([{path: `${ram}/api-token`, data: 'in memory\n'}], undefined, {inMemory: ram})
+      assert.equal(readFileSync(`${ram}/api-token`, 'utf8'), 'in memory\n')
+      await assert.rejects(conn.uploadFilesAtomic([{path: `${disk}/api-token`, data: 'on disk\n'}], undefined, {inMemory: disk}), (error: unknown) => {
+        assert.ok(error instanceof BerthError, String(error))
+        assert.ok(error.message.includes(`${disk} is not a mount, not tmpfs; berth writes node secrets only to memory`), error.message)
+        assert.ok(!error.message.includes('on disk'))
+        return true
+      })
+      assert.deepEqual(readdirSync(disk), [], 'nothing was written')
+    } finally {
+      await execa('umount', [ram])
+    }
+  })
+
+  test('mountedType reads /proc/mounts: octal escapes, and the last mount on a path wins', () => {
+    const mounts = [
+      '/dev/vda / ext4 rw,relatime 0 0',
+      'tmpfs /etc/berth/secrets tmpfs rw,nosuid,size=1024k,mode=700 0 0',
+      'tmpfs /srv/a\\040b tmpfs rw 0 0',
+      '/dev/vdb /mnt xfs rw 0 0',
+      'tmpfs /mnt tmpfs rw 0 0',
+    ].join('\n')
+    assert.equal(mountedType(mounts, '/etc/berth/secrets'), 'tmpfs')
+    assert.equal(mountedType(mounts, '/srv/a b'), 'tmpfs')
+    assert.equal(mountedType(mounts, '/mnt'), 'tmpfs')
+    assert.equal(mountedType(mounts, '/etc/berth'), undefined)
   })
 
   test('a relative target is a usage error', async () => {
