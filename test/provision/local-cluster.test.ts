@@ -11,6 +11,7 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
@@ -88,6 +89,27 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
     assert.match(out, /installed .*\(nothing changed\)/)
     assert.match(out, /Write the agent's options and unit, and start it: unchanged/)
     assert.equal(await check(sh('main-2', snapshot)), before)
+  })
+
+  it('after a restart a node has no secrets and its agent waits, until upload-secrets brings it back', async () => {
+    await execa('docker', ['restart', '-t', '20', `berth-${name}-main-2`])
+    const until = async (what: string, done: () => Promise<boolean>, seconds: number) => {
+      for (const deadline = Date.now() + seconds * 1000; !(await done());) {
+        if (Date.now() > deadline) throw new Error(`main-2: ${what} within ${seconds} s`)
+        await setTimeout(500)
+      }
+    }
+    await until('SSH answered', async () => (await sh('main-2', 'systemctl is-system-running --wait >/dev/null; true')).exitCode === 0, 120)
+    assert.equal(await check(sh('main-2', 'findmnt -n -o FSTYPE /etc/berth/secrets')), 'tmpfs')
+    assert.equal(await check(sh('main-2', 'ls -A /etc/berth/secrets | wc -l')), '0', 'the secrets went with the memory')
+    assert.equal(await check(sh('main-2', 'systemctl show -p ConditionResult --value berth-agent')), 'no', 'the agent waits for the secrets')
+    assert.equal((await sh('main-2', 'systemctl is-active berth-agent')).stdout, 'inactive')
+
+    const upload = await berth(['cluster', 'upload-secrets', 'main-2', '--local-cluster', name], {env})
+    assert.equal(upload.exitCode, 0, upload.stderr)
+    await until('the agent and web ran again', async () => (await sh('main-2', 'systemctl is-active berth-agent berth-web')).stdout === 'active\nactive', 180)
+    const response = await fetch(provisioned.urls[1]!, {signal: AbortSignal.timeout(5000)})
+    assert.match(await response.text(), /Hello from main-2/)
   })
 
   it('refuses the one node whose host key was swapped, and uploads to the others', async () => {
