@@ -3,11 +3,12 @@
 // manifest: the cache comes from a real `berth --help` run, so it holds the functions help
 // compiles, not only the top level.
 import {execFileSync} from 'node:child_process'
-import {fileURLToPath} from 'node:url'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 import {build} from 'esbuild'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
-const {OCLIF_BUNDLE} = await import(new URL('dist/src/cli/fast-start.js', `file://${root}`).href)
+const fastStart = pathToFileURL(`${root}dist/src/cli/fast-start.js`).href
+const {OCLIF_BUNDLE} = await import(fastStart)
 
 await build({
   entryPoints: [`${root}node_modules/@oclif/core/lib/execute.js`],
@@ -24,9 +25,9 @@ await build({
 // Run help from the bundle in a child (its output discarded), then keep what V8 compiled.
 const warm = `
   import {renameSync, writeFileSync} from 'node:fs'
-  import {loadOclifBundle, OCLIF_CODE_CACHE} from ${JSON.stringify(`${root}dist/src/cli/fast-start.js`)}
+  import {loadOclifBundle, OCLIF_CODE_CACHE} from ${JSON.stringify(fastStart)}
   const {execute, script} = loadOclifBundle()
-  await execute({dir: ${JSON.stringify(`${root}bin/run.js`)}, args: ['--help']})
+  await execute({dir: ${JSON.stringify(pathToFileURL(`${root}bin/run.js`).href)}, args: ['--help']})
   writeFileSync(OCLIF_CODE_CACHE + '.tmp', script.createCachedData())
   renameSync(OCLIF_CODE_CACHE + '.tmp', OCLIF_CODE_CACHE)
 `

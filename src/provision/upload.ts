@@ -58,8 +58,9 @@ export interface PreparedUpload {
 
 /** Makes any missing node secrets, renders cluster.json, and reads the provisioner's key and the host keys. */
 export async function prepareUpload(cluster: Cluster, machines: readonly Machine[], options: Pick<UploadOptions, 'identity' | 'stateDir' | 'installerImage' | 'timeoutMs'>): Promise<PreparedUpload> {
-  const secrets = await ensureNodeSecrets(cluster, machines, options.stateDir)
+  // The provisioner's key first: an unreadable one is bad usage, before anything is made.
   const open = await shellOpener(cluster, options)
+  const secrets = await ensureNodeSecrets(cluster, machines, options.stateDir)
   const reads = new Map<string, Promise<Buffer>>()
   const read = (local: string) => {
     if (!reads.has(local)) reads.set(local, readFile(local))
