@@ -102,9 +102,9 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
     const inFlight = new Set<string>()
     const label = (p: string) => p.slice(root.length + NODE_DIR.length + 1).replace(/^secrets\/(?!uploaded)/, '').replace('secrets/uploaded', 'the uploaded marker')
     // Node secrets live in memory only: the first-boot files mount a tmpfs there, and
-    // nothing is written if it is not one. Scratch folders (--remote-root) are plain.
-    const inMemory = options.remoteRoot ? undefined : `${NODE_DIR}/secrets`
-    if (inMemory) at(`check that ${inMemory} is in memory`)
+    // nothing is written if it is not one (tests mount one in their scratch folders too).
+    const inMemory = `${root}${NODE_DIR}/secrets`
+    at(`check that ${inMemory} is in memory`)
     await shell.uploadFilesAtomic(uploads, (p, state) => {
       if (state === 'start') inFlight.add(label(p))
       else inFlight.delete(label(p))

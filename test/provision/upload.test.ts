@@ -9,6 +9,7 @@ import {mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, statSync, wri
 import path from 'node:path'
 import {tmpdir} from 'node:os'
 import {after, before, describe, test} from 'node:test'
+import {execa} from 'execa'
 
 import {loadClusterFile} from '../../src/config/load.js'
 import {ensureNodeSecrets, secretsDir} from '../../src/provision/node-secrets.js'
@@ -26,12 +27,25 @@ describe('cluster upload-secrets over SSH', () => {
   let setup: Awaited<ReturnType<typeof loopbackCluster>>
   let secretValues: string[]
 
+  /** Where a machine's secrets go, made a tmpfs as a node's first boot makes it: uploads write nowhere else. */
+  const mounted: string[] = []
+  const secretsInMemory = async (root: string) => {
+    const secrets = `${root}/etc/berth/secrets`
+    mkdirSync(secrets, {recursive: true, mode: 0o700})
+    await execa('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=32m', 'tmpfs', secrets])
+    mounted.push(secrets)
+  }
+
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'berth-upload-'))
     setup = await loopbackCluster(dir, ['main-1', 'worker-1', 'worker-2'], ['worker-2'])
     env = {BERTH_STATE_DIR: setup.stateRoot}
+    for (const m of ['main-1', 'worker-1']) await secretsInMemory(`${dir}/nodes/${m}`)
   })
-  after(() => rmSync(dir, {recursive: true, force: true}))
+  after(async () => {
+    for (const secrets of mounted) await execa('umount', [secrets], {reject: false})
+    rmSync(dir, {recursive: true, force: true})
+  })
 
   const run = (...extra: string[]) => berth(['cluster', 'upload-secrets', '-c', setup.file, '-i', setup.identity,
     '--remote-root', `${dir}/nodes/{machine}`, '--ssh-address', `${sshTarget().host}:${sshTarget().port}`, ...extra], {env})
@@ -91,6 +105,16 @@ describe('cluster upload-secrets over SSH', () => {
     assert.equal(readdirSafe(`${dir}/no-identity`).length, 0, 'nothing was written')
   })
 
+  test('a machine whose secrets folder is on disk, not a tmpfs, gets nothing, and the step says why', async () => {
+    const result = await berth(['cluster', 'upload-secrets', 'main-1', '-c', setup.file, '-i', setup.identity,
+      '--remote-root', `${dir}/on-disk/{machine}`, '--ssh-address', `${sshTarget().host}:${sshTarget().port}`], {env})
+    assert.equal(result.exitCode, 1, result.stderr)
+    const secrets = `${dir}/on-disk/main-1/etc/berth/secrets`
+    assert.ok(result.stderr.includes(`main-1 (192.0.2.11): check that ${secrets} is in memory failed: `), result.stderr)
+    assert.match(result.stderr, /is not a mount, not tmpfs; berth writes node secrets only to memory/)
+    assert.deepEqual(readdirSafe(`${dir}/on-disk`), [], 'nothing was written')
+  })
+
   test('naming an unknown machine is bad usage (exit 2)', async () => {
     const result = await run('nosuch')
     assert.equal(result.exitCode, 2)
@@ -101,7 +125,7 @@ describe('cluster upload-secrets over SSH', () => {
     const {cluster} = await loadClusterFile(setup.file)
     const machine = cluster.machines[0]!
     const root = `${dir}/cut`
-    mkdirSync(`${root}/etc/berth/secrets`, {recursive: true, mode: 0o700})
+    await secretsInMemory(root)
     for (const name of [...names, 'uploaded']) writeFileSync(`${root}/etc/berth/secrets/${name}`, `previous ${name}\n`, {mode: 0o600})
     const big = path.join(dir, 'big.key')
     const canary = `CANARY-${randomBytes(8).toString('hex')}`
