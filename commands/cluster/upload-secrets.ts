@@ -9,7 +9,7 @@ import type {MachineUpload} from '../../src/provision/upload.js'
 
 export default class UploadSecrets extends BerthCommand {
   static override summary = 'Upload node secrets to machines over SSH; their arrival starts the installer.'
-  static override description = `Makes the node secrets once per cluster in berth's state dir (master key, admin API token, a TLS pair per machine), then connects to each machine with the host key berth generated for it (any other key is refused) and writes each file atomically with mode 0600 into /etc/berth/secrets/, then /etc/berth/cluster.json, and last the "uploaded" marker that starts the installer. Machines are done in parallel (--parallel); an interrupted upload leaves the previous files intact. Exits 1 when any machine failed, naming it and the step.`
+  static override description = `Makes the node secrets once per cluster in berth's state dir (master key, admin API token, a TLS pair per machine), then connects to each machine with the host key berth generated for it (any other key is refused) and writes each file atomically with mode 0600 into /etc/berth/secrets/ (a tmpfs the first-boot file mounts; nothing is written if it is not one, and after a reboot it is empty until this runs again), then /etc/berth/cluster.json, and last the "uploaded" marker that starts the installer. Machines are done in parallel (--parallel); an interrupted upload leaves the previous files intact. Exits 1 when any machine failed, naming it and the step.`
   static override aliases = ['cluster:upload_secrets']
   static override examples = [
     '<%= config.bin %> cluster upload-secrets',
