@@ -4,7 +4,7 @@
  * Loading @oclif/core from node_modules means resolving and compiling some 150 files, more
  * than half of `berth --help`. scripts/bundle-cli.mjs makes one file of it
  * (dist/cli/oclif.cjs) and V8's code cache for that file, made by a help run at build time;
- * with both, help starts in about two thirds of the time (README, "Speed").
+ * with both, help starts in about two thirds of the time (README, "Measured").
  *
  * Only help and the version take that path. Commands import @oclif/core from node_modules,
  * and one process must not hold two copies of oclif's classes: its error handling tests
