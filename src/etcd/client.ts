@@ -2,6 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {BerthError, RetryableError} from '../errors.js'
 import type {MemberStatus} from './members.js'
+import type {RecordStore} from './records.js'
 
 type Etcd3 = import('etcd3').Etcd3
 
@@ -28,6 +29,9 @@ export class EtcdUnreachableError extends RetryableError {}
  * while because etcd refuses them briefly after another change ("unhealthy cluster").
  */
 export class EtcdCluster {
+  /** A client per member, asked for its status: made on first use and kept, so a wait that polls reuses them. */
+  private readonly memberClients = new Map<string, Promise<Etcd3>>()
+
   private constructor(private readonly client: Etcd3, readonly endpoints: string[], private readonly timeoutMs: number) {}
 
   /** A client for the cluster behind `endpoints` (http://IP:2379). */
@@ -35,8 +39,16 @@ export class EtcdCluster {
     return new EtcdCluster(await etcdClient(endpoints, timeoutMs), endpoints, timeoutMs)
   }
 
+  /** berth's records over this same connection; closed with it. */
+  async records(): Promise<RecordStore> {
+    const {RecordStore} = await import('./records.js')
+    return RecordStore.over(this.client, this.endpoints)
+  }
+
   close(): void {
     this.client.close()
+    for (const one of this.memberClients.values()) void one.then((c) => c.close())
+    this.memberClients.clear()
   }
 
   /** Every member, each asked for its own status (in parallel) to learn whether it is healthy. */
@@ -71,14 +83,14 @@ export class EtcdCluster {
   }
 
   private async memberProblem(clientUrls: string[]): Promise<string | undefined> {
-    const one = await etcdClient(clientUrls, this.timeoutMs)
+    const key = clientUrls.join(',')
+    let one = this.memberClients.get(key)
+    if (!one) this.memberClients.set(key, one = etcdClient(clientUrls, this.timeoutMs))
     try {
-      const status = await withTimeout(one.maintenance.status(), this.timeoutMs)
+      const status = await withTimeout((await one).maintenance.status(), this.timeoutMs)
       return status.errors.length > 0 ? status.errors.join('; ') : undefined
     } catch (error) {
       return `no answer at ${clientUrls.join(', ')} (${(error as Error).message.split('\n')[0]})`
-    } finally {
-      one.close()
     }
   }
 

@@ -16,6 +16,11 @@ export class RecordStore {
     return new RecordStore(await openEtcd(endpoints), endpoints)
   }
 
+  /** A store over a client its owner closes (EtcdCluster.records): do not close the store. */
+  static over(client: Etcd3, endpoints: string[]): RecordStore {
+    return new RecordStore(client, endpoints)
+  }
+
   close(): void {
     this.client.close()
   }

@@ -1,6 +1,6 @@
 import type {Cluster} from '../config/types.js'
 import {EtcdCluster} from '../etcd/client.js'
-import {RecordStore} from '../etcd/records.js'
+import type {RecordStore} from '../etcd/records.js'
 import {findMember, type MemberStatus} from '../etcd/members.js'
 import {ETCD_PREFIX} from '../cluster/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
@@ -40,19 +40,18 @@ export async function gatherStatus(cluster: Cluster, options: {endpoints?: strin
   }
 }
 
-/** The cluster's status over one pair of etcd connections, read as often as asked (waits poll it). */
+/** The cluster's status over one set of etcd connections, read as often as asked (waits poll it). */
 export class StatusReader {
   private constructor(private readonly cluster: Cluster, private readonly etcd: EtcdCluster, private readonly store: RecordStore, private readonly prefix: string) {}
 
   static async open(cluster: Cluster, options: {endpoints?: string[]; prefix?: string} = {}): Promise<StatusReader> {
-    const endpoints = options.endpoints ?? etcdEndpoints(cluster)
-    const [etcd, store] = await Promise.all([EtcdCluster.connect(endpoints, 2000), RecordStore.connect(endpoints)])
-    return new StatusReader(cluster, etcd, store, options.prefix ?? ETCD_PREFIX)
+    const etcd = await EtcdCluster.connect(options.endpoints ?? etcdEndpoints(cluster), 2000)
+    return new StatusReader(cluster, etcd, await etcd.records(), options.prefix ?? ETCD_PREFIX)
   }
 
+  /** Closes the connections, the records' one with them. */
   close(): void {
     this.etcd.close()
-    this.store.close()
   }
 
   async read(now = Date.now()): Promise<ClusterStatus> {

@@ -11,7 +11,7 @@ import {type MachineStatus, StatusReader} from './status.js'
  */
 export async function waitForInstalled(cluster: Cluster, options: {since: number; version?: string; services: string[]; timeoutMs: number}): Promise<void> {
   const deadline = Date.now() + options.timeoutMs
-  // One pair of etcd connections for the whole wait, not a new pair every poll.
+  // One set of etcd connections for the whole wait, not a new set every poll.
   const reader = await StatusReader.open(cluster)
   try {
     for (;;) {

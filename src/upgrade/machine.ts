@@ -10,7 +10,6 @@ import {nodeClusterFile} from '../provision/cluster-json.js'
 import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from './commands.js'
 import {type GateSources, waitHealthy} from './gate.js'
 import {healthProblem, type HealthTarget} from './health.js'
-import {RecordStore} from '../etcd/records.js'
 
 /** Runs a shell command on a machine over SSH (verified host key), `stdin` fed to it. */
 export type Remote = (machine: Machine, command: string, stdin?: string) => Promise<{code: number | null; stdout: string; stderr: string}>
@@ -57,9 +56,8 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
   let sources: GateSources | undefined
   const connect = async (): Promise<GateSources> => {
     if (sources) return sources
-    const endpoints = etcdEndpoints(cluster)
-    const [etcd, records] = await Promise.all([EtcdCluster.connect(endpoints), RecordStore.connect(endpoints)])
-    sources = {etcd, records, prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
+    const etcd = await EtcdCluster.connect(etcdEndpoints(cluster))
+    sources = {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
     return sources
   }
   const run = async (what: string, command: string, stdin?: string) => {
@@ -101,7 +99,6 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
   })
   if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine)})
   return {steps, image, close: () => {
-    sources?.etcd.close()
-    sources?.records.close()
+    sources?.etcd.close() // the records' connection with it
   }}
 }
