@@ -12,6 +12,7 @@ LOG=$(mktemp /tmp/berth-setup.XXXXXX.log)
 PACKAGES=(
   docker.io etcd-server etcd-client openssh-server openssh-client docker-registry
   debootstrap cloud-init ignition haproxy vagrant
+  busybox-static # /bin/busybox: the example service's and the agent tests' images copy it
   iproute2 # ss: services.sh names the process holding a port it needs
   curl # the main job asks the example service from this computer
 )
