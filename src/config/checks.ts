@@ -37,5 +37,19 @@ export function semanticProblems(document: ClusterDocument, file?: string): {pro
   } else if (mains % 2 === 0) {
     warnings.push(`${file ? `${file}: ` : ''}machines: ${mains} main machines tolerate no more failures than ${mains - 1}; an odd count is better`)
   }
+  problems.push(...nodeSecretsProblems(document, file))
   return {problems, warnings}
+}
+
+/** Mode kms needs its key, and a key given for another mode would be silently unused. */
+function nodeSecretsProblems(document: ClusterDocument, file?: string): Problem[] {
+  const setting = document.nodeSecrets
+  if (typeof setting !== 'object' || setting === null) return []
+  if (setting.mode === 'kms' && setting.kms === undefined) {
+    return [{file, path: 'nodeSecrets/kms', message: 'is required with mode: kms', fix: 'add kms: {keyId: alias/NAME}, or choose mode: systemd-creds'}]
+  }
+  if (setting.mode !== 'kms' && setting.kms !== undefined) {
+    return [{file, path: 'nodeSecrets/kms', message: `is used only with mode: kms, and the mode is ${setting.mode ?? 'systemd-creds (the default)'}`, fix: 'remove it, or set mode: kms'}]
+  }
+  return []
 }

@@ -86,10 +86,18 @@ export async function resolveCluster(document: ClusterDocument, file?: string): 
       peerPort: document.etcd?.peerPort ?? DEFAULTS.peerPort,
       token: document.etcd?.token ?? `${document.name}-etcd`,
     },
+    nodeSecrets: nodeSecrets(document),
     machines: document.machines.map((m) => ({name: m.name, ip: m.ip, role: m.role, labels: m.labels ?? {}})),
     services: document.services ?? {},
   }
   return {cluster, warnings}
+}
+
+/** The node-secrets setting with its default; the KMS key is kept only for mode kms (checks.ts refuses it elsewhere). */
+function nodeSecrets(document: ClusterDocument): Cluster['nodeSecrets'] {
+  const mode = document.nodeSecrets?.mode ?? DEFAULTS.nodeSecretsMode
+  const kms = document.nodeSecrets?.kms
+  return mode === 'kms' && kms ? {mode, kms} : {mode}
 }
 
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/

@@ -1,6 +1,22 @@
 /** Roles a machine can have: main machines are etcd members; data machines run only services that name them. */
 export type Role = 'main' | 'worker' | 'data'
 
+/** How node secrets rest on a machine: sealed to it by systemd-creds, sealed with AWS KMS, or in memory only. */
+export type NodeSecretsMode = 'systemd-creds' | 'kms' | 'memory'
+
+/** An AWS KMS key, and where to reach KMS when it is not AWS's own endpoint. */
+export interface KmsKey {
+  keyId: string
+  region?: string
+  endpoint?: string
+}
+
+/** The node-secrets setting with its default filled in; `kms` is there exactly when the mode is kms. */
+export interface NodeSecrets {
+  mode: NodeSecretsMode
+  kms?: KmsKey
+}
+
 /** One machine as cluster.yaml describes it. */
 export interface Machine {
   name: string
@@ -20,6 +36,7 @@ export interface Cluster {
   /** keyFiles: the public key files named in cluster.yaml, as absolute paths. */
   ssh: {user: string; authorizedKeys: string[]; keyFiles: string[]}
   etcd: {clientPort: number; peerPort: number; token: string}
+  nodeSecrets: NodeSecrets
   machines: Machine[]
   services: Record<string, Record<string, unknown>>
 }
@@ -32,6 +49,7 @@ export interface ClusterDocument {
   installer?: {image?: string}
   ssh: {user?: string; authorizedKeys?: string[]; authorizedKeyFiles?: string[]}
   etcd?: {clientPort?: number; peerPort?: number; token?: string}
+  nodeSecrets?: {mode?: NodeSecretsMode; kms?: KmsKey}
   machines: {name: string; ip: string; role: Role; labels?: Record<string, string>}[]
   services?: Record<string, Record<string, unknown>>
 }
@@ -42,6 +60,7 @@ export const DEFAULTS = {
   sshUser: 'root',
   clientPort: 2379,
   peerPort: 2380,
+  nodeSecretsMode: 'systemd-creds',
 } as const
 
 /** etcd's own limits: a quorum of more than 9 voters gets slower, not safer. */

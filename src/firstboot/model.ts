@@ -56,6 +56,14 @@ export interface NodeBoot {
  */
 export const SECRETS_MOUNT = {where: '/etc/berth/secrets', unit: 'etc-berth-secrets.mount', options: 'mode=0700,nosuid,nodev,noexec,size=1m'}
 
+/** Where a machine keeps its sealed copy of the node secrets, and the script that seals and unseals them. */
+export const SEALED_SECRETS = {dir: '/var/lib/berth/sealed', script: '/etc/berth/node-secrets'}
+
+/** The unit that unseals the node secrets at boot. */
+export function unsealUnitName(prefix: string): string {
+  return `${prefix}unseal.service`
+}
+
 /** The client and peer URLs of a machine's etcd. */
 export function etcdUrls(cluster: Cluster, ip: string): {client: string; peer: string} {
   return {client: `http://${ip}:${cluster.etcd.clientPort}`, peer: `http://${ip}:${cluster.etcd.peerPort}`}
@@ -93,25 +101,31 @@ export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['
     registry: cluster.registry.url,
     installerImage: image,
   }
+  const sealed = {prefix, image, secrets: SECRETS_MOUNT.where, sealed: SEALED_SECRETS.dir}
+  // The secrets' tmpfs; then containerd and dockerd restarted onto tmpfs state of their own
+  // (daemons already running at first boot move over; later boots mount it first), since
+  // both keep each container's environment; the registry drop-in when it is plain HTTP.
   const units: BootUnit[] = [
-    {name: `${prefix}installer.service`, content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
-    {name: `${prefix}installer.path`, content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
-  ]
-  // The secrets' tmpfs, then dockerd restarted onto its own tmpfs (a daemon already running
-  // at first boot moves over; later boots mount it first), with the registry drop-in when
-  // the registry is plain HTTP.
-  units.unshift(
     {name: SECRETS_MOUNT.unit, content: t['secrets.mount']({options: SECRETS_MOUNT.options}), dropIns: [], enable: true, command: 'start'},
     {name: 'var-lib-docker-containers.mount', content: t['docker-containers.mount']({}), dropIns: [], enable: true, command: 'start'},
+    {name: 'var-lib-containerd.mount', content: t['containerd-state.mount']({}), dropIns: [], enable: true, command: 'start'},
+    {name: 'containerd.service', dropIns: [{name: '50-berth.conf', content: t['containerd.conf']({})}], enable: false, command: 'try-restart'},
     {name: 'docker.service', dropIns: [{name: '50-berth.conf', content: t['docker.conf']({registry: cluster.registry.insecure ? cluster.registry.url : ''})}], enable: false, command: 'try-restart'},
-  )
+    {name: `${prefix}installer.service`, content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
+    {name: `${prefix}installer.path`, content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
+    // Enabled for the next boots; at first boot there is nothing sealed yet.
+    {name: unsealUnitName(prefix), content: t['unseal.service'](sealed), dropIns: [], enable: true},
+  ]
   return {
     cluster: cluster.name,
     machine,
     authorizedKeys: cluster.ssh.authorizedKeys,
     hostKey,
     directories: [{path: '/etc/berth', mode: 0o755}, {path: SECRETS_MOUNT.where, mode: 0o700}],
-    files: [{path: '/etc/berth/node.json', mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`}],
+    files: [
+      {path: '/etc/berth/node.json', mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`},
+      {path: SEALED_SECRETS.script, mode: 0o755, content: t['node-secrets.sh'](sealed)},
+    ],
     etcdEnv: machine.role === 'main' ? etcdEnv(cluster, machine, join) : undefined,
     units,
     installerUnit: `${prefix}installer.service`,

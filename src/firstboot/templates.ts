@@ -3,7 +3,10 @@ import {readFile} from 'node:fs/promises'
 import {shipped} from '../paths.js'
 
 /** The templates in cloud-config/ that first-boot files are made of. */
-export const TEMPLATE_NAMES = ['installer.path', 'installer.service', 'docker.conf', 'docker-containers.mount', 'secrets.mount', 'etcd.env', 'etcd-member.conf'] as const
+export const TEMPLATE_NAMES = [
+  'installer.path', 'installer.service', 'docker.conf', 'docker-containers.mount', 'containerd.conf', 'containerd-state.mount',
+  'secrets.mount', 'unseal.service', 'node-secrets.sh', 'etcd.env', 'etcd-member.conf',
+] as const
 export type TemplateName = (typeof TEMPLATE_NAMES)[number]
 export type Templates = Record<TemplateName, (context: object) => string>
 

@@ -1,3 +1,4 @@
+import {unsealUnitName} from '../firstboot/model.js'
 import type {NodeClusterFile} from './cluster-json.js'
 
 /**
@@ -68,12 +69,14 @@ export function agentUnit(options: {prefix: string; image: string; version: stri
   return `# Written by \`berth install\`. berth-agent keeps this node equal to the desired state in etcd.
 [Unit]
 Description=berth-agent on ${options.machine}
-After=docker.service network-online.target
+After=docker.service network-online.target ${unsealUnitName(options.prefix)}
 Requires=docker.service
 Wants=network-online.target
-# Node secrets are in memory only: after a reboot the agent waits for upload-secrets,
-# whose installer run starts it.
-ConditionPathExists=${NODE_SECRETS}/uploaded
+# Node secrets are in memory only. After a reboot ${unsealUnitName(options.prefix)} puts the
+# sealed copy back (\`unsealed\`); without one (nodeSecrets: memory, or a copy that no longer
+# unseals) the agent waits for upload-secrets, whose installer run starts it.
+ConditionPathExists=|${NODE_SECRETS}/uploaded
+ConditionPathExists=|${NODE_SECRETS}/unsealed
 
 [Service]
 Type=simple

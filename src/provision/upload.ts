@@ -1,18 +1,24 @@
 import {readFile} from 'node:fs/promises'
+import path from 'node:path'
 
 import {shellOpener, type ShellOpener} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
+import {SEALED_SECRETS} from '../firstboot/model.js'
+import type {KeyProvider} from '../secrets/envelope.js'
 import type {SshConnection} from '../ssh/connection.js'
 import {nodeClusterFile} from './cluster-json.js'
 import {ensureNodeSecrets, type SecretFile} from './node-secrets.js'
 import {mapBounded} from './pool.js'
+import {sealForMachine} from './sealed-secrets.js'
 
 /**
  * `upload-secrets` for one machine and for many: over SSH with the host key berth
  * generated (a different key is refused before anything is sent), every secret written
- * atomically with mode 0600 into /etc/berth/secrets/, then the non-secret cluster.json,
- * and last the `uploaded` marker whose arrival starts the installer through the path unit.
- * A machine that fails is reported with the step; the others go on.
+ * atomically with mode 0600 into /etc/berth/secrets/ (a tmpfs), then the non-secret
+ * cluster.json, and last the `uploaded` marker whose arrival starts the installer through
+ * the path unit. Then the machine keeps a sealed copy for its next boots, as
+ * `nodeSecrets.mode` says: sealed there by systemd-creds, or the KMS-sealed blobs made
+ * here, or none. A machine that fails is reported with the step; the others go on.
  */
 
 /** Where a node keeps berth's files. */
@@ -54,6 +60,8 @@ export interface PreparedUpload {
   open: ShellOpener
   /** A local file's bytes, each file read once however many machines get it (the master key, the token). */
   read: (local: string) => Promise<Buffer>
+  /** The KMS key that seals node secrets here, with `nodeSecrets: {mode: kms}`. */
+  kms?: KeyProvider
 }
 
 /** Makes any missing node secrets, renders cluster.json, and reads the provisioner's key and the host keys. */
@@ -66,7 +74,12 @@ export async function prepareUpload(cluster: Cluster, machines: readonly Machine
     if (!reads.has(local)) reads.set(local, readFile(local))
     return reads.get(local)!
   }
-  return {cluster, secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`, open, read}
+  let kms: KeyProvider | undefined
+  if (cluster.nodeSecrets.kms) {
+    const {KmsKeyProvider} = await import('../secrets/kms.js')
+    kms = new KmsKeyProvider(cluster.nodeSecrets.kms)
+  }
+  return {cluster, secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`, open, read, kms}
 }
 
 /** Makes any missing node secrets, then uploads to every machine with a bounded fan-out. */
@@ -90,17 +103,22 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
   try {
     at('connect')
     shell = await prepared.open(machine, options.address?.(machine))
-    const marker = {uploadedAt: new Date().toISOString(), files: files.map((f) => f.name)}
+    const mode = cluster.nodeSecrets.mode
+    const marker = {uploadedAt: new Date().toISOString(), files: files.map((f) => f.name), sealed: mode}
+    const contents = await Promise.all(files.map(async (f) => ({name: f.name, data: await prepared.read(f.local)})))
     const uploads = [
-      ...await Promise.all(files.map(async (f) => ({path: `${root}${NODE_DIR}/secrets/${f.name}`, data: await prepared.read(f.local), mode: 0o600}))),
+      ...contents.map((f) => ({path: `${root}${NODE_DIR}/secrets/${f.name}`, data: f.data, mode: 0o600})),
       {path: `${root}${NODE_DIR}/cluster.json`, data: clusterJson, mode: 0o644},
+      ...await kmsSealed(prepared, machine, contents, `${root}${SEALED_SECRETS.dir}`, at),
       // Last: the path unit starts the installer when this appears, so everything else is there.
       {path: `${root}${NODE_DIR}/secrets/uploaded`, data: `${JSON.stringify(marker)}\n`, mode: 0o600},
     ]
     // One SFTP session for all of them; each file is still replaced atomically on its own.
     // They go at once, so the step names every file still in flight.
     const inFlight = new Set<string>()
-    const label = (p: string) => p.slice(root.length + NODE_DIR.length + 1).replace(/^secrets\/(?!uploaded)/, '').replace('secrets/uploaded', 'the uploaded marker')
+    const label = (p: string) => p.startsWith(`${root}${SEALED_SECRETS.dir}/`)
+      ? `sealed ${path.posix.basename(p)}`
+      : p.slice(root.length + NODE_DIR.length + 1).replace(/^secrets\/(?!uploaded)/, '').replace('secrets/uploaded', 'the uploaded marker')
     // Node secrets live in memory only: the first-boot files mount a tmpfs there, and
     // nothing is written if it is not one (tests mount one in their scratch folders too).
     const inMemory = `${root}${NODE_DIR}/secrets`
@@ -111,6 +129,10 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
       if (inFlight.size > 0) at(`upload ${[...inFlight].join(', ')}`)
     }, {inMemory})
     if (!options.remoteRoot) {
+      // A copy for the next boots: sealed on the machine, where its TPM2 or host key is
+      // (systemd-creds), or the KMS blobs just sent are kept; in memory mode any old copy goes.
+      at(`seal for the next boots (${mode})`)
+      await shell.execChecked(`${SEALED_SECRETS.script} seal ${mode}`)
       // The path unit may not be watching yet (first boot still running): start the installer
       // too; systemd merges this with a start the path unit makes. First boot covers the
       // other order (its runcmd starts the installer when the marker is already there).
@@ -123,6 +145,19 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
   } finally {
     await shell?.close().catch(() => undefined)
   }
+}
+
+/** With mode kms, the machine's secrets sealed here with KMS, and kms.json, for its sealed folder. */
+async function kmsSealed(prepared: PreparedUpload, machine: Machine, contents: {name: string; data: Buffer}[], dir: string, at: (step: string) => void): Promise<{path: string; data: Buffer | string; mode: number}[]> {
+  const key = prepared.cluster.nodeSecrets.kms
+  if (!prepared.kms || !key) return []
+  at(`seal with KMS key ${key.keyId}`)
+  const sealed = await sealForMachine(prepared.kms, prepared.cluster.name, machine.name, contents)
+  const kmsFile = {...key, cluster: prepared.cluster.name, machine: machine.name}
+  return [
+    ...sealed.map((s) => ({path: `${dir}/${s.name}`, data: s.data, mode: 0o600})),
+    {path: `${dir}/kms.json`, data: `${JSON.stringify(kmsFile, null, 2)}\n`, mode: 0o600},
+  ]
 }
 
 function seconds(started: number): number {

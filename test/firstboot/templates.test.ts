@@ -6,7 +6,7 @@ import {COMPILE_OPTIONS, TEMPLATE_NAMES, loadTemplates} from '../../src/firstboo
 import {shipped} from '../../src/paths.js'
 
 describe('first-boot templates', () => {
-  const context = {prefix: 'air-', image: '10.0.0.2:5000/berth/installer:1', machine: 'n1', registry: '10.0.0.2:5000', name: 'n1', cluster: 'c', env: {ETCD_NAME: 'n1'}, options: 'mode=0700'}
+  const context = {prefix: 'air-', image: '10.0.0.2:5000/berth/installer:1', machine: 'n1', registry: '10.0.0.2:5000', name: 'n1', cluster: 'c', env: {ETCD_NAME: 'n1'}, options: 'mode=0700', secrets: '/etc/berth/secrets', sealed: '/var/lib/berth/sealed'}
 
   it('render as the shipped sources compiled here do (the build precompiles them)', async () => {
     const {default: Handlebars} = await import('handlebars')

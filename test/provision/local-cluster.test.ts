@@ -29,6 +29,58 @@ async function check(result: Promise<CliResult>): Promise<string> {
   return r.stdout
 }
 
+/** Polls `done` every 500 ms until it holds; fails naming the machine and what did not happen. */
+async function until(machine: string, what: string, done: () => Promise<boolean>, seconds: number): Promise<void> {
+  for (const deadline = Date.now() + seconds * 1000; !(await done());) {
+    if (Date.now() > deadline) throw new Error(`${machine}: ${what} not within ${seconds} s`)
+    await setTimeout(500)
+  }
+}
+
+/** Restarts a node container and waits until its systemd has finished booting. */
+async function restartNode(machine: string): Promise<void> {
+  await execa('docker', ['restart', '-t', '20', `berth-${name}-${machine}`])
+  await until(machine, 'booted and answered over SSH', async () => (await sh(machine, 'systemctl is-system-running --wait >/dev/null; true')).exitCode === 0, 120)
+}
+
+/** The lines of a PEM file long enough to be its own: its base64 lines. */
+function secretLines(text: string): Buffer[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith('-----')).map((l) => Buffer.from(l))
+}
+
+/** The longest run of a binary secret (the master key's raw bytes) that a grep pattern line can hold. */
+function longestLine(bytes: Buffer): Buffer {
+  const runs = [...bytes.toString('latin1').split(/[\n\0]/)].sort((a, b) => b.length - a.length)
+  assert.ok(runs[0]!.length >= 8, 'the master key has a run of 8 bytes to search for')
+  return Buffer.from(runs[0]!, 'latin1')
+}
+
+/** File systems that keep nothing on a disk: the pseudo ones and tmpfs. */
+const NOT_ON_DISK = 'proc|sysfs|tmpfs|devtmpfs|devpts|mqueue|cgroup|cgroup2|securityfs|debugfs|tracefs|pstore|bpf|hugetlbfs|configfs|fusectl|autofs|binfmt_misc|ramfs|nsfs|efivarfs'
+
+/**
+ * Searches every regular file of every disk-backed file system a node sees, and its
+ * journal, for any of `patterns` (TESTING.md: `find -xdev` per mount, since a plain
+ * recursive grep of / blocks on tracefs). The patterns reach grep on stdin, never in argv.
+ */
+async function scanNode(container: string, patterns: Buffer[]): Promise<{files: string[]; journal: number}> {
+  const script = [
+    'set -eu',
+    'export LC_ALL=C',
+    'cat > /run/berth-scan.patterns',
+    `mounts=$(findmnt -rn -o TARGET,FSTYPE | awk '$2 !~ /^(${NOT_ON_DISK})$/ {print $1}')`,
+    // A scan that saw no file would find nothing: fail instead.
+    'test -n "$mounts" && find $mounts -xdev -type f | grep -q .',
+    'find $mounts -xdev -type f -print0 | xargs -0 grep -lF -f /run/berth-scan.patterns 2>/dev/null || true',
+    'echo "journal: $(journalctl -o export --no-pager | grep -cF -f /run/berth-scan.patterns || true)"',
+    'rm -f /run/berth-scan.patterns',
+  ].join('\n')
+  const {stdout} = await execa('docker', ['exec', '-i', container, 'sh', '-c', script], {input: Buffer.concat(patterns.flatMap((p) => [p, Buffer.from('\n')]))})
+  const lines = stdout.split('\n').filter(Boolean)
+  const journal = Number(lines.pop()?.replace('journal: ', ''))
+  return {files: lines, journal}
+}
+
 describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, () => {
   let provisioned: {urls: string[]; secondsFromBuiltImage: number; status: {machines: {name: string; installed?: {result: string; version: string}; agent: {state: string}; services: Record<string, string>}[]}}
 
@@ -91,25 +143,93 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
     assert.equal(await check(sh('main-2', snapshot)), before)
   })
 
-  it('after a restart a node has no secrets and its agent waits, until upload-secrets brings it back', async () => {
-    await execa('docker', ['restart', '-t', '20', `berth-${name}-main-2`])
-    const until = async (what: string, done: () => Promise<boolean>, seconds: number) => {
-      for (const deadline = Date.now() + seconds * 1000; !(await done());) {
-        if (Date.now() > deadline) throw new Error(`main-2: ${what} within ${seconds} s`)
-        await setTimeout(500)
-      }
+  it('keeps a sealed copy for the next boots: every node secret sealed by systemd-creds to the host key', async () => {
+    for (const m of ['main-1', 'main-2', 'main-3']) {
+      assert.deepEqual((await check(sh(m, 'ls /var/lib/berth/sealed'))).split('\n').sort(), ['api-token.cred', 'api.crt.cred', 'api.key.cred', 'key', 'master.key.cred', 'uploaded'], m)
+      // No TPM2 in a node (TESTING.md): the host key it is.
+      assert.equal(await check(sh(m, 'cat /var/lib/berth/sealed/key')), 'host', m)
     }
-    await until('SSH answered', async () => (await sh('main-2', 'systemctl is-system-running --wait >/dev/null; true')).exitCode === 0, 120)
-    assert.equal(await check(sh('main-2', 'findmnt -n -o FSTYPE /etc/berth/secrets')), 'tmpfs')
-    assert.equal(await check(sh('main-2', 'ls -A /etc/berth/secrets | wc -l')), '0', 'the secrets went with the memory')
-    assert.equal(await check(sh('main-2', 'systemctl show -p ConditionResult --value berth-agent')), 'no', 'the agent waits for the secrets')
-    assert.equal((await sh('main-2', 'systemctl is-active berth-agent')).stdout, 'inactive')
+  })
 
+  it('a service secret and the node secrets rest on no disk-backed file of any node, nor in the journal', async () => {
+    const canary = `canary-${randomBytes(12).toString('hex')}`
+    const options = path.join(dir, 'secrets-options.json')
+    const state = path.join(dir, 'local-clusters', name, 'state')
+    const [ip] = provisioned.urls.map((u) => new URL(u).hostname)
+    await writeFile(options, JSON.stringify({store: {kind: 'etcd', endpoints: [`http://${ip}:2379`]}, secrets: {kind: 'local', masterKeyFile: path.join(state, 'secrets', 'master.key')}}))
+    const set = await berth(['secrets', 'set', 'BERTH_CANARY', '--options', options], {input: canary, env})
+    assert.equal(set.exitCode, 0, set.stderr)
+    // web's spec, without its host port and with the secret: a second global service.
+    const web = JSON.parse(await check(sh('main-1', 'ETCDCTL_API=3 etcdctl get --print-value-only /berth/services/web'))) as Record<string, unknown>
+    const spec = {...web, ports: [], secrets: ['BERTH_CANARY']}
+    await check(sh('main-1', `ETCDCTL_API=3 etcdctl put /berth/services/canary '${JSON.stringify(spec)}'`))
+    for (const m of ['main-1', 'main-2', 'main-3']) {
+      await until(m, 'canary runs with its secret', async () => (await sh(m, 'docker exec berth-canary env')).stdout.includes(`BERTH_CANARY=${canary}`), 120)
+    }
+    // Every node secret too: the token, the master key, each machine's TLS key.
+    const nodeSecrets: Buffer[] = [canary, (await readFile(path.join(state, 'secrets', 'api-token'), 'utf8')).trim()].map((v) => Buffer.from(v))
+    nodeSecrets.push(longestLine(await readFile(path.join(state, 'secrets', 'master.key'))))
+    for (const m of ['main-1', 'main-2', 'main-3']) {
+      const patterns = [...nodeSecrets, ...secretLines(await readFile(path.join(state, 'secrets', 'machines', m, 'api.key'), 'utf8'))]
+      const found = await scanNode(`berth-${name}-${m}`, patterns)
+      assert.deepEqual(found, {files: [], journal: 0}, `${m}: a secret rests in the clear`)
+    }
+  })
+
+  it('comes back by itself from a power cut: every node killed at once, web and canary answering again with no command run', async () => {
+    const nodes = [1, 2, 3].map((i) => `berth-${name}-main-${i}`)
+    const cut = Date.now()
+    await execa('docker', ['kill', ...nodes])
+    await execa('docker', ['start', ...nodes])
+    await Promise.all(provisioned.urls.map((url, i) => until(`main-${i + 1}`, 'web answered', async () => {
+      const response = await fetch(url, {signal: AbortSignal.timeout(2000)}).catch(() => undefined)
+      return response?.ok === true && (await response.text()).includes(`Hello from main-${i + 1}`)
+    }, 180)))
+    console.log(`# power cut: every node's web answering ${((Date.now() - cut) / 1000).toFixed(1)} s after the cut`)
+    for (const m of ['main-1', 'main-2', 'main-3']) {
+      await until(m, 'canary ran again', async () => (await sh(m, 'systemctl is-active berth-canary')).stdout === 'active', 60)
+      assert.equal(await check(sh(m, 'systemctl is-active berth-unseal berth-agent')), 'active\nactive', m)
+      assert.deepEqual((await check(sh(m, 'ls /etc/berth/secrets'))).split('\n').sort(), ['api-token', 'api.crt', 'api.key', 'master.key', 'unsealed'], `${m}: unsealed, not uploaded`)
+      assert.equal(await check(sh(m, 'systemctl show -p NRestarts --value berth-agent')), '0', m)
+    }
+  })
+
+  it('a sealed copy that no longer opens keeps the agent down with one clear line, no restart loop, until upload-secrets seals again', async () => {
+    // A new host key, as a reinstalled or cloned machine would have.
+    await check(sh('main-3', 'head -c 4096 /dev/urandom > /var/lib/systemd/credential.secret.new && chmod 0400 /var/lib/systemd/credential.secret.new && mv /var/lib/systemd/credential.secret.new /var/lib/systemd/credential.secret'))
+    await restartNode('main-3')
+    assert.equal((await sh('main-3', 'systemctl is-failed berth-unseal')).stdout, 'failed')
+    const lines = (await check(sh('main-3', 'journalctl -b -u berth-unseal -o cat | grep "^berth:"'))).split('\n')
+    assert.equal(lines.length, 1, lines.join('\n'))
+    assert.match(lines[0]!, /^berth: cannot unseal \/var\/lib\/berth\/sealed\/\S+\.cred \(.+\); run `berth cluster upload-secrets main-3` on the provisioner to seal them again$/)
+    assert.equal(await check(sh('main-3', 'systemctl show -p ConditionResult --value berth-agent')), 'no', 'the agent waits for the secrets')
+    assert.equal((await sh('main-3', 'systemctl is-active berth-agent')).stdout, 'inactive')
+    assert.equal(await check(sh('main-3', 'systemctl show -p NRestarts --value berth-unseal berth-agent')), '0\n0')
+
+    const upload = await berth(['cluster', 'upload-secrets', 'main-3', '--local-cluster', name], {env})
+    assert.equal(upload.exitCode, 0, upload.stderr)
+    await until('main-3', 'the agent and web ran again', async () => (await sh('main-3', 'systemctl is-active berth-agent berth-web')).stdout === 'active\nactive', 180)
+  })
+
+  it('with nodeSecrets: memory nothing sealed stays, and a restarted node waits for upload-secrets', async () => {
+    const file = path.join(dir, 'local-clusters', name, 'cluster.yaml')
+    const original = await readFile(file, 'utf8')
+    await writeFile(file, `${original.trimEnd()}\nnodeSecrets: {mode: memory}\n`)
+    try {
+      const upload = await berth(['cluster', 'upload-secrets', 'main-2', '--local-cluster', name], {env})
+      assert.equal(upload.exitCode, 0, upload.stderr)
+      assert.equal(await check(sh('main-2', 'ls -A /var/lib/berth/sealed | wc -l')), '0', 'the sealed copy is gone')
+      await restartNode('main-2')
+      assert.equal(await check(sh('main-2', 'ls -A /etc/berth/secrets | wc -l')), '0', 'the secrets went with the memory')
+      assert.equal(await check(sh('main-2', 'systemctl show -p ConditionResult --value berth-agent berth-unseal')), 'no\nno', 'nothing to unseal; the agent waits')
+      assert.equal((await sh('main-2', 'systemctl is-active berth-agent')).stdout, 'inactive')
+    } finally {
+      await writeFile(file, original)
+    }
     const upload = await berth(['cluster', 'upload-secrets', 'main-2', '--local-cluster', name], {env})
     assert.equal(upload.exitCode, 0, upload.stderr)
-    await until('the agent and web ran again', async () => (await sh('main-2', 'systemctl is-active berth-agent berth-web')).stdout === 'active\nactive', 180)
-    const response = await fetch(provisioned.urls[1]!, {signal: AbortSignal.timeout(5000)})
-    assert.match(await response.text(), /Hello from main-2/)
+    await until('main-2', 'the agent and web ran again', async () => (await sh('main-2', 'systemctl is-active berth-agent berth-web')).stdout === 'active\nactive', 180)
+    assert.equal(await check(sh('main-2', 'cat /var/lib/berth/sealed/key')), 'host', 'sealed again with the default mode')
   })
 
   it('refuses the one node whose host key was swapped, and uploads to the others', async () => {
