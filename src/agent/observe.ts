@@ -1,6 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {RESERVED_SERVICE_NAMES} from './spec.js'
 import {sha256Hex} from './hash.js'
 import type {Observed, ObservedContainer, ObservedUnit} from './reconcile.js'
 import type {NodeOps} from './node-ops.js'
@@ -30,11 +31,12 @@ export interface NodeObserved extends Observed {
 
 /**
  * True for the units and containers of the system itself (`<prefix>agent.service`, the
- * installer's `<prefix>installer.*`): berth installs them, and no service may claim them.
+ * installer's `<prefix>installer.*`, first boot's `<prefix>unseal.service`): berth
+ * installs them, and no service may claim them.
  */
 export function isReservedName(prefix: string, name: string): boolean {
   const bare = name.replace(/^\//, '')
-  return bare === `${prefix}agent` || bare === `${prefix}agent.service` || bare === `${prefix}installer` || bare.startsWith(`${prefix}installer.`)
+  return RESERVED_SERVICE_NAMES.some((r) => bare === `${prefix}${r}` || bare.startsWith(`${prefix}${r}.`))
 }
 
 /** Reads the node's berth state: unit files and states in `unitDir`, berth's containers. */

@@ -50,8 +50,8 @@ export const specDefaults = {stopTimeout: 10, restart: 'always', roles: ['main',
 
 const serviceName = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 
-/** Names of berth's own units (`<prefix>agent.service`, `<prefix>installer.*`): no service may take them. */
-export const RESERVED_SERVICE_NAMES: readonly string[] = ['agent', 'installer']
+/** Names of berth's own units (`<prefix>agent.service`, `<prefix>installer.*`, `<prefix>unseal.service`): no service may take them. */
+export const RESERVED_SERVICE_NAMES: readonly string[] = ['agent', 'installer', 'unseal']
 
 /** Returns the problem with a service name (it becomes part of unit, container and file names), or undefined. */
 export function serviceNameProblem(name: string, source: ValueSource = {}): Problem | undefined {

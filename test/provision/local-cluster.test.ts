@@ -169,11 +169,15 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
     // Every node secret too: the token, the master key, each machine's TLS key.
     const nodeSecrets: Buffer[] = [canary, (await readFile(path.join(state, 'secrets', 'api-token'), 'utf8')).trim()].map((v) => Buffer.from(v))
     nodeSecrets.push(longestLine(await readFile(path.join(state, 'secrets', 'master.key'))))
+    // The scan's own check: a copy planted on main-1's disk is the one thing it finds there.
+    const control = '/var/tmp/berth-scan-control'
+    await execa('docker', ['exec', '-i', `berth-${name}-main-1`, 'sh', '-c', `cat > ${control}`], {input: canary})
     for (const m of ['main-1', 'main-2', 'main-3']) {
       const patterns = [...nodeSecrets, ...secretLines(await readFile(path.join(state, 'secrets', 'machines', m, 'api.key'), 'utf8'))]
       const found = await scanNode(`berth-${name}-${m}`, patterns)
-      assert.deepEqual(found, {files: [], journal: 0}, `${m}: a secret rests in the clear`)
+      assert.deepEqual(found, {files: m === 'main-1' ? [control] : [], journal: 0}, `${m}: a secret rests in the clear`)
     }
+    await execa('docker', ['exec', `berth-${name}-main-1`, 'rm', control])
   })
 
   it('comes back by itself from a power cut: every node killed at once, web and canary answering again with no command run', async () => {
