@@ -87,6 +87,13 @@ describe('the source scanner', () => {
     assert.deepEqual(scan.unreadable, [{file: 'src/x.ts', line: 12, argument: '`${dir}/x`, [])'}])
   })
 
+  it('reads execa templates, and child_process exec lines as shell', () => {
+    const text = "import {exec, execSync} from 'node:child_process'\nawait execa`rsync -a ${from} ${to}`\nexecSync('git rev-parse HEAD | tr -d x')\nexec(line)\n"
+    const scan = scanSource('src/x.ts', text)
+    assert.deepEqual(programs(scan), ['2 rsync', '3 git', '3 tr'])
+    assert.deepEqual(scan.unreadable, [{file: 'src/x.ts', line: 4, argument: 'line'}])
+  })
+
   it('reads setup.sh\'s PACKAGES, comments dropped', () => {
     assert.deepEqual(setupPackages('X=1\nPACKAGES=(\n  a b # uses (c)\n  # d\n  e\n)\nY=(f)\n'), ['a', 'b', 'e'])
   })

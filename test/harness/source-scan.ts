@@ -18,6 +18,11 @@ export interface Scan {
 }
 
 const LAUNCH = /(?<![\w$.])(execa|execaSync|spawn|spawnSync|execFile|execFileSync)\s*\(\s*|\.pipe\(\s*(?=['"`])/g
+// execa's template form: execa`docker ps`, execa(options)`docker ps`.
+const TEMPLATE = /(?<![\w$.])execa(?:Sync)?\s*(?:\([^()]*\))?\s*`/g
+// child_process's exec and execSync take a shell command line.
+const SHELL_LAUNCH = /(?<![\w$.])(exec|execSync)\s*\(\s*/g
+const IMPORTS_EXEC = /import\s*\{[^}]*\bexec(?:Sync)?\b[^}]*\}\s*from\s*['"](?:node:)?child_process['"]/
 // Program paths a Debian package installs; /usr/local is never a package's, and is left to the images.
 const ABSOLUTE = /(?<![\w./$-])(\/(?:usr\/)?s?bin\/[A-Za-z0-9][\w.+-]*|\/usr\/lib\/postgresql\/\d+\/bin(?:\/[\w.+-]+)?)/g
 
@@ -43,6 +48,19 @@ export function scanSource(file: string, text: string): Scan {
     const wrapper = wrapperOf(text.slice(0, m.index), argument)
     if (wrapper) wrappers.add(wrapper)
     else unreadable.push({file, line: lineAt(m.index), argument})
+  }
+  for (const m of text.matchAll(TEMPLATE)) {
+    const template = stringAt(text, m.index + m[0].length - 1)
+    const program = template?.value.trim().split(/\s+/)[0] ?? ''
+    if (program && !program.startsWith('$')) findings.push({file, line: lineAt(m.index), program})
+    else unreadable.push({file, line: lineAt(m.index), argument: text.slice(m.index, m.index + 30)})
+  }
+  if (IMPORTS_EXEC.test(text)) {
+    for (const m of text.matchAll(SHELL_LAUNCH)) {
+      const literal = stringAt(text, m.index + m[0].length)
+      if (literal) findings.push(...scanShell(file, literal.value, lineAt(m.index)))
+      else unreadable.push({file, line: lineAt(m.index), argument: text.slice(m.index + m[0].length).match(/^[\w$.]+/)?.[0] ?? '?'})
+    }
   }
   // A local function that hands its parameter to execa: its calls with a string name programs too.
   for (const wrapper of wrappers) {
