@@ -29,6 +29,17 @@ const SETUP = 'scripts/setup.sh'
 // installer/, examples/) run inside containers; test/fixtures holds data.
 const SOURCE_DIRS = ['src', 'commands', 'test', 'bench', 'scripts', 'bin']
 const SHELL_FILES = ['.ci/run']
+// Top-level folders the scan leaves out on purpose, and why; a new folder must be in one list or the other.
+const NOT_SCANNED: Record<string, string> = {
+  '.ci': 'its one script, .ci/run, is scanned as a file',
+  images: 'Dockerfiles and files copied into the node image: they run in nodes',
+  installer: "the installer image's Dockerfile and templates: they run in nodes",
+  examples: "the example service's image: it runs in nodes",
+  vagrant: "the Vagrantfile: Ruby that Vagrant runs; its inline provisioner runs in the node",
+  'cloud-config': 'first-boot unit templates: they run in nodes',
+  schema: 'JSON Schemas and the example cluster.yaml: data',
+  '.git': 'git', node_modules: 'dependencies', dist: 'the build output',
+}
 const SKIPPED = ['test/fixtures']
 // The scanner's own files carry snippets that must fail, as test data.
 const SELF = ['test/harness/shell-scan.ts', 'test/harness/source-scan.ts', 'test/harness/inventory.ts', 'test/harness/programs.test.ts', 'test/harness/programs-dpkg.test.ts']
@@ -57,6 +68,12 @@ export function scanFile(file: string, text: string): Scan {
     return {findings: [...scanShell(file, text), ...absolute], unreadable: []}
   }
   return scanSource(file, text)
+}
+
+/** Top-level folders of the repository that neither the scan nor NOT_SCANNED accounts for. */
+export async function unaccountedFolders(): Promise<string[]> {
+  const entries = await readdir(packageRoot, {withFileTypes: true})
+  return entries.filter((e) => e.isDirectory() && !SOURCE_DIRS.includes(e.name) && !(e.name in NOT_SCANNED)).map((e) => e.name)
 }
 
 /** Scans every host-side file of the repository. */

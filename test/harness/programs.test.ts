@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {type Inventory, inventoryProblems, readInventory, readSetupPackages, scanFile, scanRepository, setupPackages} from './inventory.js'
+import {type Inventory, inventoryProblems, readInventory, readSetupPackages, scanFile, scanRepository, setupPackages, unaccountedFolders} from './inventory.js'
 import {scanShell} from './shell-scan.js'
 import {type Scan, scanSource} from './source-scan.js'
 
@@ -25,6 +25,10 @@ describe('every program berth runs on this host comes from setup.sh or a fresh m
     for (const program of ['/bin/busybox', 'docker', 'debootstrap', 'ignition-validate', 'curl', 'openssl', 'python3:yaml', '/usr/lib/postgresql/15/bin/initdb']) {
       assert.ok(found.has(program) || inventory.indirect.some((e) => e.programs.includes(program)), program)
     }
+  })
+
+  it('every top-level folder is scanned or left out for a stated reason', async () => {
+    assert.deepEqual(await unaccountedFolders(), [], 'add the folder to SOURCE_DIRS or NOT_SCANNED in test/harness/inventory.ts')
   })
 
   it('a new execa("jq") without jq in setup.sh fails, naming the file and the program', async () => {
