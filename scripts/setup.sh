@@ -9,12 +9,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG=$(mktemp /tmp/berth-setup.XXXXXX.log)
 
+# Every program the code, the tests, the benchmarks and the scripts run on this machine comes
+# from one of these or from what a fresh machine has (test/harness/programs.json says which);
+# test/harness/programs.test.ts fails when one does not.
 PACKAGES=(
-  docker.io etcd-server etcd-client openssh-server openssh-client docker-registry
-  debootstrap cloud-init ignition haproxy vagrant
+  docker.io # docker, dockerd: image builds, the local cluster's nodes, services.sh
+  etcd-server # etcd: services.sh and the etcd tests start their own
+  etcd-client # etcdctl: services.sh waits for etcd's health with it
+  openssh-server # /usr/sbin/sshd: services.sh's test sshd and the secrets-upload bench
+  openssh-client # ssh, ssh-keygen: local-cluster ssh, the demo, services.sh, the SSH tests
+  docker-registry # services.sh's test registry
+  debootstrap # the base image when dockerd has no debian:bookworm (never Docker Hub)
+  cloud-init # `cloud-init schema`: the demo and the first-boot tests validate cloud-init files
+  ignition # ignition-validate: the same for Ignition files
+  vagrant # local-cluster's Vagrant provider and its test
   busybox-static # /bin/busybox: the example service's and the agent tests' images copy it
   iproute2 # ss: services.sh names the process holding a port it needs
   curl # the main job asks the example service from this computer
+  openssl # berth makes the agent API's TLS certificate with it (provision), the agent tests too
+  python3 python3-yaml # /usr/bin/python3 with PyYAML: the YAML writer's round-trip test
 )
 PG_BIN=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
