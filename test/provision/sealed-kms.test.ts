@@ -59,7 +59,7 @@ describe('node secrets sealed with KMS', () => {
     const result = await berth(['cluster', 'upload-secrets', '-c', setup.file, '-i', setup.identity,
       '--remote-root', `${dir}/nodes/{machine}`, '--ssh-address', `${sshTarget().host}:${sshTarget().port}`], {env})
     assert.equal(result.exitCode, 0, result.stderr)
-    assert.deepEqual(readdirSync(sealed()).sort(), [...names.map((n) => `${n}.kms`), 'kms.json'])
+    assert.deepEqual(readdirSync(sealed()).sort(), [...names.map((n) => `${n}.kms`), 'kms.json'].sort())
     for (const f of readdirSync(sealed())) assert.equal(statSync(`${sealed()}/${f}`).mode & 0o777, 0o600, f)
     assert.deepEqual(JSON.parse(readFileSync(`${sealed()}/kms.json`, 'utf8')), {keyId, endpoint: kms.endpoint, cluster: 'loop', machine: 'main-1'})
     const token = readFileSync(path.join(secretsDir(setup.stateDir), 'api-token'), 'utf8').trim()
