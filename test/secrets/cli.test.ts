@@ -3,7 +3,6 @@ import {randomBytes} from 'node:crypto'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {CreateKeyCommand, KMSClient} from '@aws-sdk/client-kms'
 import {execa} from 'execa'
 
@@ -58,12 +57,27 @@ describe('berth secrets against a YAML file store and the local master key', asy
   }
 
   it('sets a secret from stdin, which no process ever has in its argv', async () => {
+    // The check's own check: a process with the value in its argv is seen.
+    const decoy = execa(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', value], {reject: false})
+    await new Promise((resolve) => decoy.once('spawn', resolve))
+    assert.ok((await allCommandLines()).includes(value), 'a command line with the value is found')
+    decoy.kill()
+    await decoy
+
+    // Every process's command line, sampled from the start of the command to its end: the
+    // value goes in on stdin at once, so the samples span its reading, sealing and storing.
     const child = execa(process.execPath, [path.join(packageRoot, 'bin', 'run.js'), 'secrets', 'set', 'DB_PASSWORD', '--options', options], {reject: false})
-    // The command now waits for stdin: look at every process while it runs.
-    await sleep(500)
-    assertNoCanary(await allCommandLines(), 'a command line')
+    const samples: string[] = []
+    let running = true
+    const sampler = (async () => {
+      while (running) samples.push(await allCommandLines())
+    })()
     child.stdin?.end(`${value}\n`)
     const result = await child
+    running = false
+    await sampler
+    assert.ok(samples.some((s) => s.includes('secrets\0set\0DB_PASSWORD')), 'the samples saw the command running')
+    for (const sample of samples) assertNoCanary(sample, 'a command line')
     assertClean({exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr)})
     assert.equal(String(result.stdout), 'Stored secret DB_PASSWORD, sealed with the local key.')
     assert.equal(await opened('DB_PASSWORD'), value)
