@@ -121,7 +121,7 @@ export function requireAddable(out: OutDir, names: string[]): void {
  */
 export async function replaceOutDir(out: OutDir, files: Iterable<OutFile>): Promise<string[]> {
   requireReplaceable(out)
-  await mkdir(out.dir, {recursive: true, mode: 0o700})
+  await makeOutDir(out)
   removeStaleTemps(out.dir)
   const tmp = mkdtempSync(path.join(out.dir, TEMP_PREFIX))
   const names: string[] = []
@@ -148,7 +148,7 @@ export async function replaceOutDir(out: OutDir, files: Iterable<OutFile>): Prom
  */
 export async function addToOutDir(out: OutDir, files: OutFile[]): Promise<void> {
   requireAddable(out, files.map(([name]) => name))
-  await mkdir(out.dir, {recursive: true, mode: 0o700})
+  await makeOutDir(out)
   // Listed first: an interrupted run leaves no file the manifest does not name.
   await writeManifest(out.dir, new Set([...out.owned, ...files.map(([name]) => name)]))
   for (const [name, data, mode] of files) await writeAtomic(out.dir, name, data, mode)
@@ -208,6 +208,15 @@ async function writeAtomic(dir: string, name: string, data: string, mode: number
 // A name from a manifest is used as a path: it must stay in the folder.
 function isPlainName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && !name.startsWith('.berth-')
+}
+
+/** Creates a missing output folder, private (it will hold host keys); its parents get the usual mode. */
+async function makeOutDir(out: OutDir): Promise<void> {
+  if (out.exists) return
+  await mkdir(path.dirname(out.dir), {recursive: true})
+  await mkdir(out.dir, {mode: 0o700}).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error
+  })
 }
 
 /** Temp files and folders that interrupted runs left (berth's namespace in the folder). */
