@@ -30,6 +30,8 @@ export interface OutDir {
   /** The flag or name to quote in messages, like `--out boot/`. */
   label: string
   exists: boolean
+  /** Whether it has a manifest (a folder berth wrote before it kept them has none). */
+  manifest: boolean
   /** Files the manifest lists that are still there as plain files. */
   owned: Set<string>
   /** Every other entry, berth's own temp entries excepted (a directory ends in `/`). */
@@ -47,7 +49,11 @@ export class OutDirRefusedError extends UsageError {}
 
 function foreignProblem(out: OutDir, inTheWay: string[], what: string): Problem {
   const named = inTheWay.slice(0, NAMED).join(', ') + (inTheWay.length > NAMED ? ` and ${inTheWay.length - NAMED} more` : '')
-  return {path: out.label, message: `${what} berth did not write: ${named}`, fix: `move ${inTheWay.length === 1 ? 'it' : 'them'} elsewhere or choose a new or empty folder; berth replaces only the files its ${MANIFEST} there lists`}
+  // What a berth from before manifests left: known_hosts and first-boot files, no manifest.
+  const firstBoot = out.foreign.filter((f) => /\.(yaml|ign)$/.test(f))
+  const older = !out.manifest && out.foreign.includes('known_hosts') && firstBoot.length > 0 && firstBoot.length === out.foreign.length - 1
+    ? `; if an older berth wrote them (it kept no ${MANIFEST}), remove them once` : ''
+  return {path: out.label, message: `${what} berth did not write: ${named}`, fix: `move ${inTheWay.length === 1 ? 'it' : 'them'} elsewhere or choose a new or empty folder; berth replaces only the files its ${MANIFEST} there lists${older}`}
 }
 
 function keptProblem(out: OutDir, kept: {label: string; dir: string}): Problem {
@@ -79,7 +85,8 @@ export async function inspectOutDir(dir: string, label: string, keep: {label: st
     const keptReal = await realPath(path.resolve(kept.dir))
     if (keptReal === real || keptReal.startsWith(real.endsWith(path.sep) ? real : real + path.sep)) keptInside.push(kept)
   }
-  return {dir: abs, label, exists: entries !== undefined, owned, foreign: foreign.sort(), keptInside}
+  const manifest = entries?.some((e) => e.name === MANIFEST) ?? false
+  return {dir: abs, label, exists: entries !== undefined, manifest, owned, foreign: foreign.sort(), keptInside}
 }
 
 /** Runs `work`, turning "cannot write there" errors of the file system into bad usage of `label`. */

@@ -95,6 +95,17 @@ describe('new-cloud-config --out', () => {
     assert.deepEqual(await snapshot(path.join(dir, 'boot')), before)
   })
 
+  it('says how to move on from a folder an older berth wrote, which has no manifest', async () => {
+    const dir = await scratch()
+    await clusterFile(dir, ['main-1'])
+    await mkdir(path.join(dir, 'boot'))
+    for (const file of ['known_hosts', 'main-1.yaml']) await writeFile(path.join(dir, 'boot', file), 'old\n')
+    const result = await generate(dir, '-o', 'boot', '--state-dir', './st')
+    assert.equal(result.exitCode, 2)
+    assert.equal(result.stderr.trim(), `berth: --out boot: holds 2 entries berth did not write: known_hosts, main-1.yaml (move them elsewhere or choose a new or empty folder; berth replaces only the files its ${MANIFEST} there lists; if an older berth wrote them (it kept no ${MANIFEST}), remove them once)`)
+    assert.equal(await readFile(path.join(dir, 'boot', 'main-1.yaml'), 'utf8'), 'old\n')
+  })
+
   it('finishes what an interrupted run left: its temp folder goes, the manifest covers the rest', async () => {
     const dir = await scratch()
     await clusterFile(dir, ['main-1'])
