@@ -29,7 +29,7 @@ export default class AddMachine extends BerthCommand {
     name: Flags.string({description: 'Name of the new machine (default <role>-N).'}),
     role: Flags.string({description: 'Role of the new machine.', options: ['main', 'worker', 'data'], default: 'main'}),
     format: Flags.string({char: 'f', description: 'First-boot format.', options: [...FORMATS], default: 'coreos'}),
-    out: Flags.string({char: 'o', description: 'Folder for the first-boot file.', default: './cloud-config-out'}),
+    out: Flags.string({char: 'o', description: 'Folder for the first-boot file, next to the others; a file of its name that berth did not write is never replaced.', default: './cloud-config-out'}),
     wait: Flags.boolean({description: 'Wait for the machine to boot and catch up, then promote it.'}),
     timeout: Flags.integer({description: 'Seconds --wait waits before it takes the learner out again.', default: 300}),
     force: Flags.boolean({description: 'Add it even though an etcd member is unhealthy.'}),

@@ -22,7 +22,7 @@ export default class NewCloudConfig extends BerthCommand {
   static override flags = {
     config: configFlag,
     format: Flags.string({char: 'f', description: 'First-boot format.', options: [...FORMATS], default: 'coreos'}),
-    out: Flags.string({char: 'o', description: 'Folder to write into; replaced as a whole.', default: './cloud-config-out'}),
+    out: Flags.string({char: 'o', description: 'Folder to write into: what berth wrote there before (its .berth-manifest) is replaced; a folder holding anything else, or the state dir, is refused.', default: './cloud-config-out'}),
     registry: Flags.string({description: 'Registry HOST[:PORT] (quick form).', env: 'REGISTRY_URL'}),
     'ssh-key': Flags.string({description: 'Provisioner\'s public key file (quick form).'}),
     worker: Flags.string({description: 'IP of a worker machine (quick form); repeatable.', multiple: true, default: []}),

@@ -16,6 +16,7 @@ export default class LocalClusterDestroy extends BerthCommand {
     const record = await requireRecord(dir, flags.name)
     const result = await destroyLocal(await providerFor(record.provider, dir), record, dir)
     this.log(`Removed local cluster ${flags.name}: ${result.nodes.length} node${result.nodes.length === 1 ? '' : 's'}, its registry and network.`)
+    if (result.kept) this.warn(`kept ${dir} and what berth did not write there: ${result.kept.join(', ')}`)
     return result
   }
 }

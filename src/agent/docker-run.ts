@@ -55,6 +55,9 @@ export function dockerRunArgs(prefix: string, name: string, spec: ServiceSpec, o
   for (const cap of spec.capabilities?.drop ?? []) args.push('--cap-drop', cap)
   if (spec.memory !== undefined) args.push('--memory', spec.memory)
   if (spec.readOnly) args.push('--read-only')
+  // The unit's ExecStop already waits forever; this makes dockerd's own stops (a `docker
+  // stop` without -t, its shutdown) wait too. Only here: other specs keep their argv and hash.
+  if (spec.stopTimeout === 'infinity') args.push('--stop-timeout', '-1')
   for (const key of Object.keys(spec.labels ?? {}).sort()) args.push('--label', `${key}=${spec.labels?.[key] ?? ''}`)
   args.push(qualifiedImage(spec.image, opts.registry), ...(spec.command ?? []))
   return args

@@ -33,14 +33,20 @@ export interface ServiceSpecInput {
   memory?: string
   readOnly?: boolean
   labels?: Record<string, string>
-  stopTimeout?: number
+  stopTimeout?: StopTimeout
   restart?: RestartPolicy
   roles?: MachineRole[]
 }
 
+/**
+ * Seconds between SIGTERM and SIGKILL when a service stops, or `infinity`: docker and
+ * systemd then wait for the container however long it takes and never kill it.
+ */
+export type StopTimeout = number | 'infinity'
+
 /** A validated service with every default filled in: what units are rendered from. */
 export interface ServiceSpec extends ServiceSpecInput {
-  stopTimeout: number
+  stopTimeout: StopTimeout
   restart: RestartPolicy
   roles: MachineRole[]
 }

@@ -6,7 +6,7 @@ import {shipped} from '../paths.js'
 import {containerName, dockerRunArgs, specHash, type RunOptions} from './docker-run.js'
 import {systemdCommandLine, systemdWord} from './escape.js'
 import {sha256Hex} from './hash.js'
-import {validateServiceName, type ServiceSpec} from './spec.js'
+import {validateServiceName, type ServiceSpec, type StopTimeout} from './spec.js'
 
 export {dockerRunArgs, type RunOptions} from './docker-run.js'
 
@@ -65,6 +65,18 @@ function runArgLines(args: string[], spec: ServiceSpec, source: {path: string}):
   return lines.map((words) => systemdCommandLine(words, source)).join(' \\\n    ')
 }
 
+/**
+ * The unit's stop settings for a stop timeout: `docker stop -t` seconds and systemd's
+ * TimeoutStopSec. For `infinity`, `docker stop -t -1` sends SIGTERM and waits with no
+ * deadline (dockerd 20.10, the nodes' version, takes a negative time as "wait forever":
+ * measured with a container that took 25 s to exit on SIGTERM and exited by itself), and
+ * `TimeoutStopSec=infinity` keeps systemd from killing the stop while it waits.
+ */
+export function stopSettings(stopTimeout: StopTimeout): {stopTimeout: number; timeoutStopSec: number | 'infinity'} {
+  if (stopTimeout === 'infinity') return {stopTimeout: -1, timeoutStopSec: 'infinity'}
+  return {stopTimeout, timeoutStopSec: stopTimeout + stopGraceSec}
+}
+
 /** Renders a service's systemd unit from installer/templates/service.unit.hbs. */
 export function renderUnit(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}): RenderedUnit {
   validateUnitPrefix(prefix)
@@ -73,10 +85,9 @@ export function renderUnit(prefix: string, name: string, spec: ServiceSpec, opts
   const content = unitTemplate()({
     containerName: systemdWord(containerName(prefix, name), source),
     runArgs: runArgLines(dockerRunArgs(prefix, name, spec, opts, hash), spec, source),
-    stopTimeout: spec.stopTimeout,
+    ...stopSettings(spec.stopTimeout),
     restart: spec.restart,
     timeoutStartSec,
-    timeoutStopSec: spec.stopTimeout + stopGraceSec,
   })
   return {name: unitName(prefix, name), content, hash: sha256Hex(content), specHash: hash}
 }

@@ -1,4 +1,3 @@
-import {rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import {addMachineToFile, removeMachineFromFile} from '../config/edit.js'
@@ -7,8 +6,9 @@ import type {Cluster, ClusterDocument, Machine, Role} from '../config/types.js'
 import {BerthError, UnsafeOperationError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
-import {type EtcdJoin, type Format, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
+import {type EtcdJoin, type Format, clusterStateDir, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
 import type {Step} from '../cli/progress.js'
+import {cannotWrite, inspectOutDir, removeFromOutDir, requireAddable} from '../out-dir.js'
 import {checkAdd} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
 
@@ -65,6 +65,10 @@ export async function addMachineSteps(request: AddMachineRequest, result: Partia
   const peerUrl = etcdUrls(cluster, machine.ip).peer
   const firstBootFile = path.resolve(request.outDir, firstBootFileName(machine, request.format))
   Object.assign(result, {machine, firstBootFile, promoted: false})
+  // Refused before etcd is changed: a learner added for a file that cannot be written would stay behind.
+  const label = `--out ${request.outDir}`
+  const out = await cannotWrite(label, () => inspectOutDir(request.outDir, label, [{label: '--state-dir', dir: request.stateDir ?? clusterStateDir(cluster)}]))
+  requireAddable(out, [path.basename(firstBootFile), 'known_hosts'])
   let members: MemberStatus[] = []
   let etcd: EtcdCluster | undefined
   const client = async () => (etcd ??= await EtcdCluster.connect(endpoints))
@@ -117,7 +121,7 @@ export async function addMachineSteps(request: AddMachineRequest, result: Partia
         } catch (error) {
           await (await client()).remove(result.memberId!).catch(() => undefined)
           await removeMachineFromFile(request.file, machine.name)
-          await rm(firstBootFile, {force: true})
+          await removeFromOutDir(path.dirname(firstBootFile), [path.basename(firstBootFile)])
           throw new BerthError(`${machine.name} did not start and catch up within ${Math.round(request.timeoutMs / 1000)} s (${(error as Error).message}); its learner was removed and ${path.basename(request.file)} restored`)
         }
       },

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, readFile, rm} from 'node:fs/promises'
+import {mkdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Step} from '../cli/progress.js'
@@ -9,6 +9,7 @@ import {UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
 import {generateEd25519} from '../ssh/keygen.js'
+import {removeLocalFolder} from './destroy.js'
 import type {ClusterNetwork, NodeProvider, RegistryInfo} from './provider.js'
 import {type LocalRecord, localPaths, readRecord, writeRecord} from './record.js'
 import {addressIn} from './subnet.js'
@@ -133,7 +134,7 @@ export async function startSteps(request: StartRequest, result: Partial<StartRes
     for (const id of made.nodes) await request.provider.removeNode(id)
     if (made.registry) await request.provider.stopRegistry(made.registry)
     if (made.network) await request.provider.removeNetwork(made.network.id)
-    await rm(request.dir, {recursive: true, force: true})
+    await removeLocalFolder(request.dir)
   }
   return {steps, undo}
 }

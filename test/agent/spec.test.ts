@@ -4,6 +4,8 @@ import {describe, it} from 'node:test'
 import {UsageError} from '../../src/errors.js'
 import {validateServiceSpec} from '../../src/agent/spec.js'
 
+const stopFix = 'Seconds between SIGTERM and SIGKILL when stopping, 1-3600 (default 10), or "infinity" to wait for the container however long it takes and never SIGKILL it.'
+
 /** The lines a UsageError shows its user, or a failure when validation passed. */
 async function problemLines(value: unknown): Promise<string[]> {
   try {
@@ -32,9 +34,25 @@ describe('validateServiceSpec', () => {
       'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles)',
       'cluster.yaml: services/web/command: must be an array (Arguments after the image, one list item per argument.)',
       'cluster.yaml: services/web/ports/0: "80:80:80" is not valid (Write [IP:]HOST:CONTAINER[/tcp|udp], like 8080:80 or 127.0.0.1:5432:5432.)',
-      'cluster.yaml: services/web/stopTimeout: must be >= 1 (Seconds between SIGTERM and SIGKILL when stopping (default 10).)',
+      `cluster.yaml: services/web/stopTimeout: must be >= 1 (${stopFix})`,
       'cluster.yaml: services/web/restart: "sometimes" is not allowed (use one of: always, on-failure, no)',
     ])
+  })
+
+  it('takes stopTimeout "infinity", and names the path and the fix for every other bad value', async () => {
+    assert.equal((await validateServiceSpec({image: 'db', stopTimeout: 'infinity'})).stopTimeout, 'infinity')
+    assert.equal((await validateServiceSpec({image: 'db', stopTimeout: 3600})).stopTimeout, 3600)
+    const bad: [unknown, string][] = [
+      ['forever', '"forever" is not valid'],
+      ['Infinity', '"Infinity" is not valid'],
+      [3601, 'must be <= 3600'],
+      [-1, 'must be >= 1'],
+      [2.5, 'must be an integer,string'],
+      [true, 'must be an integer,string'],
+    ]
+    for (const [value, message] of bad) {
+      assert.deepEqual(await problemLines({image: 'db', stopTimeout: value}), [`cluster.yaml: services/web/stopTimeout: ${message} (${stopFix})`], JSON.stringify(value))
+    }
   })
 
   it('reports a missing image and a spec that is not an object', async () => {

@@ -117,6 +117,24 @@ describe('renderUnit', () => {
   })
 })
 
+describe('stopTimeout infinity', () => {
+  const patient: ServiceSpec = {...minimal, stopTimeout: 'infinity'}
+
+  it('renders the golden unit: docker stop -t -1 and TimeoutStopSec=infinity', async () => {
+    const unit = renderUnit('berth-', 'db', patient, opts)
+    await assertGolden('stop-infinity.service', unit.content)
+    assert.ok(unit.content.includes('ExecStop=/usr/bin/docker stop -t -1 berth-db\n'))
+    assert.ok(unit.content.includes('TimeoutStopSec=infinity\n'))
+  })
+
+  it('tells docker run to wait forever too, and only such a spec gets the flag', () => {
+    const args = dockerRunArgs('berth-', 'db', patient, opts)
+    assert.deepEqual(args.slice(-3), ['--stop-timeout', '-1', '10.0.0.2:5000/web:1.0'])
+    assert.ok(!dockerRunArgs('berth-', 'db', minimal, opts).includes('--stop-timeout'))
+    assert.notEqual(args[10], dockerRunArgs('berth-', 'db', minimal, opts)[10], 'the spec hash changes with it')
+  })
+})
+
 describe('cachingRenderer', () => {
   it('renders a spec object once per name, and again for a new object or another name', () => {
     const render = cachingRenderer(opts)

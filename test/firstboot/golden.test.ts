@@ -4,6 +4,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {FORMATS, firstBootFileName, renderFirstBoot, writeFirstBoot} from '../../src/firstboot/index.js'
+import {MANIFEST} from '../../src/out-dir.js'
 import {packageRoot} from '../../src/paths.js'
 import {scratch} from '../support/cli.js'
 import {fixtureCluster} from '../support/fixture.js'
@@ -17,7 +18,7 @@ describe('first-boot files match the golden files', () => {
       const {cluster, stateDir} = await fixtureCluster()
       const out = path.join(await scratch(), 'out')
       const result = await writeFirstBoot(cluster, {format, outDir: out, stateDir})
-      assert.deepEqual((await readdir(out)).sort(), [...cluster.machines.map((m) => firstBootFileName(m, format)), 'known_hosts'].sort())
+      assert.deepEqual((await readdir(out)).sort(), [...cluster.machines.map((m) => firstBootFileName(m, format)), 'known_hosts', MANIFEST].sort())
       for (const file of [...result.files, path.join(out, 'known_hosts')]) {
         const golden = path.join(goldenDir, format, path.basename(file))
         const actual = await readFile(file, 'utf8')
