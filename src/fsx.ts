@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, mkdtemp, open, readFile, rename, rm, stat} from 'node:fs/promises'
+import {mkdir, open, readFile, rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -22,27 +22,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   }
   await handle.close()
   await rename(tmp, file)
-}
-
-/**
- * Fills a fresh directory with `fill(tmpDir)` and only then moves it to `target`,
- * replacing what was there: a failure leaves the old directory untouched.
- */
-export async function replaceDirAtomic(target: string, fill: (dir: string) => Promise<void>): Promise<void> {
-  const parent = path.dirname(path.resolve(target))
-  await mkdir(parent, {recursive: true})
-  const tmp = await mkdtemp(path.join(parent, `.${path.basename(target)}.tmp-`))
-  try {
-    await fill(tmp)
-  } catch (error) {
-    await rm(tmp, {recursive: true, force: true})
-    throw error
-  }
-  const old = `${tmp}.old`
-  const existed = await exists(target)
-  if (existed) await rename(target, old)
-  await rename(tmp, target)
-  if (existed) await rm(old, {recursive: true, force: true})
 }
 
 /**
