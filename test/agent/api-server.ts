@@ -6,7 +6,6 @@ import {startApi, type ApiOptions, type RunningApi} from '../../src/agent/api/se
 import type {ApiDeps, ObservedService} from '../../src/agent/api/routes.js'
 import type {DesiredStore} from '../../src/agent/store.js'
 import {FileStore} from '../../src/agent/store-file.js'
-import {scratch} from '../support/cli.js'
 
 /**
  * A real admin API on 127.0.0.1:0 with a self-signed certificate made by openssl, a token
@@ -42,9 +41,8 @@ export interface TestApi extends RunningApi {
   observed: Map<string, ObservedService>
 }
 
-/** Starts an API that the caller closes; this module leaves node:test out, so a bench can use it. */
-export async function startTestApi(overrides: Partial<ApiOptions> & {store?: DesiredStore} = {}): Promise<TestApi> {
-  const dir = await scratch('berth-api-')
+/** Starts an API in `dir` that the caller closes; this module leaves node:test out, so a bench can use it. */
+export async function startTestApi(dir: string, overrides: Partial<ApiOptions> & {store?: DesiredStore} = {}): Promise<TestApi> {
   const token = 'tok-0123456789abcdef0123456789abcdef'
   const {certFile, keyFile, ca} = await selfSigned(dir)
   const storeFile = path.join(dir, 'desired.yaml')

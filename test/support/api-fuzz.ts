@@ -285,7 +285,7 @@ export class FuzzSender {
 
   constructor(url: string, readonly ca: Buffer) {
     this.#url = new URL(url)
-    this.#agent = new Agent({keepAlive: true, maxSockets: 1, ca})
+    this.#agent = new Agent({keepAlive: true, ca})
   }
 
   /** Delivers one request and waits for its answer (or for the server to close the connection). */
@@ -317,15 +317,20 @@ export class FuzzSender {
     // server would read it as the next request; a body always goes with its framing.
     if (fuzz.body && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) headers['content-length'] = String(fuzz.body.length)
     const req = request({hostname: this.#url.hostname, port: this.#url.port, path: fuzz.path, method: fuzz.method, headers, agent: this.#agent})
-    return new Promise((resolve) => {
-      req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')))
+    return new Promise<FuzzAnswer>((resolve) => {
+      // A timer of its own: a request still waiting for a pooled socket has no socket timeout.
+      const timer = setTimeout(() => req.destroy(new Error('no answer within 10 s')), 10_000)
+      req.on('close', () => clearTimeout(timer))
       req.on('response', (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => resolve({status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8')}))
         res.on('error', (error) => resolve({status: 0, headers: {}, text: '', failure: error.message}))
+        // After 'end' this changes nothing; before it, the answer was cut off.
+        res.on('close', () => resolve({status: 0, headers: {}, text: '', failure: `answer ${res.statusCode} cut off`}))
       })
       req.on('error', (error) => resolve({status: 0, headers: {}, text: '', failure: error.message}))
+      req.on('close', () => resolve({status: 0, headers: {}, text: '', failure: 'closed without an answer'}))
       req.end(fuzz.body)
     })
   }

@@ -50,6 +50,9 @@ export function sendError(res: ServerResponse, error: ApiError): void {
   sendJson(res, error.status, {error: {code: error.code, message: error.message, ...(problems ? {problems} : {})}}, error.headers)
 }
 
+/** How long a socket answered by {@link sendRawError} may stay open for the client to close it. */
+const rawLingerMs = 2000
+
 /**
  * Writes an error answer straight to a socket that no ServerResponse owns (a request the
  * HTTP parser refused, a CONNECT), then closes it: the client gets the same JSON as anywhere.
@@ -65,8 +68,15 @@ export function sendRawError(socket: Duplex, error: ApiError, head = false): voi
     'x-content-type-options: nosniff',
     'connection: close',
   ]
+  // The rest of what the client sends is read and dropped: unread bytes would make the
+  // kernel reset the connection under the answer. A client that never closes its side is
+  // cut off after a while, or the socket (and the server's close) would wait for it forever.
+  socket.on('error', () => socket.destroy())
+  socket.resume()
   // An answer to HEAD has headers only; a body would be read as the next answer.
   socket.end(`${lines.join('\r\n')}\r\n\r\n${head ? '' : text}`)
+  const timer = setTimeout(() => socket.destroy(), rawLingerMs)
+  socket.once('close', () => clearTimeout(timer))
 }
 
 /**
