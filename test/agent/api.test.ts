@@ -104,12 +104,19 @@ describe('admin API: bad input stores nothing', () => {
     await assertNothingStored()
   })
 
-  it('400 naming the limit for a body nested past 64 levels, however deep', async () => {
+  it('400 naming the limit for a body nested past 64 levels, however deep, and for env values past 32', async () => {
     for (const levels of [65, 1000, 100_000]) {
       const body = `{"image":"web:1","env":{"X":${'['.repeat(levels)}${']'.repeat(levels)}}}`
       const reply = await send(api, 'PUT', '/v1/services/web', {body, headers: {'content-type': 'application/json'}})
       assertJsonError(reply, 400, 'too_deep')
       assert.match(reply.json.error?.message ?? '', /nests deeper than 64 levels/)
+    }
+    // Within the body's limit, the spec's own: env values nest at most 32 levels, and hold
+    // only numbers that JSON (and so the etcd and PostgreSQL stores) can carry.
+    for (const [value, message] of [[`${'['.repeat(40)}${']'.repeat(40)}`, 'nests deeper than 32 levels of arrays and objects'], ['1e400', 'holds a number JSON cannot represent']]) {
+      const reply = await send(api, 'PUT', '/v1/services/web', {body: `{"image":"web:1","env":{"X":${value}}}`, headers: {'content-type': 'application/json'}})
+      assertJsonError(reply, 400, 'invalid_spec')
+      assert.deepEqual(reply.json.error?.problems?.map((p) => `${p.path}: ${p.message}`), [`env/X: ${message}`])
     }
     // Brackets inside strings are text, not nesting, escaped quotes included.
     assert.equal(nestingPastLimit(JSON.stringify({X: `\\"${'['.repeat(1000)}`}), 64), false)

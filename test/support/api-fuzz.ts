@@ -151,7 +151,9 @@ function nested(rnd: Random, depth: number): unknown {
 function deepText(rnd: Random, levels: number): string {
   const [open, close] = rnd.chance(0.5) ? ['[', ']'] : ['{"a":', '}']
   const inner = `${open.repeat(levels)}1${close.repeat(levels)}`
-  return rnd.pick([inner, `{"image":"web:1","env":{"X":${inner}}}`, `{"image":"web:1","roles":[${inner},${inner}]}`, `{"image":"web:1","command":${inner}}`])
+  // Mostly inside env, the one field whose values the schema leaves open to any depth.
+  const env = `{"image":"web:1","env":{"X":${inner}}}`
+  return rnd.pick([inner, env, env, env, `{"image":"web:1","roles":[${inner},${inner}]}`, `{"image":"web:1","command":${inner}}`])
 }
 
 /** JSON text that breaks the grammar, or stretches the number syntax, in one of many ways. */
@@ -177,8 +179,8 @@ function brokenText(rnd: Random): string {
 function bodyText(rnd: Random): {kind: string; text: string} {
   const roll = rnd.next()
   if (roll < 0.3) return {kind: 'valid spec', text: JSON.stringify(rnd.pick(validSpecs))}
-  if (roll < 0.6) return {kind: 'mutated spec', text: JSON.stringify(mutatedSpec(rnd))}
-  if (roll < 0.7) return {kind: 'deep nesting', text: deepText(rnd, rnd.pick([10, 63, 64, 65, 100, 1000, 100_000, 250_000]))}
+  if (roll < 0.55) return {kind: 'mutated spec', text: JSON.stringify(mutatedSpec(rnd))}
+  if (roll < 0.7) return {kind: 'deep nesting', text: deepText(rnd, rnd.pick([10, 63, 64, 65, 100, 5000, 20_000, 100_000, 100_000, 250_000]))}
   if (roll < 0.9) return {kind: 'broken JSON', text: brokenText(rnd)}
   return {kind: 'random value', text: JSON.stringify(randomValue(rnd, 5)) ?? 'null'}
 }
