@@ -28,6 +28,11 @@ const escaped: string[] = []
 process.on('unhandledRejection', (reason) => escaped.push(`unhandled rejection: ${String(reason)}`))
 process.on('uncaughtException', (error) => escaped.push(`uncaught exception: ${error.stack ?? String(error)}`))
 
+// The server runs in this process: a key like __proto__ that reached a plain assignment
+// would show up here.
+const prototypeKeys = (): string[] => [Object.prototype, Array.prototype].flatMap((p) => Object.getOwnPropertyNames(p)).sort()
+const cleanPrototypes = prototypeKeys()
+
 async function fuzzOver(api: TestApi, store: FuzzStore, seed: number, share: number): Promise<void> {
   const run = await runFuzz({url: api.url, ca: api.ca, token: api.token, store}, {seed, maxRequests: Math.ceil(maxRequests * share), maxMs: maxMs * share})
   console.log(summary(run))
@@ -44,6 +49,7 @@ async function fuzzOver(api: TestApi, store: FuzzStore, seed: number, share: num
   assert.equal(put.status, 200, put.text)
   assert.deepEqual((await store.raw()).get('after-fuzz'), put.json.spec)
   assert.deepEqual(escaped, [])
+  assert.deepEqual(prototypeKeys(), cleanPrototypes)
 }
 
 describe('admin API fuzz', () => {
