@@ -18,6 +18,12 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
     if (unsafe !== undefined) at(path, `contains ${unsafe}`, 'remove line breaks and control characters')
   }
   for (const [name, value] of Object.entries(spec.env ?? {})) {
+    // Checked before envString, whose JSON.stringify would overflow the stack on a deep value.
+    const shape = envShapeProblem(value)
+    if (shape !== undefined) {
+      at(`env/${name}`, shape.message, shape.fix)
+      continue
+    }
     const problem = envLineProblem(name, envString(value as EnvValue))
     if (problem !== undefined) at(`env/${name}`, problem, 'put multi-line values in a mounted file')
     if (spec.secrets?.includes(name)) at(`env/${name}`, 'is also listed in secrets', 'set the variable either in env or as a secret')
@@ -37,6 +43,26 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
     if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
   }
   return problems
+}
+
+/** Deepest nesting of arrays and objects an env value may have. */
+export const maxEnvDepth = 32
+
+/**
+ * What JSON cannot carry in an env value, found without recursion: nesting past
+ * {@link maxEnvDepth}, and numbers that are not finite (a literal like 1e400 parses to
+ * Infinity, which the etcd and PostgreSQL stores would keep as null).
+ */
+function envShapeProblem(value: unknown): {message: string; fix: string} | undefined {
+  const pending: Array<[unknown, number]> = [[value, 0]]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next
+    if (typeof item === 'number' && !Number.isFinite(item)) return {message: 'holds a number JSON cannot represent', fix: 'write it as a string'}
+    if (typeof item !== 'object' || item === null) continue
+    if (depth + 1 > maxEnvDepth) return {message: `nests deeper than ${maxEnvDepth} levels of arrays and objects`, fix: 'flatten it, or put the structure in a mounted file'}
+    for (const child of Object.values(item)) pending.push([child, depth + 1])
+  }
+  return undefined
 }
 
 /** Every string that ends up on the unit's command line, with its path in the spec. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {readFile, stat} from 'node:fs/promises'
 import {describe, it} from 'node:test'
 
+import {nestingPastLimit} from '../../src/agent/api/http.js'
 import {startApi} from '../../src/agent/api/server.js'
 import type {DesiredStore} from '../../src/agent/store.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
@@ -100,6 +101,35 @@ describe('admin API: bad input stores nothing', () => {
     const reply = await send(api, 'PUT', '/v1/services/web', {body: '{"image": "web:1", "env": {"PASSWORD": "hunter2"', headers: {'content-type': 'application/json'}})
     assertJsonError(reply, 400, 'malformed_json')
     assert.ok(!reply.text.includes('hunter2'))
+    await assertNothingStored()
+  })
+
+  it('400 naming the limit for a body nested past 64 levels, however deep, and for env values past 32', async () => {
+    for (const levels of [65, 1000, 100_000]) {
+      const body = `{"image":"web:1","env":{"X":${'['.repeat(levels)}${']'.repeat(levels)}}}`
+      const reply = await send(api, 'PUT', '/v1/services/web', {body, headers: {'content-type': 'application/json'}})
+      assertJsonError(reply, 400, 'too_deep')
+      assert.match(reply.json.error?.message ?? '', /nests deeper than 64 levels/)
+    }
+    // Within the body's limit, the spec's own: env values nest at most 32 levels, and hold
+    // only numbers that JSON (and so the etcd and PostgreSQL stores) can carry.
+    for (const [value, message] of [[`${'['.repeat(40)}${']'.repeat(40)}`, 'nests deeper than 32 levels of arrays and objects'], ['1e400', 'holds a number JSON cannot represent']]) {
+      const reply = await send(api, 'PUT', '/v1/services/web', {body: `{"image":"web:1","env":{"X":${value}}}`, headers: {'content-type': 'application/json'}})
+      assertJsonError(reply, 400, 'invalid_spec')
+      assert.deepEqual(reply.json.error?.problems?.map((p) => `${p.path}: ${p.message}`), [`env/X: ${message}`])
+    }
+    // Brackets inside strings are text, not nesting, escaped quotes included.
+    assert.equal(nestingPastLimit(JSON.stringify({X: `\\"${'['.repeat(1000)}`}), 64), false)
+    assert.equal(nestingPastLimit(`${'['.repeat(64)}${']'.repeat(64)}`, 64), false)
+    assert.equal(nestingPastLimit(`${'['.repeat(65)}${']'.repeat(65)}`, 64), true)
+    assert.ok(api.logs.every((line) => !/ 5\d\d /.test(line)), api.logs.join('\n'))
+    await assertNothingStored()
+  })
+
+  it('a JSON error for requests the HTTP parser refuses: huge headers, unknown methods', async () => {
+    const huge = await send(api, 'GET', '/v1/services', {headers: {'x-filler': 'y'.repeat(20_000)}})
+    assertJsonError(huge, 431, 'headers_too_large')
+    assertJsonError(await send(api, 'FOO', '/v1/services'), 400, 'malformed_request')
     await assertNothingStored()
   })
 

@@ -1,4 +1,5 @@
-import type {IncomingMessage, ServerResponse} from 'node:http'
+import {STATUS_CODES, type IncomingMessage, type ServerResponse} from 'node:http'
+import type {Duplex} from 'node:stream'
 
 import type {Problem} from '../../errors.js'
 
@@ -9,6 +10,13 @@ import type {Problem} from '../../errors.js'
 
 /** Largest request body the API reads. */
 export const maxBodyBytes = 1024 * 1024
+
+/**
+ * Deepest nesting of arrays and objects a body may have. A service spec needs four levels
+ * and env values a few more; validators, stores and JSON.stringify recurse, and a body
+ * nested 100,000 levels deep would overflow the stack in one of them.
+ */
+export const maxBodyDepth = 64
 
 /** An answer other than success: its status, a stable code for programs, a sentence for people. */
 export class ApiError extends Error {
@@ -42,6 +50,56 @@ export function sendError(res: ServerResponse, error: ApiError): void {
   sendJson(res, error.status, {error: {code: error.code, message: error.message, ...(problems ? {problems} : {})}}, error.headers)
 }
 
+/** How long a socket answered by {@link sendRawError} may stay open for the client to close it. */
+const rawLingerMs = 2000
+
+/**
+ * Writes an error answer straight to a socket that no ServerResponse owns (a request the
+ * HTTP parser refused, a CONNECT), then closes it: the client gets the same JSON as anywhere.
+ * `head` leaves the body out, for a request that was a HEAD.
+ */
+export function sendRawError(socket: Duplex, error: ApiError, head = false): void {
+  const text = `${JSON.stringify({error: {code: error.code, message: error.message}})}\n`
+  const lines = [
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(text)}`,
+    'cache-control: no-store',
+    'x-content-type-options: nosniff',
+    'connection: close',
+  ]
+  // The rest of what the client sends is read and dropped: unread bytes would make the
+  // kernel reset the connection under the answer. A client that never closes its side is
+  // cut off after a while, or the socket (and the server's close) would wait for it forever.
+  socket.on('error', () => socket.destroy())
+  socket.resume()
+  // An answer to HEAD has headers only; a body would be read as the next answer.
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${head ? '' : text}`)
+  const timer = setTimeout(() => socket.destroy(), rawLingerMs)
+  socket.once('close', () => clearTimeout(timer))
+}
+
+/**
+ * True when `text` nests arrays and objects deeper than `limit`. It counts brackets
+ * outside strings on the raw text, so no parser or validator ever sees such a body;
+ * text that is not JSON is left for JSON.parse to refuse.
+ */
+export function nestingPastLimit(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash escapes the next character, quote included
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
 /** True when the request says it carries a body. */
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
@@ -49,7 +107,8 @@ function hasBody(req: IncomingMessage): boolean {
 
 /**
  * Reads and parses a JSON body: 415 unless it is declared `application/json`, 413 past
- * 1 MiB (from Content-Length before reading, or while reading), 400 when it does not parse.
+ * 1 MiB (from Content-Length before reading, or while reading), 400 when it nests deeper
+ * than {@link maxBodyDepth} or does not parse.
  * Returns undefined when there is no body at all.
  */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -62,13 +121,23 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > maxBodyBytes) throw tooLarge
-    chunks.push(chunk)
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > maxBodyBytes) throw tooLarge
+      chunks.push(chunk)
+    }
+  } catch (error) {
+    if (error instanceof ApiError) throw error
+    // The client went away mid-body: nobody reads this answer, but it is no fault of the agent.
+    throw new ApiError(400, 'incomplete_body', 'the request body ended before its declared length; send the whole body')
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (nestingPastLimit(text, maxBodyDepth)) {
+    throw new ApiError(400, 'too_deep', `the request body nests deeper than ${maxBodyDepth} levels of arrays and objects; flatten it (a service spec needs fewer than ten)`)
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(text)
   } catch (error) {
     // The parser's own message may quote the body, so only the position is passed on.
     const at = /position (\d+)/.exec((error as Error).message)?.[1]

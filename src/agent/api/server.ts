@@ -1,12 +1,13 @@
 import {readFile} from 'node:fs/promises'
-import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer as createHttpServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
+import type {Duplex} from 'node:stream'
 
 import {BerthError, RetryableError, UsageError} from '../../errors.js'
 import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.js'
 import {applyCors, checkToken} from './guard.js'
-import {ApiError, sendError, sendJson} from './http.js'
+import {ApiError, sendError, sendJson, sendRawError} from './http.js'
 import {route, type ApiDeps} from './routes.js'
 
 /** The options the admin API reads. */
@@ -52,6 +53,19 @@ export async function startApi(deps: ApiDeps & {options: ApiOptions; log?: ApiLo
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000
   server.keepAliveTimeout = 5_000
+  // Requests the parser refuses, and CONNECT, never reach the handler; Node's own answers
+  // to them have no body, and without a listener a CONNECT is dropped unanswered.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const answer = clientErrorAnswer(error)
+    if (answer && socket.writable && !responding(socket)) {
+      sendRawError(socket, answer, isHead(error))
+      log?.(`- - ${answer.status}: ${error.code ?? error.message}`)
+    } else socket.destroy()
+  })
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    sendRawError(socket, new ApiError(405, 'method_not_allowed', 'CONNECT is not served here; use GET, PUT, DELETE, POST or OPTIONS'))
+    log?.(`CONNECT - 405`)
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(new BerthError(`admin API: cannot listen on ${options.listen}: ${error.code ?? error.message}`, {cause: error})))
     server.listen(port, host, resolve)
@@ -90,6 +104,31 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
     if (answer.status >= 500) return error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   }
   return undefined
+}
+
+/** Whether the refused request was a HEAD, as far as its first bytes tell. */
+function isHead(error: Error): boolean {
+  const raw = (error as Error & {rawPacket?: Buffer}).rawPacket
+  return raw?.subarray(0, 5).toString('latin1') === 'HEAD '
+}
+
+/** Whether a response on this socket has begun: then a second status line would corrupt it. */
+function responding(socket: Duplex): boolean {
+  return (socket as Duplex & {_httpMessage?: {headersSent?: boolean}})._httpMessage?.headersSent === true
+}
+
+/**
+ * The answer to a request the HTTP parser refused, or undefined when the client is gone.
+ * llhttp's reasons are fixed texts (never the request's bytes), so they are passed on.
+ */
+function clientErrorAnswer(error: NodeJS.ErrnoException): ApiError | undefined {
+  if (error.code === 'ECONNRESET' || error.code === 'EPIPE') return undefined
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return new ApiError(431, 'headers_too_large', `the request line and headers are larger than ${maxHeaderSize} bytes; send a shorter path and fewer or smaller headers`)
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ApiError(408, 'request_timeout', 'the request took too long to arrive; send it again')
+  const reason = error.message.replace(/^Parse Error: /, '')
+  return new ApiError(400, 'malformed_request', `the request is not valid HTTP/1.1 (${error.code ?? 'parse error'}: ${reason}); check its request line and headers`)
 }
 
 // A client still sending a refused body must be able to read the answer, so the rest is
