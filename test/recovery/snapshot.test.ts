@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {openEtcd} from '../../src/etcd/client.js'
+import {snapshotDue, snapshotIfDue, snapshotsToPrune} from '../../src/recovery/schedule.js'
 import {decodeSnapshot} from '../../src/recovery/snapshot-file.js'
 import {berth} from '../support/cli.js'
 import {etcdUrl} from '../support/services.js'
@@ -88,5 +89,40 @@ describe('etcd snapshots on the real etcd', () => {
     const etcd = await openEtcd([etcdUrl()])
     assert.equal(await etcd.get(key).string(), 'before the backup', 'etcd kept running with its data')
     etcd.close()
+  })
+
+  it('scheduled: two main machines racing for a due snapshot, exactly one takes it; the next waits an interval', async () => {
+    const prefix = `/recovery-test-${randomBytes(4).toString('hex')}`
+    const dirs = ['m1', 'm2'].map((m) => path.join(dir, 'sched', m))
+    for (const d of dirs) await mkdir(d, {recursive: true})
+    const clients = await Promise.all(dirs.map(() => openEtcd([etcdUrl()])))
+    try {
+      const options = (i: number) => ({endpoints: [etcdUrl()], prefix, machine: `main-${i + 1}`, dir: dirs[i]!, cluster: 'snaptest', intervalSeconds: 3600, keep: 2, log: () => undefined})
+      const notes = await Promise.all(clients.map((c, i) => snapshotIfDue(options(i), c)))
+      assert.equal(notes.filter(Boolean).length, 1, `one took it: ${JSON.stringify(notes)}`)
+      const files = await Promise.all(dirs.map((d) => readdir(d)))
+      assert.equal(files.flat().length, 1)
+      const taker = files.findIndex((f) => f.length === 1)
+      const record = JSON.parse((await clients[0]!.get(`${prefix}/snapshots/last`).string())!) as {machine: string; file: string}
+      assert.deepEqual(record, {...record, machine: `main-${taker + 1}`, file: files[taker]![0]})
+      assert.equal((await stat(path.join(dirs[taker]!, record.file))).mode & 0o777, 0o600)
+      decodeSnapshot(await readFile(path.join(dirs[taker]!, record.file)), record.file, 'snaptest')
+      assert.deepEqual(await Promise.all(clients.map((c, i) => snapshotIfDue(options(i), c))), [undefined, undefined], 'not due again within the interval')
+    } finally {
+      for (const c of clients) {
+        await c.delete().prefix(prefix).exec()
+        c.close()
+      }
+    }
+  })
+
+  it('scheduled: due and pruning rules', () => {
+    const last = {machine: 'main-1', file: 'f', takenAt: '2026-12-01T20:00:00.000Z', revision: '5'}
+    assert.equal(snapshotDue(undefined, 0, 1000), true)
+    assert.equal(snapshotDue(last, Date.parse('2026-12-01T20:59:59.999Z'), 3_600_000), false)
+    assert.equal(snapshotDue(last, Date.parse('2026-12-01T21:00:00.000Z'), 3_600_000), true)
+    const names = ['etcd-2026-12-01T20-00-00-000Z-r5.snapshot', 'notes.txt', 'etcd-2026-12-01T22-00-00-000Z-r9.snapshot', 'etcd-2026-12-01T21-00-00-000Z-r7.snapshot']
+    assert.deepEqual(snapshotsToPrune(names, 2), ['etcd-2026-12-01T20-00-00-000Z-r5.snapshot'])
+    assert.deepEqual(snapshotsToPrune(names, 5), [])
   })
 })
