@@ -21,3 +21,4 @@ node dist/bench/local-cluster.js 3
 node dist/bench/secrets-upload.js
 node dist/bench/agent-latency.js 25
 node dist/bench/rolling-upgrade.js
+node dist/bench/restore.js 200
