@@ -92,6 +92,9 @@ describe('etcd disaster recovery on three real nodes', {timeout: 25 * 60_000}, (
 
   it('repair-member: main-2\'s data dir wiped, then rebuilt as a learner and promoted; 3 healthy voters, data intact', async () => {
     await check(sh('main-2', 'systemctl stop etcd && rm -rf /var/lib/etcd/berth && systemctl start --no-block etcd'))
+    // What main-2 now holds by itself: nothing of the desired state (or it does not answer at all).
+    const lost = await etcd((c) => c.get('/berth/services/before').serializable(true).string(), [endpoints()[1]!]).catch(() => null)
+    assert.equal(lost, null, 'main-2 lost its data')
     const dry = await check(berth(['cluster', 'repair-member', 'main-2', '--local-cluster', name, '--dry-run'], {env}))
     assert.match(dry, new RegExp(`3\\. Remove main-2's member \\(http://${ips[1]!.replaceAll('.', '\\.')}:2380\\) from etcd`))
     const result = await berth(['cluster', 'repair-member', 'main-2', '--local-cluster', name], {env})
@@ -142,6 +145,11 @@ describe('etcd disaster recovery on three real nodes', {timeout: 25 * 60_000}, (
       const status = JSON.parse(await check(berth(['cluster', 'status', '--local-cluster', name, '--json'], {env}))) as {etcd: {healthy: number}; machines: {agent: {state: string}}[]}
       return status.etcd.healthy === 3 && status.machines.every((m) => m.agent.state === 'converged')
     }, 120)
+    // The agents watch again: a service deployed now runs everywhere well before their 30 s resync.
+    await etcd((c) => c.put('/berth/services/later').value(JSON.stringify({...web, ports: ['8083:80']})).exec())
+    const deployed = Date.now()
+    await until('berth-later active on every node', async () => (await unitStates('berth-later')).every((s) => s === 'active'), 60)
+    assert.ok(Date.now() - deployed < 15_000, `berth-later ran after ${Date.now() - deployed} ms: the agents' watch did not see it`)
     for (const [i, url] of urls.entries()) assert.match(await (await fetch(url, {signal: AbortSignal.timeout(5000)})).text(), new RegExp(`Hello from main-${i + 1}`))
   })
 })

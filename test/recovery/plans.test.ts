@@ -4,6 +4,9 @@
  * usage errors (exit 2). Nothing here reaches etcd or SSH.
  */
 import assert from 'node:assert/strict'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {loadClusterFile} from '../../src/config/load.js'
@@ -91,5 +94,32 @@ describe('recovery plans', () => {
     const unknown = await berth(['cluster', 'repair-member', 'main-9', '-c', fixture])
     assert.equal(unknown.exitCode, 2)
     assert.match(unknown.stderr, /MACHINE: no machine is named or has the address main-9/)
+  })
+
+  it('etcd.snapshots: defaults, carried to main machines\' agents only, and a too short or malformed interval is bad usage', async () => {
+    const {cluster} = await loadClusterFile(fixture)
+    assert.deepEqual(cluster.etcd.snapshots, {interval: '1h', keep: 24})
+    const {nodeClusterFile} = await import('../../src/provision/cluster-json.js')
+    const {agentOptionsFor} = await import('../../src/provision/agent-unit.js')
+    const json = nodeClusterFile(cluster)
+    assert.deepEqual(json.etcdSnapshots, {intervalSeconds: 3600, keep: 24})
+    const node = {cluster: 'fixture', machine: 'main-1', ip: '10.20.0.11', role: 'main' as const, unitPrefix: 'air-', etcdEndpoints: [], registry: '', installerImage: ''}
+    assert.deepEqual(agentOptionsFor(node, json).snapshots, {dir: '/var/lib/berth/snapshots', cluster: 'fixture', intervalSeconds: 3600, keep: 24})
+    assert.equal(agentOptionsFor({...node, role: 'worker'}, json).snapshots, undefined)
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-snapcfg-'))
+    try {
+      const text = (await readFile(fixture, 'utf8')).replace('etcd: {token: fixture-etcd}', 'etcd: {token: fixture-etcd, snapshots: {interval: 2s, keep: 0}}').replace('provisioner.pub', path.join(path.dirname(fixture), 'provisioner.pub'))
+      await writeFile(path.join(dir, 'cluster.yaml'), text)
+      const result = await berth(['cluster', 'validate', '-c', path.join(dir, 'cluster.yaml')])
+      assert.equal(result.exitCode, 2)
+      assert.match(result.stderr, /etcd\/snapshots\/keep: .*1/)
+      assert.match(result.stderr, /etcd\/snapshots\/interval: 2s is shorter than 5 s \(write 5s or more, like 1h\)/)
+      await writeFile(path.join(dir, 'cluster.yaml'), text.replace('interval: 2s, keep: 0', 'interval: 1d, keep: 3'))
+      const malformed = await berth(['cluster', 'validate', '-c', path.join(dir, 'cluster.yaml')])
+      assert.equal(malformed.exitCode, 2)
+      assert.match(malformed.stderr, /etcd\/snapshots\/interval/)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 })
