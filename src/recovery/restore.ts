@@ -29,13 +29,13 @@ export function restoreToken(cluster: Cluster, now = new Date()): string {
   return `${cluster.etcd.token}-restored-${now.toISOString().replace(/\D/g, '').slice(0, 14)}`
 }
 
-/** Asks each member for its status: the ones that answer and know a leader still hold a working cluster. */
+/** Asks each member for its status: the ones that answer and know a leader still hold a working cluster (with their revision). */
 async function membersWithLeader(endpoints: string[]): Promise<string[]> {
   const answers = await Promise.all(endpoints.map(async (endpoint) => {
     const client = await openEtcd([endpoint], {dialTimeout: 1500})
     try {
       const status = await Promise.race([client.maintenance.status(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), 3000).unref())])
-      return status.leader !== '0' ? endpoint : undefined
+      return status.leader !== '0' ? `${endpoint} at revision ${status.header.revision}` : undefined
     } catch {
       return undefined
     } finally {
@@ -85,7 +85,7 @@ export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMe
     run: async () => {
       const alive = await membersWithLeader(endpoints)
       if (alive.length === 0) return 'none answers with a leader'
-      const reason = `${alive.length} of ${mains.length} etcd members answer with a leader (${alive.join(', ')}); restoring would discard their data. For one lost member use \`cluster repair-member\``
+      const reason = `${alive.length} of ${mains.length} etcd members answer with a leader (${alive.join(', ')}); restoring would discard their data (the snapshot is at revision ${result.meta!.revision}). For one lost member use \`cluster repair-member\``
       if (!request.force) throw new UnsafeOperationError(`refusing to restore: ${reason}; pass --force to restore anyway`)
       request.warn(`restoring although ${reason}`)
       return `${alive.length} healthy: restoring anyway (--force)`

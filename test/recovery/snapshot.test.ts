@@ -85,7 +85,7 @@ describe('etcd snapshots on the real etcd', () => {
   it('restore refuses a cluster whose members still have a leader, unless --force', async () => {
     const result = await berth(['cluster', 'restore', path.join(dir, 'b.snapshot'), '-c', file])
     assert.equal(result.exitCode, 2, result.stderr)
-    assert.match(result.stderr, /refusing to restore: 1 of 1 etcd members answer with a leader \(http:\/\/127\.0\.0\.1:\d+\); restoring would discard their data\. For one lost member use `cluster repair-member`; pass --force to restore anyway/)
+    assert.match(result.stderr, /refusing to restore: 1 of 1 etcd members answer with a leader \(http:\/\/127\.0\.0\.1:\d+ at revision \d+\); restoring would discard their data \(the snapshot is at revision \d+\)\. For one lost member use `cluster repair-member`; pass --force to restore anyway/)
     const etcd = await openEtcd([etcdUrl()])
     assert.equal(await etcd.get(key).string(), 'before the backup', 'etcd kept running with its data')
     etcd.close()
