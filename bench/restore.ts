@@ -66,7 +66,7 @@ try {
   const running = performance.now() - start
   await until('every agent converged', converged, 600)
   rows.push(
-    {what: 'cluster restore: every member\'s data lost → etcd healthy', samples: [restored]},
+    {what: 'cluster restore: every member\'s data lost → etcd healthy, each agent a converged pass', samples: [restored]},
     {what: `… → every one of ${services} services active on every node`, samples: [running], target: '< 60000 ms'},
     {what: '… → every agent converged (cluster status)', samples: [performance.now() - start], target: '< 60000 ms'},
   )

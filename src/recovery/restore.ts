@@ -59,6 +59,7 @@ export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMe
   const initialCluster = mains.map((m) => `${m.name}=${etcdUrls(cluster, m.ip).peer}`).join(',')
   const names = mains.map((m) => m.name).join(', ')
   let db: Buffer | undefined
+  let startedAt = 0
   const shells = new Map<string, Promise<SshConnection>>()
   const shell = async (machine: Machine): Promise<SshConnection> => {
     let one = shells.get(machine.name)
@@ -103,8 +104,12 @@ export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMe
     title: `Start etcd on ${names} as a new cluster (${initialCluster}) and wait until every member is healthy`,
     run: async () => {
       await onEvery(async (_, ssh) => void await ssh.execChecked(startEtcdCommand()))
+      startedAt = Date.now()
       return waitHealthy(endpoints, mains.length, request.timeoutMs)
     },
+  }, {
+    title: 'Wait until every installed machine\'s agent has made a pass since, converged to the restored desired state',
+    run: async () => waitAgents(cluster, startedAt, request.timeoutMs),
   }]
   return {steps, close: () => { for (const one of shells.values()) void one.then((s) => s.close(), () => undefined) }}
 }
@@ -126,5 +131,27 @@ export async function waitHealthy(endpoints: string[], count: number, timeoutMs:
     }
   } finally {
     etcd.close()
+  }
+}
+
+/**
+ * Polls the machines' records until every installed machine's agent has reported a
+ * converged pass made after `since`: its etcd client found the restored cluster by itself.
+ */
+async function waitAgents(cluster: Cluster, since: number, timeoutMs: number): Promise<string> {
+  const {StatusReader} = await import('../provision/status.js')
+  const reader = await StatusReader.open(cluster)
+  const deadline = Date.now() + timeoutMs
+  try {
+    for (;;) {
+      const now = Date.now()
+      const installed = (await reader.read(now)).machines.filter((m) => m.installed)
+      const behind = installed.filter((m) => m.agent.state !== 'converged' || (m.agent.lastPassAgeS ?? Infinity) * 1000 > now - since)
+      if (behind.length === 0) return `${installed.length} agents converged`
+      if (now > deadline) throw new BerthError(`etcd is restored, but within ${Math.round(timeoutMs / 1000)} s these agents made no converged pass: ${behind.map((m) => `${m.name} (${m.agent.state})`).join(', ')}; see \`cluster status\``)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+  } finally {
+    reader.close()
   }
 }

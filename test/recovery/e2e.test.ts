@@ -134,7 +134,7 @@ describe('etcd disaster recovery on three real nodes', {timeout: 25 * 60_000}, (
     const started = Date.now()
     const result = await berth(['cluster', 'restore', backup, '--local-cluster', name, '--json'], {env})
     assert.equal(result.exitCode, 0, result.stderr || result.stdout)
-    console.log(`# restore: ${((Date.now() - started) / 1000).toFixed(1)} s to a healthy etcd`)
+    console.log(`# restore: ${((Date.now() - started) / 1000).toFixed(1)} s to a healthy etcd and every agent converged`)
     assert.equal(await etcd((c) => c.get('/berth/services/after').string()), null, 'the service deployed after the backup is not in the restored etcd')
     assert.ok(await etcd((c) => c.get('/berth/services/before').string()))
     await until('berth-after removed and berth-before, berth-web active on every node', async () => {

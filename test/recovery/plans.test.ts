@@ -42,6 +42,7 @@ describe('recovery plans', () => {
       'Stop etcd on main-1, main-2, main-3',
       ...[1, 2, 3].map((i) => `Restore main-${i}'s data dir from the snapshot (etcdctl snapshot restore --name main-${i} --initial-cluster-token ${token}; the old dir kept as <dir>.before-restore)`),
       `Start etcd on main-1, main-2, main-3 as a new cluster (${initial}) and wait until every member is healthy`,
+      'Wait until every installed machine\'s agent has made a pass since, converged to the restored desired state',
     ])
     plan.close()
   })
