@@ -61,9 +61,11 @@ export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMe
   let db: Buffer | undefined
   let startedAt = 0
   const shells = new Map<string, Promise<SshConnection>>()
+  let opener: Promise<ShellOpener> | undefined
   const shell = async (machine: Machine): Promise<SshConnection> => {
     let one = shells.get(machine.name)
-    if (!one) shells.set(machine.name, one = request.opener().then((open) => open(machine)))
+    // One opener: the identity and the host keys are read once for every machine.
+    if (!one) shells.set(machine.name, one = (opener ??= request.opener()).then((open) => open(machine)))
     return one
   }
   const onEvery = async (run: (machine: Machine, ssh: SshConnection) => Promise<void>): Promise<void> => {
