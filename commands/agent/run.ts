@@ -20,11 +20,15 @@ export default class AgentRun extends BerthCommand {
     const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync()})
     log(`berth-agent on ${options.machine}: admin API at ${api.url}, units ${options.unitPrefix}* in ${options.unitDir}`)
     await loop.start()
+    const stopSnapshots = options.snapshots && options.store.kind === 'etcd'
+      ? (await import('../../src/recovery/schedule.js')).startSnapshotSchedule({...options.snapshots, endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, log})
+      : undefined
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)
       process.once('SIGINT', resolve)
     })
     log('berth-agent: stopping')
+    await stopSnapshots?.()
     await api.close()
     await agent.close()
   }

@@ -35,6 +35,8 @@ export interface AgentOptions {
   machine: string
   role: MachineRole
   resyncSeconds: number
+  /** Scheduled etcd snapshots, on main machines (src/recovery/schedule.ts). */
+  snapshots?: {dir: string; cluster: string; intervalSeconds: number; keep: number}
 }
 
 /** `--options FILE` (or BERTH_AGENT_OPTIONS), shared by the agent and `berth secrets`. */
@@ -107,6 +109,7 @@ export async function agentOptionsFrom(raw: unknown, file: string): Promise<Agen
     machine: o.machine ?? hostname().split('.')[0]!.toLowerCase(),
     role: o.role ?? 'main',
     resyncSeconds: o.resyncSeconds ?? 30,
+    ...(o.snapshots ? {snapshots: {...o.snapshots, dir: at(o.snapshots.dir)}} : {}),
   }
 }
 

@@ -84,6 +84,9 @@ export class EtcdStore implements DesiredStore {
   async watch(onChange: () => void): Promise<() => Promise<void>> {
     let stopped = false
     let current: Watcher | undefined
+    const reopen = (ms: number): void => void setTimeout(() => {
+      if (!stopped) open().then(onChange, () => reopen(Math.min(Math.max(ms, 125) * 2, 2000)))
+    }, ms)
     const open = async (): Promise<void> => {
       const watcher = await this.#call((c) => c.watch().prefix(`${this.#prefix}/`).create())
       let lost = false
@@ -94,17 +97,22 @@ export class EtcdStore implements DesiredStore {
       watcher.on('delete', (kv) => desired(kv) && onChange())
       watcher.on('disconnected', () => { lost = true })
       watcher.on('connected', () => {
-        if (lost) onChange()
+        if (!lost) return
         lost = false
+        onChange()
+        // etcd3 resumes a watch after the last revision it saw. An etcd restored from a
+        // snapshot is behind that revision and would stay silent until it caught up, so a
+        // fresh watch replaces it; the pass just asked for covers the time in between.
+        if (stopped || current !== watcher) return
+        current = undefined
+        void watcher.cancel().catch(() => undefined)
+        reopen(0)
       })
       // Without a listener an 'error' would crash the agent; 'end' follows a fatal one.
       watcher.on('error', () => { lost = true })
       watcher.on('end', () => {
         if (stopped || current !== watcher) return
-        const retry = (ms: number): void => void setTimeout(() => {
-          if (!stopped) open().then(onChange, () => retry(Math.min(ms * 2, 2000)))
-        }, ms)
-        retry(250)
+        reopen(250)
       })
       if (stopped) await watcher.cancel()
       current = watcher

@@ -53,3 +53,16 @@ export function machineKeys(machine: string, prefix = ETCD_PREFIX) {
 export function rollingUpgradeKey(prefix = ETCD_PREFIX): string {
   return `${prefix}/rolling-upgrade`
 }
+
+/** The keys of the scheduled etcd snapshots: the lock the taker holds, and the last one taken (a SnapshotRecord). */
+export function snapshotKeys(prefix = ETCD_PREFIX) {
+  return {lock: `${prefix}/snapshots/lock`, last: `${prefix}/snapshots/last`}
+}
+
+/** The last scheduled snapshot: which machine took it, its file there, when, at which revision. */
+export interface SnapshotRecord {
+  machine: string
+  file: string
+  takenAt: string
+  revision: string
+}

@@ -2,7 +2,7 @@ import {isIP} from 'node:net'
 
 import type {Problem} from '../errors.js'
 import {arrayOf} from './load.js'
-import {type ClusterDocument, MAX_MAIN_MACHINES} from './types.js'
+import {type ClusterDocument, MAX_MAIN_MACHINES, intervalSeconds} from './types.js'
 
 /**
  * The checks a schema cannot express: unique names and addresses, valid IPs, and an etcd
@@ -36,6 +36,11 @@ export function semanticProblems(document: ClusterDocument, file?: string): {pro
     problems.push({file, path: 'machines', message: `${mains} machines have role main; etcd takes at most ${MAX_MAIN_MACHINES} members`, fix: 'make the others role: worker'})
   } else if (mains % 2 === 0) {
     warnings.push(`${file ? `${file}: ` : ''}machines: ${mains} main machines tolerate no more failures than ${mains - 1}; an odd count is better`)
+  }
+  const interval = document.etcd?.snapshots?.interval
+  // Each snapshot copies the whole database: more often than every 5 s is load, not safety.
+  if (typeof interval === 'string' && /^[1-9][0-9]*[smh]$/.test(interval) && intervalSeconds(interval) < 5) {
+    problems.push({file, path: 'etcd/snapshots/interval', message: `${interval} is shorter than 5 s`, fix: 'write 5s or more, like 1h'})
   }
   problems.push(...nodeSecretsProblems(document, file))
   return {problems, warnings}

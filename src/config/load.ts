@@ -5,7 +5,7 @@ import {CORE_SCHEMA, load as fastLoad} from 'js-yaml'
 import {type Problem, UsageError} from '../errors.js'
 import {schemaProblems} from '../schema.js'
 import {semanticProblems} from './checks.js'
-import {type Cluster, type ClusterDocument, DEFAULTS} from './types.js'
+import {type Cluster, type ClusterDocument, DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
 
 /** A loaded cluster and the warnings worth showing (an even number of etcd members, say). */
 export interface Loaded {
@@ -85,6 +85,7 @@ export async function resolveCluster(document: ClusterDocument, file?: string): 
       clientPort: document.etcd?.clientPort ?? DEFAULTS.clientPort,
       peerPort: document.etcd?.peerPort ?? DEFAULTS.peerPort,
       token: document.etcd?.token ?? `${document.name}-etcd`,
+      snapshots: {...SNAPSHOT_DEFAULTS, ...document.etcd?.snapshots},
     },
     nodeSecrets: nodeSecrets(document),
     machines: document.machines.map((m) => ({name: m.name, ip: m.ip, role: m.role, labels: m.labels ?? {}})),

@@ -35,7 +35,8 @@ export interface Cluster {
   installer: {image: string}
   /** keyFiles: the public key files named in cluster.yaml, as absolute paths. */
   ssh: {user: string; authorizedKeys: string[]; keyFiles: string[]}
-  etcd: {clientPort: number; peerPort: number; token: string}
+  /** snapshots: the scheduled snapshots (absent for a cluster built from flags: the defaults apply). */
+  etcd: {clientPort: number; peerPort: number; token: string; snapshots?: SnapshotSchedule}
   nodeSecrets: NodeSecrets
   machines: Machine[]
   services: Record<string, Record<string, unknown>>
@@ -48,10 +49,31 @@ export interface ClusterDocument {
   registry: {url: string; insecure?: boolean}
   installer?: {image?: string}
   ssh: {user?: string; authorizedKeys?: string[]; authorizedKeyFiles?: string[]}
-  etcd?: {clientPort?: number; peerPort?: number; token?: string}
+  etcd?: {clientPort?: number; peerPort?: number; token?: string; snapshots?: Partial<SnapshotSchedule>}
   nodeSecrets?: {mode?: NodeSecretsMode; kms?: KmsKey}
   machines: {name: string; ip: string; role: Role; labels?: Record<string, string>}[]
   services?: Record<string, Record<string, unknown>>
+}
+
+/** cluster.yaml's `etcd.snapshots`: how often a main machine's agent snapshots etcd, and how many it keeps. */
+export interface SnapshotSchedule {
+  /** `<n>s`, `<n>m` or `<n>h`. */
+  interval: string
+  keep: number
+}
+
+/**
+ * Hourly, a day's worth: etcd's data of a cluster this size is a few MB, so 24 files cost
+ * little, and an hour is the most desired state a restore can lose (changes are rare and
+ * redone with `berth service`); a point from yesterday is there when a bad change is
+ * noticed late.
+ */
+export const SNAPSHOT_DEFAULTS: SnapshotSchedule = {interval: '1h', keep: 24}
+
+/** The seconds an `etcd.snapshots.interval` stands for. */
+export function intervalSeconds(interval: string): number {
+  const n = Number(interval.slice(0, -1))
+  return n * ({s: 1, m: 60, h: 3600} as Record<string, number>)[interval.slice(-1)]!
 }
 
 export const DEFAULTS = {

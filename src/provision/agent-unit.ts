@@ -35,8 +35,13 @@ export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Recor
     unitPrefix: cluster.unitPrefix,
     machine: node.machine,
     role: node.role,
+    // Main machines take turns at the scheduled etcd snapshots (src/recovery/schedule.ts).
+    ...(node.role === 'main' && cluster.etcdSnapshots ? {snapshots: {dir: SNAPSHOT_DIR, cluster: cluster.cluster, ...cluster.etcdSnapshots}} : {}),
   }
 }
+
+/** Where a main machine keeps the etcd snapshots its agent took. */
+export const SNAPSHOT_DIR = '/var/lib/berth/snapshots'
 
 /** The agent's unit name. */
 export function agentUnitName(prefix: string): string {
@@ -51,6 +56,7 @@ export const AGENT_CONTAINER_ARGS = [
   '--pid host --network host',
   '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
   '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
+  '-v /var/lib/berth/snapshots:/var/lib/berth/snapshots',
 ].join(' ')
 
 /** The agent's command line inside its image. */

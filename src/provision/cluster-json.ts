@@ -1,4 +1,4 @@
-import type {Cluster} from '../config/types.js'
+import {type Cluster, SNAPSHOT_DEFAULTS, intervalSeconds} from '../config/types.js'
 import {imageRef} from '../firstboot/model.js'
 import {ETCD_PREFIX} from '../cluster/records.js'
 
@@ -19,10 +19,13 @@ export interface NodeClusterFile {
   etcdPrefix: string
   /** The cluster's initial services: put into etcd when absent there. */
   services: Record<string, Record<string, unknown>>
+  /** cluster.yaml's etcd.snapshots, for the agents of main machines. */
+  etcdSnapshots?: {intervalSeconds: number; keep: number}
 }
 
 /** The cluster.json for a cluster; `installerImage` pins an exact image (a build's content tag), else cluster.yaml's. */
 export function nodeClusterFile(cluster: Cluster, installerImage?: string): NodeClusterFile {
+  const snapshots = cluster.etcd.snapshots ?? SNAPSHOT_DEFAULTS
   return {
     cluster: cluster.name,
     unitPrefix: cluster.unitPrefix,
@@ -30,5 +33,6 @@ export function nodeClusterFile(cluster: Cluster, installerImage?: string): Node
     registry: cluster.registry.url,
     etcdPrefix: ETCD_PREFIX,
     services: cluster.services,
+    etcdSnapshots: {intervalSeconds: intervalSeconds(snapshots.interval), keep: snapshots.keep},
   }
 }

@@ -1,0 +1,91 @@
+import type {Step} from '../cli/progress.js'
+import type {RemoteRunner} from '../cluster/remove-machine.js'
+import {checkAdd, checkRemove} from '../cluster/safety.js'
+import {etcdEndpoints, machineNamed} from '../cluster/target.js'
+import type {Cluster} from '../config/types.js'
+import {RemoteCommandError, UnsafeOperationError, UsageError} from '../errors.js'
+import {EtcdCluster} from '../etcd/client.js'
+import {type MemberStatus, findMember} from '../etcd/members.js'
+import {etcdUrls} from '../firstboot/index.js'
+import {startEtcdCommand, stopEtcdCommand, wipeAndJoinCommand} from './node-commands.js'
+
+/** What `cluster repair-member` is asked to do. */
+export interface RepairRequest {
+  cluster: Cluster
+  machine: string
+  force: boolean
+  remote: RemoteRunner
+  timeoutMs: number
+  warn: (message: string) => void
+}
+
+/**
+ * The steps of repairing one member whose data is gone: with the quorum rules of
+ * remove-machine and add-machine (src/cluster/safety.ts), stop its etcd, remove it from
+ * the members, wipe its data dir and point it at the running cluster, add it back as a
+ * learner, start it, and promote it once it has caught up.
+ */
+export function repairMemberSteps(request: RepairRequest): {steps: Step[]; close: () => void} {
+  const {cluster} = request
+  const machine = machineNamed(cluster, request.machine, 'MACHINE')
+  if (machine.role !== 'main') {
+    throw new UsageError([{file: cluster.file, path: 'MACHINE', message: `${machine.name} is a ${machine.role}, not an etcd member`, fix: 'name a machine with role main'}])
+  }
+  const peerUrl = etcdUrls(cluster, machine.ip).peer
+  let etcd: EtcdCluster | undefined
+  const client = async () => (etcd ??= await EtcdCluster.connect(etcdEndpoints(cluster, machine.name)))
+  let old: MemberStatus | undefined
+  let learner: string | undefined
+  const run = async (command: string) => {
+    const r = await request.remote(machine, command)
+    if (r.code !== 0) throw new RemoteCommandError(machine.name, command.split('\n').at(-1)!, r.code, r.stderr)
+  }
+  const refuseUnless = (verdict: ReturnType<typeof checkRemove>, what: string) => {
+    if (!verdict.safe && (!verdict.overridable || !request.force)) throw new UnsafeOperationError(`refusing to ${what}: ${verdict.reason}${verdict.overridable ? '; pass --force to go on anyway' : ''}`)
+    if (!verdict.safe) request.warn(`${what} although ${verdict.reason}`)
+  }
+
+  const steps: Step[] = [{
+    title: `Check etcd's members, health and quorum through the main machines other than ${machine.name}`,
+    run: async () => {
+      const members = await (await client()).members()
+      old = findMember(members, machine.name) ?? findMember(members, machine.ip)
+      if (old) refuseUnless(checkRemove(members, old), `remove ${machine.name}'s member`)
+      const left = members.filter((m) => m.id !== old?.id)
+      refuseUnless(checkAdd(left, peerUrl), `add ${machine.name} back`)
+      return `${members.filter((m) => m.healthy).length} of ${members.length} healthy${old ? `; ${machine.name} is member ${old.id}${old.healthy ? '' : ` (${old.problem ?? 'unhealthy'})`}` : '; not a member now'}`
+    },
+  }, {
+    title: `Stop etcd on ${machine.name}`,
+    run: async () => run(stopEtcdCommand()),
+  }, {
+    title: `Remove ${machine.name}'s member (${peerUrl}) from etcd`,
+    run: async () => {
+      if (!old) return 'not a member: nothing to remove'
+      await (await client()).remove(old.id)
+      return `member ${old.id} removed`
+    },
+  }, {
+    title: `Wipe ${machine.name}'s etcd data dir and make it join the running cluster (state existing)`,
+    run: async () => {
+      const members = await (await client()).members()
+      const voters = members.filter((m) => !m.isLearner && m.peerUrls[0] !== peerUrl)
+      await run(wipeAndJoinCommand([...voters.map((m) => `${m.name}=${m.peerUrls[0]}`), `${machine.name}=${peerUrl}`].join(',')))
+    },
+  }, {
+    title: `Add ${machine.name} (${peerUrl}) back as an etcd learner`,
+    run: async () => {
+      const members = await (await client()).members()
+      learner = members.find((m) => m.peerUrls.includes(peerUrl))?.id ?? await (await client()).addLearner(peerUrl)
+      return `member ${learner}`
+    },
+  }, {
+    title: `Start etcd on ${machine.name}, wait for it to catch up, then promote it to a voting member`,
+    run: async () => {
+      await run(startEtcdCommand())
+      await (await client()).promote(learner!, request.timeoutMs)
+      return 'promoted'
+    },
+  }]
+  return {steps, close: () => etcd?.close()}
+}

@@ -1,0 +1,63 @@
+import {readFile} from 'node:fs/promises'
+
+import {EtcdUnreachableError, openEtcd} from '../etcd/client.js'
+import {shipped} from '../paths.js'
+import {type SnapshotMeta, encodeSnapshot} from './snapshot-file.js'
+
+type Etcd3 = import('etcd3').Etcd3
+
+/** A snapshot in berth's file format, with its metadata. */
+export interface TakenSnapshot {
+  bytes: Buffer
+  meta: SnapshotMeta
+}
+
+/** berth's version, as the snapshot records it. */
+async function berthVersion(): Promise<string> {
+  if (process.env.BERTH_VERSION) return process.env.BERTH_VERSION
+  const pkg = JSON.parse(await readFile(shipped('package.json'), 'utf8')) as {version: string}
+  return pkg.version
+}
+
+/** Reads the whole snapshot stream of the member `client` talks to. */
+function streamSnapshot(client: Etcd3): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    client.maintenance.snapshot().then((stream) => {
+      stream.on('data', (chunk) => chunks.push(chunk.blob))
+      stream.on('error', reject)
+      stream.on('end', () => resolve(Buffer.concat(chunks)))
+    }, reject)
+  })
+}
+
+/**
+ * Takes a snapshot through etcd's maintenance API from the first of `endpoints` that
+ * answers (one client per member, so the status, the member list and the data come from
+ * the same member), with its revision, etcd's cluster id and the members.
+ */
+export async function takeSnapshot(endpoints: readonly string[], cluster: string): Promise<TakenSnapshot> {
+  const reasons: string[] = []
+  for (const endpoint of endpoints) {
+    const client = await openEtcd([endpoint], {dialTimeout: 2000})
+    try {
+      const status = await client.maintenance.status()
+      const {members} = await client.cluster.memberList({})
+      const db = await streamSnapshot(client)
+      return encodeSnapshot({
+        cluster,
+        etcdClusterId: String(status.header.cluster_id),
+        revision: String(status.header.revision),
+        members: members.map((m) => ({name: m.name, peerUrls: m.peerURLs})),
+        takenFrom: endpoint,
+        takenAt: new Date().toISOString(),
+        berthVersion: await berthVersion(),
+      }, db)
+    } catch (error) {
+      reasons.push(`${endpoint}: ${(error as Error).message.split('\n')[0]}`)
+    } finally {
+      client.close()
+    }
+  }
+  throw new EtcdUnreachableError(`no etcd member gave a snapshot (${reasons.join('; ')})`)
+}
