@@ -5,11 +5,10 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 /**
  * Writes a file so that readers see either the old content or the new, never a part:
- * write a sibling temp file, fsync it, rename it over the target.
+ * write a sibling temp file (`tmp`, when the caller names it), fsync it, rename it over the target.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`): Promise<void> {
   await mkdir(path.dirname(file), {recursive: true})
-  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`
   const handle = await open(tmp, 'wx', mode)
   try {
     await handle.writeFile(data)

@@ -1,9 +1,10 @@
 import {randomBytes} from 'node:crypto'
 import {mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
-import {mkdir, open, readFile, readdir, realpath, rename, rm} from 'node:fs/promises'
+import {mkdir, readFile, readdir, realpath} from 'node:fs/promises'
 import path from 'node:path'
 
 import {type Problem, UsageError} from './errors.js'
+import {writeFileAtomic} from './fsx.js'
 
 /**
  * Output folders berth writes (first-boot files and known_hosts) and the rule that keeps
@@ -195,21 +196,9 @@ function writeManifest(dir: string, names: Set<string>): Promise<void> {
   return Promise.resolve()
 }
 
-/** Temp file (in berth's namespace, so an interrupted write is never foreign), fsync, rename. */
-async function writeAtomic(dir: string, name: string, data: string, mode: number): Promise<void> {
-  const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(4).toString('hex')}`)
-  const handle = await open(tmp, 'wx', mode)
-  try {
-    await handle.writeFile(data)
-    await handle.chmod(mode) // open()'s mode is masked by the umask
-    await handle.sync()
-  } catch (error) {
-    await handle.close()
-    await rm(tmp, {force: true})
-    throw error
-  }
-  await handle.close()
-  await rename(tmp, path.join(dir, name))
+/** Temp file in berth's namespace (so an interrupted write is never foreign), fsync, rename. */
+function writeAtomic(dir: string, name: string, data: string, mode: number): Promise<void> {
+  return writeFileAtomic(path.join(dir, name), data, mode, path.join(dir, `${TEMP_PREFIX}${randomBytes(4).toString('hex')}`))
 }
 
 // A name from a manifest is used as a path: it must stay in the folder.

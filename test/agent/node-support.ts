@@ -90,7 +90,7 @@ export async function loadImage(nodeId: string, image: string): Promise<void> {
 }
 
 /** Builds the test service image from the host's static busybox (FROM scratch: nothing to pull). */
-async function webImage(): Promise<string> {
+export async function webImage(): Promise<string> {
   if ((await execa('docker', ['image', 'inspect', WEB_IMAGE], {reject: false})).exitCode === 0) return WEB_IMAGE
   const context = await mkdtemp(path.join(tmpdir(), 'berth-web-'))
   try {

@@ -6,30 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {copyFile, mkdtemp, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {execa} from 'execa'
 
 import type {ServiceSpec} from '../../src/agent/spec.js'
 import {dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
+import {WEB_IMAGE, webImage} from './node-support.js'
 
-const IMAGE = 'localhost/berth-test-web:1'
 const prefix = `stop${randomBytes(3).toString('hex')}-`
-
-/** The busybox-only test image (as test/agent/node-support.ts builds it): nothing to pull. */
-async function ensureImage(): Promise<void> {
-  if ((await execa('docker', ['image', 'inspect', IMAGE], {reject: false})).exitCode === 0) return
-  const context = await mkdtemp(path.join(tmpdir(), 'berth-web-'))
-  try {
-    await copyFile('/bin/busybox', path.join(context, 'busybox'))
-    await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\n')
-    await execa('docker', ['build', '-q', '-t', IMAGE, context], {env: {DOCKER_BUILDKIT: '0'}})
-  } finally {
-    await rm(context, {recursive: true, force: true})
-  }
-}
 
 describe('stopTimeout infinity against the real dockerd', {timeout: 120_000}, () => {
   after(async () => {
@@ -37,10 +21,10 @@ describe('stopTimeout infinity against the real dockerd', {timeout: 120_000}, ()
   })
 
   it('waits for a container that takes 14 s to exit on SIGTERM, and never kills it', async () => {
-    await ensureImage()
+    await webImage()
     // On SIGTERM the shell finishes its current sleep, then takes 14 s more and exits 7.
     const script = 'trap "sleep 14; exit 7" TERM; echo ready; while :; do sleep 1; done'
-    const spec: ServiceSpec = {image: IMAGE, command: ['sh', '-c', script], stopTimeout: 'infinity', restart: 'always', roles: ['main']}
+    const spec: ServiceSpec = {image: WEB_IMAGE, command: ['sh', '-c', script], stopTimeout: 'infinity', restart: 'always', roles: ['main']}
     const unit = renderUnit(prefix, 'slow', spec)
     const execStop = /^ExecStop=(.*)$/m.exec(unit.content)?.[1]?.split(' ') ?? []
     assert.deepEqual(execStop, ['/usr/bin/docker', 'stop', '-t', '-1', `${prefix}slow`])

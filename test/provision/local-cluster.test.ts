@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -15,6 +15,7 @@ import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
+import {destroyLocalCluster} from '../support/local-cluster.js'
 import {berth, type CliResult} from '../support/cli.js'
 import {generateEd25519} from '../../src/ssh/keygen.js'
 
@@ -89,13 +90,7 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
     env = {BERTH_STATE_DIR: dir}
     await check(berth(['local-cluster', 'start', '3', '--name', name, '--json'], {env}))
   })
-  after(async () => {
-    await berth(['local-cluster', 'destroy', '--name', name], {env})
-    // Whatever destroy could not find by its record goes by this run's unique label.
-    const left = (await execa('docker', ['ps', '-aq', '--filter', `label=berth.cluster=${name}`])).stdout.split('\n').filter(Boolean)
-    if (left.length > 0) await execa('docker', ['rm', '-fv', ...left], {reject: false})
-    await rm(dir, {recursive: true, force: true})
-  })
+  after(() => destroyLocalCluster(name, env, dir))
 
   it('installs every node and the example answers on each, in the time the README quotes', async () => {
     const result = await berth(['local-cluster', 'provision', '--name', name, '--json', '--timeout', '400'], {env})

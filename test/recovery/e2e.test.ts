@@ -8,16 +8,15 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {appendFile, mkdtemp, rm} from 'node:fs/promises'
+import {appendFile, mkdtemp} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {execa} from 'execa'
-
 import {loadClusterFile} from '../../src/config/load.js'
 import {openEtcd} from '../../src/etcd/client.js'
+import {destroyLocalCluster} from '../support/local-cluster.js'
 import {berth, type CliResult} from '../support/cli.js'
 
 const name = `dr-${randomBytes(3).toString('hex')}`
@@ -70,12 +69,7 @@ describe('etcd disaster recovery on three real nodes', {timeout: 25 * 60_000}, (
     assert.equal(ips.length, 3)
     web = JSON.parse((await etcd((c) => c.get('/berth/services/web').string()))!) as Record<string, unknown>
   })
-  after(async () => {
-    await berth(['local-cluster', 'destroy', '--name', name], {env})
-    const left = (await execa('docker', ['ps', '-aq', '--filter', `label=berth.cluster=${name}`])).stdout.split('\n').filter(Boolean)
-    if (left.length > 0) await execa('docker', ['rm', '-fv', ...left], {reject: false})
-    await rm(dir, {recursive: true, force: true})
-  })
+  after(() => destroyLocalCluster(name, env, dir))
 
   it('backup: a service deployed before it is in the file; one deployed after it is not', async () => {
     await etcd((c) => c.put('/berth/services/before').value(JSON.stringify({...web, ports: ['8081:80']})).exec())
