@@ -191,6 +191,10 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
       assert.deepEqual((await check(sh(m, 'ls /etc/berth/secrets'))).split('\n').sort(), ['api-token', 'api.crt', 'api.key', 'master.key', 'unsealed'], `${m}: unsealed, not uploaded`)
       assert.equal(await check(sh(m, 'systemctl show -p NRestarts --value berth-agent')), '0', m)
     }
+    // Sealed again on an unsealed machine: the markers are copied, never sealed as secrets.
+    const upload = await berth(['cluster', 'upload-secrets', 'main-1', '--local-cluster', name], {env})
+    assert.equal(upload.exitCode, 0, upload.stderr)
+    assert.deepEqual((await check(sh('main-1', 'ls /var/lib/berth/sealed'))).split('\n').sort(), ['api-token.cred', 'api.crt.cred', 'api.key.cred', 'key', 'master.key.cred', 'uploaded'])
   })
 
   it('a sealed copy that no longer opens keeps the agent down with one clear line, no restart loop, until upload-secrets seals again', async () => {
