@@ -3,7 +3,11 @@ import {schemaProblems} from '../schema.js'
 import type {ValueSource} from './escape.js'
 import {specProblems} from './spec-checks.js'
 
-/** A machine role a service may be placed on. */
+/**
+ * The role of a machine, and so the roles a service may be placed on: main machines are
+ * etcd members; data machines run only the services that name them. The one type for it
+ * (cluster.yaml, node.json, the agent's options).
+ */
 export type MachineRole = 'main' | 'worker' | 'data'
 
 /** systemd's Restart= policies a service may choose. */

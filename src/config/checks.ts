@@ -1,6 +1,7 @@
 import {isIP} from 'node:net'
 
-import type {Problem} from '../errors.js'
+import {validateStoredServices} from '../agent/spec.js'
+import {type Problem, UsageError, formatProblem} from '../errors.js'
 import {arrayOf} from './load.js'
 import {type ClusterDocument, MAX_MAIN_MACHINES, intervalSeconds} from './types.js'
 
@@ -57,4 +58,29 @@ function nodeSecretsProblems(document: ClusterDocument, file?: string): Problem[
     return [{file, path: 'nodeSecrets/kms', message: `is used only with mode: kms, and the mode is ${setting.mode ?? 'systemd-creds (the default)'}`, fix: 'remove it, or set mode: kms'}]
   }
   return []
+}
+
+/**
+ * Checks every service by the agent's own rules (validateStoredServices: its name, the
+ * service schema, what the unit and the env file need), so `cluster validate` refuses what
+ * the installer would refuse later on every node. The cluster schema has checked each
+ * service's shape already (through its $ref), and the agent's check repeats that part: a
+ * line already in `listed` is left out, and so is a service whose name the schema refused
+ * (the agent would say the same in other words).
+ */
+export async function serviceProblems(document: ClusterDocument, file: string | undefined, listed: readonly Problem[]): Promise<Problem[]> {
+  const services: unknown = document.services
+  if (typeof services !== 'object' || services === null || Array.isArray(services)) return []
+  const listedPaths = new Set(listed.map((p) => p.path))
+  const stored = Object.entries(services)
+    .filter(([name]) => !listedPaths.has(`services/${name}`))
+    .map(([name, value]: [string, unknown]) => ({name, where: {file, path: `services/${name}`}, read: () => value}))
+  try {
+    await validateStoredServices(stored)
+    return []
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    const seen = new Set(listed.map((p) => formatProblem(p)))
+    return error.problems.filter((p) => !seen.has(formatProblem(p)))
+  }
 }

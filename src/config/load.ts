@@ -4,7 +4,7 @@ import {CORE_SCHEMA, load as fastLoad} from 'js-yaml'
 
 import {type Problem, UsageError} from '../errors.js'
 import {schemaProblems} from '../schema.js'
-import {semanticProblems} from './checks.js'
+import {semanticProblems, serviceProblems} from './checks.js'
 import {type Cluster, type ClusterDocument, DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
 
 /** A loaded cluster and the warnings worth showing (an even number of etcd members, say). */
@@ -65,6 +65,7 @@ async function parseYaml(text: string, file: string): Promise<unknown> {
  */
 export async function resolveCluster(document: ClusterDocument, file?: string): Promise<Loaded> {
   const problems = await schemaProblems('urn:berth:cluster', document, file)
+  problems.push(...await serviceProblems(document, file, problems))
   const semantic = semanticProblems(document, file)
   problems.push(...semantic.problems)
   const keys = await authorizedKeys(document, file, problems)

@@ -1,5 +1,7 @@
-/** Roles a machine can have: main machines are etcd members; data machines run only services that name them. */
-export type Role = 'main' | 'worker' | 'data'
+import type {MachineRole} from '../agent/spec.js'
+
+/** The machine role (src/agent/spec.ts), under the name config code has always imported. */
+export type Role = MachineRole
 
 /** How node secrets rest on a machine: sealed to it by systemd-creds, sealed with AWS KMS, or in memory only. */
 export type NodeSecretsMode = 'systemd-creds' | 'kms' | 'memory'
@@ -21,7 +23,7 @@ export interface NodeSecrets {
 export interface Machine {
   name: string
   ip: string
-  role: Role
+  role: MachineRole
   labels: Record<string, string>
 }
 
@@ -39,6 +41,10 @@ export interface Cluster {
   etcd: {clientPort: number; peerPort: number; token: string; snapshots?: SnapshotSchedule}
   nodeSecrets: NodeSecrets
   machines: Machine[]
+  /**
+   * The services as cluster.yaml writes them, each checked by the agent's own rules
+   * (checks.ts serviceProblems); defaults are left to the installer, which validates again.
+   */
   services: Record<string, Record<string, unknown>>
 }
 
@@ -51,7 +57,7 @@ export interface ClusterDocument {
   ssh: {user?: string; authorizedKeys?: string[]; authorizedKeyFiles?: string[]}
   etcd?: {clientPort?: number; peerPort?: number; token?: string; snapshots?: Partial<SnapshotSchedule>}
   nodeSecrets?: {mode?: NodeSecretsMode; kms?: KmsKey}
-  machines: {name: string; ip: string; role: Role; labels?: Record<string, string>}[]
+  machines: {name: string; ip: string; role: MachineRole; labels?: Record<string, string>}[]
   services?: Record<string, Record<string, unknown>>
 }
 

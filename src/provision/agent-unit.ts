@@ -1,3 +1,4 @@
+import type {MachineRole} from '../agent/spec.js'
 import {unsealUnitName} from '../firstboot/model.js'
 import type {NodeClusterFile} from './cluster-json.js'
 
@@ -13,7 +14,7 @@ export interface NodeFile {
   cluster: string
   machine: string
   ip: string
-  role: 'main' | 'worker' | 'data'
+  role: MachineRole
   labels?: Record<string, string>
   unitPrefix: string
   etcdEndpoints: string[]

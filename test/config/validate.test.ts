@@ -89,6 +89,29 @@ describe('cluster.yaml validation', () => {
     ])
   })
 
+  it('checks every service by the agent\'s rules: a bad port and a berth. label fail cluster validate (exit 2), a good service passes', async () => {
+    const dir = await scratch()
+    const file = path.join(dir, 'cluster.yaml')
+    const services = 'services:\n  web: {image: "web:1", ports: ["99999:80"]}\n  api: {image: "api:1", labels: {berth.service: forged}}\n  agent: {image: "a:1"}\n'
+    await writeFile(file, doc('  - {name: m, ip: 10.0.0.1, role: main}\n', services))
+    const bad = await berth(['cluster', 'validate', '-c', file])
+    assert.equal(bad.exitCode, 2, bad.stderr)
+    assert.deepEqual(bad.stderr.trim().split('\n'), [
+      `berth: ${file}: services/agent: agent is the name of berth's own unit (choose another service name)`,
+      `berth: ${file}: services/api/labels/berth.service: uses the reserved berth. prefix (berth sets these labels itself; choose another key)`,
+      `berth: ${file}: services/web/ports/0: "99999:80" has port 99999, outside 1-65535 (ports are 1-65535 and addresses are IPv4, like 127.0.0.1:8080:80)`,
+    ])
+    await writeFile(file, doc('  - {name: m, ip: 10.0.0.1, role: main}\n', 'services:\n  web: {image: "web:1", ports: ["8080:80"], labels: {team: shop}}\n'))
+    const good = await berth(['cluster', 'validate', '-c', file, '--json'])
+    assert.equal(good.exitCode, 0, good.stderr)
+    assert.equal(JSON.parse(good.stdout).name, 't')
+  })
+
+  it('reports a service\'s schema problem once, though both the cluster schema and the agent\'s check find it', async () => {
+    const lines = await problems(doc('  - {name: m, ip: 10.0.0.1, role: main}\n', 'services:\n  web: {ports: ["99999:80"]}\n'))
+    assert.deepEqual(lines, ['c.yaml: services/web/image: is required (add it; `berth cluster init` writes a commented example)'])
+  })
+
   it('rejects a private key or an unreadable file given as the SSH key', async () => {
     const dir = await scratch()
     // A real private key, made here, where the public one belongs.
