@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
+import {SEALED_SECRETS, SECRETS_MOUNT} from '../../src/firstboot/model.js'
 
 export default class NodeSecretsUnseal extends BerthCommand {
   static override summary = 'Open the KMS-sealed node secrets of this machine into memory (run at boot, on the node).'
@@ -11,8 +12,8 @@ export default class NodeSecretsUnseal extends BerthCommand {
   ]
   static override enableJsonFlag = true
   static override flags = {
-    sealed: Flags.string({description: 'The folder of NAME.kms files and kms.json.', default: '/var/lib/berth/sealed'}),
-    to: Flags.string({description: 'Where the opened files go (a tmpfs).', default: '/etc/berth/secrets'}),
+    sealed: Flags.string({description: 'The folder of NAME.kms files and kms.json.', default: SEALED_SECRETS.dir}),
+    to: Flags.string({description: 'Where the opened files go (a tmpfs).', default: SECRETS_MOUNT.where}),
   }
 
   async run(): Promise<{unsealed: string[]}> {
