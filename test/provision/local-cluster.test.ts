@@ -18,6 +18,8 @@ import {execa} from 'execa'
 import {destroyLocalCluster} from '../support/local-cluster.js'
 import {berth, type CliResult} from '../support/cli.js'
 import {generateEd25519} from '../../src/ssh/keygen.js'
+import type {DayTwoCluster} from './day-two/context.js'
+import {dayTwoParts} from './day-two/index.js'
 
 const name = `prov-${randomBytes(3).toString('hex')}`
 let dir: string
@@ -116,6 +118,12 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
     assert.equal(status.etcd.healthy, 3)
     assert.deepEqual(status.machines.map((m) => [m.name, m.role, m.etcd, m.installed?.result, m.agent.state, m.services.web]), [1, 2, 3].map((i) => [`main-${i}`, 'main', 'voter, healthy', 'ok', 'converged', 'active']))
   })
+
+  // Day-two checks share this cluster while it is whole, before the reboots below.
+  const dayTwo = (): DayTwoCluster => ({name, env, dir, sh, container: (m) => `berth-${name}-${m}`, berth: (args, options) => berth(args, {env, input: options?.input})})
+  for (const part of dayTwoParts) {
+    for (const c of part.checks) it(`${part.name}: ${c.title}`, () => c.run(dayTwo()))
+  }
 
   it('keeps node secrets in memory: a tmpfs holds them, and the disk beneath it has none', async () => {
     assert.equal(await check(sh('main-1', 'findmnt -n -o FSTYPE /etc/berth/secrets')), 'tmpfs')

@@ -1,0 +1,27 @@
+import type {CliResult} from '../../support/cli.js'
+
+/**
+ * What a day-two check gets: the provisioned 3-node local cluster of the provision suite
+ * (main-1..main-3, the example service `web` active on each), shared so that each check
+ * costs no cluster boot of its own.
+ */
+export interface DayTwoCluster {
+  /** The local cluster's name (`--local-cluster NAME`, `--name NAME`). */
+  name: string
+  /** Environment for berth: BERTH_STATE_DIR points at the run's scratch state folder. */
+  env: Record<string, string>
+  /** The scratch state folder. */
+  dir: string
+  /** Runs berth with the cluster's environment. */
+  berth: (args: string[], options?: {input?: string}) => Promise<CliResult>
+  /** Runs a shell command on a node as root, over berth's own SSH. */
+  sh: (machine: string, command: string) => Promise<CliResult>
+  /** The node's container name, for `docker exec` from the host. */
+  container: (machine: string) => string
+}
+
+/** One part's checks; each becomes an it() of the provision suite, run in order. */
+export interface DayTwoPart {
+  name: string
+  checks: {title: string; run: (cluster: DayTwoCluster) => Promise<void>}[]
+}
