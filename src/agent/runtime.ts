@@ -1,3 +1,4 @@
+import {BerthError} from '../errors.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {defaultEnvFileDir} from './docker-run.js'
 import {AgentLoop} from './loop.js'
@@ -40,7 +41,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     const values = new Map<string, string>()
     for (const name of names) {
       const blob = await store.sealedSecret(name)
-      if (blob === undefined) throw new Error(`secret ${name} is not set; set it with: berth secrets set ${name}`)
+      if (blob === undefined) throw new BerthError(`secret ${name} is not set; set it with \`berth secrets set ${name}\` (value on stdin) and the agent picks it up`)
       values.set(name, (await openSecret(name, blob, await key())).toString('utf8'))
     }
     return values
