@@ -1,3 +1,4 @@
+import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {metricsPart} from './metrics.js'
 
@@ -6,5 +7,6 @@ import {metricsPart} from './metrics.js'
  * before the suite's reboots and power cuts. A part adds one line here.
  */
 export const dayTwoParts: DayTwoPart[] = [
+  clusterAccess,
   metricsPart,
 ]
