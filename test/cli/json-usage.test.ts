@@ -8,7 +8,8 @@ import {describe, it} from 'node:test'
 import {berth} from '../support/cli.js'
 
 const cases: [string, string[], {path?: string; message: RegExp}[]][] = [
-  ['missing required flags', ['service', 'ls', '--json'], [{message: /^Missing required flag token-file$/}, {message: /^Missing required flag url$/}]],
+  ['a missing required flag', ['agent', 'sync', '--json'], [{message: /^Missing required flag options$/}]],
+  ['two flags that exclude each other', ['service', 'ls', '--json', '--ca', 'x', '--insecure-skip-verify'], [{message: /^--ca=x cannot also be provided when using --insecure-skip-verify$/}]],
   ['a missing argument', ['service', 'deploy', '--json'], [{path: 'file', message: /^missing required argument$/}]],
   ['an unknown flag', ['cluster', 'status', '--json', '--bogus'], [{path: '--bogus', message: /^no such flag$/}]],
   ['a flag without its value', ['cluster', 'backup', '--json', '--out'], [{message: /^Flag --out expects a value$/}]],
@@ -18,7 +19,7 @@ const cases: [string, string[], {path?: string; message: RegExp}[]][] = [
 describe('--json with bad usage', () => {
   for (const [title, argv, expected] of cases) {
     it(`${title}: \`berth ${argv.join(' ')}\` prints one JSON error and exits 2`, async () => {
-      const result = await berth(argv, {env: {BERTH_API_URL: '', BERTH_API_TOKEN_FILE: ''}})
+      const result = await berth(argv, {env: {BERTH_AGENT_OPTIONS: ''}})
       assert.equal(result.exitCode, 2, result.stdout + result.stderr)
       assert.ok(result.stdout.split('\n').length < 40, `${result.stdout.split('\n').length} lines`)
       const {error} = JSON.parse(result.stdout) as {error: {type: string; message: string; problems: {path?: string; message: string; fix?: string}[]}}
