@@ -63,6 +63,9 @@ export async function classifyEtcdError(error: unknown, subject = 'etcd'): Promi
 export async function etcdError(error: unknown, endpoints: readonly string[], what: string): Promise<BerthError> {
   if (error instanceof BerthError) return error
   const failure = await classifyEtcdError(error)
+  // gRPC does not always quote the socket's error (a channel that never connected may say
+  // only "No connection established"): then a TCP connect of our own says what happened.
+  if (failure.unreachable && failure.reason === GENERIC_UNREACHABLE) failure.reason = await probeReason(endpoints) ?? failure.reason
   const message = `etcd at ${endpoints.join(', ')}: cannot ${what}: ${failure.reason}`
   if (failure.unreachable) return new EtcdUnreachableError(`${message}; is etcd running and reachable?`, {cause: error})
   return failure.retryable ? new RetryableError(message, {cause: error}) : new BerthError(message, {cause: error})
@@ -82,10 +85,39 @@ function etcdServerMessage(message: string): string | undefined {
   return /etcdserver: ([^\n]+)/.exec(message)?.[1]?.trim()
 }
 
+const GENERIC_UNREACHABLE = 'no connection to etcd'
+
+/** What a plain TCP connect to each endpoint meets, as one clause (the first endpoint that fails), or undefined when all accept. */
+async function probeReason(endpoints: readonly string[], timeoutMs = 1000): Promise<string | undefined> {
+  const {connect} = await import('node:net')
+  for (const endpoint of endpoints) {
+    let url: URL
+    try {
+      url = new URL(endpoint)
+    } catch {
+      continue
+    }
+    const port = Number(url.port || 2379)
+    const address = `${url.hostname}:${port}`
+    const outcome = await new Promise<string | undefined>((resolve) => {
+      const socket = connect({host: url.hostname, port})
+      const done = (reason: string | undefined): void => {
+        socket.destroy()
+        resolve(reason)
+      }
+      socket.setTimeout(timeoutMs, () => done(`etcd at ${address} did not answer within ${timeoutMs} ms`))
+      socket.once('connect', () => done(undefined))
+      socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED' ? `etcd at ${address} refused the connection` : `${address} cannot be reached (${error.code ?? error.message})`))
+    })
+    if (outcome) return outcome
+  }
+  return undefined
+}
+
 /** Why a connection failed, from the socket error gRPC quotes (it keeps no code of its own for it). */
 function connectionReason(message: string, subject: string): string {
   const socket = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ENOTFOUND|EAI_AGAIN) (\S+?)\.?(?:\s|$)/.exec(message)
-  if (!socket) return `no connection to ${subject}`
+  if (!socket) return subject === 'etcd' ? GENERIC_UNREACHABLE : `no connection to ${subject}`
   const [, code, address] = socket
   if (code === 'ECONNREFUSED') return `etcd at ${address} refused the connection`
   if (code === 'ECONNRESET') return `etcd at ${address} closed the connection`
