@@ -1,5 +1,5 @@
 import {constraintHolds, formatConstraint} from './constraint.js'
-import type {ClusterLoad} from './placement.js'
+import type {ClusterLoad} from './load.js'
 import type {MachineView, ServiceDemand} from './types.js'
 
 /**
@@ -7,7 +7,7 @@ import type {MachineView, ServiceDemand} from './types.js'
  * leaves no machine (roles, each constraint in order, draining, maxPerMachine, capacity).
  * Runs only for replicas that could not be placed, so it may look at every machine.
  */
-export function pendingReason(demand: ServiceDemand, cluster: ClusterLoad, context: {placed: number; global: boolean; onMachine?: (i: number) => number}): string {
+export function pendingReason(demand: ServiceDemand, cluster: ClusterLoad, context: {placed: number; onService: (i: number) => number}): string {
   const withRole = cluster.machines.filter((m) => demand.roles.includes(m.role))
   if (withRole.length === 0) return `no machine with role ${demand.roles.join(' or ')}`
   let admitted: MachineView[] = withRole
@@ -24,11 +24,12 @@ export function pendingReason(demand: ServiceDemand, cluster: ClusterLoad, conte
     }
     return `constraint ${text} matches no machine that also meets ${demand.constraints.slice(0, n).map(formatConstraint).join(' and ')}`
   }
-  if (context.global) return 'no eligible machine' // Unreachable: a global copy is pending only on a named machine.
+  // A global copy is pending only on a machine it names (placeGlobal), so this is for completeness.
+  if (demand.replicas === 'global') return 'no eligible machine'
   const ready = admitted.filter((m) => !m.draining)
   if (ready.length === 0) return `every eligible machine is draining (${names(admitted)})`
   const indexes = ready.map((m) => cluster.index.get(m.name)!)
-  const room = indexes.filter((i) => (context.onMachine?.(i) ?? 0) < (demand.maxPerMachine ?? Number.POSITIVE_INFINITY))
+  const room = indexes.filter((i) => context.onService(i) < (demand.maxPerMachine ?? Number.POSITIVE_INFINITY))
   if (room.length === 0) {
     return `maxPerMachine ${demand.maxPerMachine} reached on every eligible machine (${context.placed} of ${demand.replicas} replicas placed)`
   }

@@ -199,8 +199,8 @@ const rows: Row[] = [
     assignments: ['api.1@a2', 'web.1@a2', 'web.2@a1'],
   },
   {
-    title: 'an assignment to a machine that is not there, and a duplicate replica, are dropped',
-    demands: [demand('web', 2)], machines: workers, current: at('web.1@w9', 'web.2@w3', 'web.2@w1'),
+    title: 'an assignment to a machine that is not there, a duplicate replica and ids that are no slot are dropped',
+    demands: [demand('web', 2)], machines: workers, current: at('web.1@w9', 'web.2@w3', 'web.2@w1', 'web.01@w3', 'web.0@w3', 'web.1x@w3'),
     assignments: ['web.1@w2', 'web.2@w1'],
   },
   {
