@@ -26,8 +26,11 @@ export function place(demands: readonly ServiceDemand[], machines: readonly Mach
   for (const demand of globals) slots.set(demand.name, keepGlobal(demand, byService.get(demand.name) ?? [], cluster))
   for (const demand of replicated) slots.set(demand.name, keepReplicated(demand, byService.get(demand.name) ?? [], cluster))
   const results = new Map<string, Plan>()
-  for (const demand of globals) results.set(demand.name, placeGlobal(demand, slots.get(demand.name)!, cluster))
-  for (const demand of replicated) results.set(demand.name, placeReplicated(demand, slots.get(demand.name)!, cluster))
+  const reasons: (() => void)[] = []
+  for (const demand of globals) results.set(demand.name, placeGlobal(demand, slots.get(demand.name)!, cluster, reasons))
+  for (const demand of replicated) results.set(demand.name, placeReplicated(demand, slots.get(demand.name)!, cluster, reasons))
+  // Reasons describe the cluster as placed, so a replan of this plan gives the same words.
+  for (const explain of reasons) explain()
   const plan: Plan = {assignments: [], pending: []}
   for (const demand of ordered) {
     const result = results.get(demand.name)!
@@ -109,7 +112,7 @@ function keepReplicated(demand: ServiceDemand, current: readonly Assignment[], c
 }
 
 /** One copy on every admitting machine, draining or not; a machine without room for it gets a pending copy. */
-function placeGlobal(demand: ServiceDemand, kept: Int32Array, cluster: ClusterLoad): Plan {
+function placeGlobal(demand: ServiceDemand, kept: Int32Array, cluster: ClusterLoad, reasons: (() => void)[]): Plan {
   const plan: Plan = {assignments: [], pending: []}
   const {admits} = cluster.eligibility(demand)
   cluster.machines.forEach((machine, i) => {
@@ -117,7 +120,9 @@ function placeGlobal(demand: ServiceDemand, kept: Int32Array, cluster: ClusterLo
     const replica = replicaId(demand.name, machine.name)
     if (kept[i]! < 0) {
       if (!cluster.fits(i, demand.resources)) {
-        plan.pending.push({replica, service: demand.name, reason: `${machine.name} has ${shortOf(cluster, i, demand.resources)}`})
+        const pending = {replica, service: demand.name, reason: ''}
+        plan.pending.push(pending)
+        reasons.push(() => (pending.reason = `${machine.name} has ${shortOf(cluster, i, demand.resources)}`))
         return
       }
       cluster.reserve(i, demand.resources)
@@ -126,25 +131,28 @@ function placeGlobal(demand: ServiceDemand, kept: Int32Array, cluster: ClusterLo
   })
   if (plan.assignments.length === 0 && plan.pending.length === 0) {
     // No machine to name a copy after: one entry under the service's name says why.
-    plan.pending.push({replica: demand.name, service: demand.name, reason: pendingReason(demand, cluster, {placed: 0, onService: () => 0})})
+    const pending = {replica: demand.name, service: demand.name, reason: ''}
+    plan.pending.push(pending)
+    reasons.push(() => (pending.reason = pendingReason(demand, cluster, {placed: 0, onService: () => 0})))
   }
   return plan
 }
 
 /** Slots 1..replicas: the kept ones where they are, each missing one on the best machine or pending. */
-function placeReplicated(demand: ServiceDemand, slots: Int32Array, cluster: ClusterLoad): Plan {
+function placeReplicated(demand: ServiceDemand, slots: Int32Array, cluster: ClusterLoad, reasons: (() => void)[]): Plan {
   if (slots.includes(-1)) fillSlots(demand, slots, cluster)
   const plan: Plan = {assignments: [], pending: []}
-  let reason: string | undefined
   slots.forEach((i, s) => {
     const replica = replicaId(demand.name, s + 1)
-    if (i >= 0) {
-      plan.assignments.push({replica, service: demand.name, machine: cluster.machines[i]!.name})
-      return
-    }
-    reason ??= pendingReason(demand, cluster, {placed: slots.filter((j) => j >= 0).length, onService: (m) => slots.filter((j) => j === m).length})
-    plan.pending.push({replica, service: demand.name, reason})
+    if (i >= 0) plan.assignments.push({replica, service: demand.name, machine: cluster.machines[i]!.name})
+    else plan.pending.push({replica, service: demand.name, reason: ''})
   })
+  if (plan.pending.length > 0) {
+    reasons.push(() => {
+      const reason = pendingReason(demand, cluster, {placed: plan.assignments.length, onService: (m) => slots.filter((j) => j === m).length})
+      for (const pending of plan.pending) pending.reason = reason
+    })
+  }
   return plan
 }
 

@@ -139,6 +139,12 @@ const rows: Row[] = [
     pending: ['web.2: no machine has 1.5 CPUs free (best: w2 with 1 CPU)'],
   },
   {
+    title: 'memory on one machine and CPUs on another, but both on none',
+    demands: [demand('web', 1, {resources: {memoryMb: 1000, cpus: 2}})], machines: [sized('w1', 2000, 1), sized('w2', 500, 4)],
+    assignments: [],
+    pending: ['web.1: no machine has both 1000 MB memory and 2 CPUs free (best: w1 with 2000 MB and 1 CPU)'],
+  },
+  {
     title: 'a kept replica holds its reservation; a current one over capacity moves',
     demands: [demand('web', 2, {resources: {memoryMb: 600, cpus: 0}})], machines: [sized('w1', 1000), sized('w2', 1000)],
     current: at('web.1@w1', 'web.2@w1'),
@@ -239,6 +245,56 @@ describe('place', () => {
       assert.deepEqual(place(shuffle(demands), shuffle(machines), shuffle(current)), expected)
     }
     assert.deepEqual(place(demands, machines, expected.assignments), expected, 'its own output is a fixed point')
+  })
+
+  it('keeps its rules on random clusters: capacity, maxPerMachine, constraints, drain, one entry per replica, only lost replicas move', () => {
+    let seed = 7
+    // The high bits of the LCG: its low bits repeat with a short period.
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), Math.floor((seed / 2 ** 31) * n))
+    for (let round = 0; round < 40; round++) {
+      const machines = Array.from({length: 3 + random(12)}, (_, i) => machine(`m${i}:${['main', 'worker', 'data'][random(3)]}:zone=z${random(3)}`, {
+        capacity: {memoryMb: 512 * (1 + random(4)), cpus: 1 + random(4)}, draining: random(6) === 0,
+      }))
+      const demands = Array.from({length: 1 + random(6)}, (_, i) => demand(`s${i}`, random(5) === 0 ? 'global' : random(8), {
+        roles: random(2) === 0 ? ['worker'] : ['main', 'worker'],
+        constraints: random(3) === 0 ? [`labels.zone != z${random(3)}`] : [],
+        ...(random(2) === 0 ? {spread: 'zone'} : {}),
+        ...(random(3) === 0 ? {maxPerMachine: 1 + random(2)} : {}),
+        resources: {memoryMb: 128 * random(4), cpus: 0.5 * random(3)},
+      }))
+      const plan = place(demands, machines, [])
+      const byName = new Map(machines.map((m) => [m.name, m]))
+      const used = new Map<string, {memoryMb: number; cpus: number; of: Map<string, number>}>()
+      for (const a of plan.assignments) {
+        const m = byName.get(a.machine)!
+        const d = demands.find((x) => x.name === a.service)!
+        const u = used.get(m.name) ?? {memoryMb: 0, cpus: 0, of: new Map()}
+        u.memoryMb += d.resources.memoryMb
+        u.cpus += d.resources.cpus
+        u.of.set(d.name, (u.of.get(d.name) ?? 0) + 1)
+        used.set(m.name, u)
+        assert.ok(d.roles.includes(m.role) && d.constraints.every((c) => (c.operator === '!=') === (m.labels.zone !== c.values[0])), `${a.replica} on ${m.name}`)
+        assert.ok(d.replicas === 'global' || !m.draining, `${a.replica} on draining ${m.name}`)
+        assert.ok((u.of.get(d.name) ?? 0) <= (d.replicas === 'global' ? 1 : d.maxPerMachine ?? Infinity), `${a.replica}: maxPerMachine`)
+      }
+      for (const [name, u] of used) {
+        const {capacity} = byName.get(name)!
+        assert.ok(u.memoryMb <= capacity.memoryMb && u.cpus <= capacity.cpus + 1e-9, `${name} over capacity`)
+      }
+      const ids = [...plan.assignments, ...plan.pending].map((e) => e.replica)
+      assert.equal(new Set(ids).size, ids.length, 'one entry per replica')
+      for (const d of demands.filter((x) => x.replicas !== 'global')) {
+        assert.equal(ids.filter((id) => id.startsWith(`${d.name}.`)).length, d.replicas, d.name)
+      }
+      assert.deepEqual(place(demands, machines, plan.assignments), plan, 'a replan of its own plan changes nothing')
+      const lost = machines[random(machines.length)]!.name
+      const after = place(demands, machines.filter((m) => m.name !== lost), plan.assignments)
+      const before = new Map(plan.assignments.map((a) => [a.replica, a.machine]))
+      for (const a of after.assignments) {
+        const was = before.get(a.replica)
+        assert.ok(was === undefined || was === a.machine || was === lost, `${a.replica} moved from ${was} to ${a.machine} though only ${lost} was lost`)
+      }
+    }
   })
 
   it('does not change its inputs', () => {
