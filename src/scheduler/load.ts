@@ -6,6 +6,14 @@ export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+/** The list sorted by name; a list that is sorted already (as etcd returns keys) is copied, not sorted again. */
+export function byName<T extends {name: string}>(list: readonly T[]): T[] {
+  for (let k = 1; k < list.length; k++) {
+    if (compare(list[k - 1]!.name, list[k]!.name) > 0) return [...list].sort((a, b) => compare(a.name, b.name))
+  }
+  return [...list]
+}
+
 /** Slack for sums of fractional reservations (0.1 + 0.2 CPUs fit in 0.3). */
 const EPSILON = 1e-9
 
@@ -37,7 +45,7 @@ export class ClusterLoad {
   readonly #groups = new Map<string, {groupOf: Int32Array; count: number}>()
 
   constructor(machines: readonly MachineView[]) {
-    this.machines = [...machines].sort((a, b) => compare(a.name, b.name))
+    this.machines = byName(machines)
     this.machines.forEach((m, i) => this.index.has(m.name) || this.index.set(m.name, i))
     const n = this.machines.length
     this.memoryUsed = new Float64Array(n)

@@ -1,4 +1,4 @@
-import {ClusterLoad, compare} from './load.js'
+import {ClusterLoad, byName} from './load.js'
 import {pendingReason, shortOf} from './pending.js'
 import {type Assignment, type MachineView, type Plan, type ServiceDemand, replicaId} from './types.js'
 
@@ -18,7 +18,7 @@ import {type Assignment, type MachineView, type Plan, type ServiceDemand, replic
  */
 export function place(demands: readonly ServiceDemand[], machines: readonly MachineView[], current: readonly Assignment[]): Plan {
   const cluster = new ClusterLoad(machines)
-  const ordered = [...demands].sort((a, b) => compare(a.name, b.name))
+  const ordered = byName(demands)
   const byService = currentByService(current)
   const globals = ordered.filter((d) => d.replicas === 'global')
   const replicated = ordered.filter((d) => d.replicas !== 'global')
