@@ -26,6 +26,8 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   /** Come back this soon after a pass that started something, to see whether it stayed up. */
   checkMs?: number
   log?: (line: string) => void
+  /** Given the services this node should run after each pass that read them (the health monitor's hook). */
+  onDesired?: (desired: Desired) => void
 }
 
 /** The agent's reconcile loop; one per node. */
@@ -63,6 +65,7 @@ export class AgentLoop {
     const report: PassReport = {startedAt, durationMs: 0, actions: [], outcomes: {}, errors: [], drift: [], converged: false}
     try {
       const [{desired}, observed] = await Promise.all([this.desired(), observeNode(this.deps.ops, this.deps.prefix, this.deps.unitDir)])
+      this.deps.onDesired?.(desired)
       const actions = plan(desired, observed, this.deps.prefix, this.deps.render)
       report.actions = actions.map(describeAction)
       report.drift = driftOf(actions)

@@ -1,5 +1,7 @@
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {defaultEnvFileDir} from './docker-run.js'
+import {createHealthMonitor} from './health/wire.js'
+import type {HealthMonitor} from './health/monitor.js'
 import {AgentLoop} from './loop.js'
 import {realNodeOps, type NodeOps} from './node-ops.js'
 import type {AgentOptions} from './options.js'
@@ -18,11 +20,13 @@ import {cachingRenderer, validateUnitPrefix} from './unit.js'
 export interface Agent {
   loop: AgentLoop
   store: DesiredStore
+  /** The health checks of this node's copies; absent with fake node ops. */
+  health?: HealthMonitor
   close(): Promise<void>
 }
 
 /** Builds the agent from its options; nothing connects until the first pass. */
-export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void} = {}): Agent {
+export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void; health?: boolean} = {}): Agent {
   const prefix = validateUnitPrefix(options.unitPrefix)
   const store = openStore(options.store)
   const envFileDir = extra.envFileDir ?? defaultEnvFileDir
@@ -45,6 +49,8 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     }
     return values
   }
+  // Health checks need dockerd itself: on a real node only, or when a test asks for them.
+  const health = extra.ops === undefined || extra.health ? createHealthMonitor(prefix, extra.ops ?? realNodeOps(), extra.log) : undefined
   const loop = new AgentLoop({
     store, prefix, openSecrets, envFileDir,
     ops: extra.ops ?? realNodeOps(),
@@ -55,9 +61,11 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     role: options.role,
     resyncMs: options.resyncSeconds * 1000,
     log: extra.log,
+    onDesired: health && ((desired) => health.setServices(desired)),
   })
   // With etcd, every pass is also reported as the machine's AgentRecord under a lease.
-  const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log}) : undefined
+  const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log, health: health && (() => health.health())}) : undefined
+  if (reporter && health) health.deps.onChange = () => void reporter.refresh()
   if (reporter) {
     const pass = loop.pass.bind(loop)
     loop.pass = async () => {
@@ -66,7 +74,8 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, close: async () => {
+  return {loop, store, health, close: async () => {
+    health?.stop()
     await loop.stop()
     await reporter?.close()
     await store.close()

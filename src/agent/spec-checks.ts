@@ -42,7 +42,18 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
   for (const key of Object.keys(spec.labels ?? {})) {
     if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
   }
+  for (const problem of healthProblems(spec)) at(problem.path, problem.message, problem.fix)
   return problems
+}
+
+/** The health check's rule the schema does not say: exactly one kind of check. */
+function healthProblems(spec: ServiceSpecInput): {path: string; message: string; fix: string}[] {
+  if (spec.health === undefined) return []
+  const kinds = (['http', 'tcp', 'exec'] as const).filter((kind) => spec.health?.[kind] !== undefined)
+  if (kinds.length === 1) return []
+  const fix = 'give exactly one of http: {port, path, status}, tcp: {port} or exec: [command, args...]'
+  if (kinds.length === 0) return [{path: 'health', message: 'names no check', fix}]
+  return [{path: 'health', message: `names ${kinds.length} checks (${kinds.join(', ')})`, fix}]
 }
 
 /** Deepest nesting of arrays and objects an env value may have. */
