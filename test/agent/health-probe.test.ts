@@ -101,7 +101,7 @@ describe('health checks against the host dockerd', () => {
     assert.match(gone.error ?? '', /no such container/i)
   })
 
-  it('the monitor finds berth containers and probes them on their bridge address: http healthy, a failing one unhealthy with the reason, none healthy after minHealthySeconds', async () => {
+  it('the monitor finds berth containers and probes them on their bridge address: http healthy, a failing one unhealthy with the reason, one without a check starting until minHealthySeconds', async () => {
     const serve = ['sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www']
     await Promise.all([run('good', serve), run('bad', serve), run('plain', ['sleep', '300']), run('tcp', serve)])
     const monitor = createHealthMonitor(prefix, realNodeOps())

@@ -4,7 +4,7 @@ import type {ReplicaHealth} from '../../cluster/records.js'
 import {containerName} from '../docker-run.js'
 import {canonicalJson} from '../hash.js'
 import type {NodeContainer} from '../observe.js'
-import type {HealthCheck, ServiceSpec} from '../spec.js'
+import {healthDefaults, type HealthCheck, type ServiceSpec} from '../spec.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
 import {probeExec, probeHttp, probeTcp, type ProbeResult} from './probe.js'
 
@@ -190,7 +190,7 @@ export function dockerHealthDeps(docker: () => Promise<Dockerode>): Pick<HealthD
       if (check.exec) return probeExec(await docker(), target.containerId, check.exec, timeoutMs)
       const port = check.http?.port ?? check.tcp?.port
       if (!target.ip || port === undefined) return {ok: false, error: 'the container has no address on a Docker network to check'}
-      if (check.http) return probeHttp({host: target.ip, port, path: check.http.path ?? '/', status: check.http.status}, timeoutMs)
+      if (check.http) return probeHttp({host: target.ip, port, path: check.http.path ?? healthDefaults.httpPath, status: check.http.status}, timeoutMs)
       return probeTcp({host: target.ip, port}, timeoutMs)
     },
   }
