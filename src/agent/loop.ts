@@ -29,6 +29,8 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   log?: (line: string) => void
   /** Told of every pass (src/agent/metrics.ts); absent when metrics are off. */
   metrics?: PassMetrics
+  /** Given the services this node should run after each pass that read them (the health monitor's hook). */
+  onDesired?: (desired: Desired) => void
 }
 
 /** The agent's reconcile loop; one per node. */
@@ -68,6 +70,7 @@ export class AgentLoop {
     try {
       const [{desired}, observed] = await Promise.all([this.desired(), observeNode(this.deps.ops, this.deps.prefix, this.deps.unitDir)])
       seen = {desired, observed}
+      this.deps.onDesired?.(desired)
       const actions = plan(desired, observed, this.deps.prefix, this.deps.render)
       report.actions = actions.map(describeAction)
       report.drift = driftOf(actions)

@@ -1,6 +1,6 @@
 import type {Etcd3, Lease} from 'etcd3'
 
-import {type AgentRecord, ETCD_PREFIX, machineKeys} from '../cluster/records.js'
+import {type AgentRecord, ETCD_PREFIX, machineKeys, type ReplicaHealth} from '../cluster/records.js'
 import {openEtcd} from '../etcd/client.js'
 import {classifyEtcdError} from '../etcd/errors.js'
 import type {NodeOps} from './node-ops.js'
@@ -26,6 +26,8 @@ export interface ReporterOptions {
   ops: Pick<NodeOps, 'unitStates'>
   ttlSeconds?: number
   log?: (line: string) => void
+  /** Each desired service's health on this machine, written with the record (the health monitor). */
+  health?: () => Record<string, ReplicaHealth>
 }
 
 /** Writes the agent's AgentRecord under a kept-alive lease. */
@@ -36,13 +38,20 @@ export class AgentReporter {
   #failing = false
   #closed = false
   #version?: string
+  #lastPass?: PassReport
 
   constructor(readonly options: ReporterOptions) {}
 
   /** Queues a write of the record for this pass; writes never overlap, and the call never throws. */
   report(pass: PassReport): Promise<void> {
+    this.#lastPass = pass
     this.#chain = this.#chain.then(() => this.#write(pass)).catch(() => undefined)
     return this.#chain
+  }
+
+  /** Writes the last pass's record again, with fresh health (a copy's health changed between passes). */
+  refresh(): Promise<void> {
+    return this.#lastPass ? this.report(this.#lastPass) : Promise.resolve()
   }
 
   /** Revokes the lease (the record goes at once: the agent stopped) and closes the client. */
@@ -63,7 +72,8 @@ export class AgentReporter {
     for (const [name, outcome] of Object.entries(pass.outcomes)) if (!outcome.ok) errors[name] = outcome.error ?? 'failed'
     pass.errors.forEach((e, i) => (errors[`pass${pass.errors.length > 1 ? `-${i + 1}` : ''}`] = e))
     this.#version ??= this.options.version ?? (await agentVersion())
-    return {version: this.#version, converged: pass.converged, lastPass: pass.startedAt, services, errors}
+    const health = this.options.health?.()
+    return {version: this.#version, converged: pass.converged, lastPass: pass.startedAt, services, errors, ...(health ? {health} : {})}
   }
 
   async #write(pass: PassReport): Promise<void> {

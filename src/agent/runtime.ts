@@ -1,6 +1,8 @@
 import {BerthError} from '../errors.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {defaultEnvFileDir} from './docker-run.js'
+import {createHealthMonitor} from './health/wire.js'
+import type {HealthMonitor} from './health/monitor.js'
 import {AgentLoop} from './loop.js'
 import type {AgentMetrics} from './metrics.js'
 import {realNodeOps, type NodeOps} from './node-ops.js'
@@ -22,11 +24,13 @@ export interface Agent {
   store: DesiredStore
   /** Present when the agent was given metrics to feed. */
   metrics?: AgentMetrics
+  /** The health checks of this node's copies; absent with fake node ops. */
+  health?: HealthMonitor
   close(): Promise<void>
 }
 
 /** Builds the agent from its options; nothing connects until the first pass. */
-export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void; metrics?: AgentMetrics} = {}): Agent {
+export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void; metrics?: AgentMetrics; health?: boolean} = {}): Agent {
   const prefix = validateUnitPrefix(options.unitPrefix)
   const {metrics} = extra
   const store = openStore(options.store, metrics?.etcdTimer)
@@ -50,6 +54,8 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     }
     return values
   }
+  // Health checks need dockerd itself: on a real node only, or when a test asks for them.
+  const health = extra.ops === undefined || extra.health ? createHealthMonitor(prefix, extra.ops ?? realNodeOps(), extra.log) : undefined
   const loop = new AgentLoop({
     store, prefix, openSecrets, envFileDir,
     ops: extra.ops ?? realNodeOps(),
@@ -61,9 +67,11 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     resyncMs: options.resyncSeconds * 1000,
     log: extra.log,
     metrics,
+    onDesired: health && ((desired) => health.setServices(desired)),
   })
   // With etcd, every pass is also reported as the machine's AgentRecord under a lease.
-  const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log}) : undefined
+  const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log, health: health && (() => health.health())}) : undefined
+  if (reporter && health) health.deps.onChange = () => void reporter.refresh()
   if (reporter) {
     const pass = loop.pass.bind(loop)
     loop.pass = async () => {
@@ -72,7 +80,8 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, metrics, close: async () => {
+  return {loop, store, metrics, health, close: async () => {
+    health?.stop()
     await loop.stop()
     await reporter?.close()
     await store.close()

@@ -44,6 +44,7 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
   for (const key of Object.keys(spec.labels ?? {})) {
     if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
   }
+  for (const problem of healthProblems(spec)) at(problem.path, problem.message, problem.fix)
   schedulingProblems(spec, at)
   return problems
 }
@@ -80,6 +81,16 @@ function schedulingProblems(spec: ServiceSpecInput, at: (path: string, message: 
       if (placement[key] !== undefined) at(`placement/${key}`, `has no effect: ${why}, one copy on every eligible machine`, 'remove it, or give replicas: N')
     }
   }
+}
+
+/** The health check's rule the schema does not say: exactly one kind of check. */
+function healthProblems(spec: ServiceSpecInput): {path: string; message: string; fix: string}[] {
+  if (spec.health === undefined) return []
+  const kinds = (['http', 'tcp', 'exec'] as const).filter((kind) => spec.health?.[kind] !== undefined)
+  if (kinds.length === 1) return []
+  const fix = 'give exactly one of http: {port, path, status}, tcp: {port} or exec: [command, args...]'
+  if (kinds.length === 0) return [{path: 'health', message: 'names no check', fix}]
+  return [{path: 'health', message: `names ${kinds.length} checks (${kinds.join(', ')})`, fix}]
 }
 
 /** Deepest nesting of arrays and objects an env value may have. */

@@ -47,6 +47,8 @@ export interface ServiceSpecInput {
   replicas?: number
   placement?: Placement
   resources?: Resources
+  /** How the agent checks each copy (src/agent/health/); without it, healthy after {@link MIN_HEALTHY_SECONDS}. */
+  health?: HealthCheck
 }
 
 /** global: one copy on every eligible machine; replicated: `replicas` copies placed by the scheduler. */
@@ -70,6 +72,36 @@ export interface Resources {
 
 /** The fields only the scheduler reads: they decide where copies run, not how a container runs. */
 export const SCHEDULING_FIELDS = ['mode', 'replicas', 'placement', 'resources'] as const
+
+/**
+ * A service's health check as written: exactly one of `http`, `tcp` or `exec`, with its
+ * timing in seconds (numbers, as `stopTimeout` is). Defaults: {@link healthDefaults}.
+ */
+export interface HealthCheck {
+  /** A GET on the container's own address; passes on `status`, or any 2xx when it is not given. */
+  http?: {path?: string; port: number; status?: number}
+  /** A TCP connect to the container's own address. */
+  tcp?: {port: number}
+  /** argv run in the container without a shell; passes on exit 0. */
+  exec?: string[]
+  interval?: number
+  timeout?: number
+  retries?: number
+  startPeriod?: number
+}
+
+/**
+ * Health check timing a spec leaves out, in seconds: Docker's retries (3) and start period
+ * (0), a 10 s interval and a 5 s timeout (Docker's 30 s for both is too slow to gate a
+ * rolling update; Nomad and Consul have no defaults and their examples use 10 s and 2 s).
+ */
+export const healthDefaults = {interval: 10, timeout: 5, retries: 3, startPeriod: 0, httpPath: '/'} as const
+
+/**
+ * Seconds a copy without a health check must have run (container up) to count as healthy.
+ * A constant until the `update` policy's `minHealthySeconds` exists; then that field's default.
+ */
+export const MIN_HEALTHY_SECONDS = 10
 
 /**
  * Seconds between SIGTERM and SIGKILL when a service stops, or `infinity`: docker and

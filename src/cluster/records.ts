@@ -26,6 +26,23 @@ export interface AgentRecord {
   /** Service name → systemd ActiveState of its unit. */
   services: Record<string, string>
   errors: Record<string, string>
+  /** Service name → the health of its copy on this machine (src/agent/health/); absent from agents before health checks. */
+  health?: Record<string, ReplicaHealth>
+}
+
+/** A copy's health as its agent observes it: `starting` until it first passes (or has run long enough, without a check). */
+export interface ReplicaHealth {
+  status: 'starting' | 'healthy' | 'unhealthy'
+  /** When it entered this status (ISO 8601). */
+  since: string
+  /** Consecutive failed checks that counted (failures in the start period do not). */
+  failures: number
+  /** The last failed check's reason, until a check passes. */
+  lastError?: string
+  /** The kind of check; `none` is "healthy once it has run for minHealthySeconds". */
+  check: 'http' | 'tcp' | 'exec' | 'none'
+  /** The container checked (12 hex digits). */
+  container?: string
 }
 
 /** `<prefix>/rolling-upgrade`: a rolling upgrade's plan and how far it got (resumable). */

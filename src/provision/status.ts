@@ -2,7 +2,7 @@ import type {Cluster} from '../config/types.js'
 import {EtcdCluster} from '../etcd/client.js'
 import type {RecordStore} from '../etcd/records.js'
 import {findMember, membership, type MemberStatus} from '../etcd/members.js'
-import {ETCD_PREFIX} from '../cluster/records.js'
+import {ETCD_PREFIX, type ReplicaHealth} from '../cluster/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {readAllMachines, type MachineRecords} from './records-etcd.js'
 
@@ -23,6 +23,8 @@ export interface MachineStatus {
   installed?: {version: string; result: string; at: string; error?: string}
   agent: {state: 'converged' | 'converging' | 'down' | 'not installed'; lastPassAgeS?: number; version?: string; errors?: Record<string, string>}
   services: Record<string, string>
+  /** Each service's health on the machine, as its agent last wrote it (empty from agents before health checks). */
+  health: Record<string, ReplicaHealth>
 }
 
 /** The whole cluster: etcd's health and each machine. */
@@ -75,6 +77,7 @@ export class StatusReader {
         installed: installed && {version: installed.version, result: installed.result, at: installed.at, error: installed.error},
         agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
         services: agent?.services ?? {},
+        health: agent?.health ?? {},
       }
     })
     return {cluster: this.cluster.name, etcd: {healthy: members.filter((x) => x.healthy).length, members: members.length, error}, machines}
@@ -92,9 +95,15 @@ export function statusLines(status: ClusterStatus): string[] {
     lines.push(`  ${m.name.padEnd(10)} ${m.ip.padEnd(15)} ${m.role.padEnd(6)} etcd: ${etcd.padEnd(16)} ${installed.padEnd(30)} agent: ${agent}`)
     if (m.etcdProblem) lines.push(`      etcd member: ${m.etcdProblem}`)
     if (m.installed?.error) lines.push(`      install error: ${m.installed.error}`)
-    const services = Object.entries(m.services).map(([name, state]) => `${name} ${state}`)
+    const services = Object.entries(m.services).map(([name, state]) => `${name} ${state}${m.health[name] ? ` ${m.health[name].status}` : ''}`)
     if (services.length > 0) lines.push(`      services: ${services.join(', ')}`)
+    lines.push(...healthLines(m.health))
     for (const [name, why] of Object.entries(m.agent.errors ?? {})) lines.push(`      ${name}: ${why}`)
   }
   return lines
+}
+
+/** A line for each copy that is not healthy and says why: `web: unhealthy (3 failures): GET /healthz ... answered 500`. */
+function healthLines(health: Record<string, ReplicaHealth>): string[] {
+  return Object.entries(health).filter(([, h]) => h.status !== 'healthy' && h.lastError).map(([name, h]) => `      ${name}: ${h.status}${h.failures > 0 ? ` (${h.failures} failures)` : ''}: ${h.lastError}`)
 }

@@ -31,7 +31,7 @@ describe('validateServiceSpec', () => {
 
   it('lists every schema problem at once, each with its path and a fix', async () => {
     assert.deepEqual(await problemLines({image: 'web', ports: ['80:80:80', '8080:80'], restart: 'sometimes', colour: 'red', stopTimeout: 0, command: 'run'}), [
-      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources)',
+      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health)',
       'cluster.yaml: services/web/command: must be an array (Arguments after the image, one list item per argument.)',
       'cluster.yaml: services/web/ports/0: "80:80:80" is not valid (Write [IP:]HOST:CONTAINER[/tcp|udp], like 8080:80 or 127.0.0.1:5432:5432.)',
       `cluster.yaml: services/web/stopTimeout: must be >= 1 (${stopFix})`,
@@ -106,5 +106,33 @@ describe('reserved service names', () => {
     const {serviceNameProblem} = await import('../../src/agent/spec.js')
     for (const name of ['agent', 'installer']) assert.match(serviceNameProblem(name)?.message ?? '', /berth's own unit/)
     assert.equal(serviceNameProblem('agents'), undefined)
+  })
+
+  it('takes a health check of each kind and keeps it as written', async () => {
+    const checks = [
+      {http: {port: 8080}},
+      {http: {path: '/healthz?full=1', port: 80, status: 204}, interval: 2, timeout: 0.5, retries: 1, startPeriod: 30},
+      {tcp: {port: 5432}, interval: 0.1},
+      {exec: ['pg_isready', '-U', 'app']},
+    ]
+    for (const health of checks) assert.deepEqual((await validateServiceSpec({image: 'db', health})).health, health)
+  })
+
+  it('names the path and the fix for every bad health check', async () => {
+    const one = 'give exactly one of http: {port, path, status}, tcp: {port} or exec: [command, args...]'
+    const bad: [unknown, string][] = [
+      [{}, `cluster.yaml: services/web/health: names no check (${one})`],
+      [{interval: 5}, `cluster.yaml: services/web/health: names no check (${one})`],
+      [{http: {port: 80}, tcp: {port: 80}}, `cluster.yaml: services/web/health: names 2 checks (http, tcp) (${one})`],
+      [{http: {path: '/'}}, 'cluster.yaml: services/web/health/http/port: is required (add it; `berth cluster init` writes a commented example)'],
+      [{http: {port: 70000}}, 'cluster.yaml: services/web/health/http/port: must be <= 65535 (The port inside the container (not the published host port), 1-65535.)'],
+      [{http: {port: 80, path: 'healthz'}}, 'cluster.yaml: services/web/health/http/path: "healthz" is not valid (Write an absolute path without spaces, like /healthz (default /).)'],
+      [{http: {port: 80, status: 99}}, 'cluster.yaml: services/web/health/http/status: must be >= 100 (The one status code that passes, 100-599 (default: any 2xx).)'],
+      [{tcp: {port: 80}, interval: 0}, 'cluster.yaml: services/web/health/interval: must be >= 0.1 (Seconds between checks, 0.1-3600 (default 10).)'],
+      [{tcp: {port: 80}, retries: 1.5}, 'cluster.yaml: services/web/health/retries: must be an integer (Consecutive failures that make a copy unhealthy, 1-100 (default 3).)'],
+      [{exec: []}, 'cluster.yaml: services/web/health/exec: must NOT have fewer than 1 items (A command run in the container without a shell, one list item per argument; passes on exit 0.)'],
+      [{exec: 'pg_isready'}, 'cluster.yaml: services/web/health/exec: must be an array (A command run in the container without a shell, one list item per argument; passes on exit 0.)'],
+    ]
+    for (const [health, line] of bad) assert.deepEqual(await problemLines({image: 'db', health}), [line], JSON.stringify(health))
   })
 })

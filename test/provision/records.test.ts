@@ -13,6 +13,8 @@ import {agentOptionsFor, agentUnit, type NodeFile} from '../../src/provision/age
 import {openEtcd} from '../../src/etcd/client.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {readAllMachines, readMachine, seedServices} from '../../src/provision/records-etcd.js'
+import {statusLines} from '../../src/provision/status.js'
+import type {ReplicaHealth} from '../../src/cluster/records.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {etcdUrl} from '../support/services.js'
 
@@ -68,6 +70,32 @@ describe('provision records in etcd', () => {
     assert.ok(lease && lease !== '0', 'the record is bound to a lease')
     await reporter.close()
     assert.equal((await readMachine(store, 'main-1', prefix)).agent, undefined)
+  })
+
+  test('the agent record carries each copy\'s health, written again between passes when it changes, and status shows it with the reason', async () => {
+    let health: Record<string, ReplicaHealth> = {web: {status: 'starting', since: '2026-12-01T00:00:00.000Z', failures: 0, check: 'http', container: 'abc'}}
+    const reporter = new AgentReporter({endpoints: [etcdUrl()], prefix, machine: 'main-2', version: '0.1.0-test', unitPrefix: 'berth-', ttlSeconds: 5, health: () => health,
+      ops: {unitStates: async (units) => new Map(units.map((u) => [u, {activeState: 'active', needsReload: false}]))}})
+    try {
+      await reporter.refresh() // before any pass: nothing to write
+      assert.equal((await readMachine(store, 'main-2', prefix)).agent, undefined)
+      await reporter.report({startedAt: new Date().toISOString(), durationMs: 1, actions: [], outcomes: {web: {ok: true, actions: []}, api: {ok: true, actions: []}}, errors: [], drift: [], converged: true})
+      assert.equal((await readMachine(store, 'main-2', prefix)).agent?.health?.web?.status, 'starting')
+      health = {
+        api: {status: 'unhealthy', since: '2026-12-01T00:00:05.000Z', failures: 3, lastError: 'GET /healthz on port 8080 answered 500, expected 2xx', check: 'http'},
+        web: {status: 'healthy', since: '2026-12-01T00:00:01.000Z', failures: 0, check: 'http'},
+      }
+      await reporter.refresh()
+      const {agent} = await readMachine(store, 'main-2', prefix)
+      assert.deepEqual(agent?.health, health)
+      const lines = statusLines({cluster: 'c', etcd: {healthy: 1, members: 1}, machines: [{name: 'main-2', ip: '10.0.0.12', role: 'main', etcd: 'voter, healthy', agent: {state: 'converged'}, services: agent!.services, health: agent!.health!}]})
+      assert.deepEqual(lines.slice(2), [
+        '      services: web active healthy, api active unhealthy',
+        '      api: unhealthy (3 failures): GET /healthz on port 8080 answered 500, expected 2xx',
+      ])
+    } finally {
+      await reporter.close()
+    }
   })
 
   test('the agent options the installer writes pass the agent\'s own validator, and the unit carries no stray value', async () => {

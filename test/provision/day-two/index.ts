@@ -1,6 +1,7 @@
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {metricsPart} from './metrics.js'
+import {health} from './health.js'
 
 /**
  * The day-two checks run on the provision suite's cluster, after it is provisioned and
@@ -9,4 +10,5 @@ import {metricsPart} from './metrics.js'
 export const dayTwoParts: DayTwoPart[] = [
   clusterAccess,
   metricsPart,
+  health,
 ]
