@@ -1,5 +1,6 @@
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
+import {deploy} from './deploy.js'
 
 /**
  * The day-two checks run on the provision suite's cluster, after it is provisioned and
@@ -7,4 +8,5 @@ import type {DayTwoPart} from './context.js'
  */
 export const dayTwoParts: DayTwoPart[] = [
   clusterAccess,
+  deploy,
 ]
