@@ -40,7 +40,8 @@ describe('build in cluster.yaml', () => {
     const {cluster} = await parseCluster(doc('  web: {image: team/web, ports: ["8080:80"], build: {context: web, args: {GREETING: hi}}}\n'), file)
     assert.deepEqual(cluster.builds, {web: {repository: 'team/web', context: path.join(dir, 'web'), dockerfile: path.join(dir, 'web', 'Dockerfile'), args: {GREETING: 'hi'}}})
     assert.deepEqual(cluster.services.web, {image: 'team/web', ports: ['8080:80']})
-    assert.equal(JSON.stringify(nodeClusterFile(cluster)).includes('build'), false, 'cluster.json carries no build')
+    const {cluster: both} = await parseCluster(doc('  web: {image: team/web, build: {context: web}}\n  db: {image: "postgres:15"}\n'), file)
+    assert.deepEqual(nodeClusterFile(both).services, {db: {image: 'postgres:15'}}, 'the installer seeds no service with build: its image comes with deploy')
   })
 
   it('reports a missing context, a missing Dockerfile, bad args and a hand-written tag, each with path and fix', async () => {
