@@ -1,7 +1,8 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
-import {BerthError, RetryableError} from '../errors.js'
 import {openEtcd} from '../etcd/client.js'
+import {etcdError} from '../etcd/errors.js'
+import type {EtcdTimer} from './metrics.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
@@ -11,6 +12,8 @@ export interface EtcdStoreOptions {
   endpoints: string[]
   /** Key prefix without a trailing slash (default /berth). */
   prefix?: string
+  /** Told the duration of every request (the agent's metrics). */
+  timer?: EtcdTimer
 }
 
 // The watch manager's default backoff grows to 30 s; a node must see changes again within
@@ -28,24 +31,26 @@ const backoff = (ms: number): Backoff => ({duration: ms, next: () => backoff(Mat
 export class EtcdStore implements DesiredStore {
   readonly #endpoints: string[]
   readonly #prefix: string
+  readonly #timer?: EtcdTimer
   #client: Promise<Etcd3> | undefined
 
   constructor(options: EtcdStoreOptions) {
     this.#endpoints = options.endpoints
     this.#prefix = (options.prefix ?? '/berth').replace(/\/+$/, '')
+    this.#timer = options.timer
   }
 
   /** Every service under `<prefix>/services/`, validated; a bad one fails the read, naming its key. */
   async services(): Promise<Map<string, ServiceSpec>> {
     const dir = `${this.#prefix}/services/`
-    const values = await this.#call((c) => c.getAll().prefix(dir).strings())
+    const values = await this.#call('services', `read ${dir}`, (c) => c.getAll().prefix(dir).strings())
     return validateStoredServices(Object.entries(values).map(([key, text]) => ({name: key.slice(dir.length), where: {file: `etcd ${key}`}, read: () => JSON.parse(text)})))
   }
 
   /** Stores a spec as JSON under its name. */
   async putService(name: string, spec: ServiceSpec): Promise<void> {
     validateServiceName(name)
-    await this.#call((c) => c.put(this.#key('services', name)).value(JSON.stringify(spec)).exec())
+    await this.#call('put_service', `write service ${name}`, (c) => c.put(this.#key('services', name)).value(JSON.stringify(spec)).exec())
   }
 
   /** Deletes a service's key; false when there was none. */
@@ -56,19 +61,19 @@ export class EtcdStore implements DesiredStore {
   /** Names under `<prefix>/secrets/`, read as keys only so no blob is fetched. */
   async secretNames(): Promise<string[]> {
     const dir = `${this.#prefix}/secrets/`
-    const keys = await this.#call((c) => c.getAll().prefix(dir).keys())
+    const keys = await this.#call('secret_names', `list ${dir}`, (c) => c.getAll().prefix(dir).keys())
     return keys.map((key) => key.slice(dir.length)).sort()
   }
 
   /** The sealed blob stored for a secret, or undefined. */
   async sealedSecret(name: string): Promise<Buffer | undefined> {
-    return (await this.#call((c) => c.get(this.#key('secrets', name)).buffer())) ?? undefined
+    return (await this.#call('sealed_secret', `read secret ${name}`, (c) => c.get(this.#key('secrets', name)).buffer())) ?? undefined
   }
 
   /** Stores a sealed blob as the key's raw bytes. */
   async putSealedSecret(name: string, blob: Buffer): Promise<void> {
     validateSecretName(name)
-    await this.#call((c) => c.put(this.#key('secrets', name)).value(blob).exec())
+    await this.#call('put_secret', `write secret ${name}`, (c) => c.put(this.#key('secrets', name)).value(blob).exec())
   }
 
   /** Deletes a secret's key; false when there was none. */
@@ -88,7 +93,7 @@ export class EtcdStore implements DesiredStore {
       if (!stopped) open().then(onChange, () => reopen(Math.min(Math.max(ms, 125) * 2, 2000)))
     }, ms)
     const open = async (): Promise<void> => {
-      const watcher = await this.#call((c) => c.watch().prefix(`${this.#prefix}/`).create())
+      const watcher = await this.#call('watch', `watch ${this.#prefix}/`, (c) => c.watch().prefix(`${this.#prefix}/`).create())
       let lost = false
       // Only desired state wakes the agent: the machines' records (every agent rewrites its
       // own after each pass) would otherwise make all agents wake each other forever.
@@ -136,7 +141,7 @@ export class EtcdStore implements DesiredStore {
   }
 
   async #delete(key: string): Promise<boolean> {
-    const result = await this.#call((c) => c.delete().key(key).exec())
+    const result = await this.#call('delete', `delete ${key}`, (c) => c.delete().key(key).exec())
     return result.deleted !== '0'
   }
 
@@ -145,16 +150,19 @@ export class EtcdStore implements DesiredStore {
     return this.#client
   }
 
-  /** Runs one etcd call, translating etcd3's errors into berth's at the boundary. */
-  async #call<T>(call: (client: Etcd3) => Promise<T>): Promise<T> {
+  /** Runs one etcd call, timed as `operation`; etcd3's errors become berth's (naming `what`) at the boundary. */
+  async #call<T>(operation: string, what: string, call: (client: Etcd3) => Promise<T>): Promise<T> {
     const client = await this.#connect()
+    const started = performance.now()
+    let ok = false
     try {
-      return await call(client)
+      const result = await call(client)
+      ok = true
+      return result
     } catch (error) {
-      const detail = `etcd ${this.#endpoints.join(',')}: ${(error as Error).message}`
-      const name = (error as Error).name
-      if (/PermissionDenied|Authentication|InvalidAuthToken|InvalidArgument/.test(name)) throw new BerthError(detail, {cause: error})
-      throw new RetryableError(`${detail}; is etcd running and reachable?`, {cause: error})
+      throw await etcdError(error, this.#endpoints, what)
+    } finally {
+      this.#timer?.(operation, (performance.now() - started) / 1000, ok)
     }
   }
 }

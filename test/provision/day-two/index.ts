@@ -1,6 +1,7 @@
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
+import {metricsPart} from './metrics.js'
 
 /**
  * The day-two checks run on the provision suite's cluster, after it is provisioned and
@@ -9,4 +10,5 @@ import {deploy} from './deploy.js'
 export const dayTwoParts: DayTwoPart[] = [
   clusterAccess,
   deploy,
+  metricsPart,
 ]
