@@ -44,8 +44,9 @@ async function validator(schemaId: string): Promise<ValidateFunction> {
 export async function schemaProblems(schemaId: string, value: unknown, file?: string, basePath = ''): Promise<Problem[]> {
   const validate = await validator(schemaId)
   if (validate(value)) return []
-  // A bad property name is reported once, by propertyNames, not again by the pattern inside it.
-  return (validate.errors ?? []).filter((e) => e.propertyName === undefined).map((e) => toProblem(e, file, basePath))
+  // A bad property name is reported once, by propertyNames, not again by the pattern inside it;
+  // an if/then's own line only says that the branch's errors (listed too) exist.
+  return (validate.errors ?? []).filter((e) => e.propertyName === undefined && e.keyword !== 'if').map((e) => toProblem(e, file, basePath))
 }
 
 function joinPath(...parts: string[]): string {

@@ -111,7 +111,8 @@ export async function serviceProblems(document: ClusterDocument, file: string | 
   const listedPaths = new Set(listed.map((p) => p.path))
   const stored = Object.entries(services)
     .filter(([name]) => !listedPaths.has(`services/${name}`))
-    .map(([name, value]: [string, unknown]) => ({name, where: {file, path: `services/${name}`}, read: () => value}))
+    // `build` is cluster.yaml's alone (src/config/build.ts): the agent checks the spec without it.
+    .map(([name, value]: [string, unknown]) => ({name, where: {file, path: `services/${name}`}, read: () => withoutBuild(value)}))
   try {
     await validateStoredServices(stored)
     return []
@@ -120,4 +121,10 @@ export async function serviceProblems(document: ClusterDocument, file: string | 
     const seen = new Set(listed.map((p) => formatProblem(p)))
     return error.problems.filter((p) => !seen.has(formatProblem(p)))
   }
+}
+
+function withoutBuild(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value
+  const {build: _build, ...spec} = value as Record<string, unknown>
+  return spec
 }

@@ -5,6 +5,7 @@ import {CORE_SCHEMA, load as fastLoad} from 'js-yaml'
 
 import {type Problem, UsageError} from '../errors.js'
 import {schemaProblems} from '../schema.js'
+import {buildProblems, splitBuilds} from './build.js'
 import {semanticProblems, serviceProblems} from './checks.js'
 import {type Cluster, type ClusterDocument, DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
 
@@ -67,11 +68,13 @@ async function parseYaml(text: string, file: string): Promise<unknown> {
 export async function resolveCluster(document: ClusterDocument, file?: string): Promise<Loaded> {
   const problems = await schemaProblems('urn:berth:cluster', document, file)
   problems.push(...await serviceProblems(document, file, problems))
+  problems.push(...await buildProblems(document.services, file))
   const semantic = semanticProblems(document, file)
   problems.push(...semantic.problems)
   const keys = await authorizedKeys(document, file, problems)
   if (problems.length > 0) throw new UsageError(problems)
   const warnings = semantic.warnings
+  const {services, builds} = splitBuilds(document.services ?? {}, file)
   const cluster: Cluster = {
     file,
     name: document.name,
@@ -91,7 +94,8 @@ export async function resolveCluster(document: ClusterDocument, file?: string): 
     },
     nodeSecrets: nodeSecrets(document),
     machines: document.machines.map((m) => ({name: m.name, ip: m.ip, role: m.role, labels: m.labels ?? {}})),
-    services: document.services ?? {},
+    services,
+    builds,
   }
   return {cluster, warnings}
 }

@@ -46,6 +46,8 @@ export interface Cluster {
    * (checks.ts serviceProblems); defaults are left to the installer, which validates again.
    */
   services: Record<string, Record<string, unknown>>
+  /** How berth builds the images of the services that carry `build` (taken out of `services`). */
+  builds?: Record<string, import('./build.js').ServiceBuild>
 }
 
 /** The shape of cluster.yaml before defaults (what the JSON Schema describes). */

@@ -17,7 +17,7 @@ export interface NodeClusterFile {
   registry: string
   /** Key prefix of berth's records and desired state in etcd. */
   etcdPrefix: string
-  /** The cluster's initial services: put into etcd when absent there. */
+  /** The cluster's initial services: put into etcd when absent there (those with `build` come with `berth deploy`). */
   services: Record<string, Record<string, unknown>>
   /** cluster.yaml's etcd.snapshots, for the agents of main machines. */
   etcdSnapshots?: {intervalSeconds: number; keep: number}
@@ -32,7 +32,12 @@ export function nodeClusterFile(cluster: Cluster, installerImage?: string): Node
     installerImage: imageRef(cluster, installerImage ?? cluster.installer.image),
     registry: cluster.registry.url,
     etcdPrefix: ETCD_PREFIX,
-    services: cluster.services,
+    services: seededServices(cluster),
     etcdSnapshots: {intervalSeconds: intervalSeconds(snapshots.interval), keep: snapshots.keep},
   }
+}
+
+/** The services an installer puts into etcd: not those with `build`, whose image exists only once `berth deploy` built it. */
+function seededServices(cluster: Cluster): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(Object.entries(cluster.services).filter(([name]) => !(name in (cluster.builds ?? {}))))
 }

@@ -2,8 +2,9 @@ import {chmod, copyFile, cp, mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {BerthError, outputTail} from '../errors.js'
-import {contextHash, ensureBaseImage} from '../local-cluster/image.js'
+import {BerthError} from '../errors.js'
+import {buildImage} from '../images/build.js'
+import {ensureBaseImage} from '../local-cluster/image.js'
 import {shipped} from '../paths.js'
 
 /**
@@ -20,7 +21,6 @@ export const EXAMPLE_CONTEXT = shipped('examples', 'web')
 
 /** Builds the example image unless it is up to date; returns its tag and whether it built. */
 export async function buildExampleImage(busybox = '/bin/busybox'): Promise<{tag: string; built: boolean}> {
-  const {execa} = await import('execa')
   const base = await ensureBaseImage({pullTimeoutMs: 0})
   const context = await mkdtemp(path.join(tmpdir(), 'berth-example-'))
   try {
@@ -29,12 +29,8 @@ export async function buildExampleImage(busybox = '/bin/busybox'): Promise<{tag:
       throw new BerthError(`the example image needs a static busybox at ${busybox} (${error.code}); install busybox-static`)
     })
     await chmod(path.join(context, 'busybox'), 0o755)
-    const hash = (await contextHash(context, base.id)).slice(0, 12)
-    const label = await execa('docker', ['image', 'inspect', '--format', '{{index .Config.Labels "berth.context"}}', EXAMPLE_IMAGE], {reject: false})
-    if (label.exitCode === 0 && label.stdout.trim() === hash) return {tag: EXAMPLE_IMAGE, built: false}
-    const built = await execa('docker', ['build', '-q', '--build-arg', `BASE=${base.ref}`, '--label', `berth.context=${hash}`, '--label', 'berth.image=example', '-t', EXAMPLE_IMAGE, context], {reject: false, all: true, env: {DOCKER_BUILDKIT: '0'}})
-    if (built.exitCode !== 0) throw new BerthError(`docker build of ${EXAMPLE_IMAGE} failed: ${outputTail(built.all, 5)}`)
-    return {tag: EXAMPLE_IMAGE, built: true}
+    const built = await buildImage({context, repository: 'examples/web', tag: EXAMPLE_IMAGE, args: {BASE: base.ref}, extra: base.id, labels: {'berth.image': 'example'}})
+    return {tag: EXAMPLE_IMAGE, built: built.built}
   } finally {
     await rm(context, {recursive: true, force: true})
   }

@@ -1,5 +1,6 @@
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
+import {deploy} from './deploy.js'
 import {metricsPart} from './metrics.js'
 import {health} from './health.js'
 
@@ -9,6 +10,7 @@ import {health} from './health.js'
  */
 export const dayTwoParts: DayTwoPart[] = [
   clusterAccess,
+  deploy,
   metricsPart,
   health,
 ]

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {validateServiceSpec} from '../../src/agent/spec.js'
+import type {Cluster} from '../../src/config/types.js'
+import {selectServices, specChanged} from '../../src/deploy/deploy.js'
+import {machinesFor, pending} from '../../src/deploy/rollout.js'
+import {UsageError} from '../../src/errors.js'
+import type {MachineStatus} from '../../src/provision/status.js'
+
+const since = Date.now() - 10_000
+
+function machine(agent: Partial<MachineStatus['agent']>, services: Record<string, string> = {}): MachineStatus {
+  return {name: 'm', ip: '10.0.0.1', role: 'main', etcd: 'voter, healthy', agent: {state: 'converged', ...agent}, services}
+}
+
+describe('deploy: when a machine runs the new spec', () => {
+  it('names why a machine is not done, in the order a reader needs it', () => {
+    const cases: Array<[string, MachineStatus | undefined, string | undefined]> = [
+      ['no record', undefined, 'agent unknown'],
+      ['agent down', machine({state: 'down'}), 'agent down'],
+      ['agent error for the service', machine({lastPassAgeS: 1, errors: {web: 'pull failed: manifest unknown'}}, {web: 'failed'}), 'pull failed: manifest unknown'],
+      ['last pass before the change', machine({lastPassAgeS: 20}, {web: 'active'}), 'no agent pass since the change'],
+      ['unit not active', machine({lastPassAgeS: 1}, {web: 'activating'}), 'unit activating'],
+      ['unit absent', machine({lastPassAgeS: 1}), 'unit absent'],
+      ['done', machine({lastPassAgeS: 1}, {web: 'active'}), undefined],
+    ]
+    for (const [what, m, reason] of cases) assert.equal(pending(m, 'web', since), reason, what)
+  })
+
+  it('a service runs on the machines whose role its spec names', () => {
+    const cluster = {machines: [{name: 'a', role: 'main'}, {name: 'b', role: 'worker'}, {name: 'c', role: 'data'}]} as Cluster
+    assert.deepEqual(machinesFor(cluster, {roles: ['main', 'worker']}), ['a', 'b'])
+    assert.deepEqual(machinesFor(cluster, {roles: ['data']}), ['c'])
+  })
+
+  it('a spec changed only when it differs from the stored one, defaults and key order aside', async () => {
+    const stored = await validateServiceSpec({image: 'team/web:abc', env: {A: '1', B: '2'}})
+    assert.equal(specChanged(stored, await validateServiceSpec({env: {B: '2', A: '1'}, image: 'team/web:abc', stopTimeout: 10})), false)
+    assert.equal(specChanged(stored, await validateServiceSpec({image: 'team/web:abd', env: {A: '1', B: '2'}})), true)
+    assert.equal(specChanged(undefined, stored), true)
+  })
+
+  it('an unknown service is a usage error naming the ones cluster.yaml has', () => {
+    const cluster = {services: {web: {}, db: {}}} as unknown as Cluster
+    assert.deepEqual(selectServices(cluster, []), ['web', 'db'])
+    assert.throws(() => selectServices(cluster, ['web', 'nope']), (error: Error) => error instanceof UsageError && /nope: is not a service of cluster\.yaml \(name one of: web, db\)/.test(error.message))
+  })
+})
