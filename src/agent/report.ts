@@ -1,6 +1,6 @@
 import type {Etcd3, Lease} from 'etcd3'
 
-import {type AgentRecord, ETCD_PREFIX, machineKeys} from '../cluster/records.js'
+import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys} from '../cluster/records.js'
 import {openEtcd} from '../etcd/client.js'
 import type {NodeOps} from './node-ops.js'
 import type {PassReport} from './status.js'
@@ -24,6 +24,8 @@ export interface ReporterOptions {
   unitPrefix: string
   ops: Pick<NodeOps, 'unitStates'>
   ttlSeconds?: number
+  /** The machine's facts for the scheduler, written once (without a lease) beside the record. */
+  facts?: () => Promise<MachineFacts>
   log?: (line: string) => void
 }
 
@@ -35,6 +37,8 @@ export class AgentReporter {
   #failing = false
   #closed = false
   #version?: string
+  #factsWritten = false
+  #lastContact?: number
 
   constructor(readonly options: ReporterOptions) {}
 
@@ -42,6 +46,11 @@ export class AgentReporter {
   report(pass: PassReport): Promise<void> {
     this.#chain = this.#chain.then(() => this.#write(pass)).catch(() => undefined)
     return this.#chain
+  }
+
+  /** When etcd last answered this reporter (a write or a keepalive of its lease). */
+  lastContact(): number | undefined {
+    return this.#lastContact
   }
 
   /** Revokes the lease (the record goes at once: the agent stopped) and closes the client. */
@@ -70,7 +79,14 @@ export class AgentReporter {
     try {
       const record = await this.record(pass)
       const lease = await this.#ensureLease()
-      await lease.put(machineKeys(this.options.machine, this.options.prefix ?? ETCD_PREFIX).agent).value(JSON.stringify(record))
+      const keys = machineKeys(this.options.machine, this.options.prefix ?? ETCD_PREFIX)
+      // Facts first: a leader woken by the record's appearance finds them.
+      if (this.options.facts && !this.#factsWritten) {
+        await (await this.#client!).put(keys.facts).value(JSON.stringify(await this.options.facts()))
+        this.#factsWritten = true
+      }
+      await lease.put(keys.agent).value(JSON.stringify(record))
+      this.#lastContact = Date.now()
       if (this.#failing) this.options.log?.('report: writing the agent record to etcd works again')
       this.#failing = false
     } catch (error) {
@@ -86,6 +102,9 @@ export class AgentReporter {
     if (this.#lease && !this.#lease.revoked()) return this.#lease
     this.#client ??= openEtcd(this.options.endpoints)
     const lease = (await this.#client).lease(this.options.ttlSeconds ?? 15)
+    lease.on('keepaliveSucceeded', () => {
+      this.#lastContact = Date.now()
+    })
     lease.on('lost', () => {
       if (this.#lease === lease) this.#lease = undefined
     })

@@ -2,7 +2,7 @@ import type {Cluster} from '../config/types.js'
 import {EtcdCluster} from '../etcd/client.js'
 import type {RecordStore} from '../etcd/records.js'
 import {findMember, type MemberStatus} from '../etcd/members.js'
-import {ETCD_PREFIX} from '../cluster/records.js'
+import {ETCD_PREFIX, schedulerKeys} from '../cluster/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {readAllMachines, type MachineRecords} from './records-etcd.js'
 
@@ -21,6 +21,8 @@ export interface MachineStatus {
   installed?: {version: string; result: string; at: string; error?: string}
   agent: {state: 'converged' | 'converging' | 'down' | 'not installed'; lastPassAgeS?: number; version?: string; errors?: Record<string, string>}
   services: Record<string, string>
+  /** The replicas the scheduler assigned to it (what runs is in services). */
+  assigned: string[]
 }
 
 /** The whole cluster: etcd's health and each machine. */
@@ -58,8 +60,9 @@ export class StatusReader {
     let members: MemberStatus[] = []
     let records = new Map<string, MachineRecords>()
     let error: string | undefined
+    let assignments: Map<string, {machine: string}> = new Map()
     try {
-      ;[members, records] = await Promise.all([this.etcd.members(), readAllMachines(this.store, this.prefix)])
+      ;[members, records, assignments] = await Promise.all([this.etcd.members(), readAllMachines(this.store, this.prefix), this.store.getAll<{machine: string}>(schedulerKeys(this.prefix).assignments, {lenient: true})])
     } catch (e) {
       error = (e as Error).message
     }
@@ -73,6 +76,7 @@ export class StatusReader {
         installed: installed && {version: installed.version, result: installed.result, at: installed.at, error: installed.error},
         agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
         services: agent?.services ?? {},
+        assigned: [...assignments].filter(([, a]) => a.machine === m.name).map(([key]) => key.slice(key.lastIndexOf('/') + 1)).sort(),
       }
     })
     return {cluster: this.cluster.name, etcd: {healthy: members.filter((x) => x.healthy).length, members: members.length, error}, machines}
@@ -89,6 +93,7 @@ export function statusLines(status: ClusterStatus): string[] {
     if (m.installed?.error) lines.push(`      install error: ${m.installed.error}`)
     const services = Object.entries(m.services).map(([name, state]) => `${name} ${state}`)
     if (services.length > 0) lines.push(`      services: ${services.join(', ')}`)
+    if (m.assigned.length > 0) lines.push(`      assigned: ${m.assigned.join(', ')}`)
     for (const [name, why] of Object.entries(m.agent.errors ?? {})) lines.push(`      ${name}: ${why}`)
   }
   return lines

@@ -1,4 +1,4 @@
-import type {AssignmentRecord, MachineFacts} from '../cluster/records.js'
+import {type AssignmentRecord, ETCD_PREFIX, type MachineFacts, parseAssignmentKey, parseMachineKey} from '../cluster/records.js'
 import type {Assignment, MachineView, Plan} from './types.js'
 
 /**
@@ -64,4 +64,41 @@ export function assignmentWrites(current: readonly StoredAssignment[], plan: Pla
   }
   const deletes = current.filter((a) => !planned.has(a.replica)).map(({service, replica}) => ({service, replica})).sort((x, y) => (x.replica < y.replica ? -1 : 1))
   return {puts, deletes}
+}
+
+/** Every machine with facts, alive when its agent record exists, draining when its drain key does. */
+export function machineStates(values: Record<string, string>, prefix = ETCD_PREFIX): MachineState[] {
+  const byName = new Map<string, {facts?: MachineFacts; alive: boolean; draining: boolean}>()
+  for (const [key, text] of Object.entries(values)) {
+    const parsed = parseMachineKey(key, prefix)
+    if (!parsed) continue
+    const m = byName.get(parsed.machine) ?? {alive: false, draining: false}
+    byName.set(parsed.machine, m)
+    if (parsed.kind === 'agent') m.alive = true
+    if (parsed.kind === 'drain') m.draining = true
+    if (parsed.kind === 'facts') {
+      try {
+        m.facts = JSON.parse(text) as MachineFacts
+      } catch {
+        // A damaged facts record leaves the machine out until its agent writes it again.
+      }
+    }
+  }
+  return [...byName].filter(([, m]) => m.facts).map(([name, m]) => ({name, facts: m.facts!, alive: m.alive, draining: m.draining}))
+}
+
+/** The assignments etcd holds; an unreadable one is left out (and so rewritten by the plan). */
+export function storedAssignments(values: Record<string, string>, prefix = ETCD_PREFIX): StoredAssignment[] {
+  const out: StoredAssignment[] = []
+  for (const [key, text] of Object.entries(values)) {
+    const parsed = parseAssignmentKey(key, prefix)
+    if (!parsed) continue
+    try {
+      const record = JSON.parse(text) as AssignmentRecord
+      if (typeof record.machine === 'string') out.push({...parsed, machine: record.machine, record})
+    } catch {
+      // skipped: the plan puts a fresh record there
+    }
+  }
+  return out.sort((a, b) => (a.replica < b.replica ? -1 : 1))
 }

@@ -2,10 +2,10 @@ import type {Campaign, Etcd3, IOperation} from 'etcd3'
 
 import {canonicalJson, sha256Hex} from '../agent/hash.js'
 import type {ServiceSpec} from '../agent/spec.js'
-import {assignmentKey, type AssignmentRecord, ETCD_PREFIX, type MachineFacts, machinesDir, parseAssignmentKey, parseMachineKey, type PendingRecord, schedulerKeys} from '../cluster/records.js'
+import {assignmentKey, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../cluster/records.js'
 import {BerthError} from '../errors.js'
-import {assignmentWrites, machineViews, type MachineState, type MissingSince, type StoredAssignment} from './inputs.js'
-import {replicasOf} from './replicated.js'
+import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
+import {replicatedCount} from './replicated.js'
 import type {Assignment, MachineView, Plan, ServiceDemand} from './types.js'
 
 /**
@@ -124,6 +124,7 @@ export class SchedulerCandidate {
     this.#timer = setTimeout(() => {
       this.#inFlight = this.#drain()
     }, delayMs)
+    this.#timer.unref?.()
   }
 
   /** One placement pass: read, place, write fenced. Throws DeposedError when deposed. */
@@ -135,7 +136,7 @@ export class SchedulerCandidate {
       client.getAll().prefix(machinesDir(this.prefix)).strings(),
       client.getAll().prefix(keys.assignments).strings(),
     ])
-    const replicated = [...services].filter(([, spec]) => replicasOf(spec) !== undefined)
+    const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
     const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, Date.now(), this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
     const plan = this.options.place(replicated.map(([name, spec]) => this.options.demandOf(name, spec)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
@@ -238,41 +239,4 @@ export class SchedulerCandidate {
     watcher.on('error', () => undefined)
     return () => watcher.cancel()
   }
-}
-
-/** Every machine with facts, alive when its agent record exists, draining when its drain key does. */
-export function machineStates(values: Record<string, string>, prefix = ETCD_PREFIX): MachineState[] {
-  const byName = new Map<string, {facts?: MachineFacts; alive: boolean; draining: boolean}>()
-  for (const [key, text] of Object.entries(values)) {
-    const parsed = parseMachineKey(key, prefix)
-    if (!parsed) continue
-    const m = byName.get(parsed.machine) ?? {alive: false, draining: false}
-    byName.set(parsed.machine, m)
-    if (parsed.kind === 'agent') m.alive = true
-    if (parsed.kind === 'drain') m.draining = true
-    if (parsed.kind === 'facts') {
-      try {
-        m.facts = JSON.parse(text) as MachineFacts
-      } catch {
-        // A damaged facts record leaves the machine out until its agent writes it again.
-      }
-    }
-  }
-  return [...byName].filter(([, m]) => m.facts).map(([name, m]) => ({name, facts: m.facts!, alive: m.alive, draining: m.draining}))
-}
-
-/** The assignments etcd holds; an unreadable one is left out (and so rewritten by the plan). */
-export function storedAssignments(values: Record<string, string>, prefix = ETCD_PREFIX): StoredAssignment[] {
-  const out: StoredAssignment[] = []
-  for (const [key, text] of Object.entries(values)) {
-    const parsed = parseAssignmentKey(key, prefix)
-    if (!parsed) continue
-    try {
-      const record = JSON.parse(text) as AssignmentRecord
-      if (typeof record.machine === 'string') out.push({...parsed, machine: record.machine, record})
-    } catch {
-      // skipped: the plan puts a fresh record there
-    }
-  }
-  return out.sort((a, b) => (a.replica < b.replica ? -1 : 1))
 }

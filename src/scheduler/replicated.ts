@@ -1,16 +1,17 @@
 import type {ServiceSpec} from '../agent/spec.js'
-import {replicaId} from './types.js'
+import {demandOf, replicasOf} from './demand.js'
+import {replicaId, type ServiceDemand} from './types.js'
 
 /**
- * Which services the scheduler places: those whose spec asks for `replicas` (and is not
- * `mode: global`). Every other spec, today's included, keeps its meaning: one copy on every
+ * Which services the scheduler places: the replicated ones (`replicas`, or `mode:
+ * replicated`). Every other spec, today's included, keeps its meaning: one copy on every
  * machine of its roles, run by each agent on its own, untouched by the scheduler.
  */
 
 /** The replica count of a replicated service, or undefined for a global one. */
-export function replicasOf(spec: ServiceSpec): number | undefined {
-  const {replicas, mode} = spec as ServiceSpec & {replicas?: unknown; mode?: unknown}
-  return typeof replicas === 'number' && mode !== 'global' ? replicas : undefined
+export function replicatedCount(spec: ServiceSpec): number | undefined {
+  const count = replicasOf(spec)
+  return count === 'global' ? undefined : count
 }
 
 /** True when the spec publishes a port on a fixed host port (`8080:80`, `10.0.0.1:8080:80`): two copies cannot share a machine. */
@@ -19,10 +20,20 @@ export function hasFixedHostPort(spec: ServiceSpec): boolean {
 }
 
 /**
+ * The demand the scheduler places by: demandOf's, with at most one copy per machine when a
+ * fixed host port makes a second one fail to start (a placement input, not a validation
+ * rule: `replicas: 3` with `8080:80` is fine on three machines).
+ */
+export function schedulerDemand(name: string, spec: ServiceSpec): ServiceDemand {
+  const demand = demandOf(name, spec)
+  return hasFixedHostPort(spec) ? {...demand, maxPerMachine: Math.min(demand.maxPerMachine ?? 1, 1)} : demand
+}
+
+/**
  * The replicas a host runs when no scheduler places them (a file or PostgreSQL store: one
  * host): every slot, or one when a fixed host port makes a second copy impossible.
  */
 export function localReplicas(service: string, spec: ServiceSpec): string[] {
-  const count = hasFixedHostPort(spec) ? Math.min(1, replicasOf(spec) ?? 0) : replicasOf(spec) ?? 0
-  return Array.from({length: count}, (_, i) => replicaId(service, i + 1))
+  const count = replicatedCount(spec) ?? 0
+  return Array.from({length: hasFixedHostPort(spec) ? Math.min(1, count) : count}, (_, i) => replicaId(service, i + 1))
 }

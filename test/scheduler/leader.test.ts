@@ -50,6 +50,7 @@ const facts = (role: MachineFacts['role'] = 'main'): MachineFacts => ({role, lab
 async function cluster(raw: Etcd3, machines: string[]) {
   const prefix = `/berth-sched-${randomBytes(4).toString('hex')}`
   after(async () => {
+    for (const lease of leases.values()) await lease.revoke().catch(() => undefined)
     await raw.delete().prefix(`${prefix}/`).exec()
   })
   const leases = new Map<string, import('etcd3').Lease>()

@@ -1,5 +1,5 @@
 import type {ServiceSpec} from '../../src/agent/spec.js'
-import {replicasOf} from '../../src/scheduler/replicated.js'
+import {replicasOf} from '../../src/scheduler/demand.js'
 import {replicaId, type Assignment, type MachineView, type Plan, type ServiceDemand} from '../../src/scheduler/types.js'
 
 /**
@@ -39,5 +39,5 @@ export function testPlace(demands: ServiceDemand[], machines: MachineView[], cur
 
 /** The test demand: replicas from the spec, roles as the spec says, nothing else. */
 export function testDemandOf(name: string, spec: ServiceSpec): ServiceDemand {
-  return {name, replicas: replicasOf(spec) ?? 'global', roles: spec.roles, constraints: [], resources: {memoryMb: 0, cpus: 0}}
+  return {name, replicas: replicasOf(spec), roles: spec.roles, constraints: [], resources: {memoryMb: 0, cpus: 0}}
 }
