@@ -45,7 +45,11 @@ export function specHash(prefix: string, name: string, spec: ServiceSpec, opts: 
 export function dockerRunArgs(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}, hash = specHash(prefix, name, spec, opts)): string[] {
   const container = containerName(prefix, name)
   const args = ['run', '--rm', '--init', '--name', container]
-  args.push('--label', 'berth.managed=true', '--label', `berth.service=${name}`, '--label', `berth.spec-hash=${hash}`)
+  // A replica's container names its service and its replica id; a global service's is as it always was.
+  const dot = name.indexOf('.')
+  args.push('--label', 'berth.managed=true', '--label', `berth.service=${dot < 0 ? name : name.slice(0, dot)}`)
+  if (dot >= 0) args.push('--label', `berth.replica=${name}`)
+  args.push('--label', `berth.spec-hash=${hash}`)
   if (Object.keys(spec.env ?? {}).length > 0 || (spec.secrets ?? []).length > 0) args.push('--env-file', envFilePath(prefix, name, opts))
   for (const port of spec.ports ?? []) args.push('--publish', port)
   for (const volume of spec.volumes ?? []) args.push('--volume', volume)

@@ -7,6 +7,8 @@ import {plan, type Action, type Desired, type UnitRenderer} from './reconcile.js
 import type {MachineRole, ServiceSpec} from './spec.js'
 import {describeAction, driftOf, failingUnits, observedService, type AgentStatus, type PassReport} from './status.js'
 import type {DesiredStore} from './store.js'
+import {RetryableError} from '../errors.js'
+import {localReplicas, replicatedCount} from '../scheduler/replicated.js'
 
 /**
  * berth-agent's loop: observe → plan → apply → report → wait for a store change or the
@@ -26,11 +28,30 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   resyncMs: number
   /** Come back this soon after a pass that started something, to see whether it stayed up. */
   checkMs?: number
+  /**
+   * How long replicas keep running while the store cannot be reached (a partition): then
+   * they are stopped, as the leader will have placed them elsewhere. Global services keep
+   * running whatever happens.
+   */
+  offlineGraceMs?: number
+  /** The last time etcd answered anyone in this agent (its lease's keepalives), if known. */
+  lastContact?: () => number | undefined
   log?: (line: string) => void
   /** Told of every pass (src/agent/metrics.ts); absent when metrics are off. */
   metrics?: PassMetrics
   /** Given the services this node should run after each pass that read them (the health monitor's hook). */
   onDesired?: (desired: Desired) => void
+}
+
+/** Whether the store answered the last pass, and what was done while it did not. */
+export interface StoreState {
+  reachable: boolean
+  /** When it stopped answering. */
+  unreachableSince?: string
+  /** When replicas were stopped for want of it (offlineGraceMs after the last contact). */
+  replicasStoppedAt?: string
+  /** The last read error. */
+  error?: string
 }
 
 /** The agent's reconcile loop; one per node. */
@@ -42,6 +63,8 @@ export class AgentLoop {
   #timer?: NodeJS.Timeout
   #unwatch?: () => Promise<void>
   #running = false
+  #lastStoreOk = Date.now()
+  #store: StoreState = {reachable: true}
 
   constructor(readonly deps: LoopDeps) {}
 
@@ -51,8 +74,44 @@ export class AgentLoop {
    */
   async desired(): Promise<{desired: Desired}> {
     const desired = new Map<string, ServiceSpec>()
-    for (const [name, spec] of await this.deps.store.services()) if (spec.roles.includes(this.deps.role)) desired.set(name, spec)
+    const services = await this.deps.store.services()
+    // With a scheduler (etcd), a replicated service runs here as the replicas assigned here;
+    // without one the host runs them all. Global services are what they always were.
+    const assigned = await this.deps.store.assignedTo?.(this.deps.machine)
+    for (const [name, spec] of services) {
+      if (replicatedCount(spec) === undefined) {
+        if (spec.roles.includes(this.deps.role)) desired.set(name, spec)
+      } else if (!assigned) {
+        for (const replica of localReplicas(name, spec)) desired.set(replica, spec)
+      }
+    }
+    for (const [replica, service] of assigned ?? []) {
+      const spec = services.get(service)
+      if (spec && replicatedCount(spec) !== undefined) desired.set(replica, spec)
+    }
     return {desired}
+  }
+
+  /**
+   * The store cannot be read: nothing changes, unless the last contact with etcd is older
+   * than the offline grace; then the replicas running here are stopped (their units stay,
+   * so a pass after etcd is back starts those still assigned here at once).
+   */
+  async #offline(error: Error, report: PassReport): Promise<void> {
+    const now = Date.now()
+    this.#store = {...this.#store, reachable: false, unreachableSince: this.#store.unreachableSince ?? new Date(now).toISOString(), error: error.message.split('\n')[0]}
+    const last = Math.max(this.#lastStoreOk, this.deps.lastContact?.() ?? 0)
+    const grace = this.deps.offlineGraceMs ?? 15_000
+    if (now - last < grace) return
+    const observed = await observeNode(this.deps.ops, this.deps.prefix, this.deps.unitDir)
+    const stops: Action[] = [...observed.units].filter(([unit, seen]) => isReplicaUnit(this.deps.prefix, unit) && seen.activeState !== 'inactive' && seen.activeState !== 'failed')
+      .map(([unit]) => ({kind: 'stop', service: unit.slice(this.deps.prefix.length, -'.service'.length), unit}))
+    if (stops.length === 0) return
+    this.deps.log?.(`store unreachable for ${Math.round((now - last) / 1000)} s (offline grace ${grace / 1000} s): stopping ${stops.length} replicas`)
+    const {outcomes} = await applyPlan(stops, {...this.deps, desired: new Map()})
+    report.actions.push(...stops.map(describeAction))
+    report.outcomes = Object.fromEntries(outcomes)
+    this.#store.replicasStoppedAt ??= new Date(now).toISOString()
   }
 
   /** The actions one pass would take now, without taking them (`berth agent sync --dry-run`). */
@@ -68,7 +127,15 @@ export class AgentLoop {
     const report: PassReport = {startedAt, durationMs: 0, actions: [], outcomes: {}, errors: [], drift: [], converged: false}
     let seen: PassSeen | undefined
     try {
-      const [{desired}, observed] = await Promise.all([this.desired(), observeNode(this.deps.ops, this.deps.prefix, this.deps.unitDir)])
+      const [{desired}, observed] = await Promise.all([
+        this.desired().catch(async (error: Error) => {
+          if (error instanceof RetryableError) await this.#offline(error, report)
+          throw error
+        }),
+        observeNode(this.deps.ops, this.deps.prefix, this.deps.unitDir),
+      ])
+      this.#lastStoreOk = Date.now()
+      this.#store = {reachable: true}
       seen = {desired, observed}
       this.deps.onDesired?.(desired)
       const actions = plan(desired, observed, this.deps.prefix, this.deps.render)
@@ -112,7 +179,7 @@ export class AgentLoop {
 
   /** The last pass, the pass count, and whether the store's watch is up. */
   status(): AgentStatus {
-    return {machine: this.deps.machine, prefix: this.deps.prefix, passes: this.#passes, lastPass: this.#last, watching: this.#unwatch !== undefined}
+    return {machine: this.deps.machine, prefix: this.deps.prefix, passes: this.#passes, lastPass: this.#last, watching: this.#unwatch !== undefined, store: this.#store}
   }
 
   /** A fresh observation of one service (for `GET /v1/services/{name}`). */
@@ -160,4 +227,9 @@ export class AgentLoop {
     this.deps.log?.(`pass ${this.#passes}: ${report.actions.length} actions in ${report.durationMs} ms${report.converged ? ', converged' : ''}`)
     for (const line of [...report.actions, ...failed.map((f) => `failed ${f}`), ...report.errors.map((e) => `error ${e}`)]) this.deps.log?.(`  ${line}`)
   }
+}
+
+/** True for a replica's unit (`<prefix>web.1.service`): service names hold no dot, so a dot after the prefix names a replica. */
+export function isReplicaUnit(prefix: string, unit: string): boolean {
+  return unit.startsWith(prefix) && unit.endsWith('.service') && unit.slice(prefix.length, -'.service'.length).includes('.')
 }

@@ -1,6 +1,6 @@
 import type {Etcd3, Lease} from 'etcd3'
 
-import {type AgentRecord, ETCD_PREFIX, machineKeys, type ReplicaHealth} from '../cluster/records.js'
+import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys, type ReplicaHealth} from '../cluster/records.js'
 import {openEtcd} from '../etcd/client.js'
 import {classifyEtcdError} from '../etcd/errors.js'
 import type {NodeOps} from './node-ops.js'
@@ -25,6 +25,8 @@ export interface ReporterOptions {
   unitPrefix: string
   ops: Pick<NodeOps, 'unitStates'>
   ttlSeconds?: number
+  /** The machine's facts for the scheduler, written once (without a lease) beside the record. */
+  facts?: () => Promise<MachineFacts>
   log?: (line: string) => void
   /** Each desired service's health on this machine, written with the record (the health monitor). */
   health?: () => Record<string, ReplicaHealth>
@@ -39,6 +41,8 @@ export class AgentReporter {
   #closed = false
   #version?: string
   #lastPass?: PassReport
+  #factsWritten = false
+  #lastContact?: number
 
   constructor(readonly options: ReporterOptions) {}
 
@@ -52,6 +56,11 @@ export class AgentReporter {
   /** Writes the last pass's record again, with fresh health (a copy's health changed between passes). */
   refresh(): Promise<void> {
     return this.#lastPass ? this.report(this.#lastPass) : Promise.resolve()
+  }
+
+  /** When etcd last answered this reporter (a write or a keepalive of its lease). */
+  lastContact(): number | undefined {
+    return this.#lastContact
   }
 
   /** Revokes the lease (the record goes at once: the agent stopped) and closes the client. */
@@ -81,7 +90,14 @@ export class AgentReporter {
     try {
       const record = await this.record(pass)
       const lease = await this.#ensureLease()
-      await lease.put(machineKeys(this.options.machine, this.options.prefix ?? ETCD_PREFIX).agent).value(JSON.stringify(record))
+      const keys = machineKeys(this.options.machine, this.options.prefix ?? ETCD_PREFIX)
+      // Facts first: a leader woken by the record's appearance finds them.
+      if (this.options.facts && !this.#factsWritten) {
+        await (await this.#client!).put(keys.facts).value(JSON.stringify(await this.options.facts()))
+        this.#factsWritten = true
+      }
+      await lease.put(keys.agent).value(JSON.stringify(record))
+      this.#lastContact = Date.now()
       if (this.#failing) this.options.log?.('report: writing the agent record to etcd works again')
       this.#failing = false
     } catch (error) {
@@ -97,6 +113,9 @@ export class AgentReporter {
     if (this.#lease && !this.#lease.revoked()) return this.#lease
     this.#client ??= openEtcd(this.options.endpoints)
     const lease = (await this.#client).lease(this.options.ttlSeconds ?? 15)
+    lease.on('keepaliveSucceeded', () => {
+      this.#lastContact = Date.now()
+    })
     lease.on('lost', () => {
       if (this.#lease === lease) this.#lease = undefined
     })

@@ -1,12 +1,15 @@
 import {BerthError} from '../errors.js'
+import type {MachineFacts} from '../cluster/records.js'
+import {openEtcd} from '../etcd/client.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
+import {machineCapacity} from './capacity.js'
 import {defaultEnvFileDir} from './docker-run.js'
 import {createHealthMonitor} from './health/wire.js'
 import type {HealthMonitor} from './health/monitor.js'
 import {AgentLoop} from './loop.js'
 import type {AgentMetrics} from './metrics.js'
 import {realNodeOps, type NodeOps} from './node-ops.js'
-import type {AgentOptions} from './options.js'
+import {LOST_AFTER_SECONDS, OFFLINE_GRACE_SECONDS, type AgentOptions} from './options.js'
 import {AgentReporter, agentVersion} from './report.js'
 import {openKeyProvider} from './secrets-service.js'
 import {openStore} from './store-open.js'
@@ -65,13 +68,17 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     machine: options.machine,
     role: options.role,
     resyncMs: options.resyncSeconds * 1000,
+    offlineGraceMs: (options.offlineGraceSeconds ?? OFFLINE_GRACE_SECONDS) * 1000,
+    lastContact: (): number | undefined => reporter?.lastContact(),
     log: extra.log,
     metrics,
     onDesired: health && ((desired) => health.setServices(desired)),
   })
-  // With etcd, every pass is also reported as the machine's AgentRecord under a lease.
-  const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log, health: health && (() => health.health())}) : undefined
+  // With etcd, every pass is also reported as the machine's AgentRecord under a lease, with its facts for the scheduler.
+  const facts = async (): Promise<MachineFacts> => ({role: options.role, labels: options.labels ?? {}, capacity: await machineCapacity(options.capacity)})
+  const reporter: AgentReporter | undefined = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, facts, log: extra.log, health: health && (() => health.health())}) : undefined
   if (reporter && health) health.deps.onChange = () => void reporter.refresh()
+  const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log) : undefined
   if (reporter) {
     const pass = loop.pass.bind(loop)
     loop.pass = async () => {
@@ -83,9 +90,29 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
   return {loop, store, metrics, health, close: async () => {
     health?.stop()
     await loop.stop()
+    await (await scheduler)?.()
     await reporter?.close()
     await store.close()
   }}
+}
+
+/**
+ * Campaigns to be the cluster's scheduler (main machines with etcd): while elected, this
+ * agent places the replicated services. Returns the stop, which resigns.
+ */
+async function startScheduler(options: AgentOptions, store: DesiredStore, log?: (line: string) => void): Promise<() => Promise<void>> {
+  if (options.store.kind !== 'etcd') return async () => undefined
+  const [{SchedulerCandidate}, {place}, {schedulerDemand}] = await Promise.all([import('../scheduler/leader.js'), import('../scheduler/placement.js'), import('../scheduler/replicated.js')])
+  const client = await openEtcd(options.store.endpoints)
+  const candidate = new SchedulerCandidate({
+    client, prefix: options.store.prefix, machine: options.machine, services: () => store.services(), place, demandOf: schedulerDemand,
+    lostAfterMs: (options.scheduler?.lostAfterSeconds ?? LOST_AFTER_SECONDS) * 1000, log,
+  })
+  candidate.start()
+  return async () => {
+    await candidate.stop()
+    client.close()
+  }
 }
 
 /** The cluster registry this node pulls from, as its first-boot node.json names it (images without a host are pulled there). */

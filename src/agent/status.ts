@@ -1,5 +1,6 @@
 import type {ObservedService} from './api/routes.js'
 import type {ServiceOutcome} from './apply.js'
+import type {StoreState} from './loop.js'
 import {containerName} from './docker-run.js'
 import type {NodeObserved} from './observe.js'
 import type {Action} from './reconcile.js'
@@ -32,6 +33,8 @@ export interface AgentStatus {
   passes: number
   lastPass?: PassReport
   watching: boolean
+  /** Whether the desired-state store answers; an agent cut off from etcd says so here. */
+  store?: StoreState
 }
 
 /** Describes an action in one short line, for logs and reports (no content, no secret). */

@@ -1,7 +1,9 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
+import {schedulerKeys} from '../cluster/records.js'
 import {openEtcd} from '../etcd/client.js'
 import {etcdError} from '../etcd/errors.js'
+import {storedAssignments} from '../scheduler/inputs.js'
 import type {EtcdTimer} from './metrics.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
@@ -58,6 +60,14 @@ export class EtcdStore implements DesiredStore {
     return this.#delete(this.#key('services', name))
   }
 
+  /** The replicas assigned to `machine` under `<prefix>/assignments/`; an unreadable assignment is skipped (the leader rewrites it). */
+  async assignedTo(machine: string): Promise<Map<string, string>> {
+    const values = await this.#call('assignments', `read assignments of ${machine}`, (c) => c.getAll().prefix(schedulerKeys(this.#prefix).assignments).strings())
+    const assigned = new Map<string, string>()
+    for (const {replica, service} of storedAssignments(values, this.#prefix).filter((a) => a.machine === machine)) assigned.set(replica, service)
+    return assigned
+  }
+
   /** Names under `<prefix>/secrets/`, read as keys only so no blob is fetched. */
   async secretNames(): Promise<string[]> {
     const dir = `${this.#prefix}/secrets/`
@@ -97,7 +107,7 @@ export class EtcdStore implements DesiredStore {
       let lost = false
       // Only desired state wakes the agent: the machines' records (every agent rewrites its
       // own after each pass) would otherwise make all agents wake each other forever.
-      const desired = (kv: {key: Buffer}): boolean => /^(services|secrets)\//.test(kv.key.toString().slice(this.#prefix.length + 1))
+      const desired = (kv: {key: Buffer}): boolean => /^(services|secrets|assignments)\//.test(kv.key.toString().slice(this.#prefix.length + 1))
       watcher.on('put', (kv) => desired(kv) && onChange())
       watcher.on('delete', (kv) => desired(kv) && onChange())
       watcher.on('disconnected', () => { lost = true })

@@ -20,6 +20,12 @@ export interface DesiredStore {
   deleteSecret(name: string): Promise<boolean>
 
   /**
+   * The replicas the scheduler assigned to a machine (replica id → service), where a
+   * scheduler runs (etcd). Stores without one leave it out: the host runs every replica.
+   */
+  assignedTo?(machine: string): Promise<Map<string, string>>
+
+  /**
    * Calls `onChange` soon after anything this store holds changes (an etcd watch, a
    * PostgreSQL NOTIFY, a file watcher); returns a function that stops watching.
    */

@@ -45,6 +45,22 @@ export function validateUnitPrefix(prefix: string): string {
   throw new UsageError([{path: 'unitPrefix', message: `${JSON.stringify(prefix)} is not a valid unit prefix`, fix: 'use lower-case letters, digits and dashes, like berth-'}])
 }
 
+// A replica's part after the service's name: its slot (`web.1`) or a machine name (`web.main-1`).
+const replicaSuffix = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+/**
+ * Checks the name a unit is rendered for: a service's (a global service: `<prefix>web`, as
+ * always) or one of its replicas' (`web.1` → `<prefix>web.1`; service names hold no dot,
+ * so observe's unit and container names map back to the replica unambiguously).
+ */
+export function validateInstanceName(name: string): string {
+  const dot = name.indexOf('.')
+  if (dot < 0) return validateServiceName(name, {path: `services/${name}`})
+  validateServiceName(name.slice(0, dot), {path: `services/${name.slice(0, dot)}`})
+  if (replicaSuffix.test(name.slice(dot + 1))) return name
+  throw new UsageError([{path: `replicas/${name}`, message: `${JSON.stringify(name)} is not a replica id`, fix: 'replica ids are SERVICE.SLOT or SERVICE.MACHINE'}])
+}
+
 /** The unit file name of a service. */
 export function unitName(prefix: string, name: string): string {
   return `${containerName(prefix, name)}.service`
@@ -80,7 +96,7 @@ export function stopSettings(stopTimeout: StopTimeout): {stopTimeout: number; ti
 /** Renders a service's systemd unit from installer/templates/service.unit.hbs. */
 export function renderUnit(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}): RenderedUnit {
   validateUnitPrefix(prefix)
-  const source = {path: `services/${validateServiceName(name)}`}
+  const source = {path: `services/${validateInstanceName(name)}`}
   const hash = specHash(prefix, name, spec, opts)
   const content = unitTemplate()({
     containerName: systemdWord(containerName(prefix, name), source),

@@ -45,6 +45,30 @@ export interface ReplicaHealth {
   container?: string
 }
 
+/** `<prefix>/machines/<machine>/facts`: what the scheduler places by, as the machine's agent reports it (no lease: a leader still knows a machine that is gone). */
+export interface MachineFacts {
+  role: 'main' | 'worker' | 'data'
+  labels: Record<string, string>
+  /** Memory in MB and CPUs this machine offers to replicas' reservations. */
+  capacity: {memoryMb: number; cpus: number}
+}
+
+/** `<prefix>/assignments/<service>/<replica>`: which machine runs a replica, written by the scheduler's leader only. */
+export interface AssignmentRecord {
+  machine: string
+  /** Hash of the spec the assignment was made for (`service ps` shows when a replica runs an older one). */
+  specHash: string
+  /** When the replica was put on this machine. */
+  since: string
+}
+
+/** `<prefix>/scheduler/pending`: the replicas the last placement could not place, and why. */
+export interface PendingRecord {
+  at: string
+  leader: string
+  pending: {replica: string; service: string; reason: string}[]
+}
+
 /** `<prefix>/rolling-upgrade`: a rolling upgrade's plan and how far it got (resumable). */
 export interface RollingUpgradeRecord {
   id: string
@@ -63,7 +87,50 @@ export function machineKeys(machine: string, prefix = ETCD_PREFIX) {
     dir: `${prefix}/machines/${machine}/`,
     installed: `${prefix}/machines/${machine}/installed`,
     agent: `${prefix}/machines/${machine}/agent`,
+    /** Present while the machine is drained (`berth machine drain`): it gets no replicated work. */
+    drain: `${prefix}/machines/${machine}/drain`,
+    /** The machine's facts (MachineFacts), kept without a lease. */
+    facts: `${prefix}/machines/${machine}/facts`,
   }
+}
+
+/** The directory of every machine's records. */
+export function machinesDir(prefix = ETCD_PREFIX): string {
+  return `${prefix}/machines/`
+}
+
+/** The machine and the kind of record (`agent`, `drain`, …) a key under machinesDir names, or undefined. */
+export function parseMachineKey(key: string, prefix = ETCD_PREFIX): {machine: string; kind: string} | undefined {
+  const dir = machinesDir(prefix)
+  if (!key.startsWith(dir)) return undefined
+  const [machine, kind, ...rest] = key.slice(dir.length).split('/')
+  return machine && kind && rest.length === 0 ? {machine, kind} : undefined
+}
+
+/**
+ * The scheduler's keys: the election its candidates campaign in (etcd3's Election keeps
+ * `<prefix>/scheduler/election/leader/<lease>` there), the pending list, and the assignments.
+ */
+export function schedulerKeys(prefix = ETCD_PREFIX) {
+  return {
+    namespace: `${prefix}/scheduler/`,
+    election: 'leader',
+    pending: `${prefix}/scheduler/pending`,
+    assignments: `${prefix}/assignments/`,
+  }
+}
+
+/** The key of one replica's assignment. */
+export function assignmentKey(service: string, replica: string, prefix = ETCD_PREFIX): string {
+  return `${schedulerKeys(prefix).assignments}${service}/${replica}`
+}
+
+/** The service and replica an assignment key names, or undefined. */
+export function parseAssignmentKey(key: string, prefix = ETCD_PREFIX): {service: string; replica: string} | undefined {
+  const dir = schedulerKeys(prefix).assignments
+  if (!key.startsWith(dir)) return undefined
+  const [service, replica, ...rest] = key.slice(dir.length).split('/')
+  return service && replica && rest.length === 0 ? {service, replica} : undefined
 }
 
 /** The key of the rolling upgrade's progress. */

@@ -7,7 +7,7 @@ import {type Problem, UsageError} from '../errors.js'
 import {schemaProblems} from '../schema.js'
 import {buildProblems, splitBuilds} from './build.js'
 import {semanticProblems, serviceProblems} from './checks.js'
-import {type Cluster, type ClusterDocument, DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
+import {type Cluster, type ClusterDocument, DEFAULTS, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
 
 /** A loaded cluster and the warnings worth showing (an even number of etcd members, say). */
 export interface Loaded {
@@ -93,6 +93,7 @@ export async function resolveCluster(document: ClusterDocument, file?: string): 
       snapshots: {...SNAPSHOT_DEFAULTS, ...document.etcd?.snapshots},
     },
     nodeSecrets: nodeSecrets(document),
+    scheduler: {...SCHEDULER_DEFAULTS, ...document.scheduler},
     machines: document.machines.map((m) => ({name: m.name, ip: m.ip, role: m.role, labels: m.labels ?? {}})),
     services,
     builds,

@@ -40,6 +40,8 @@ export interface Cluster {
   /** snapshots: the scheduled snapshots (absent for a cluster built from flags: the defaults apply). */
   etcd: {clientPort: number; peerPort: number; token: string; snapshots?: SnapshotSchedule}
   nodeSecrets: NodeSecrets
+  /** The scheduler's settings (absent for a cluster built from flags: the defaults apply). */
+  scheduler?: {lostAfter: string}
   machines: Machine[]
   /**
    * The services as cluster.yaml writes them, each checked by the agent's own rules
@@ -59,6 +61,7 @@ export interface ClusterDocument {
   ssh: {user?: string; authorizedKeys?: string[]; authorizedKeyFiles?: string[]}
   etcd?: {clientPort?: number; peerPort?: number; token?: string; snapshots?: Partial<SnapshotSchedule>}
   nodeSecrets?: {mode?: NodeSecretsMode; kms?: KmsKey}
+  scheduler?: {lostAfter?: string}
   machines: {name: string; ip: string; role: MachineRole; labels?: Record<string, string>}[]
   services?: Record<string, Record<string, unknown>>
 }
@@ -77,6 +80,9 @@ export interface SnapshotSchedule {
  * noticed late.
  */
 export const SNAPSHOT_DEFAULTS: SnapshotSchedule = {interval: '1h', keep: 24}
+
+/** The scheduler's grace for a machine gone (agent option LOST_AFTER_SECONDS explains the default). */
+export const SCHEDULER_DEFAULTS = {lostAfter: '5s'} as const
 
 /** The seconds an `etcd.snapshots.interval` stands for. */
 export function intervalSeconds(interval: string): number {

@@ -37,6 +37,9 @@ export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Recor
     unitPrefix: cluster.unitPrefix,
     machine: node.machine,
     role: node.role,
+    // The scheduler places replicas by these; only main machines campaign to be it.
+    ...(node.labels && Object.keys(node.labels).length > 0 ? {labels: node.labels} : {}),
+    ...(node.role === 'main' && cluster.scheduler ? {scheduler: cluster.scheduler} : {}),
     // Main machines take turns at the scheduled etcd snapshots (src/recovery/schedule.ts).
     ...(node.role === 'main' && cluster.etcdSnapshots ? {snapshots: {dir: SNAPSHOT_DIR, cluster: cluster.cluster, ...cluster.etcdSnapshots}} : {}),
   }

@@ -1,4 +1,4 @@
-import {type Cluster, SNAPSHOT_DEFAULTS, intervalSeconds} from '../config/types.js'
+import {type Cluster, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS, intervalSeconds} from '../config/types.js'
 import {imageRef} from '../firstboot/model.js'
 import {ETCD_PREFIX} from '../cluster/records.js'
 
@@ -21,6 +21,8 @@ export interface NodeClusterFile {
   services: Record<string, Record<string, unknown>>
   /** cluster.yaml's etcd.snapshots, for the agents of main machines. */
   etcdSnapshots?: {intervalSeconds: number; keep: number}
+  /** cluster.yaml's scheduler, for the agents of main machines (the candidates). */
+  scheduler?: {lostAfterSeconds: number}
 }
 
 /** The cluster.json for a cluster; `installerImage` pins an exact image (a build's content tag), else cluster.yaml's. */
@@ -34,6 +36,7 @@ export function nodeClusterFile(cluster: Cluster, installerImage?: string): Node
     etcdPrefix: ETCD_PREFIX,
     services: seededServices(cluster),
     etcdSnapshots: {intervalSeconds: intervalSeconds(snapshots.interval), keep: snapshots.keep},
+    scheduler: {lostAfterSeconds: intervalSeconds((cluster.scheduler ?? SCHEDULER_DEFAULTS).lostAfter)},
   }
 }
 

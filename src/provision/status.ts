@@ -2,7 +2,7 @@ import type {Cluster} from '../config/types.js'
 import {EtcdCluster} from '../etcd/client.js'
 import type {RecordStore} from '../etcd/records.js'
 import {findMember, membership, type MemberStatus} from '../etcd/members.js'
-import {ETCD_PREFIX, type ReplicaHealth} from '../cluster/records.js'
+import {ETCD_PREFIX, schedulerKeys, type ReplicaHealth} from '../cluster/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {readAllMachines, type MachineRecords} from './records-etcd.js'
 
@@ -25,6 +25,8 @@ export interface MachineStatus {
   services: Record<string, string>
   /** Each service's health on the machine, as its agent last wrote it (empty from agents before health checks). */
   health: Record<string, ReplicaHealth>
+  /** The replicas the scheduler assigned to it (what runs is in services). */
+  assigned: string[]
 }
 
 /** The whole cluster: etcd's health and each machine. */
@@ -62,8 +64,9 @@ export class StatusReader {
     let members: MemberStatus[] = []
     let records = new Map<string, MachineRecords>()
     let error: string | undefined
+    let assignments: Map<string, {machine: string}> = new Map()
     try {
-      ;[members, records] = await Promise.all([this.etcd.members(), readAllMachines(this.store, this.prefix)])
+      ;[members, records, assignments] = await Promise.all([this.etcd.members(), readAllMachines(this.store, this.prefix), this.store.getAll<{machine: string}>(schedulerKeys(this.prefix).assignments, {lenient: true})])
     } catch (e) {
       error = (e as Error).message
     }
@@ -78,6 +81,7 @@ export class StatusReader {
         agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
         services: agent?.services ?? {},
         health: agent?.health ?? {},
+        assigned: [...assignments].filter(([, a]) => a.machine === m.name).map(([key]) => key.slice(key.lastIndexOf('/') + 1)).sort(),
       }
     })
     return {cluster: this.cluster.name, etcd: {healthy: members.filter((x) => x.healthy).length, members: members.length, error}, machines}
@@ -98,6 +102,7 @@ export function statusLines(status: ClusterStatus): string[] {
     const services = Object.entries(m.services).map(([name, state]) => `${name} ${state}${m.health[name] ? ` ${m.health[name].status}` : ''}`)
     if (services.length > 0) lines.push(`      services: ${services.join(', ')}`)
     lines.push(...healthLines(m.health))
+    if (m.assigned.length > 0) lines.push(`      assigned: ${m.assigned.join(', ')}`)
     for (const [name, why] of Object.entries(m.agent.errors ?? {})) lines.push(`      ${name}: ${why}`)
   }
   return lines

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {createServer, type AddressInfo} from 'node:net'
-import path from 'node:path'
 import {after, describe, it} from 'node:test'
 import type {Etcd3} from 'etcd3'
-import {execa, type ResultPromise} from 'execa'
 
 import {validateServiceSpec} from '../../src/agent/spec.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
-import {scratch} from '../support/cli.js'
-import {callCounter, sleep, testService} from './store-support.js'
+import {callCounter, freePort, privateEtcd, sleep, testService} from './store-support.js'
 
 const endpoints = [testService('BERTH_TEST_ETCD')]
 const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
@@ -26,41 +22,6 @@ after(async () => {
   await raw?.delete().prefix(`${prefix}/`).exec()
   raw?.close()
 })
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** A private single-member etcd this test may stop and start (the shared one must stay up). */
-async function privateEtcd(): Promise<{url: string; start: () => Promise<void>; stop: () => Promise<void>}> {
-  const dir = path.join(await scratch('berth-etcd-'), 'data')
-  const [client, peer] = [await freePort(), await freePort()]
-  const url = `http://127.0.0.1:${client}`
-  let proc: ResultPromise | undefined
-  const stop = async (): Promise<void> => {
-    proc?.kill('SIGTERM')
-    await proc?.catch(() => undefined)
-    proc = undefined
-  }
-  after(stop)
-  const start = async (): Promise<void> => {
-    proc = execa('etcd', ['--name', 'p', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `p=http://127.0.0.1:${peer}`], {reject: false, stdio: 'ignore'})
-    for (let i = 0; i < 100; i++) {
-      const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
-      if (ok) return
-      await sleep(100)
-    }
-    throw new Error(`etcd on ${url} did not become healthy`)
-  }
-  await start()
-  return {url, start, stop}
-}
 
 describe('the etcd store', () => {
   it('keeps specs as JSON and sealed blobs as raw bytes under the prefix', async () => {

@@ -1,4 +1,11 @@
 import assert from 'node:assert/strict'
+import {createServer, type AddressInfo} from 'node:net'
+import path from 'node:path'
+import {after} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {execa, type ResultPromise} from 'execa'
+
+import {scratch} from '../support/cli.js'
 
 /**
  * Helpers shared by the store, secrets and API tests: the real servers' addresses and a
@@ -37,3 +44,39 @@ export function callCounter(ms: number): {fn: () => void; next: () => Promise<nu
 
 /** Resolves after `ms`. */
 export {setTimeout as sleep} from 'node:timers/promises'
+
+/** A TCP port free on loopback now. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const {port} = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** A private single-member etcd a test may stop and start (the shared one must stay up). */
+export async function privateEtcd(): Promise<{url: string; start: () => Promise<void>; stop: () => Promise<void>}> {
+  const dir = path.join(await scratch('berth-etcd-'), 'data')
+  const [client, peer] = [await freePort(), await freePort()]
+  const url = `http://127.0.0.1:${client}`
+  let proc: ResultPromise | undefined
+  const stop = async (): Promise<void> => {
+    proc?.kill('SIGTERM')
+    await proc?.catch(() => undefined)
+    proc = undefined
+  }
+  after(stop)
+  const start = async (): Promise<void> => {
+    proc = execa('etcd', ['--name', 'p', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `p=http://127.0.0.1:${peer}`], {reject: false, stdio: 'ignore'})
+    for (let i = 0; i < 100; i++) {
+      const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false)
+      if (ok) return
+      await sleep(100)
+    }
+    throw new Error(`etcd on ${url} did not become healthy`)
+  }
+  await start()
+  return {url, start, stop}
+}

@@ -11,7 +11,7 @@ import type {MachineStatus} from '../../src/provision/status.js'
 const since = Date.now() - 10_000
 
 function machine(agent: Partial<MachineStatus['agent']>, services: Record<string, string> = {}): MachineStatus {
-  return {name: 'm', ip: '10.0.0.1', role: 'main', etcd: 'voter, healthy', agent: {state: 'converged', ...agent}, services, health: {}}
+  return {name: 'm', ip: '10.0.0.1', role: 'main', etcd: 'voter, healthy', agent: {state: 'converged', ...agent}, services, health: {}, assigned: []}
 }
 
 describe('deploy: when a machine runs the new spec', () => {

@@ -88,7 +88,7 @@ describe('provision records in etcd', () => {
       await reporter.refresh()
       const {agent} = await readMachine(store, 'main-2', prefix)
       assert.deepEqual(agent?.health, health)
-      const lines = statusLines({cluster: 'c', etcd: {healthy: 1, members: 1}, machines: [{name: 'main-2', ip: '10.0.0.12', role: 'main', etcd: 'voter, healthy', agent: {state: 'converged'}, services: agent!.services, health: agent!.health!}]})
+      const lines = statusLines({cluster: 'c', etcd: {healthy: 1, members: 1}, machines: [{name: 'main-2', ip: '10.0.0.12', role: 'main', etcd: 'voter, healthy', agent: {state: 'converged'}, services: agent!.services, health: agent!.health!, assigned: []}]})
       assert.deepEqual(lines.slice(2), [
         '      services: web active healthy, api active unhealthy',
         '      api: unhealthy (3 failures): GET /healthz on port 8080 answered 500, expected 2xx',

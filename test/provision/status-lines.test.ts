@@ -6,8 +6,8 @@ import {statusLines, type ClusterStatus} from '../../src/provision/status.js'
 describe('cluster status lines', () => {
   it('a member that does not answer keeps its column: the reason goes on a line of its own', () => {
     const status: ClusterStatus = {cluster: 'demo', etcd: {healthy: 1, members: 2}, machines: [
-      {name: 'main-1', ip: '10.0.0.11', role: 'main', etcd: 'voter, healthy', installed: {version: '0.1.0', result: 'ok', at: 'x'}, agent: {state: 'converged'}, services: {}, health: {}},
-      {name: 'main-2', ip: '10.0.0.12', role: 'main', etcd: 'voter, no answer from etcd at 10.0.0.12:2379 within 2000 ms', etcdProblem: 'no answer from etcd at 10.0.0.12:2379 within 2000 ms', installed: {version: '0.1.0', result: 'ok', at: 'x'}, agent: {state: 'down'}, services: {}, health: {}},
+      {name: 'main-1', ip: '10.0.0.11', role: 'main', etcd: 'voter, healthy', installed: {version: '0.1.0', result: 'ok', at: 'x'}, agent: {state: 'converged'}, services: {}, health: {}, assigned: []},
+      {name: 'main-2', ip: '10.0.0.12', role: 'main', etcd: 'voter, no answer from etcd at 10.0.0.12:2379 within 2000 ms', etcdProblem: 'no answer from etcd at 10.0.0.12:2379 within 2000 ms', installed: {version: '0.1.0', result: 'ok', at: 'x'}, agent: {state: 'down'}, services: {}, health: {}, assigned: []},
     ]}
     assert.deepEqual(statusLines(status), [
       'Cluster demo: etcd 1/2 members healthy',

@@ -1,0 +1,104 @@
+import {type AssignmentRecord, ETCD_PREFIX, type MachineFacts, parseAssignmentKey, parseMachineKey} from '../cluster/records.js'
+import type {Assignment, MachineView, Plan} from './types.js'
+
+/**
+ * The pure half of the scheduler's wiring: from what etcd holds (machines' facts, which
+ * agents are alive, drains, the current assignments) to placement's inputs, and from its
+ * plan back to the writes that make etcd say it. The leader (leader.ts) only reads and
+ * commits.
+ */
+
+/** One machine as etcd shows it to the leader. */
+export interface MachineState {
+  name: string
+  facts: MachineFacts
+  /** Its agent's leased record exists. */
+  alive: boolean
+  draining: boolean
+}
+
+/** Machines the leader has seen without an agent record, and since when (ms). */
+export type MissingSince = Map<string, number>
+
+/** Placement's machines: the alive ones and those gone for less than `lostAfterMs` (their replicas stay); the rest are lost. */
+export function machineViews(states: readonly MachineState[], missing: MissingSince, now: number, lostAfterMs: number): {views: MachineView[]; lost: string[]; recheckInMs?: number} {
+  const views: MachineView[] = []
+  const lost: string[] = []
+  let recheckInMs: number | undefined
+  for (const m of [...states].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (m.alive) missing.delete(m.name)
+    else if (!missing.has(m.name)) missing.set(m.name, now)
+    const goneMs = m.alive ? 0 : now - missing.get(m.name)!
+    if (goneMs >= lostAfterMs) {
+      lost.push(m.name)
+      continue
+    }
+    if (!m.alive) recheckInMs = Math.min(recheckInMs ?? Infinity, lostAfterMs - goneMs)
+    views.push({name: m.name, role: m.facts.role, labels: m.facts.labels, capacity: m.facts.capacity, draining: m.draining})
+  }
+  for (const name of missing.keys()) if (!states.some((m) => m.name === name)) missing.delete(name)
+  return {views, lost, recheckInMs}
+}
+
+/** A current assignment as read from etcd. */
+export interface StoredAssignment extends Assignment {
+  record: AssignmentRecord
+}
+
+/** The writes that turn the current assignments into the plan's: a put per new or changed replica, a delete per replica gone. */
+export interface AssignmentWrites {
+  puts: {service: string; replica: string; record: AssignmentRecord}[]
+  deletes: {service: string; replica: string}[]
+}
+
+/** Diffs the plan against etcd; `since` is kept while a replica stays on its machine. */
+export function assignmentWrites(current: readonly StoredAssignment[], plan: Plan, specHashes: ReadonlyMap<string, string>, now: string): AssignmentWrites {
+  const byReplica = new Map(current.map((a) => [a.replica, a]))
+  const planned = new Set(plan.assignments.map((a) => a.replica))
+  const puts: AssignmentWrites['puts'] = []
+  for (const a of [...plan.assignments].sort((x, y) => (x.replica < y.replica ? -1 : 1))) {
+    const was = byReplica.get(a.replica)
+    const specHash = specHashes.get(a.service) ?? ''
+    if (was?.machine === a.machine && was.record.specHash === specHash) continue
+    puts.push({service: a.service, replica: a.replica, record: {machine: a.machine, specHash, since: was?.machine === a.machine ? was.record.since : now}})
+  }
+  const deletes = current.filter((a) => !planned.has(a.replica)).map(({service, replica}) => ({service, replica})).sort((x, y) => (x.replica < y.replica ? -1 : 1))
+  return {puts, deletes}
+}
+
+/** Every machine with facts, alive when its agent record exists, draining when its drain key does. */
+export function machineStates(values: Record<string, string>, prefix = ETCD_PREFIX): MachineState[] {
+  const byName = new Map<string, {facts?: MachineFacts; alive: boolean; draining: boolean}>()
+  for (const [key, text] of Object.entries(values)) {
+    const parsed = parseMachineKey(key, prefix)
+    if (!parsed) continue
+    const m = byName.get(parsed.machine) ?? {alive: false, draining: false}
+    byName.set(parsed.machine, m)
+    if (parsed.kind === 'agent') m.alive = true
+    if (parsed.kind === 'drain') m.draining = true
+    if (parsed.kind === 'facts') {
+      try {
+        m.facts = JSON.parse(text) as MachineFacts
+      } catch {
+        // A damaged facts record leaves the machine out until its agent writes it again.
+      }
+    }
+  }
+  return [...byName].filter(([, m]) => m.facts).map(([name, m]) => ({name, facts: m.facts!, alive: m.alive, draining: m.draining}))
+}
+
+/** The assignments etcd holds; an unreadable one is left out (and so rewritten by the plan). */
+export function storedAssignments(values: Record<string, string>, prefix = ETCD_PREFIX): StoredAssignment[] {
+  const out: StoredAssignment[] = []
+  for (const [key, text] of Object.entries(values)) {
+    const parsed = parseAssignmentKey(key, prefix)
+    if (!parsed) continue
+    try {
+      const record = JSON.parse(text) as AssignmentRecord
+      if (typeof record.machine === 'string') out.push({...parsed, machine: record.machine, record})
+    } catch {
+      // skipped: the plan puts a fresh record there
+    }
+  }
+  return out.sort((a, b) => (a.replica < b.replica ? -1 : 1))
+}

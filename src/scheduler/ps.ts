@@ -1,0 +1,103 @@
+import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../cluster/records.js'
+import {UsageError} from '../errors.js'
+import type {RecordStore} from '../etcd/records.js'
+import {replicasOf} from './demand.js'
+import {storedAssignments} from './inputs.js'
+import {replicaId} from './types.js'
+
+/**
+ * `berth service ps`: where every replica is, from etcd alone. A replicated service's
+ * replicas come from the leader's assignments and its pending list; a global service's
+ * copies (`web.main-1`) from the machines whose agents run it. The observed state is what
+ * the machine's agent last reported for the replica's unit; a machine whose leased record
+ * is gone shows `machine down`.
+ */
+
+/** One replica as `service ps` shows it. */
+export interface ReplicaRow {
+  replica: string
+  service: string
+  /** The machine it is assigned to (or runs on, for a global service); undefined while pending. */
+  machine?: string
+  desired: 'running'
+  /** systemd's ActiveState as the machine's agent reported it, `absent`, `machine down` or `pending`. */
+  observed: string
+  container?: string
+  /** When it was put on its machine (replicated services). */
+  since?: string
+  /** Why a pending replica has no machine. */
+  reason?: string
+}
+
+/** What etcd says: the raw values under the prefix's services, assignments, pending list and machines. */
+export interface PsInputs {
+  services: Record<string, string>
+  assignments: Record<string, string>
+  pending?: PendingRecord
+  machines: Record<string, string>
+}
+
+/** Reads what `service ps` shows from etcd. */
+export async function readPsInputs(store: RecordStore, prefix = ETCD_PREFIX): Promise<PsInputs> {
+  const keys = schedulerKeys(prefix)
+  const raw = async (dir: string): Promise<Record<string, string>> => Object.fromEntries([...await store.getAll<unknown>(dir, {lenient: true})].map(([k, v]) => [k, JSON.stringify(v)]))
+  const [services, assignments, pending, machines] = await Promise.all([raw(`${prefix}/services/`), raw(keys.assignments), store.get<PendingRecord>(keys.pending, {lenient: true}), raw(machinesDir(prefix))])
+  return {services, assignments, pending, machines}
+}
+
+/** The rows, by service then replica; `name` keeps one service (an unknown name is a usage error listing those there are). */
+export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string, prefix = ETCD_PREFIX): ReplicaRow[] {
+  const specs = new Map(Object.entries(inputs.services).map(([key, text]) => [key.slice(`${prefix}/services/`.length), JSON.parse(text) as {mode?: 'global' | 'replicated'; replicas?: number}]))
+  if (name !== undefined && !specs.has(name)) {
+    throw new UsageError([{path: name, message: 'is not a desired service', fix: specs.size > 0 ? `use one of: ${[...specs.keys()].sort().join(', ')}` : 'deploy one first (berth service deploy)'}])
+  }
+  const agents = new Map<string, AgentRecord>()
+  for (const [key, text] of Object.entries(inputs.machines)) {
+    const parsed = parseMachineKey(key, prefix)
+    if (parsed?.kind === 'agent') agents.set(parsed.machine, JSON.parse(text) as AgentRecord)
+  }
+  const observed = (machine: string, replica: string): string => {
+    const agent = agents.get(machine)
+    return agent ? agent.services[replica] ?? 'absent' : 'machine down'
+  }
+  const rows: ReplicaRow[] = []
+  const assignments = storedAssignments(inputs.assignments, prefix)
+  for (const [service, spec] of [...specs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (name !== undefined && service !== name) continue
+    if (replicasOf(spec) === 'global') {
+      for (const [machine, agent] of [...agents].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (agent.services[service] === undefined) continue
+        rows.push({replica: replicaId(service, machine), service, machine, desired: 'running', observed: agent.services[service]!, container: `${unitPrefix}${service}`})
+      }
+      continue
+    }
+    const mine = assignments.filter((a) => a.service === service).map((a): ReplicaRow => ({
+      replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: `${unitPrefix}${a.replica}`, since: (a.record as AssignmentRecord).since,
+    }))
+    const pending = (inputs.pending?.pending ?? []).filter((p) => p.service === service && !mine.some((r) => r.replica === p.replica))
+      .map((p): ReplicaRow => ({replica: p.replica, service, desired: 'running', observed: 'pending', reason: p.reason}))
+    rows.push(...[...mine, ...pending].sort((a, b) => slotOrder(a.replica, b.replica)))
+  }
+  return rows
+}
+
+// web.2 before web.10.
+function slotOrder(a: string, b: string): number {
+  const [na, nb] = [Number(a.slice(a.indexOf('.') + 1)), Number(b.slice(b.indexOf('.') + 1))]
+  return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a < b ? -1 : 1
+}
+
+/** The rows as a table; pending replicas end with their reason. */
+export function replicaLines(rows: readonly ReplicaRow[], now = Date.now()): string[] {
+  if (rows.length === 0) return ['No replicas.']
+  const table = [['REPLICA', 'MACHINE', 'DESIRED', 'OBSERVED', 'CONTAINER', 'SINCE'], ...rows.map((r) => [
+    r.replica, r.machine ?? '-', r.desired, r.observed, r.container ?? '-', r.since ? `${age(now - Date.parse(r.since))} ago` : r.reason ? `pending: ${r.reason}` : '-',
+  ])]
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)))
+  return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000))
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`
+}

@@ -1,0 +1,39 @@
+import type {ServiceSpec} from '../agent/spec.js'
+import {demandOf, replicasOf} from './demand.js'
+import {replicaId, type ServiceDemand} from './types.js'
+
+/**
+ * Which services the scheduler places: the replicated ones (`replicas`, or `mode:
+ * replicated`). Every other spec, today's included, keeps its meaning: one copy on every
+ * machine of its roles, run by each agent on its own, untouched by the scheduler.
+ */
+
+/** The replica count of a replicated service, or undefined for a global one. */
+export function replicatedCount(spec: ServiceSpec): number | undefined {
+  const count = replicasOf(spec)
+  return count === 'global' ? undefined : count
+}
+
+/** True when the spec publishes a port on a fixed host port (`8080:80`, `10.0.0.1:8080:80`): two copies cannot share a machine. */
+export function hasFixedHostPort(spec: ServiceSpec): boolean {
+  return (spec.ports ?? []).some((port) => port.split('/')[0]!.split(':').length > 1)
+}
+
+/**
+ * The demand the scheduler places by: demandOf's, with at most one copy per machine when a
+ * fixed host port makes a second one fail to start (a placement input, not a validation
+ * rule: `replicas: 3` with `8080:80` is fine on three machines).
+ */
+export function schedulerDemand(name: string, spec: ServiceSpec): ServiceDemand {
+  const demand = demandOf(name, spec)
+  return hasFixedHostPort(spec) ? {...demand, maxPerMachine: Math.min(demand.maxPerMachine ?? 1, 1)} : demand
+}
+
+/**
+ * The replicas a host runs when no scheduler places them (a file or PostgreSQL store: one
+ * host): every slot, or one when a fixed host port makes a second copy impossible.
+ */
+export function localReplicas(service: string, spec: ServiceSpec): string[] {
+  const count = replicatedCount(spec) ?? 0
+  return Array.from({length: hasFixedHostPort(spec) ? Math.min(1, count) : count}, (_, i) => replicaId(service, i + 1))
+}

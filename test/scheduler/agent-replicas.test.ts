@@ -1,0 +1,98 @@
+/**
+ * The agent's side of scheduling, with the real etcd store and a fake node (systemd cannot
+ * run here; node-e2e.test.ts runs the real one): a machine runs exactly the replicas
+ * assigned to it, as `<prefix><service>.<slot>` units, stops what moves away, leaves global
+ * services as they were; cut off from etcd it keeps its replicas for the offline grace, then
+ * stops them, and says so in its status.
+ */
+import assert from 'node:assert/strict'
+import {mkdir} from 'node:fs/promises'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+import type {Etcd3} from 'etcd3'
+
+import {AgentLoop} from '../../src/agent/loop.js'
+import {validateServiceSpec} from '../../src/agent/spec.js'
+import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {cachingRenderer} from '../../src/agent/unit.js'
+import {assignmentKey} from '../../src/cluster/records.js'
+import {scratch} from '../support/cli.js'
+import {FakeNode} from '../agent/loop-fake-node.js'
+import {privateEtcd, sleep} from '../agent/store-support.js'
+
+const clients: Etcd3[] = []
+after(() => clients.forEach((c) => c.close()))
+
+async function setup(url: string, offlineGraceMs = 60_000) {
+  const {Etcd3} = await import('etcd3')
+  const raw = new Etcd3({hosts: [url]})
+  clients.push(raw)
+  const prefix = '/berth'
+  const dir = await scratch('berth-replicas-')
+  const unitDir = path.join(dir, 'units')
+  await mkdir(unitDir, {recursive: true})
+  const node = new FakeNode(unitDir)
+  const store = new EtcdStore({endpoints: [url], prefix})
+  after(() => store.close())
+  const loop = new AgentLoop({
+    store, ops: node, prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer(), machine: 'main-1', role: 'main', resyncMs: 60_000,
+    offlineGraceMs, openSecrets: async () => new Map(),
+  })
+  const assign = (replica: string, machine: string) => raw.put(assignmentKey(replica.split('.')[0]!, replica, prefix)).value(JSON.stringify({machine, specHash: 'x', since: new Date().toISOString()}))
+  const put = async (name: string, spec: object) => raw.put(`${prefix}/services/${name}`).value(JSON.stringify(await validateServiceSpec(spec)))
+  return {raw, node, loop, assign, put}
+}
+
+describe('an agent runs what is assigned to its machine', {timeout: 120_000}, () => {
+  it('runs its replicas as <prefix><service>.<slot>, retires one moved away, and keeps global services as they were', async () => {
+    const etcd = await privateEtcd()
+    const {node, loop, assign, put, raw} = await setup(etcd.url)
+    await put('web', {image: 'localhost/web:1', replicas: 3})
+    await put('cron', {image: 'localhost/cron:1'})
+    await assign('web.1', 'main-1')
+    await assign('web.2', 'main-2')
+    await assign('web.3', 'main-1')
+    const first = await loop.pass()
+    assert.equal(first.converged, true, JSON.stringify(first))
+    assert.deepEqual(node.running(), ['berth-cron', 'berth-web.1', 'berth-web.3'])
+    const labels = [...node.containersById.values()].find((c) => c.name === 'berth-web.1')
+    assert.equal(labels?.service, 'web')
+
+    await assign('web.3', 'main-2')
+    const moved = await loop.pass()
+    assert.deepEqual(moved.actions, ['stop berth-web.3.service', 'removeUnit berth-web.3.service', 'daemon-reload'])
+    assert.deepEqual(node.running(), ['berth-cron', 'berth-web.1'])
+
+    // A service turned global is every machine's again; its replicas' units go.
+    await put('web', {image: 'localhost/web:1'})
+    await raw.delete().prefix('/berth/assignments/').exec()
+    await loop.pass()
+    assert.deepEqual(node.running(), ['berth-cron', 'berth-web'])
+  })
+
+  it('cut off from etcd: changes nothing and says so, then stops only its replicas after the offline grace, and starts them again when etcd is back', async () => {
+    const etcd = await privateEtcd()
+    const {node, loop, assign, put} = await setup(etcd.url, 1500)
+    await put('web', {image: 'localhost/web:1', replicas: 1})
+    await put('cron', {image: 'localhost/cron:1'})
+    await assign('web.1', 'main-1')
+    assert.equal((await loop.pass()).converged, true)
+    await etcd.stop()
+    const cut = await loop.pass()
+    assert.equal(cut.converged, false)
+    assert.deepEqual(cut.actions, [])
+    assert.deepEqual(node.running(), ['berth-cron', 'berth-web.1'], 'a cut-off agent changed something before the grace')
+    assert.equal(loop.status().store?.reachable, false)
+    assert.match(loop.status().store?.error ?? '', /etcd/)
+    await sleep(1600)
+    const late = await loop.pass()
+    assert.deepEqual(late.actions, ['stop berth-web.1.service'])
+    assert.deepEqual(node.running(), ['berth-cron'], 'the global service must keep running')
+    assert.ok(loop.status().store?.replicasStoppedAt)
+    await etcd.start()
+    let back = await loop.pass()
+    for (let i = 0; i < 20 && !back.converged; i++) back = await loop.pass().then(async (r) => (await sleep(250), r))
+    assert.deepEqual(node.running(), ['berth-cron', 'berth-web.1'])
+    assert.equal(loop.status().store?.reachable, true)
+  })
+})
