@@ -28,6 +28,7 @@ PACKAGES=(
   curl # the main job asks the example service from this computer
   openssl # berth makes the agent API's TLS certificate with it (provision), the agent tests too
   python3 python3-yaml # /usr/bin/python3 with PyYAML: the YAML writer's round-trip test
+  tmux # a real terminal for the day-two test of `service exec`'s interactive shell
 )
 PG_BIN=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
