@@ -51,6 +51,7 @@ async function waitFor(what: string, done: () => boolean, ms = 15_000): Promise<
 
 const samples = {berth: [] as number[], floor: [] as number[], tail: [] as number[], one: [] as number[]}
 const followers: ResultPromise[] = []
+let sample = ''
 try {
   await berth(['local-cluster', 'start', '3', '--name', name])
   await berth(['local-cluster', 'provision', '--name', name])
@@ -72,6 +73,7 @@ try {
   for (const i of [1, 2, 3]) await execa('docker', ['exec', node(i), 'docker', 'exec', 'berth-web', 'sh', '-c', 'i=0; while [ $i -lt 1000 ]; do echo "filler $i"; i=$((i+1)); done >/proc/1/fd/1'])
   await sleep(1000)
   samples.tail = await measure(() => berth(['service', 'logs', 'web', '--tail', '1000', '--local-cluster', name, '--json']), 10)
+  sample = (await berth(['service', 'logs', 'web', '--tail', '4', '--local-cluster', name])).stdout
   samples.one = await measure(() => berth(['local-cluster', 'ssh', 'main-1', '--name', name, '--', 'journalctl', '-u', 'berth-web.service', '-n', '1000', '-o', 'json', '--no-pager']), 10)
 } finally {
   for (const f of followers) f.kill('SIGTERM')
@@ -89,3 +91,4 @@ printTable('service logs on a provisioned 3-node local cluster', [
   {what: 'floor: `local-cluster ssh main-1 -- journalctl -n 1000 -o json` (one machine)', samples: samples.one},
   {what: '`service logs web --tail 1000 --json`, 3 machines, 1,000+ lines on each (1,000 printed)', samples: samples.tail, target: 'report', note: `${(median(samples.tail) / median(samples.one)).toFixed(2)}x one machine's`},
 ])
+console.log(`\n\`berth service logs web --tail 4\`:\n\n${sample}`)
