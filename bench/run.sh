@@ -25,5 +25,6 @@ node dist/bench/agent-overhead.js 2 30
 node dist/bench/rolling-upgrade.js
 node dist/bench/restore.js 200
 node dist/bench/power-cut.js 3
+node dist/bench/logs.js 30
 # The admin API fuzz also runs over etcd when the test services are up (scripts/services.sh).
 (set -a; source <(bash scripts/services.sh env); set +a; node dist/bench/api-fuzz.js)

@@ -32,6 +32,7 @@ PACKAGES=(
   openssl # berth makes the agent API's TLS certificate with it (provision), the agent tests too
   python3 python3-yaml # /usr/bin/python3 with PyYAML: the YAML writer's round-trip test
   prometheus # the metrics tests scrape agents with a real Prometheus on loopback
+  tmux # a real terminal for the day-two test of `service exec`'s interactive shell
 )
 PG_BIN=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d

@@ -1,20 +1,18 @@
-import * as Flags from '@oclif/core/flags'
-
 import {BerthCommand} from '../../src/cli/base.js'
-import {localFlags, openLocal} from '../../src/local-cluster/context.js'
-import {sshConfig} from '../../src/local-cluster/ssh-args.js'
+import {localFlags} from '../../src/local-cluster/context.js'
+import {hostPrefixFlag} from '../../src/ops/cluster.js'
+import {sshConfigOf} from '../../src/ops/ssh.js'
+import {resolveTarget} from '../../src/provision/target.js'
 
 export default class LocalClusterSshConfig extends BerthCommand {
   static override summary = 'Print ~/.ssh/config stanzas for the nodes of a local cluster.'
+  static override description = 'The same as `berth cluster ssh-config --local-cluster NAME`.'
   static override examples = ['<%= config.bin %> local-cluster ssh-config >> ~/.ssh/config', '<%= config.bin %> local-cluster ssh-config --host-prefix dev-']
-  static override flags = {
-    ...localFlags,
-    'host-prefix': Flags.string({description: 'Prefix of each Host name.', default: 'berth-'}),
-  }
+  static override flags = {...localFlags, 'host-prefix': hostPrefixFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LocalClusterSshConfig)
-    const local = await openLocal(flags)
-    this.log(sshConfig(local.paths, local.cluster.ssh.user, local.cluster.machines, flags['host-prefix']))
+    const target = await resolveTarget({config: '', 'local-cluster': flags.name, 'state-dir': flags['state-dir']})
+    this.log(await sshConfigOf(target, flags['host-prefix']))
   }
 }

@@ -28,6 +28,20 @@ export interface ExecResult {
   stderr: string
 }
 
+/** A terminal's size (and its TERM), as a pty request and window changes carry it. */
+export interface PtySize {
+  rows: number
+  cols: number
+  term?: string
+}
+
+/** A command running on a machine: its channel (stdout; `.stderr`; write for stdin), how it ended, and window changes. */
+export interface RemoteProcess {
+  channel: import('ssh2').ClientChannel
+  exit: Promise<{code: number | null; signal?: string}>
+  resize: (size: PtySize) => void
+}
+
 /** Host-key algorithms to offer for the known keys, so the server presents a key we can check. */
 function hostKeyAlgorithms(keys: PublicKey[]): ServerHostKeyAlgorithm[] {
   const names = keys.flatMap((k) => (k.type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [k.type]))
@@ -128,6 +142,38 @@ export class SshConnection {
         })
         channel.end(options.stdin)
       })
+    })
+  }
+
+  /**
+   * Starts a command (or, with `command` undefined, the login shell) whose output streams
+   * as it comes: logs that follow, a terminal. `pty` asks the server for a terminal of
+   * that size. `exit` resolves when the channel closes, or rejects when the connection is lost.
+   */
+  async start(command: string | undefined, options: {pty?: PtySize} = {}): Promise<RemoteProcess> {
+    if (this.lost) throw this.lost
+    const what = command === undefined ? 'a shell' : `\`${command}\``
+    return new Promise((resolve, reject) => {
+      const started = (error: Error | undefined, channel: import('ssh2').ClientChannel) => {
+        if (error) {
+          reject(this.failure(`could not start ${what}`, error))
+          return
+        }
+        // As in exec: the exit status may come in the same read as the reply, so listen now.
+        let status: {code: number | null; signal?: string} | undefined
+        channel.on('exit', (code: number | null, signal?: string) => {
+          status = typeof code === 'number' ? {code} : {code: null, signal: signal ?? 'unknown'}
+        })
+        const exit = new Promise<{code: number | null; signal?: string}>((done, fail) => {
+          channel.on('close', () => (status ? done(status) : fail(this.lost ?? new RetryableError(`${this.where}: ${what} ended without an exit status (connection lost?)`))))
+        })
+        exit.catch(() => undefined) // a caller that only streams must not crash on a lost connection
+        resolve({channel, exit, resize: (size) => channel.setWindow(size.rows, size.cols, 0, 0)})
+      }
+      const pty = options.pty && {rows: options.pty.rows, cols: options.pty.cols, term: options.pty.term ?? 'xterm-256color'}
+      if (command === undefined) this.client.shell(pty ?? false, started)
+      else if (pty) this.client.exec(command, {pty}, started)
+      else this.client.exec(command, started)
     })
   }
 

@@ -3,6 +3,7 @@ import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
 import {metricsPart} from './metrics.js'
 import {health} from './health.js'
+import {opsPart} from './ops.js'
 
 /**
  * The day-two checks run on the provision suite's cluster, after it is provisioned and
@@ -13,4 +14,5 @@ export const dayTwoParts: DayTwoPart[] = [
   deploy,
   metricsPart,
   health,
+  opsPart,
 ]
