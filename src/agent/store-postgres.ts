@@ -185,7 +185,8 @@ export class PostgresStore implements DesiredStore {
   async #insertAudit(q: Query, entry: AuditEntry): Promise<void> {
     const audit = this.#t('audit')
     await q(`INSERT INTO ${audit} (id, at, entry) VALUES ($1, $2, $3)`, [entry.id, entry.at, JSON.stringify(entry)])
-    await q(`DELETE FROM ${audit} WHERE id < $1`, [expiredBefore(this.#retention)])
+    // The entry itself stays even when already past its age (a clock far behind), as in etcd.
+    await q(`DELETE FROM ${audit} WHERE id < $1 AND id <> $2`, [expiredBefore(this.#retention), entry.id])
     await q(`DELETE FROM ${audit} WHERE id <= (SELECT id FROM ${audit} ORDER BY id DESC OFFSET $1 LIMIT 1)`, [this.#retention.maxEntries])
   }
 

@@ -50,14 +50,13 @@ export class EtcdAuditLog implements AuditLog {
     const key = this.#dir + entry.id
     const end = rangeEnd(this.#dir)
     const count: IRequestOp = {request_range: {key: Buffer.from(this.#dir), range_end: Buffer.from(end), count_only: true}}
+    const expired = expiredBefore(this.retention)
     const result = await this.call((c) => {
       const txn = change.guard ? c.if(change.guard.key, 'Mod', '==', change.guard.revision).and(key, 'Create', '==', 0) : c.if(key, 'Create', '==', 0)
-      return txn.then(
-        ...(change.ops?.(c) ?? []),
-        c.put(key).value(JSON.stringify(entry)),
-        c.delete().inRange({start: this.#dir, end: this.#dir + expiredBefore(this.retention)}),
-        count,
-      ).commit()
+      // etcd refuses a put inside a deleted range: an entry already past its age (a clock
+      // far behind) is written alone and goes with the next append.
+      const prune = entry.id < expired ? [] : [c.delete().inRange({start: this.#dir, end: this.#dir + expired})]
+      return txn.then(...(change.ops?.(c) ?? []), c.put(key).value(JSON.stringify(entry)), ...prune, count).commit()
     })
     if (!result.succeeded) return false
     const kept = Number(result.responses.at(-1)?.response_range.count ?? 0)
