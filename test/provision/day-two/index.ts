@@ -1,3 +1,4 @@
+import {auditPart} from './audit.js'
 import type {DayTwoPart} from './context.js'
 
 /**
@@ -5,4 +6,5 @@ import type {DayTwoPart} from './context.js'
  * before the suite's reboots and power cuts. A part adds one line here.
  */
 export const dayTwoParts: DayTwoPart[] = [
+  auditPart,
 ]
