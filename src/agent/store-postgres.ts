@@ -1,6 +1,6 @@
 import type {Client, Pool} from 'pg'
 
-import {AUDIT_RETENTION, auditEntry, byId, expiredBefore, matchesQuery, type AuditChange, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
+import {AUDIT_RETENTION, auditEntry, byId, expiredBefore, matchesQuery, trimSlack, type AuditChange, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
 import {BerthError, RetryableError, UsageError} from '../errors.js'
 import {specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
@@ -187,7 +187,10 @@ export class PostgresStore implements DesiredStore {
     await q(`INSERT INTO ${audit} (id, at, entry) VALUES ($1, $2, $3)`, [entry.id, entry.at, JSON.stringify(entry)])
     // The entry itself stays even when already past its age (a clock far behind), as in etcd.
     await q(`DELETE FROM ${audit} WHERE id < $1 AND id <> $2`, [expiredBefore(this.#retention), entry.id])
-    await q(`DELETE FROM ${audit} WHERE id <= (SELECT id FROM ${audit} ORDER BY id DESC OFFSET $1 LIMIT 1)`, [this.#retention.maxEntries])
+    // Only once trimSlack past the bound: an index scan of maxEntries ids on every append costs more than the insert.
+    const {maxEntries} = this.#retention
+    await q(`DELETE FROM ${audit} WHERE id <= (SELECT id FROM ${audit} ORDER BY id DESC OFFSET $1 LIMIT 1)
+      AND EXISTS (SELECT 1 FROM ${audit} ORDER BY id DESC OFFSET $2 LIMIT 1)`, [maxEntries, maxEntries + trimSlack(this.#retention)])
   }
 
   async #transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {

@@ -57,7 +57,7 @@ export interface AuditRetention {
 }
 
 /**
- * The last 10,000 entries and at most 90 days: a busy cluster's quarter of deploys, a few
+ * The last 10,000 entries (up to 1 % more between trims, see trimSlack) and at most 90 days: a busy cluster's quarter of deploys, a few
  * MB in etcd (whose default quota is 2 GB, and which holds the trail in memory with the
  * rest), and small enough that `berth audit` reads it all in a second.
  */
@@ -77,6 +77,15 @@ export function auditEntry(change: AuditChange, origin: AuditOrigin, now = new D
   const entry: AuditEntry = {id: `${at}-${randomBytes(4).toString('hex')}`, at, action: change.action, target: change.target, from: origin, before: change.before ?? null, after: change.after ?? null}
   if (change.detail) entry.detail = change.detail
   return entry
+}
+
+/**
+ * How many entries past `maxEntries` wait before they are trimmed, all at once: 1 %, so
+ * that a full trail costs one trim per hundred appends (a trim is a read and a delete, and
+ * the file store's is a rewrite of the whole file), not one per append.
+ */
+export function trimSlack(retention: AuditRetention): number {
+  return Math.floor(retention.maxEntries / 100)
 }
 
 /** The id below which entries are past `retention`'s age at `now`: every older id sorts before it. */

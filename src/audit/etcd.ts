@@ -1,6 +1,6 @@
 import type {Etcd3, IOperation, IRequestOp} from 'etcd3'
 
-import {AUDIT_RETENTION, byId, expiredBefore, matchesQuery, type AuditEntry, type AuditQuery, type AuditRetention} from './entry.js'
+import {AUDIT_RETENTION, byId, expiredBefore, matchesQuery, trimSlack, type AuditEntry, type AuditQuery, type AuditRetention} from './entry.js'
 import type {AuditLog} from '../agent/store.js'
 
 /** Runs one call on the etcd client, translating its errors (each owner has its own wording). */
@@ -28,7 +28,8 @@ const PAGE = 500
  * The audit trail in etcd, under `<prefix>/audit/<id>`. An entry is written in one
  * transaction with the change it records (the change's ops and guard), with the entries
  * past their age deleted in that transaction too; the count bound is enforced right after
- * (the oldest keys beyond it deleted), since a transaction cannot say which keys those are.
+ * (the oldest keys beyond it deleted, once they are trimSlack past it), since a transaction
+ * cannot say which keys those are.
  */
 export class EtcdAuditLog implements AuditLog {
   readonly #dir: string
@@ -60,7 +61,7 @@ export class EtcdAuditLog implements AuditLog {
     })
     if (!result.succeeded) return false
     const kept = Number(result.responses.at(-1)?.response_range.count ?? 0)
-    if (kept > this.retention.maxEntries) await this.#trim(kept - this.retention.maxEntries)
+    if (kept > this.retention.maxEntries + trimSlack(this.retention)) await this.#trim(kept - this.retention.maxEntries)
     return true
   }
 
@@ -69,7 +70,8 @@ export class EtcdAuditLog implements AuditLog {
     const end = rangeEnd(this.#dir)
     const entries: AuditEntry[] = []
     for (let start = this.#dir + (query.since ?? ''); ;) {
-      const page = await this.call((c) => c.getAll().inRange({start, end}).sort('Key', 'Ascend').limit(PAGE).strings())
+      // etcd answers a range in key order; asking it to sort makes it sort the whole range first.
+      const page = await this.call((c) => c.getAll().inRange({start, end}).limit(PAGE).strings())
       const keys = Object.keys(page)
       for (const text of Object.values(page)) {
         const entry = parseEntry(text)
@@ -83,7 +85,7 @@ export class EtcdAuditLog implements AuditLog {
 
   /** Deletes the `excess` oldest entries. */
   async #trim(excess: number): Promise<void> {
-    const oldest = await this.call((c) => c.getAll().prefix(this.#dir).sort('Key', 'Ascend').limit(excess).keys())
+    const oldest = await this.call((c) => c.getAll().prefix(this.#dir).limit(excess).keys())
     const last = oldest.sort().at(-1)
     if (last !== undefined) await this.call((c) => c.delete().inRange({start: this.#dir, end: `${last}\0`}).exec())
   }
