@@ -17,9 +17,11 @@ fi
 
 node dist/bench/first-boot.js
 node dist/bench/agent-diff.js 50
+node dist/bench/placement.js 20
 node dist/bench/local-cluster.js 3
 node dist/bench/secrets-upload.js
 node dist/bench/agent-latency.js 25
+node dist/bench/agent-overhead.js 2 30
 node dist/bench/rolling-upgrade.js
 node dist/bench/restore.js 200
 node dist/bench/power-cut.js 3

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../src/cli/base.js'
-import {configFlag, stateDirFlag} from '../src/cli/flags.js'
+import {apiFlags} from '../src/cli/cluster-access.js'
 import {auditTable, parseSince, type AuditEntry} from '../src/audit/entry.js'
 import {UsageError} from '../src/errors.js'
 
@@ -17,15 +17,9 @@ export default class Audit extends BerthCommand {
   ]
   static override enableJsonFlag = true
   static override flags = {
-    config: configFlag,
-    'state-dir': stateDirFlag,
-    'local-cluster': Flags.string({description: 'Read this local cluster\'s trail instead of --config\'s.', exclusive: ['url']}),
+    ...apiFlags,
     since: Flags.string({description: 'Only entries since a duration ago (90m, 12h, 7d, 2w) or a time (2026-12-01, 2026-12-01T08:00:00Z; UTC unless a zone is given).'}),
     service: Flags.string({description: 'Only the changes of this service.'}),
-    url: Flags.string({description: 'Ask this agent\'s admin API instead of etcd, like https://10.0.0.11:8443 (needs --token-file).', env: 'BERTH_API_URL', dependsOn: ['token-file']}),
-    'token-file': Flags.string({description: 'File (mode 0600) holding the admin token, with --url.', env: 'BERTH_API_TOKEN_FILE'}),
-    ca: Flags.string({description: "PEM certificate to trust, with --url: the agent's own, when it is self-signed.", env: 'BERTH_API_CA'}),
-    'insecure-skip-verify': Flags.boolean({description: "Do not check the agent's certificate (anyone on the path could read the token).", exclusive: ['ca']}),
   }
 
   async run(): Promise<{entries: AuditEntry[]}> {
@@ -44,8 +38,8 @@ export default class Audit extends BerthCommand {
 
   private async source(flags: {url?: string; 'token-file'?: string; ca?: string; 'insecure-skip-verify'?: boolean; config: string; 'state-dir'?: string; 'local-cluster'?: string}) {
     if (flags.url !== undefined) {
-      const {apiClient} = await import('../src/agent/api/flags.js')
-      return {api: await apiClient({...flags, url: flags.url, 'token-file': flags['token-file']!})}
+      const {apiClient} = await import('../src/cli/cluster-access.js')
+      return {api: await apiClient(flags)}
     }
     const {resolveTarget} = await import('../src/provision/target.js')
     return {cluster: (await resolveTarget(flags)).cluster}

@@ -4,6 +4,9 @@
 # Safe to run again: each step is skipped when its result is already there.
 #
 #   scripts/setup.sh            # then: scripts/services.sh start
+#
+# Last, it links /usr/local/bin/berth to this checkout's bin/run.js (BERTH_BIN_DIR to put
+# the link elsewhere).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,6 +31,7 @@ PACKAGES=(
   curl # the main job asks the example service from this computer
   openssl # berth makes the agent API's TLS certificate with it (provision), the agent tests too
   python3 python3-yaml # /usr/bin/python3 with PyYAML: the YAML writer's round-trip test
+  prometheus # the metrics tests scrape agents with a real Prometheus on loopback
 )
 PG_BIN=/usr/lib/postgresql/15/bin
 POLICY=/usr/sbin/policy-rc.d
@@ -100,9 +104,16 @@ build() {
   quietly npm run build --silent
 }
 
+# The README's examples say `berth`: a link in /usr/local/bin to this checkout's bin/run.js.
+link_berth() {
+  step "berth on the PATH"
+  bash scripts/link-bin.sh "${BERTH_BIN_DIR:-/usr/local/bin}"
+}
+
 check_machine
 install_packages
 install_node_modules
 build
+link_berth
 rm -f "$LOG"
 step "done; next: scripts/services.sh start"

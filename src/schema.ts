@@ -68,7 +68,7 @@ function toProblem(error: ErrorObject, file: string | undefined, basePath: strin
     case 'pattern':
       return {file, path: at, message: `${JSON.stringify(error.data)} is not valid`, fix: description ?? `it must match ${String(params.pattern)}`}
     case 'propertyNames':
-      return {file, path: joinPath(at, String(params.propertyName)), message: 'is not a valid name', fix: 'use lower-case letters, digits and dashes'}
+      return {file, path: joinPath(at, String(params.propertyName)), message: 'is not a valid name', fix: (error.schema as {description?: string} | undefined)?.description ?? 'use lower-case letters, digits and dashes'}
     case 'type':
       return {file, path: at, message: `must be ${article(String(params.type))}`, fix: description}
     default:

@@ -13,12 +13,13 @@ export default class AgentRun extends BerthCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AgentRun)
-    const agent = await loadAgent(flags.options)
     const log = (line: string): void => void process.stdout.write(`${line}\n`)
+    const agent = await loadAgent(flags.options, log, true)
     const {startApi} = await import('../../src/agent/api/server.js')
     const {loop, store, options} = agent
-    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync()})
-    log(`berth-agent on ${options.machine}: admin API at ${api.url}, units ${options.unitPrefix}* in ${options.unitDir}`)
+    const metrics = agent.metrics && await (await import('../../src/agent/metrics-listener.js')).serveMetrics(agent.metrics, options)
+    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi})
+    log(`berth-agent on ${options.machine}: admin API at ${api.url}, metrics ${metrics ? (metrics.url ?? 'at /metrics') : 'off'}, units ${options.unitPrefix}* in ${options.unitDir}`)
     await loop.start()
     const stopSnapshots = options.snapshots && options.store.kind === 'etcd'
       ? (await import('../../src/recovery/schedule.js')).startSnapshotSchedule({...options.snapshots, endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, log})
@@ -30,6 +31,7 @@ export default class AgentRun extends BerthCommand {
     log('berth-agent: stopping')
     await stopSnapshots?.()
     await api.close()
+    await metrics?.close()
     await agent.close()
   }
 }

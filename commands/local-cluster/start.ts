@@ -41,7 +41,7 @@ export default class LocalClusterStart extends BerthCommand {
     const {record, cluster} = result as StartResult
     const nodes = cluster.machines.map((m) => ({name: m.name, ip: m.ip}))
     this.log(`Local cluster ${record.name}: ${nodes.length} nodes on ${record.subnet}, registry ${record.registry.host}.`)
-    this.log(`  berth local-cluster ssh main-1${flags.name === 'local' ? '' : ` --name ${flags.name}`}      cluster.yaml: ${dir}/cluster.yaml`)
+    this.log(`  berth local-cluster ssh main-1${flags.name === 'demo' ? '' : ` --name ${flags.name}`}      cluster.yaml: ${dir}/cluster.yaml`)
     return {name: record.name, subnet: record.subnet, registry: record.registry.host, nodes, clusterFile: `${dir}/cluster.yaml`}
   }
 }

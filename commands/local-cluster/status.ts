@@ -1,5 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
+import {findMember, membership} from '../../src/etcd/members.js'
 import {localFlags, openLocal} from '../../src/local-cluster/context.js'
 
 interface NodeStatus {
@@ -23,9 +24,8 @@ export default class LocalClusterStatus extends BerthCommand {
     const etcd = await EtcdCluster.connect(endpoints, 2000)
     const members = await etcd.members().catch(() => []).finally(() => etcd.close())
     const nodes = local.cluster.machines.map((m) => {
-      const member = members.find((x) => x.name === m.name || x.peerUrls.some((u) => u.includes(`//${m.ip}:`)))
-      const etcdState = !member ? (m.role === 'main' ? 'not a member' : '-') : `${member.isLearner ? 'learner' : 'voter'}, ${member.healthy ? 'healthy' : member.problem ?? 'unhealthy'}`
-      return {name: m.name, ip: m.ip, container: containers.find((c) => c.machine === m.name)?.state ?? 'missing', etcd: etcdState}
+      const member = findMember(members, m.name) ?? findMember(members, m.ip)
+      return {name: m.name, ip: m.ip, container: containers.find((c) => c.machine === m.name)?.state ?? 'missing', etcd: membership(member, m.role).text}
     })
     this.log(`Local cluster ${local.record.name} on ${local.record.subnet}, registry ${local.record.registry.host}`)
     for (const n of nodes) this.log(`  ${n.name.padEnd(10)} ${n.ip.padEnd(15)} ${n.container.padEnd(9)} etcd: ${n.etcd}`)

@@ -1,11 +1,15 @@
 import {BerthCommand} from '../../src/cli/base.js'
-import {apiClient, apiFlags} from '../../src/agent/api/flags.js'
+import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
 import type {ServiceSpec} from '../../src/agent/spec.js'
 
 export default class ServiceLs extends BerthCommand {
   static override summary = 'List the desired services.'
   static override description = 'One line per service: name, image, roles and published ports, as the admin API holds them.'
-  static override examples = ['<%= config.bin %> service ls --url https://10.0.0.11:8443 --token-file ~/.berth/token --ca agent.crt', '<%= config.bin %> service ls --json']
+  static override examples = [
+    '<%= config.bin %> service ls -c cluster.yaml',
+    '<%= config.bin %> service ls --local-cluster demo --json',
+    '<%= config.bin %> service ls --url https://10.0.0.11:8443 --token-file ~/.berth/token --ca agent.crt',
+  ]
   static override enableJsonFlag = true
   static override flags = apiFlags
 

@@ -1,5 +1,5 @@
 import {canonicalJson, sha256Hex} from './hash.js'
-import type {ServiceSpec} from './spec.js'
+import {SCHEDULING_FIELDS, type ServiceSpec} from './spec.js'
 
 /** What a node adds to every service's `docker run`: where images come from and where env files live. */
 export interface RunOptions {
@@ -32,7 +32,9 @@ export function qualifiedImage(image: string, registry: string | undefined): str
 
 /** A short hash of everything that decides how the container runs; a container carrying another one is stale. */
 export function specHash(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}): string {
-  return sha256Hex(canonicalJson({prefix, name, spec, registry: opts.registry ?? null})).slice(0, 16)
+  // Scheduling fields decide where copies run, not how: a scale or a new constraint must not restart them.
+  const running = Object.fromEntries(Object.entries(spec).filter(([key]) => !(SCHEDULING_FIELDS as readonly string[]).includes(key)))
+  return sha256Hex(canonicalJson({prefix, name, spec: running, registry: opts.registry ?? null})).slice(0, 16)
 }
 
 /**

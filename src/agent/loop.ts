@@ -1,5 +1,6 @@
 import type {ApplyContext, ServiceOutcome} from './apply.js'
 import {applyPlan} from './apply.js'
+import type {PassMetrics, PassSeen} from './metrics.js'
 import type {NodeOps} from './node-ops.js'
 import {observeNode} from './observe.js'
 import {plan, type Action, type Desired, type UnitRenderer} from './reconcile.js'
@@ -26,6 +27,8 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   /** Come back this soon after a pass that started something, to see whether it stayed up. */
   checkMs?: number
   log?: (line: string) => void
+  /** Told of every pass (src/agent/metrics.ts); absent when metrics are off. */
+  metrics?: PassMetrics
 }
 
 /** The agent's reconcile loop; one per node. */
@@ -61,8 +64,10 @@ export class AgentLoop {
     const started = performance.now()
     const startedAt = new Date().toISOString()
     const report: PassReport = {startedAt, durationMs: 0, actions: [], outcomes: {}, errors: [], drift: [], converged: false}
+    let seen: PassSeen | undefined
     try {
       const [{desired}, observed] = await Promise.all([this.desired(), observeNode(this.deps.ops, this.deps.prefix, this.deps.unitDir)])
+      seen = {desired, observed}
       const actions = plan(desired, observed, this.deps.prefix, this.deps.render)
       report.actions = actions.map(describeAction)
       report.drift = driftOf(actions)
@@ -79,6 +84,7 @@ export class AgentLoop {
     report.durationMs = Math.round((performance.now() - started) * 10) / 10
     this.#passes += 1
     this.#last = report
+    this.deps.metrics?.recordPass(report, seen)
     this.#logReport(report)
     return report
   }

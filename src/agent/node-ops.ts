@@ -15,6 +15,8 @@ export interface UnitState {
   /** `auto-restart` while systemd waits to start a failed service again. */
   subState?: string
   needsReload: boolean
+  /** systemd's NRestarts: automatic restarts since the unit was last started by hand (for metrics). */
+  restarts?: number
 }
 
 /** What the agent does to a node. */
@@ -54,7 +56,7 @@ export function realNodeOps(): NodeOps {
   return {
     async unitStates(units) {
       if (units.length === 0) return new Map()
-      const out = await systemctl(['show', '-p', 'Id', '-p', 'ActiveState', '-p', 'SubState', '-p', 'NeedDaemonReload', '--', ...units])
+      const out = await systemctl(['show', '-p', 'Id', '-p', 'ActiveState', '-p', 'SubState', '-p', 'NeedDaemonReload', '-p', 'NRestarts', '--', ...units])
       return parseShow(out, units)
     },
     async systemctl(args) {
@@ -101,7 +103,7 @@ async function pull(client: Dockerode, ref: string): Promise<void> {
   }
 }
 
-/** Parses `systemctl show -p Id -p ActiveState -p SubState -p NeedDaemonReload UNIT...`: one block per unit, blank-line separated. */
+/** Parses `systemctl show -p Id -p ActiveState -p SubState -p NeedDaemonReload -p NRestarts UNIT...`: one block per unit, blank-line separated. */
 export function parseShow(output: string, units: readonly string[]): Map<string, UnitState> {
   const states = new Map<string, UnitState>()
   const blocks = output.split(/\n\s*\n/).map((block) => block.trim()).filter(Boolean)
@@ -110,7 +112,8 @@ export function parseShow(output: string, units: readonly string[]): Map<string,
     // systemctl prints blocks in the order asked; Id confirms which unit a block is.
     const name = props.get('Id') || units[i]
     if (name === undefined) return
-    states.set(name, {activeState: props.get('ActiveState') ?? 'inactive', subState: props.get('SubState'), needsReload: props.get('NeedDaemonReload') === 'yes'})
+    const restarts = Number.parseInt(props.get('NRestarts') ?? '', 10)
+    states.set(name, {activeState: props.get('ActiveState') ?? 'inactive', subState: props.get('SubState'), needsReload: props.get('NeedDaemonReload') === 'yes', ...(Number.isNaN(restarts) ? {} : {restarts})})
   })
   return states
 }

@@ -18,9 +18,10 @@ export interface NodeContainer extends ObservedContainer {
   image: string
 }
 
-/** A unit as observed, with systemd's SubState (`auto-restart` shows a crash loop). */
+/** A unit as observed, with systemd's SubState (`auto-restart` shows a crash loop) and NRestarts. */
 export interface NodeUnit extends ObservedUnit {
   subState?: string
+  restarts?: number
 }
 
 /** Observed state with what the API and the status report need and the plan ignores. */
@@ -60,7 +61,7 @@ async function observeUnits(ops: NodeOps, prefix: string, unitDir: string): Prom
   const units = new Map<string, NodeUnit>()
   for (const [name, hash] of present) {
     const state = states.get(name)
-    units.set(name, {hash, activeState: state?.activeState ?? 'inactive', subState: state?.subState, needsReload: state?.needsReload ?? false})
+    units.set(name, {hash, activeState: state?.activeState ?? 'inactive', subState: state?.subState, needsReload: state?.needsReload ?? false, restarts: state?.restarts})
   }
   return units
 }

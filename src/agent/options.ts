@@ -35,6 +35,8 @@ export interface AgentOptions {
   machine: string
   role: MachineRole
   resyncSeconds: number
+  /** Prometheus metrics: on the admin API as GET /metrics (also when absent), or on a listen address of their own. */
+  metrics?: {enabled: boolean; listen?: string}
   /** Scheduled etcd snapshots, on main machines (src/recovery/schedule.ts). */
   snapshots?: {dir: string; cluster: string; intervalSeconds: number; keep: number}
 }
@@ -90,6 +92,9 @@ export async function agentOptionsFrom(raw: unknown, file: string): Promise<Agen
     problems.push({file, path: 'insecureHttp', message: `plain HTTP is allowed only on a loopback address, and listen is ${listen}`, fix: 'listen on 127.0.0.1 or give tls: {certFile, keyFile}'})
   }
   if (insecureHttp && o.tls) problems.push({file, path: 'tls', message: 'tls and insecureHttp exclude each other', fix: 'remove one of them'})
+  if (o.metrics?.listen !== undefined && parseListen(o.metrics.listen).port === parseListen(listen).port && parseListen(o.metrics.listen).port !== 0) {
+    problems.push({file, path: 'metrics/listen', message: `${o.metrics.listen} takes the admin API's port (listen is ${listen})`, fix: 'give the metrics another port, or leave metrics/listen out to serve GET /metrics on the admin API'})
+  }
   if (problems.length > 0) throw new UsageError(problems)
 
   const at = (p: string): string => path.resolve(path.dirname(path.resolve(file)), p)
@@ -109,6 +114,7 @@ export async function agentOptionsFrom(raw: unknown, file: string): Promise<Agen
     machine: o.machine ?? hostname().split('.')[0]!.toLowerCase(),
     role: o.role ?? 'main',
     resyncSeconds: o.resyncSeconds ?? 30,
+    metrics: {enabled: o.metrics?.enabled ?? true, ...(o.metrics?.listen === undefined ? {} : {listen: o.metrics.listen})},
     ...(o.snapshots ? {snapshots: {...o.snapshots, dir: at(o.snapshots.dir)}} : {}),
   }
 }

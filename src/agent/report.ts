@@ -2,6 +2,7 @@ import type {Etcd3, Lease} from 'etcd3'
 
 import {type AgentRecord, ETCD_PREFIX, machineKeys} from '../cluster/records.js'
 import {openEtcd} from '../etcd/client.js'
+import {classifyEtcdError} from '../etcd/errors.js'
 import type {NodeOps} from './node-ops.js'
 import type {PassReport} from './status.js'
 import {unitName} from './unit.js'
@@ -77,7 +78,7 @@ export class AgentReporter {
       // A lease etcd no longer knows (it expired while etcd was away) is granted anew next time.
       this.#lease?.release()
       this.#lease = undefined
-      if (!this.#failing) this.options.log?.(`report: cannot write the agent record to etcd: ${(error as Error).message.split('\n')[0]}`)
+      if (!this.#failing) this.options.log?.(`report: cannot write the agent record to etcd: ${(await classifyEtcdError(error)).reason}`)
       this.#failing = true
     }
   }

@@ -1,9 +1,11 @@
+import {BerthError} from '../errors.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {defaultEnvFileDir} from './docker-run.js'
 import {AgentLoop} from './loop.js'
+import type {AgentMetrics} from './metrics.js'
 import {realNodeOps, type NodeOps} from './node-ops.js'
 import type {AgentOptions} from './options.js'
-import {AgentReporter} from './report.js'
+import {AgentReporter, agentVersion} from './report.js'
 import {openKeyProvider} from './secrets-service.js'
 import {openStore} from './store-open.js'
 import type {DesiredStore} from './store.js'
@@ -18,13 +20,16 @@ import {cachingRenderer, validateUnitPrefix} from './unit.js'
 export interface Agent {
   loop: AgentLoop
   store: DesiredStore
+  /** Present when the agent was given metrics to feed. */
+  metrics?: AgentMetrics
   close(): Promise<void>
 }
 
 /** Builds the agent from its options; nothing connects until the first pass. */
-export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void} = {}): Agent {
+export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; registry?: string; envFileDir?: string; log?: (line: string) => void; metrics?: AgentMetrics} = {}): Agent {
   const prefix = validateUnitPrefix(options.unitPrefix)
-  const store = openStore(options.store)
+  const {metrics} = extra
+  const store = openStore(options.store, metrics?.etcdTimer)
   const envFileDir = extra.envFileDir ?? defaultEnvFileDir
   const runOptions = {registry: extra.registry, envFileDir}
   let provider: Promise<KeyProvider> | undefined
@@ -40,7 +45,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     const values = new Map<string, string>()
     for (const name of names) {
       const blob = await store.sealedSecret(name)
-      if (blob === undefined) throw new Error(`secret ${name} is not set; set it with: berth secrets set ${name}`)
+      if (blob === undefined) throw new BerthError(`secret ${name} is not set; set it with \`berth secrets set ${name}\` (value on stdin) and the agent picks it up`)
       values.set(name, (await openSecret(name, blob, await key())).toString('utf8'))
     }
     return values
@@ -55,6 +60,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     role: options.role,
     resyncMs: options.resyncSeconds * 1000,
     log: extra.log,
+    metrics,
   })
   // With etcd, every pass is also reported as the machine's AgentRecord under a lease.
   const reporter = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, log: extra.log}) : undefined
@@ -66,7 +72,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, close: async () => {
+  return {loop, store, metrics, close: async () => {
     await loop.stop()
     await reporter?.close()
     await store.close()
@@ -86,9 +92,19 @@ export async function nodeRegistry(file = process.env.BERTH_NODE_FILE ?? '/etc/b
   }
 }
 
-/** Loads the options file and wires the agent, logging to stdout (journald adds the time). */
-export async function loadAgent(optionsFile: string, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<Agent & {options: AgentOptions}> {
+/**
+ * Loads the options file and wires the agent, logging to stdout (journald adds the time).
+ * `withMetrics` (the long-running `agent run`) adds the metrics unless the options turn them off.
+ */
+export async function loadAgent(optionsFile: string, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`), withMetrics = false): Promise<Agent & {options: AgentOptions}> {
   const {loadAgentOptions} = await import('./options.js')
   const options = await loadAgentOptions(optionsFile)
-  return {...createAgent(options, {registry: await nodeRegistry(), log}), options}
+  const metrics = withMetrics && options.metrics?.enabled !== false ? await agentMetrics(options) : undefined
+  return {...createAgent(options, {registry: await nodeRegistry(), log, metrics}), options}
+}
+
+/** The agent's metrics, prom-client loaded only when they are on. */
+export async function agentMetrics(options: Pick<AgentOptions, 'machine' | 'role' | 'unitPrefix'>): Promise<AgentMetrics> {
+  const {AgentMetrics} = await import('./metrics.js')
+  return new AgentMetrics({machine: options.machine, role: options.role, version: await agentVersion()}, options.unitPrefix)
 }

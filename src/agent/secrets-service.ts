@@ -6,7 +6,7 @@ import {sealSecret, type KeyProvider} from '../secrets/envelope.js'
 import {KmsKeyProvider} from '../secrets/kms.js'
 import {LocalKeyProvider} from '../secrets/local-key.js'
 import {envLineProblem} from './env-file.js'
-import {loadAgentOptions, type SecretsOptions} from './options.js'
+import type {SecretsOptions, StoreOptions} from './options.js'
 import {secretNameProblem, validateSecretName} from './secret-name.js'
 import {openStore} from './store-open.js'
 import type {DesiredStore} from './store.js'
@@ -81,15 +81,14 @@ export async function importSecrets(store: DesiredStore, provider: KeyProvider, 
 }
 
 /**
- * Loads the options file, opens its store, runs `use`, and closes the store whatever
- * happens: what every `berth secrets` command does around its one call. The key provider
- * is opened only when asked for, so listing and removing need no master key.
+ * Opens the store, runs `use`, and closes the store whatever happens: what every `berth
+ * secrets` command does around its one call. The key provider is opened only when asked
+ * for, so listing and removing need no master key.
  */
-export async function withSecretsBackend<T>(optionsFile: string, use: (store: DesiredStore, key: () => Promise<KeyProvider>) => Promise<T>): Promise<T> {
-  const options = await loadAgentOptions(optionsFile)
-  const store = openStore(options.store)
+export async function withSecretsBackend<T>(backend: {store: StoreOptions; secrets: SecretsOptions}, use: (store: DesiredStore, key: () => Promise<KeyProvider>) => Promise<T>): Promise<T> {
+  const store = openStore(backend.store)
   try {
-    return await use(store, () => openKeyProvider(options.secrets))
+    return await use(store, () => openKeyProvider(backend.secrets))
   } finally {
     await store.close()
   }

@@ -1,4 +1,6 @@
 import type {Problem} from '../errors.js'
+import {CONSTRAINT_GRAMMAR, parseConstraint} from '../scheduler/constraint.js'
+import {memoryMb} from '../scheduler/demand.js'
 import {envLineProblem, envString} from './env-file.js'
 import {unsafeCharacterIn, type ValueSource} from './escape.js'
 import type {EnvValue, ServiceSpecInput} from './spec.js'
@@ -42,7 +44,42 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
   for (const key of Object.keys(spec.labels ?? {})) {
     if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
   }
+  schedulingProblems(spec, at)
   return problems
+}
+
+/**
+ * Mode and replicas that contradict each other, roles given twice, constraints that do not
+ * parse, and settings a global service would silently ignore (it runs one copy on every
+ * eligible machine, so it has no count to spread or cap).
+ */
+function schedulingProblems(spec: ServiceSpecInput, at: (path: string, message: string, fix: string) => void): void {
+  const global = spec.mode === 'global' || (spec.mode === undefined && spec.replicas === undefined)
+  if (spec.mode === 'global' && spec.replicas !== undefined) {
+    at('replicas', 'is set with mode: global, which runs one copy on every eligible machine', 'remove replicas, or write mode: replicated')
+  }
+  const placement = spec.placement ?? {}
+  if (spec.roles !== undefined && placement.roles !== undefined) {
+    at('placement/roles', 'is given with the top-level roles too', 'keep one of the two: roles is a shorthand of placement.roles')
+  }
+  placement.constraints?.forEach((text, i) => {
+    const parsed = parseConstraint(text)
+    if ('problem' in parsed) at(`placement/constraints/${i}`, parsed.problem, CONSTRAINT_GRAMMAR)
+  })
+  if (placement.spread?.startsWith('labels.')) {
+    at('placement/spread', `${JSON.stringify(placement.spread)} names the label as a constraint does`, `write the label key alone, like ${placement.spread.slice('labels.'.length) || 'zone'}`)
+  }
+  const limit = spec.memory === undefined ? undefined : memoryMb(spec.memory)
+  const reserved = spec.resources?.memory === undefined ? undefined : memoryMb(spec.resources.memory)
+  if (limit !== undefined && reserved !== undefined && reserved > limit) {
+    at('resources/memory', `reserves ${spec.resources?.memory}, more than the container's limit memory: ${spec.memory}`, 'reserve at most the limit, or raise memory')
+  }
+  if (global) {
+    const why = spec.mode === 'global' ? 'mode is global' : 'the service is global (no replicas given)'
+    for (const key of ['spread', 'maxPerMachine'] as const) {
+      if (placement[key] !== undefined) at(`placement/${key}`, `has no effect: ${why}, one copy on every eligible machine`, 'remove it, or give replicas: N')
+    }
+  }
 }
 
 /** Deepest nesting of arrays and objects an env value may have. */

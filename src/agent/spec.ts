@@ -39,8 +39,37 @@ export interface ServiceSpecInput {
   labels?: Record<string, string>
   stopTimeout?: StopTimeout
   restart?: RestartPolicy
+  /** A shorthand of `placement.roles`; a spec gives one of the two. */
   roles?: MachineRole[]
+  /** Neither mode nor replicas: global, one copy on every eligible machine (what berth always did). */
+  mode?: ServiceMode
+  /** Copies of a replicated service (mode replicated, default 1); not with mode global. */
+  replicas?: number
+  placement?: Placement
+  resources?: Resources
 }
+
+/** global: one copy on every eligible machine; replicated: `replicas` copies placed by the scheduler. */
+export type ServiceMode = 'replicated' | 'global'
+
+/** Which machines may run a service's copies (schema/service.schema.json `placement`). */
+export interface Placement {
+  roles?: MachineRole[]
+  /** `name|labels.KEY == VALUE`, `!= VALUE`, `in (V1, V2)` (src/scheduler/constraint.ts). */
+  constraints?: string[]
+  /** A machine label key: copies are spread across its values first. */
+  spread?: string
+  maxPerMachine?: number
+}
+
+/** Reservations of each copy, held against its machine's capacity; `memory` is written as the limit is (256m). */
+export interface Resources {
+  memory?: string
+  cpus?: number
+}
+
+/** The fields only the scheduler reads: they decide where copies run, not how a container runs. */
+export const SCHEDULING_FIELDS = ['mode', 'replicas', 'placement', 'resources'] as const
 
 /**
  * Seconds between SIGTERM and SIGKILL when a service stops, or `infinity`: docker and
@@ -48,11 +77,17 @@ export interface ServiceSpecInput {
  */
 export type StopTimeout = number | 'infinity'
 
-/** A validated service with every default filled in: what units are rendered from. */
+/**
+ * A validated service with every default filled in: what units are rendered from. Its roles
+ * are the one list of roles (`placement.roles` is moved there, so a validated spec validates
+ * again unchanged); mode and replicas are left as written (src/scheduler/demand.ts reads
+ * them), so specs written before the scheduler keep their bytes and their spec hash.
+ */
 export interface ServiceSpec extends ServiceSpecInput {
   stopTimeout: StopTimeout
   restart: RestartPolicy
   roles: MachineRole[]
+  placement?: Omit<Placement, 'roles'>
 }
 
 /** The defaults a spec gets for the fields it leaves out. */
@@ -90,12 +125,15 @@ export async function validateServiceSpec(value: unknown, source: ValueSource = 
   // Deeper checks assume the shape the schema promises, so they run only on a valid shape.
   if (problems.length === 0) problems.push(...specProblems(value as ServiceSpecInput, source))
   if (problems.length > 0) throw new UsageError(problems)
-  const spec = structuredClone(value as ServiceSpecInput)
+  const {placement, ...spec} = structuredClone(value as ServiceSpecInput)
+  const {roles: placementRoles, ...rest} = placement ?? {}
   return {
     ...spec,
     stopTimeout: spec.stopTimeout ?? specDefaults.stopTimeout,
     restart: spec.restart ?? specDefaults.restart,
-    roles: spec.roles ?? [...specDefaults.roles],
+    roles: spec.roles ?? placementRoles ?? [...specDefaults.roles],
+    ...(spec.mode === 'replicated' && spec.replicas === undefined ? {replicas: 1} : {}),
+    ...(Object.keys(rest).length > 0 ? {placement: rest} : {}),
   }
 }
 

@@ -2,8 +2,10 @@ import type {Etcd3, IOperation, Watcher} from 'etcd3'
 
 import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
 import {EtcdAuditLog} from '../audit/etcd.js'
-import {BerthError, RetryableError} from '../errors.js'
+import {RetryableError} from '../errors.js'
 import {openEtcd} from '../etcd/client.js'
+import {etcdError} from '../etcd/errors.js'
+import type {EtcdTimer} from './metrics.js'
 import {sha256Hex, specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
@@ -16,6 +18,8 @@ export interface EtcdStoreOptions {
   prefix?: string
   /** How much of the audit trail to keep (default AUDIT_RETENTION). */
   auditRetention?: AuditRetention
+  /** Told the duration of every request (the agent's metrics). */
+  timer?: EtcdTimer
 }
 
 // The watch manager's default backoff grows to 30 s; a node must see changes again within
@@ -38,18 +42,20 @@ export class EtcdStore implements DesiredStore {
   readonly #endpoints: string[]
   readonly #prefix: string
   readonly #audit: EtcdAuditLog
+  readonly #timer?: EtcdTimer
   #client: Promise<Etcd3> | undefined
 
   constructor(options: EtcdStoreOptions) {
     this.#endpoints = options.endpoints
     this.#prefix = (options.prefix ?? '/berth').replace(/\/+$/, '')
-    this.#audit = new EtcdAuditLog((call) => this.#call(call), this.#prefix, options.auditRetention)
+    this.#timer = options.timer
+    this.#audit = new EtcdAuditLog((call) => this.#call('audit', 'write the audit trail', call), this.#prefix, options.auditRetention)
   }
 
   /** Every service under `<prefix>/services/`, validated; a bad one fails the read, naming its key. */
   async services(): Promise<Map<string, ServiceSpec>> {
     const dir = `${this.#prefix}/services/`
-    const values = await this.#call((c) => c.getAll().prefix(dir).strings())
+    const values = await this.#call('services', `read ${dir}`, (c) => c.getAll().prefix(dir).strings())
     return validateStoredServices(Object.entries(values).map(([key, text]) => ({name: key.slice(dir.length), where: {file: `etcd ${key}`}, read: () => JSON.parse(text)})))
   }
 
@@ -58,7 +64,7 @@ export class EtcdStore implements DesiredStore {
     validateServiceName(name)
     const key = this.#key('services', name)
     const value = JSON.stringify(spec)
-    if (!origin) return void (await this.#call((c) => c.put(key).value(value).exec()))
+    if (!origin) return void (await this.#call('put_service', `write service ${name}`, (c) => c.put(key).value(value).exec()))
     await this.#audited(key, {action: 'service.put', target: name, origin, after: specHash(spec)}, (c) => [c.put(key).value(value)])
   }
 
@@ -72,20 +78,20 @@ export class EtcdStore implements DesiredStore {
   /** Names under `<prefix>/secrets/`, read as keys only so no blob is fetched. */
   async secretNames(): Promise<string[]> {
     const dir = `${this.#prefix}/secrets/`
-    const keys = await this.#call((c) => c.getAll().prefix(dir).keys())
+    const keys = await this.#call('secret_names', `list ${dir}`, (c) => c.getAll().prefix(dir).keys())
     return keys.map((key) => key.slice(dir.length)).sort()
   }
 
   /** The sealed blob stored for a secret, or undefined. */
   async sealedSecret(name: string): Promise<Buffer | undefined> {
-    return (await this.#call((c) => c.get(this.#key('secrets', name)).buffer())) ?? undefined
+    return (await this.#call('sealed_secret', `read secret ${name}`, (c) => c.get(this.#key('secrets', name)).buffer())) ?? undefined
   }
 
   /** Stores a sealed blob as the key's raw bytes; the audit entry names the secret only. */
   async putSealedSecret(name: string, blob: Buffer, origin?: AuditOrigin): Promise<void> {
     validateSecretName(name)
     const key = this.#key('secrets', name)
-    if (!origin) return void (await this.#call((c) => c.put(key).value(blob).exec()))
+    if (!origin) return void (await this.#call('put_secret', `write secret ${name}`, (c) => c.put(key).value(blob).exec()))
     await this.#audited(key, {action: 'secret.set', target: name, origin}, (c) => [c.put(key).value(blob)])
   }
 
@@ -118,7 +124,7 @@ export class EtcdStore implements DesiredStore {
       if (!stopped) open().then(onChange, () => reopen(Math.min(Math.max(ms, 125) * 2, 2000)))
     }, ms)
     const open = async (): Promise<void> => {
-      const watcher = await this.#call((c) => c.watch().prefix(`${this.#prefix}/`).create())
+      const watcher = await this.#call('watch', `watch ${this.#prefix}/`, (c) => c.watch().prefix(`${this.#prefix}/`).create())
       let lost = false
       // Only desired state wakes the agent: the machines' records (every agent rewrites its
       // own after each pass) would otherwise make all agents wake each other forever.
@@ -174,7 +180,7 @@ export class EtcdStore implements DesiredStore {
   async #audited(key: string, change: {action: AuditAction; target: string; origin: AuditOrigin; after?: string | null}, ops: (client: Etcd3) => IOperation[]): Promise<boolean> {
     const hashed = change.action.startsWith('service.')
     for (let attempt = 0; attempt < maxConflicts; attempt++) {
-      const current = (await this.#call((c) => c.get(key).exec())).kvs[0]
+      const current = (await this.#call('audit', `read ${key}`, (c) => c.get(key).exec())).kvs[0]
       if (!current && change.action.endsWith('.delete')) return false
       const before = hashed && current ? storedSpecHash(current.value.toString('utf8')) : null
       const entry = auditEntry({action: change.action, target: change.target, before, after: hashed ? change.after : null}, change.origin)
@@ -184,7 +190,7 @@ export class EtcdStore implements DesiredStore {
   }
 
   async #delete(key: string): Promise<boolean> {
-    const result = await this.#call((c) => c.delete().key(key).exec())
+    const result = await this.#call('delete', `delete ${key}`, (c) => c.delete().key(key).exec())
     return result.deleted !== '0'
   }
 
@@ -193,16 +199,19 @@ export class EtcdStore implements DesiredStore {
     return this.#client
   }
 
-  /** Runs one etcd call, translating etcd3's errors into berth's at the boundary. */
-  async #call<T>(call: (client: Etcd3) => Promise<T>): Promise<T> {
+  /** Runs one etcd call, timed as `operation`; etcd3's errors become berth's (naming `what`) at the boundary. */
+  async #call<T>(operation: string, what: string, call: (client: Etcd3) => Promise<T>): Promise<T> {
     const client = await this.#connect()
+    const started = performance.now()
+    let ok = false
     try {
-      return await call(client)
+      const result = await call(client)
+      ok = true
+      return result
     } catch (error) {
-      const detail = `etcd ${this.#endpoints.join(',')}: ${(error as Error).message}`
-      const name = (error as Error).name
-      if (/PermissionDenied|Authentication|InvalidAuthToken|InvalidArgument/.test(name)) throw new BerthError(detail, {cause: error})
-      throw new RetryableError(`${detail}; is etcd running and reachable?`, {cause: error})
+      throw await etcdError(error, this.#endpoints, what)
+    } finally {
+      this.#timer?.(operation, (performance.now() - started) / 1000, ok)
     }
   }
 }

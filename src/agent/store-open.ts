@@ -1,3 +1,4 @@
+import type {EtcdTimer} from './metrics.js'
 import type {StoreOptions} from './options.js'
 import type {DesiredStore} from './store.js'
 import {EtcdStore} from './store-etcd.js'
@@ -9,10 +10,10 @@ import {PostgresStore} from './store-postgres.js'
  * light; each loads its client library (etcd3, pg, yaml) on first use.
  */
 
-/** Opens the store the options name; nothing connects until the first call. */
-export function openStore(options: StoreOptions): DesiredStore {
+/** Opens the store the options name; nothing connects until the first call. `etcdTimer` times an etcd store's requests. */
+export function openStore(options: StoreOptions, etcdTimer?: EtcdTimer): DesiredStore {
   switch (options.kind) {
-    case 'etcd': return new EtcdStore({endpoints: options.endpoints, prefix: options.prefix})
+    case 'etcd': return new EtcdStore({endpoints: options.endpoints, prefix: options.prefix, timer: etcdTimer})
     case 'postgres': return new PostgresStore({url: options.url})
     case 'file': return new FileStore(options.path)
   }

@@ -3,6 +3,8 @@
  * the runtime API's answers parsed. Pure: src/balancer/docker.ts runs the container.
  */
 
+import {UsageError, type Problem} from '../errors.js'
+
 /** What the balancer stands in front of: one service that runs on every machine. */
 export interface BalancerSpec {
   /** The backend's name, the service's (`web`). */
@@ -14,6 +16,7 @@ export interface BalancerSpec {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+const HEALTH_PATH = /^\/[\w./-]*$/
 
 /** Where HAProxy's admin socket lives inside the container. */
 export const ADMIN_SOCKET = '/run/haproxy/admin.sock'
@@ -25,8 +28,7 @@ export const ADMIN_SOCKET = '/run/haproxy/admin.sock'
  * checks costs a retry, not a failed request.
  */
 export function renderConfig(spec: BalancerSpec): string {
-  for (const name of [spec.service, ...spec.servers.map((s) => s.name)]) if (!NAME.test(name)) throw new RangeError(`not a HAProxy name: ${JSON.stringify(name)}`)
-  if (!/^\/[\w./-]*$/.test(spec.healthPath)) throw new RangeError(`not a health-check path: ${JSON.stringify(spec.healthPath)}`)
+  checkSpec(spec)
   return `# Written by berth (src/balancer/config.ts); servers are the cluster's machines.
 global
   stats socket ${ADMIN_SOCKET} mode 600 level admin
@@ -69,4 +71,15 @@ export function parseStat(csv: string, backend: string): ServerStat[] {
   const col = (name: string) => header.indexOf(name)
   return lines.slice(1).map((l) => l.split(',')).filter((f) => f[col('pxname')] === backend && !['FRONTEND', 'BACKEND'].includes(f[col('svname')] ?? ''))
     .map((f) => ({name: f[col('svname')] ?? '', status: f[col('status')] ?? '', current: Number(f[col('scur')] ?? 0)}))
+}
+
+/** The service, machine names and health path become HAProxy words: each is checked, every problem at once. */
+function checkSpec(spec: BalancerSpec): void {
+  const nameFix = 'letters, digits, "_", "." and "-", starting with a letter or digit'
+  const problems: Problem[] = [
+    ...(NAME.test(spec.service) ? [] : [{path: '--service', message: `not a HAProxy name: ${JSON.stringify(spec.service)}`, fix: `a service name: ${nameFix}`}]),
+    ...spec.servers.filter((s) => !NAME.test(s.name)).map((s) => ({path: 'machines', message: `not a HAProxy name: ${JSON.stringify(s.name)}`, fix: `rename the machine: ${nameFix}`})),
+    ...(HEALTH_PATH.test(spec.healthPath) ? [] : [{path: '--health-path', message: `not a health-check path: ${JSON.stringify(spec.healthPath)}`, fix: 'a path starting with "/" of letters, digits, "_", ".", "/" and "-", like /health'}]),
+  ]
+  if (problems.length > 0) throw new UsageError(problems)
 }

@@ -1,7 +1,8 @@
 import {isIP} from 'node:net'
 
-import {validateStoredServices} from '../agent/spec.js'
+import {type Placement, validateStoredServices} from '../agent/spec.js'
 import {type Problem, UsageError, formatProblem} from '../errors.js'
+import {parseConstraint} from '../scheduler/constraint.js'
 import {arrayOf} from './load.js'
 import {type ClusterDocument, MAX_MAIN_MACHINES, intervalSeconds} from './types.js'
 
@@ -44,7 +45,43 @@ export function semanticProblems(document: ClusterDocument, file?: string): {pro
     problems.push({file, path: 'etcd/snapshots/interval', message: `${interval} is shorter than 5 s`, fix: 'write 5s or more, like 1h'})
   }
   problems.push(...nodeSecretsProblems(document, file))
+  warnings.push(...placementWarnings(document, file))
   return {problems, warnings}
+}
+
+/**
+ * A spread or a constraint on a label no machine in the file has: not an error (a machine
+ * added later may have it), but the copies would all count as one group, or never be placed.
+ */
+function placementWarnings(document: ClusterDocument, file?: string): string[] {
+  const names = new Set(arrayOf(document.machines).map((m) => m?.name))
+  const keys = new Set(arrayOf(document.machines).flatMap((m) => (typeof m?.labels === 'object' && m.labels !== null ? Object.keys(m.labels) : [])))
+  const services: unknown = document.services
+  if (typeof services !== 'object' || services === null) return []
+  const warnings: string[] = []
+  const warn = (path: string, message: string): void => {
+    warnings.push(`${file ? `${file}: ` : ''}${path}: ${message}`)
+  }
+  for (const [name, spec] of Object.entries(services as Record<string, {placement?: Placement}>)) {
+    const placement = spec?.placement
+    if (typeof placement !== 'object' || placement === null) continue
+    if (typeof placement.spread === 'string' && !keys.has(placement.spread)) {
+      warn(`services/${name}/placement/spread`, `no machine has label ${placement.spread}, so every copy counts as one group`)
+    }
+    for (const [i, text] of (Array.isArray(placement.constraints) ? placement.constraints : []).entries()) {
+      const parsed = typeof text === 'string' ? parseConstraint(text) : undefined
+      // != holds on a machine without the label, so only == and in can match nothing.
+      if (parsed === undefined || 'problem' in parsed || parsed.operator === '!=') continue
+      const path = `services/${name}/placement/constraints/${i}`
+      if (parsed.attribute === 'name') {
+        const unknown = parsed.values.filter((v) => !names.has(v))
+        if (unknown.length === parsed.values.length) warn(path, `no machine is named ${unknown.join(' or ')}`)
+      } else if (!keys.has(parsed.attribute.slice('labels.'.length))) {
+        warn(path, `no machine has label ${parsed.attribute.slice('labels.'.length)}`)
+      }
+    }
+  }
+  return warnings
 }
 
 /** Mode kms needs its key, and a key given for another mode would be silently unused. */

@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import {homedir} from 'node:os'
 import path from 'node:path'
 import {CORE_SCHEMA, load as fastLoad} from 'js-yaml'
 
@@ -80,7 +81,7 @@ export async function resolveCluster(document: ClusterDocument, file?: string): 
     ssh: {
       user: document.ssh.user ?? DEFAULTS.sshUser,
       authorizedKeys: keys,
-      keyFiles: arrayOf(document.ssh.authorizedKeyFiles).map((f) => path.resolve(file ? path.dirname(file) : process.cwd(), f)),
+      keyFiles: arrayOf(document.ssh.authorizedKeyFiles).map((f) => configPath(file, f)),
     },
     etcd: {
       clientPort: document.etcd?.clientPort ?? DEFAULTS.clientPort,
@@ -112,11 +113,10 @@ async function authorizedKeys(document: ClusterDocument, file: string | undefine
     if (typeof key === 'string' && PUBLIC_KEY.test(key.trim())) keys.push(key.trim())
     else problems.push({file, path: `ssh/authorizedKeys/${i}`, message: 'is not an OpenSSH public key', fix: 'paste one line of an id_*.pub file'})
   }
-  const base = file ? path.dirname(file) : process.cwd()
   for (const [i, keyFile] of arrayOf(ssh.authorizedKeyFiles).entries()) {
     if (typeof keyFile !== 'string') continue
     const where = {file, path: `ssh/authorizedKeyFiles/${i}`}
-    const text = await readFile(path.resolve(base, keyFile), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    const text = await readFile(configPath(file, keyFile), 'utf8').catch((error: NodeJS.ErrnoException) => {
       problems.push({...where, message: `cannot read ${keyFile} (${error.code ?? error.message})`, fix: 'point it at a readable public key file'})
       return undefined
     })
@@ -137,3 +137,13 @@ async function authorizedKeys(document: ClusterDocument, file: string | undefine
 export function arrayOf<T>(value: T[] | undefined): T[] {
   return Array.isArray(value) ? value : []
 }
+
+/**
+ * A path written in cluster.yaml: `~` and `~/…` are the user's home (as a shell would
+ * read them), anything else relative to the file's folder.
+ */
+export function configPath(file: string | undefined, written: string): string {
+  if (written === '~' || written.startsWith('~/')) return path.join(homedir(), written.slice(1))
+  return path.resolve(file ? path.dirname(file) : process.cwd(), written)
+}
+

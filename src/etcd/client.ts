@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {BerthError, RetryableError} from '../errors.js'
+import {classifyEtcdError, etcdError, withTimeout} from './errors.js'
 import type {MemberStatus} from './members.js'
 import type {RecordStore} from './records.js'
 
@@ -20,8 +20,6 @@ export async function openEtcd(endpoints: string[], extra: Partial<import('etcd3
   })
 }
 
-/** etcd could not be reached at any of the given endpoints. */
-export class EtcdUnreachableError extends RetryableError {}
 
 /**
  * berth's view of etcd's cluster API (etcd3 underneath, loaded on first use): list members
@@ -96,7 +94,8 @@ export class EtcdCluster {
       const status = await withTimeout((await one).maintenance.status(), this.timeoutMs)
       return status.errors.length > 0 ? status.errors.join('; ') : undefined
     } catch (error) {
-      return `no answer at ${clientUrls.join(', ')} (${(error as Error).message.split('\n')[0]})`
+      const failure = await classifyEtcdError(error, `etcd at ${clientUrls.map((u) => new URL(u).host).join(', ')}`)
+      return !failure.unreachable || failure.reason.startsWith('no answer') ? failure.reason : `no answer: ${failure.reason}`
     }
   }
 
@@ -104,7 +103,7 @@ export class EtcdCluster {
     try {
       return await withTimeout(fn(), this.timeoutMs * 2)
     } catch (error) {
-      throw new EtcdUnreachableError(`etcd at ${this.endpoints.join(', ')}: cannot ${what}: ${(error as Error).message.split('\n')[0]}`, {cause: error})
+      throw await etcdError(error, this.endpoints, what)
     }
   }
 
@@ -115,10 +114,8 @@ export class EtcdCluster {
       try {
         return await withTimeout(fn(), this.timeoutMs * 2)
       } catch (error) {
-        const message = (error as Error).message.split('\n')[0] ?? ''
-        if (Date.now() + delay > deadline || !isTransient(message)) {
-          throw new BerthError(`etcd at ${this.endpoints.join(', ')}: cannot ${what}: ${message}`, {cause: error})
-        }
+        const failure = await etcdError(error, this.endpoints, what)
+        if (Date.now() + delay > deadline || !failure.retryable) throw failure
         await sleep(delay)
       }
     }
@@ -141,17 +138,4 @@ async function etcdClient(hosts: string[], dialTimeout: number): Promise<Etcd3> 
       global: retry(recoverable, {maxAttempts: hosts.length + 1}),
     },
   })
-}
-
-/** Refusals etcd lifts by itself within seconds of a membership change or while a learner catches up. */
-function isTransient(message: string): boolean {
-  return /unhealthy cluster|in sync with leader|circuit breaker is open|too many learner|leader changed|timed out|deadline|unavailable|no leader|ECONNREFUSED|not started/i.test(message)
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

@@ -1,5 +1,6 @@
-import {BerthError, RetryableError} from '../errors.js'
+import {BerthError} from '../errors.js'
 import {openEtcd} from './client.js'
+import {etcdError} from './errors.js'
 
 type Etcd3 = import('etcd3').Etcd3
 
@@ -70,13 +71,12 @@ export class RecordStore {
     return result.succeeded
   }
 
-  /** Runs one etcd call; a failure names the endpoints and is worth a retry. */
+  /** Runs one etcd call; a failure names the endpoints and says whether it is worth a retry. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (error) {
-      if (error instanceof BerthError) throw error
-      throw new RetryableError(`etcd at ${this.endpoints.join(', ')}: cannot ${what}: ${(error as Error).message.split('\n')[0]}`, {cause: error})
+      throw await etcdError(error, this.endpoints, what)
     }
   }
 }

@@ -9,7 +9,7 @@ import {type LocalRecord, localDir, localPaths, requireRecord} from './record.js
 
 /** Flags every local-cluster command takes. */
 export const localFlags = {
-  name: Flags.string({char: 'n', description: 'Name of the local cluster.', default: 'local', env: 'BERTH_LOCAL_CLUSTER'}),
+  name: Flags.string({char: 'n', description: 'Name of the local cluster (the main job, scripts/demo.sh, makes `demo`).', default: 'demo', env: 'BERTH_LOCAL_CLUSTER'}),
   'state-dir': Flags.string({description: 'Where berth keeps its state (default ~/.local/state/berth).', env: 'BERTH_STATE_DIR'}),
 }
 

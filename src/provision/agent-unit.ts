@@ -1,4 +1,5 @@
 import type {MachineRole} from '../agent/spec.js'
+import {UsageError} from '../errors.js'
 import {unsealUnitName} from '../firstboot/model.js'
 import type {NodeClusterFile} from './cluster-json.js'
 
@@ -63,13 +64,18 @@ export const AGENT_CONTAINER_ARGS = [
 /** The agent's command line inside its image. */
 export const AGENT_COMMAND = 'agent run --options /etc/berth/agent.json'
 
+/** Where each value of the agent's unit comes from, for the fix. */
+const UNIT_VALUE_SOURCE = {prefix: 'unitPrefix in cluster.yaml', image: 'installer.image in cluster.yaml or --image', version: 'the installer image\'s version', machine: 'the machine\'s name in cluster.yaml'}
+
 /**
  * The agent's unit. Image and version come from the installer (a registry reference and a
  * tag: no spaces, no `%`); they are checked so no value can add a directive.
  */
 export function agentUnit(options: {prefix: string; image: string; version: string; machine: string}): string {
   for (const [key, value] of Object.entries(options)) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/.test(value)) throw new Error(`agent unit: ${key} ${JSON.stringify(value)} has characters a unit cannot carry`)
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/.test(value)) {
+      throw new UsageError([{path: `agent unit: ${key}`, message: `${JSON.stringify(value)} has characters a unit cannot carry`, fix: `${UNIT_VALUE_SOURCE[key as keyof typeof UNIT_VALUE_SOURCE]}: letters, digits and . _ : / @ + - only`}])
+    }
   }
   const name = `${options.prefix}agent`
   const run = ['/usr/bin/docker run --rm --init --name', name, AGENT_CONTAINER_ARGS, `-e BERTH_VERSION=${options.version}`, options.image, AGENT_COMMAND].join(' ')

@@ -1,7 +1,7 @@
 import type {Cluster} from '../config/types.js'
 import {EtcdCluster} from '../etcd/client.js'
 import type {RecordStore} from '../etcd/records.js'
-import {findMember, type MemberStatus} from '../etcd/members.js'
+import {findMember, membership, type MemberStatus} from '../etcd/members.js'
 import {ETCD_PREFIX} from '../cluster/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {readAllMachines, type MachineRecords} from './records-etcd.js'
@@ -18,6 +18,8 @@ export interface MachineStatus {
   ip: string
   role: string
   etcd: string
+  /** Why its member is not healthy (also in `etcd`); the table prints it on a line of its own. */
+  etcdProblem?: string
   installed?: {version: string; result: string; at: string; error?: string}
   agent: {state: 'converged' | 'converging' | 'down' | 'not installed'; lastPassAgeS?: number; version?: string; errors?: Record<string, string>}
   services: Record<string, string>
@@ -65,11 +67,11 @@ export class StatusReader {
     }
     const machines = this.cluster.machines.map((m): MachineStatus => {
       const member = findMember(members, m.name) ?? findMember(members, m.ip)
-      const etcdState = error ? 'unknown' : !member ? (m.role === 'main' ? 'not a member' : '-') : `${member.isLearner ? 'learner' : 'voter'}, ${member.healthy ? 'healthy' : member.problem ?? 'unhealthy'}`
+      const etcd = error ? {text: 'unknown', problem: undefined} : membership(member, m.role)
       const {installed, agent} = records.get(m.name) ?? {}
       const state = agent ? (agent.converged ? 'converged' : 'converging') : installed ? 'down' : 'not installed'
       return {
-        name: m.name, ip: m.ip, role: m.role, etcd: etcdState,
+        name: m.name, ip: m.ip, role: m.role, etcd: etcd.text, ...(etcd.problem === undefined ? {} : {etcdProblem: etcd.problem}),
         installed: installed && {version: installed.version, result: installed.result, at: installed.at, error: installed.error},
         agent: agent ? {state, lastPassAgeS: Math.max(0, Math.round((now - Date.parse(agent.lastPass)) / 100) / 10), version: agent.version, errors: agent.errors} : {state},
         services: agent?.services ?? {},
@@ -85,7 +87,10 @@ export function statusLines(status: ClusterStatus): string[] {
   for (const m of status.machines) {
     const installed = m.installed ? `${m.installed.result === 'ok' ? 'installed' : 'install FAILED'} ${m.installed.version}` : 'not installed'
     const agent = m.agent.lastPassAgeS === undefined ? m.agent.state : `${m.agent.state} (last pass ${m.agent.lastPassAgeS} s ago)`
-    lines.push(`  ${m.name.padEnd(10)} ${m.ip.padEnd(15)} ${m.role.padEnd(6)} etcd: ${m.etcd.padEnd(16)} ${installed.padEnd(30)} agent: ${agent}`)
+    // A problem is long ("no answer: etcd at … refused the connection"): its own line, not the column.
+    const etcd = m.etcdProblem === undefined ? m.etcd : `${m.etcd.split(',')[0]}, unhealthy`
+    lines.push(`  ${m.name.padEnd(10)} ${m.ip.padEnd(15)} ${m.role.padEnd(6)} etcd: ${etcd.padEnd(16)} ${installed.padEnd(30)} agent: ${agent}`)
+    if (m.etcdProblem) lines.push(`      etcd member: ${m.etcdProblem}`)
     if (m.installed?.error) lines.push(`      install error: ${m.installed.error}`)
     const services = Object.entries(m.services).map(([name, state]) => `${name} ${state}`)
     if (services.length > 0) lines.push(`      services: ${services.join(', ')}`)

@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
-import {EtcdUnreachableError, openEtcd} from '../etcd/client.js'
+import {openEtcd} from '../etcd/client.js'
+import {EtcdUnreachableError, classifyEtcdError} from '../etcd/errors.js'
 import {shipped} from '../paths.js'
 import {type SnapshotMeta, encodeSnapshot} from './snapshot-file.js'
 
@@ -54,7 +55,7 @@ export async function takeSnapshot(endpoints: readonly string[], cluster: string
         berthVersion: await berthVersion(),
       }, db)
     } catch (error) {
-      reasons.push(`${endpoint}: ${(error as Error).message.split('\n')[0]}`)
+      reasons.push(`${endpoint}: ${(await classifyEtcdError(error)).reason}`)
     } finally {
       client.close()
     }

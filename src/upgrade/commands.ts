@@ -1,3 +1,5 @@
+import {UsageError} from '../errors.js'
+
 /**
  * The shell commands an upgrade runs on a machine over SSH, built as plain strings so the
  * tests can assert them exactly. Only units carrying the cluster's prefix are touched; the
@@ -9,8 +11,13 @@ const PREFIX = /^[a-z][a-z0-9-]{0,30}-$/
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/
 
 function checked(prefix: string): string {
-  if (!PREFIX.test(prefix)) throw new RangeError(`not a unit prefix: ${JSON.stringify(prefix)}`)
+  if (!PREFIX.test(prefix)) throw new UsageError([{path: 'unitPrefix', message: `not a unit prefix: ${JSON.stringify(prefix)}`, fix: 'in cluster.yaml: lower-case letters, digits and dashes, starting with a letter and ending with "-", like "berth-"'}])
   return prefix
+}
+
+/** An image reference goes into a shell command: nothing a shell would read as syntax. */
+function checkImage(image: string, path: string): void {
+  if (!IMAGE.test(image)) throw new UsageError([{path, message: `not an image reference: ${JSON.stringify(image)}`, fix: 'a reference like 10.0.0.2:5000/berth/installer:0.2.0 (letters, digits and . _ : / @ -)'}])
 }
 
 /**
@@ -74,7 +81,8 @@ const DROP_IN = 'upgrade-image.conf'
  */
 export function runInstallerCommand(prefix: string, unitImage: string, chosen?: string): string {
   const p = checked(prefix)
-  for (const image of [unitImage, chosen]) if (image !== undefined && !IMAGE.test(image)) throw new RangeError(`not an image reference: ${JSON.stringify(image)}`)
+  checkImage(unitImage, 'installer/image')
+  if (chosen !== undefined) checkImage(chosen, '--image')
   const unit = `${p}installer.service`
   const dropInDir = `/etc/systemd/system/${unit}.d`
   const pin = chosen !== undefined && chosen !== unitImage

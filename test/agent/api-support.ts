@@ -1,5 +1,5 @@
 import type {IncomingHttpHeaders} from 'node:http'
-import {request} from 'node:https'
+import {request, type Agent} from 'node:https'
 import {after} from 'node:test'
 
 import type {ApiOptions} from '../../src/agent/api/server.js'
@@ -25,12 +25,12 @@ export interface Exchange {
 }
 
 /** Sends one request to the API trusting its certificate; `body` is sent as given. */
-export function send(api: TestApi, method: string, path: string, options: {headers?: Record<string, string | number>; body?: string | Buffer; auth?: boolean} = {}): Promise<Exchange> {
+export function send(api: TestApi, method: string, path: string, options: {headers?: Record<string, string | number>; body?: string | Buffer; auth?: boolean; agent?: Agent} = {}): Promise<Exchange> {
   const headers = {...(options.auth === false ? {} : {authorization: `Bearer ${api.token}`}), ...options.headers}
   return new Promise((resolve, reject) => {
     const {hostname, port} = new URL(api.url)
     // A raw path: URL() would normalise `..` away before the server could refuse it.
-    const req = request({hostname, port, path, method, headers, ca: api.ca}, (res) => {
+    const req = request({hostname, port, path, method, headers, ca: api.ca, agent: options.agent}, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {

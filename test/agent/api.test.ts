@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {readFile, stat} from 'node:fs/promises'
+import {Agent} from 'node:https'
 import {describe, it} from 'node:test'
 
 import {nestingPastLimit} from '../../src/agent/api/http.js'
@@ -86,6 +87,25 @@ describe('admin API: bad input stores nothing', () => {
     assertJsonError(await sendJsonBody(api, 'PUT', '/v1/services/web', JSON.parse(big)), 413, 'body_too_large')
     const chunked = await send(api, 'PUT', '/v1/services/web', {body: big, headers: {'content-type': 'application/json', 'transfer-encoding': 'chunked'}})
     assertJsonError(chunked, 413, 'body_too_large')
+    await assertNothingStored()
+  })
+
+  it('a streamed body refused with 413 leaves its kept-alive connection usable for the next request', async () => {
+    // One socket, reused: a refusal that dropped the connection would reset the second request.
+    const agent = new Agent({keepAlive: true, maxSockets: 1, ca: api.ca})
+    const sockets = new Set<unknown>()
+    agent.on('free', (socket) => sockets.add(socket))
+    try {
+      const big = JSON.stringify({image: 'web:1', env: {X: 'a'.repeat(1536 * 1024)}})
+      const refused = await send(api, 'PUT', '/v1/services/web', {agent, body: big, headers: {'content-type': 'application/json', 'transfer-encoding': 'chunked'}})
+      assertJsonError(refused, 413, 'body_too_large')
+      assert.equal(refused.headers.connection, 'keep-alive')
+      const next = await send(api, 'GET', '/v1/services', {agent})
+      assert.equal(next.status, 200, next.text)
+      assert.equal(sockets.size, 1, 'both requests went over one connection')
+    } finally {
+      agent.destroy()
+    }
     await assertNothingStored()
   })
 

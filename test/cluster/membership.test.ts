@@ -134,6 +134,9 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     const refused = await berth(['cluster', 'remove-machine', 'main-1', 'main-2', '-c', file], {env})
     assert.equal(refused.exitCode, 2, refused.stderr)
     assert.match(refused.stderr, /refusing to remove main-2: removing main-2 would leave 1 healthy of 2 etcd members; quorum needs 2 \(down: main-3: no answer/)
+    // In words, not gRPC's: "no answer: etcd at 127.x.y.13:2379 refused the connection".
+    assert.match(refused.stderr, new RegExp(`main-3: no answer: etcd at ${ip(13).replace(/\./g, '\\.')}:2379 refused the connection\\)`))
+    assert.doesNotMatch(refused.stderr, /UNAVAILABLE|ECONNREFUSED|Resolution note/)
     assert.deepEqual((await voters(endpoint)).map((m) => m.name), ['main-1', 'main-2', 'main-3'], 'nothing changed')
     assert.match(await readFile(file, 'utf8'), /main-2/)
     assert.deepEqual(await trail(), changes, 'a refused removal leaves no entry')

@@ -5,6 +5,7 @@ import {describe, it} from 'node:test'
 
 import {parseCluster} from '../../src/config/load.js'
 import {UsageError} from '../../src/errors.js'
+import {CONSTRAINT_GRAMMAR} from '../../src/scheduler/constraint.js'
 import {shipped} from '../../src/paths.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
@@ -85,7 +86,7 @@ describe('cluster.yaml validation', () => {
     const lines = await problems(doc('  - {name: m, ip: 10.0.0.1, role: main}\n', 'services:\n  "Web..x": {image: "a:1"}\n  ok: {image: "a:1", bogus: 1}\n'))
     assert.deepEqual(lines, [
       'c.yaml: services/Web..x: is not a valid name (use lower-case letters, digits and dashes)',
-      'c.yaml: services/ok/bogus: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles)',
+      'c.yaml: services/ok/bogus: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources)',
     ])
   })
 
@@ -105,6 +106,42 @@ describe('cluster.yaml validation', () => {
     const good = await berth(['cluster', 'validate', '-c', file, '--json'])
     assert.equal(good.exitCode, 0, good.stderr)
     assert.equal(JSON.parse(good.stdout).name, 't')
+  })
+
+  it('validates replicas, placement and resources of services, and machine labels (cluster validate, exit 2 with path and fix)', async () => {
+    const dir = await scratch()
+    const file = path.join(dir, 'cluster.yaml')
+    const machines = '  - {name: main-1, ip: 10.0.0.1, role: main, labels: {zone: eu-1}}\n  - {name: worker-1, ip: 10.0.0.2, role: worker, labels: {zone: eu-2, disk: ssd}}\n'
+    const good = [
+      'services:',
+      '  web:',
+      '    image: "web:1"',
+      '    replicas: 2',
+      '    memory: 512m',
+      '    placement: {constraints: ["labels.disk in (ssd, nvme)", "name != main-1", "labels.gpu == yes", "name == nowhere"], spread: zone, maxPerMachine: 1}',
+      '    resources: {memory: 256m, cpus: 0.5}',
+      '  logs: {image: "logs:1", mode: global, placement: {roles: [worker]}}',
+      '  old: {image: "old:1", roles: [main]}',
+      '',
+    ].join('\n')
+    await writeFile(file, doc(machines, good))
+    const accepted = await berth(['cluster', 'validate', '-c', file, '--json'])
+    assert.equal(accepted.exitCode, 0, accepted.stderr)
+    assert.deepEqual(JSON.parse(accepted.stdout).warnings, [
+      `${file}: services/web/placement/constraints/2: no machine has label gpu`,
+      `${file}: services/web/placement/constraints/3: no machine is named nowhere`,
+    ])
+    const bad = 'services:\n  web: {image: "web:1", mode: global, replicas: 3, roles: [main], placement: {roles: [worker], constraints: ["zone == eu-1"]}}\n'
+    await writeFile(file, doc('  - {name: main-1, ip: 10.0.0.1, role: main, labels: {"bad key": x, zone: [eu]}}\n', bad))
+    const refused = await berth(['cluster', 'validate', '-c', file])
+    assert.equal(refused.exitCode, 2, refused.stderr)
+    assert.deepEqual(refused.stderr.trim().split('\n'), [
+      `berth: ${file}: machines/0/labels/bad key: is not a valid name (write a label key of letters, digits, dots, dashes, underscores and slashes, like zone)`,
+      `berth: ${file}: machines/0/labels/zone: must be a string (A label value, one line.)`,
+      `berth: ${file}: services/web/replicas: is set with mode: global, which runs one copy on every eligible machine (remove replicas, or write mode: replicated)`,
+      `berth: ${file}: services/web/placement/roles: is given with the top-level roles too (keep one of the two: roles is a shorthand of placement.roles)`,
+      `berth: ${file}: services/web/placement/constraints/0: "zone == eu-1": "zone" is neither name nor labels.KEY (${CONSTRAINT_GRAMMAR})`,
+    ])
   })
 
   it('reports a service\'s schema problem once, though both the cluster schema and the agent\'s check find it', async () => {

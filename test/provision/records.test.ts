@@ -13,7 +13,7 @@ import {agentOptionsFor, agentUnit, type NodeFile} from '../../src/provision/age
 import {openEtcd} from '../../src/etcd/client.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {readAllMachines, readMachine, seedServices} from '../../src/provision/records-etcd.js'
-import {RetryableError} from '../../src/errors.js'
+import {RetryableError, UsageError} from '../../src/errors.js'
 import {etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
@@ -85,5 +85,6 @@ describe('provision records in etcd', () => {
     assert.match(unit, /^Restart=always$/m)
     assert.throws(() => agentUnit({prefix: 'air-', image: 'x\nExecStartPre=/bin/sh', version: '1', machine: 'm'}), /cannot carry/)
     assert.throws(() => agentUnit({prefix: 'air-', image: 'x', version: '1%n', machine: 'm'}), /cannot carry/)
+    assert.throws(() => agentUnit({prefix: 'air-', image: 'x y', version: '1', machine: 'm'}), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && /^agent unit: image: "x y" has characters a unit cannot carry \(installer\.image in cluster\.yaml or --image: /.test(e.message))
   })
 })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {parseStat, renderConfig} from '../../src/balancer/config.js'
+import {UsageError} from '../../src/errors.js'
 
 describe('balancer configuration', () => {
   it('renders one server per machine with HTTP health checks and retries', () => {
@@ -16,6 +17,8 @@ describe('balancer configuration', () => {
   it('refuses names and paths that could change the configuration', () => {
     assert.throws(() => renderConfig({service: 'web\n  bind :22', port: 1, healthPath: '/', servers: []}), /not a HAProxy name/)
     assert.throws(() => renderConfig({service: 'web', port: 1, healthPath: '/ x', servers: []}), /not a health-check path/)
+    // User input (--service, --health-path): a usage error, exit 2, with the flag and the fix, all at once.
+    assert.throws(() => renderConfig({service: 'web x', port: 1, healthPath: 'health', servers: []}), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && e.message === '--service: not a HAProxy name: "web x" (a service name: letters, digits, "_", "." and "-", starting with a letter or digit)\n--health-path: not a health-check path: "health" (a path starting with "/" of letters, digits, "_", ".", "/" and "-", like /health)')
   })
 
   it('reads the servers of one backend from show stat', () => {

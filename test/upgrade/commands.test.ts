@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import type {Cluster} from '../../src/config/types.js'
+import {UsageError} from '../../src/errors.js'
 import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from '../../src/upgrade/commands.js'
 import {targetImage} from '../../src/upgrade/machine.js'
 
@@ -37,6 +38,8 @@ describe('upgrade commands on a machine', () => {
   it('refuses what a shell would read as syntax', () => {
     assert.throws(() => stopServicesCommand("x'; rm -rf /; '"), /not a unit prefix/)
     assert.throws(() => runInstallerCommand('air-', 'r/i:1', "r/i:1'; reboot"), /not an image reference/)
+    assert.throws(() => stopServicesCommand('Air'), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && /^unitPrefix: not a unit prefix: "Air" \(in cluster\.yaml: .*like "berth-"\)$/.test(e.message))
+    assert.throws(() => runInstallerCommand('air-', 'r/i:1', 'r/i:1 x'), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && /^--image: not an image reference: "r\/i:1 x" \(a reference like /.test(e.message))
   })
 
   it('resolves --image as a tag of the configured repository or as a reference', () => {

@@ -38,6 +38,17 @@ export class ApiRequestError extends BerthError {
 export class ApiClient {
   constructor(private readonly options: ApiClientOptions) {}
 
+  /** The API's origin, as messages name it. */
+  get url(): string {
+    return this.options.url
+  }
+
+  /** Resolves when the agent answers its health check within `timeoutMs`. */
+  async health(timeoutMs = 30_000): Promise<void> {
+    const {status} = await this.#send('GET', '/v1/health', undefined, timeoutMs)
+    if (status !== 200) throw new ApiRequestError(`${this.options.url}: health check answered ${status}`, status, 'unhealthy')
+  }
+
   /** Every desired service. */
   async services(): Promise<Array<{name: string; spec: ServiceSpec}>> {
     return ((await this.#call('GET', '/v1/services')) as {services: Array<{name: string; spec: ServiceSpec}>}).services
@@ -77,7 +88,7 @@ export class ApiClient {
     throw new ApiRequestError(`${this.options.url}: ${message}`, status, error?.code ?? 'error')
   }
 
-  #send(method: string, path: string, body?: unknown): Promise<{status: number; json: unknown}> {
+  #send(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<{status: number; json: unknown}> {
     const url = new URL(path, this.options.url)
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const headers: Record<string, string | number> = {authorization: `Bearer ${this.options.token}`, accept: 'application/json'}
@@ -88,7 +99,7 @@ export class ApiClient {
     if (payload) Object.assign(headers, {'content-type': 'application/json', 'content-length': payload.length})
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
     return new Promise((resolve, reject) => {
-      const req = send(url, {method, headers, ca: this.options.ca, rejectUnauthorized: !this.options.insecureSkipVerify, timeout: 30_000}, (res) => {
+      const req = send(url, {method, headers, ca: this.options.ca, rejectUnauthorized: !this.options.insecureSkipVerify, timeout: timeoutMs}, (res) => {
         readAll(res).then((text) => {
           let json: unknown
           try {
@@ -99,7 +110,7 @@ export class ApiClient {
           resolve({status: res.statusCode ?? 0, json})
         }, reject)
       })
-      req.on('timeout', () => req.destroy(new Error('no answer within 30 s')))
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)))
       req.on('error', (error: NodeJS.ErrnoException) => reject(connectError(this.options.url, error)))
       req.end(payload)
     })

@@ -100,6 +100,35 @@ export function nestingPastLimit(text: string, limit: number): boolean {
   return false
 }
 
+/**
+ * Reads the body, up to {@link maxBodyBytes}. Past that it refuses without destroying the
+ * request (breaking out of `for await` would): the caller drains the rest, so the answer
+ * reaches the client and the kept-alive connection stays usable for its next request.
+ */
+function readBody(req: IncomingMessage, tooLarge: ApiError): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const settle = (error?: Error): void => {
+      req.off('data', onData).off('end', onEnd).off('close', onClose)
+      if (error) reject(error)
+      else resolve(Buffer.concat(chunks))
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= maxBodyBytes) chunks.push(chunk)
+      else {
+        req.pause()
+        settle(tooLarge)
+      }
+    }
+    const onEnd = (): void => settle()
+    // The client went away mid-body: nobody reads this answer, but it is no fault of the agent.
+    const onClose = (): void => settle(new ApiError(400, 'incomplete_body', 'the request body ended before its declared length; send the whole body'))
+    req.on('data', onData).once('end', onEnd).once('close', onClose)
+  })
+}
+
 /** True when the request says it carries a body. */
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
@@ -119,20 +148,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
   const tooLarge = new ApiError(413, 'body_too_large', `the body is larger than ${maxBodyBytes} bytes`)
   if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge
-  const chunks: Buffer[] = []
-  let size = 0
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > maxBodyBytes) throw tooLarge
-      chunks.push(chunk)
-    }
-  } catch (error) {
-    if (error instanceof ApiError) throw error
-    // The client went away mid-body: nobody reads this answer, but it is no fault of the agent.
-    throw new ApiError(400, 'incomplete_body', 'the request body ended before its declared length; send the whole body')
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
+  const text = (await readBody(req, tooLarge)).toString('utf8')
   if (nestingPastLimit(text, maxBodyDepth)) {
     throw new ApiError(400, 'too_deep', `the request body nests deeper than ${maxBodyDepth} levels of arrays and objects; flatten it (a service spec needs fewer than ten)`)
   }

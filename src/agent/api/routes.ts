@@ -23,6 +23,8 @@ export interface ApiDeps {
   status(): Promise<object> | object
   /** Asks the loop for a pass soon; must not wait for it. */
   requestSync(): void | Promise<void>
+  /** The Prometheus exposition (src/agent/metrics.ts); absent when metrics are off or listen elsewhere. */
+  metrics?(): Promise<{contentType: string; body: string}>
 }
 
 const servicePath = /^\/v1\/services\/([^/]*)$/
@@ -56,6 +58,12 @@ export async function route(req: IncomingMessage, res: ServerResponse, path: str
     return sendJson(res, 200, await deps.status())
   }
   if (path === '/v1/audit') return serveAudit(req, res, deps.store)
+  if (path === '/metrics' && deps.metrics) {
+    allow(method, ['GET'])
+    const {contentType, body} = await deps.metrics()
+    res.writeHead(200, {'content-type': contentType, 'cache-control': 'no-store'}).end(body)
+    return
+  }
   if (path === '/v1/sync') {
     allow(method, ['POST'])
     await noBody(req)

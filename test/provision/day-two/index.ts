@@ -1,5 +1,7 @@
 import {auditPart} from './audit.js'
+import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
+import {metricsPart} from './metrics.js'
 
 /**
  * The day-two checks run on the provision suite's cluster, after it is provisioned and
@@ -7,4 +9,6 @@ import type {DayTwoPart} from './context.js'
  */
 export const dayTwoParts: DayTwoPart[] = [
   auditPart,
+  clusterAccess,
+  metricsPart,
 ]
