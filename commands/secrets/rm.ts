@@ -3,6 +3,7 @@ import * as Args from '@oclif/core/args'
 import {BerthCommand} from '../../src/cli/base.js'
 import {BerthError} from '../../src/errors.js'
 import {secretsBackend, secretsFlags} from '../../src/cli/cluster-access.js'
+import {cliOrigin} from '../../src/audit/entry.js'
 import {withSecretsBackend} from '../../src/agent/secrets-service.js'
 
 export default class SecretsRm extends BerthCommand {
@@ -14,7 +15,7 @@ export default class SecretsRm extends BerthCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(SecretsRm)
-    const deleted = await withSecretsBackend(await secretsBackend(flags), (store) => store.deleteSecret(args.name))
+    const deleted = await withSecretsBackend(await secretsBackend(flags), (store) => store.deleteSecret(args.name, cliOrigin()))
     if (!deleted) throw new BerthError(`there is no secret ${args.name}; see berth secrets list`)
     this.log(`Deleted secret ${args.name}.`)
   }

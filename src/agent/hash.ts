@@ -26,3 +26,8 @@ export function canonicalJson(value: unknown): string {
   }
   return `${out}}`
 }
+
+/** The hash of a stored service spec, as the audit trail records it before and after a change. */
+export function specHash(spec: unknown): string {
+  return sha256Hex(canonicalJson(spec))
+}

@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
+import {cliOrigin, type AuditOrigin} from '../audit/entry.js'
 import {UsageError, type Problem} from '../errors.js'
 import {sealSecret, type KeyProvider} from '../secrets/envelope.js'
 import {KmsKeyProvider} from '../secrets/kms.js'
@@ -32,19 +33,22 @@ function valueProblem(name: string, value: string, where: Omit<Problem, 'message
   return problem === undefined ? undefined : {...where, message: `the value of secret ${name} ${problem}`, fix: 'store it base64-encoded and decode it in the container'}
 }
 
-/** Seals `value` for `name` and stores the blob; the clear value never leaves this process. */
-export async function setSecret(store: DesiredStore, provider: KeyProvider, name: string, value: string): Promise<void> {
+/**
+ * Seals `value` for `name` and stores the blob; the clear value never leaves this process.
+ * The audit entry (by `origin`, the CLI by default) names the secret only.
+ */
+export async function setSecret(store: DesiredStore, provider: KeyProvider, name: string, value: string, origin: AuditOrigin = cliOrigin()): Promise<void> {
   validateSecretName(name)
   const problem = valueProblem(name, value)
   if (problem) throw new UsageError([problem])
-  await store.putSealedSecret(name, await sealSecret(name, value, provider))
+  await store.putSealedSecret(name, await sealSecret(name, value, provider), origin)
 }
 
 /**
  * Imports a JSON object of name → value (the seed's `set-secrets`). Every name and value is
  * checked first and every secret sealed before the first is stored, so bad input stores nothing.
  */
-export async function importSecrets(store: DesiredStore, provider: KeyProvider, file: string): Promise<string[]> {
+export async function importSecrets(store: DesiredStore, provider: KeyProvider, file: string, origin: AuditOrigin = cliOrigin()): Promise<string[]> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new UsageError([{file, message: `cannot read it (${error.code ?? error.message})`}])
   })
@@ -72,7 +76,7 @@ export async function importSecrets(store: DesiredStore, provider: KeyProvider, 
   if (entries.length === 0) problems.push({file, message: 'holds no secrets'})
   if (problems.length > 0) throw new UsageError(problems)
   const sealed = await Promise.all(entries.map(async ([name, value]) => [name, await sealSecret(name, value as string, provider)] as const))
-  for (const [name, blob] of sealed) await store.putSealedSecret(name, blob)
+  for (const [name, blob] of sealed) await store.putSealedSecret(name, blob, origin)
   return sealed.map(([name]) => name).sort()
 }
 

@@ -1,10 +1,14 @@
-import type {Etcd3, Watcher} from 'etcd3'
+import type {Etcd3, IOperation, Watcher} from 'etcd3'
 
 import {schedulerKeys} from '../cluster/records.js'
+import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
+import {EtcdAuditLog} from '../audit/etcd.js'
+import {RetryableError} from '../errors.js'
 import {openEtcd} from '../etcd/client.js'
 import {etcdError} from '../etcd/errors.js'
 import {storedAssignments} from '../scheduler/inputs.js'
 import type {EtcdTimer} from './metrics.js'
+import {sha256Hex, specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
@@ -14,6 +18,8 @@ export interface EtcdStoreOptions {
   endpoints: string[]
   /** Key prefix without a trailing slash (default /berth). */
   prefix?: string
+  /** How much of the audit trail to keep (default AUDIT_RETENTION). */
+  auditRetention?: AuditRetention
   /** Told the duration of every request (the agent's metrics). */
   timer?: EtcdTimer
 }
@@ -26,13 +32,18 @@ interface Backoff {
 }
 const backoff = (ms: number): Backoff => ({duration: ms, next: () => backoff(Math.min(ms * 2, 2000))})
 
+/** How many times a change is tried again when its key moved between the read and the write. */
+const maxConflicts = 10
+
 /**
  * Desired state in etcd, the cluster default: `<prefix>/services/<name>` holds a spec as
- * JSON, `<prefix>/secrets/<name>` a sealed blob. etcd3 is loaded on first use (~300 ms).
+ * JSON, `<prefix>/secrets/<name>` a sealed blob, `<prefix>/audit/<id>` the audit trail.
+ * etcd3 is loaded on first use (~300 ms).
  */
 export class EtcdStore implements DesiredStore {
   readonly #endpoints: string[]
   readonly #prefix: string
+  readonly #audit: EtcdAuditLog
   readonly #timer?: EtcdTimer
   #client: Promise<Etcd3> | undefined
 
@@ -40,6 +51,7 @@ export class EtcdStore implements DesiredStore {
     this.#endpoints = options.endpoints
     this.#prefix = (options.prefix ?? '/berth').replace(/\/+$/, '')
     this.#timer = options.timer
+    this.#audit = new EtcdAuditLog((call) => this.#call('audit', 'write the audit trail', call), this.#prefix, options.auditRetention)
   }
 
   /** Every service under `<prefix>/services/`, validated; a bad one fails the read, naming its key. */
@@ -49,15 +61,20 @@ export class EtcdStore implements DesiredStore {
     return validateStoredServices(Object.entries(values).map(([key, text]) => ({name: key.slice(dir.length), where: {file: `etcd ${key}`}, read: () => JSON.parse(text)})))
   }
 
-  /** Stores a spec as JSON under its name. */
-  async putService(name: string, spec: ServiceSpec): Promise<void> {
+  /** Stores a spec as JSON under its name; with an origin, together with its audit entry. */
+  async putService(name: string, spec: ServiceSpec, origin?: AuditOrigin): Promise<void> {
     validateServiceName(name)
-    await this.#call('put_service', `write service ${name}`, (c) => c.put(this.#key('services', name)).value(JSON.stringify(spec)).exec())
+    const key = this.#key('services', name)
+    const value = JSON.stringify(spec)
+    if (!origin) return void (await this.#call('put_service', `write service ${name}`, (c) => c.put(key).value(value).exec()))
+    await this.#audited(key, {action: 'service.put', target: name, origin, after: specHash(spec)}, (c) => [c.put(key).value(value)])
   }
 
   /** Deletes a service's key; false when there was none. */
-  async deleteService(name: string): Promise<boolean> {
-    return this.#delete(this.#key('services', name))
+  async deleteService(name: string, origin?: AuditOrigin): Promise<boolean> {
+    const key = this.#key('services', name)
+    if (!origin) return this.#delete(key)
+    return this.#audited(key, {action: 'service.delete', target: name, origin, after: null}, (c) => [c.delete().key(key)])
   }
 
   /** The replicas assigned to `machine` under `<prefix>/assignments/`; an unreadable assignment is skipped (the leader rewrites it). */
@@ -80,15 +97,29 @@ export class EtcdStore implements DesiredStore {
     return (await this.#call('sealed_secret', `read secret ${name}`, (c) => c.get(this.#key('secrets', name)).buffer())) ?? undefined
   }
 
-  /** Stores a sealed blob as the key's raw bytes. */
-  async putSealedSecret(name: string, blob: Buffer): Promise<void> {
+  /** Stores a sealed blob as the key's raw bytes; the audit entry names the secret only. */
+  async putSealedSecret(name: string, blob: Buffer, origin?: AuditOrigin): Promise<void> {
     validateSecretName(name)
-    await this.#call('put_secret', `write secret ${name}`, (c) => c.put(this.#key('secrets', name)).value(blob).exec())
+    const key = this.#key('secrets', name)
+    if (!origin) return void (await this.#call('put_secret', `write secret ${name}`, (c) => c.put(key).value(blob).exec()))
+    await this.#audited(key, {action: 'secret.set', target: name, origin}, (c) => [c.put(key).value(blob)])
   }
 
   /** Deletes a secret's key; false when there was none. */
-  async deleteSecret(name: string): Promise<boolean> {
-    return this.#delete(this.#key('secrets', name))
+  async deleteSecret(name: string, origin?: AuditOrigin): Promise<boolean> {
+    const key = this.#key('secrets', name)
+    if (!origin) return this.#delete(key)
+    return this.#audited(key, {action: 'secret.delete', target: name, origin}, (c) => [c.delete().key(key)])
+  }
+
+  /** Appends an entry for a change made elsewhere (a machine, an upgrade). */
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.#audit.appendAudit(entry)
+  }
+
+  /** The audit trail, oldest first. */
+  async auditEntries(query?: AuditQuery): Promise<AuditEntry[]> {
+    return this.#audit.auditEntries(query)
   }
 
   /**
@@ -150,6 +181,24 @@ export class EtcdStore implements DesiredStore {
     return `${this.#prefix}/${kind}/${name}`
   }
 
+  /**
+   * Reads the key, then writes the change and its entry in one transaction guarded by the
+   * key's revision, so the "before" hash is the value the change replaced; tried again when
+   * another writer came in between. A service's hashes are its spec's; a secret has none.
+   * Returns false, writing nothing, for a delete of a key that is not there.
+   */
+  async #audited(key: string, change: {action: AuditAction; target: string; origin: AuditOrigin; after?: string | null}, ops: (client: Etcd3) => IOperation[]): Promise<boolean> {
+    const hashed = change.action.startsWith('service.')
+    for (let attempt = 0; attempt < maxConflicts; attempt++) {
+      const current = (await this.#call('audit', `read ${key}`, (c) => c.get(key).exec())).kvs[0]
+      if (!current && change.action.endsWith('.delete')) return false
+      const before = hashed && current ? storedSpecHash(current.value.toString('utf8')) : null
+      const entry = auditEntry({action: change.action, target: change.target, before, after: hashed ? change.after : null}, change.origin)
+      if (await this.#audit.commit(entry, {guard: {key, revision: String(current?.mod_revision ?? '0')}, ops})) return true
+    }
+    throw new RetryableError(`etcd ${this.#endpoints.join(',')}: ${key} kept changing while it was written; try again`)
+  }
+
   async #delete(key: string): Promise<boolean> {
     const result = await this.#call('delete', `delete ${key}`, (c) => c.delete().key(key).exec())
     return result.deleted !== '0'
@@ -174,5 +223,14 @@ export class EtcdStore implements DesiredStore {
     } finally {
       this.#timer?.(operation, (performance.now() - started) / 1000, ok)
     }
+  }
+}
+
+/** The hash of a stored spec's JSON; a value that does not parse is hashed as its text. */
+function storedSpecHash(text: string): string {
+  try {
+    return specHash(JSON.parse(text))
+  } catch {
+    return sha256Hex(text)
   }
 }

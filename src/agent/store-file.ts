@@ -4,8 +4,11 @@ import {mkdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {Document} from 'yaml'
 
+import {auditEntry, type AuditChange, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
+import {FileAuditLog, auditFileOf} from '../audit/file.js'
 import {UsageError} from '../errors.js'
 import {withFileLock, writeFileAtomic} from '../fsx.js'
+import {specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
 import type {DesiredStore} from './store.js'
@@ -17,12 +20,17 @@ const debounceMs = 50
  * Desired state in one YAML file, the embedded default for a host with no server:
  * `services:` maps names to specs, `secrets:` maps names to base64 sealed blobs. Writes
  * replace the file atomically and keep an operator's comments; writes are queued within this
- * process and take turns with other processes through a lock file, so none is lost.
+ * process and take turns with other processes through a lock file, so none is lost. The
+ * audit trail is a JSONL file beside it (src/audit/file.ts), appended under the same lock
+ * right after the change it records is written.
  */
 export class FileStore implements DesiredStore {
   #queue: Promise<unknown> = Promise.resolve()
+  readonly #audit: FileAuditLog
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string, options: {auditRetention?: AuditRetention} = {}) {
+    this.#audit = new FileAuditLog(auditFileOf(file), options.auditRetention)
+  }
 
   /** Every service in the file by name, validated; every problem in the file fails the read at once. */
   async services(): Promise<Map<string, ServiceSpec>> {
@@ -31,14 +39,21 @@ export class FileStore implements DesiredStore {
   }
 
   /** Sets `services.<name>` to the spec. */
-  async putService(name: string, spec: ServiceSpec): Promise<void> {
+  async putService(name: string, spec: ServiceSpec, origin?: AuditOrigin): Promise<void> {
     validateServiceName(name)
-    await this.#update((doc) => doc.setIn(['services', name], doc.createNode(spec)))
+    await this.#update((doc) => {
+      const before = serviceHash(doc, name)
+      doc.setIn(['services', name], doc.createNode(spec))
+      return {action: 'service.put', target: name, before, after: specHash(spec)}
+    }, origin)
   }
 
   /** Removes `services.<name>`; false when it was not there. */
-  async deleteService(name: string): Promise<boolean> {
-    return this.#update((doc) => doc.hasIn(['services', name]) && doc.deleteIn(['services', name]))
+  async deleteService(name: string, origin?: AuditOrigin): Promise<boolean> {
+    return this.#update((doc) => {
+      const before = serviceHash(doc, name)
+      return doc.hasIn(['services', name]) && doc.deleteIn(['services', name]) && {action: 'service.delete', target: name, before, after: null}
+    }, origin)
   }
 
   /** Names under `secrets:`. */
@@ -53,14 +68,27 @@ export class FileStore implements DesiredStore {
   }
 
   /** Sets `secrets.<name>` to the blob in base64. */
-  async putSealedSecret(name: string, blob: Buffer): Promise<void> {
+  async putSealedSecret(name: string, blob: Buffer, origin?: AuditOrigin): Promise<void> {
     validateSecretName(name)
-    await this.#update((doc) => doc.setIn(['secrets', name], blob.toString('base64')))
+    await this.#update((doc) => {
+      doc.setIn(['secrets', name], blob.toString('base64'))
+      return {action: 'secret.set', target: name}
+    }, origin)
   }
 
   /** Removes `secrets.<name>`; false when it was not there. */
-  async deleteSecret(name: string): Promise<boolean> {
-    return this.#update((doc) => doc.hasIn(['secrets', name]) && doc.deleteIn(['secrets', name]))
+  async deleteSecret(name: string, origin?: AuditOrigin): Promise<boolean> {
+    return this.#update((doc) => doc.hasIn(['secrets', name]) && doc.deleteIn(['secrets', name]) && {action: 'secret.delete', target: name}, origin)
+  }
+
+  /** Appends an entry for a change made elsewhere, under the store's lock. */
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.#queued(() => withFileLock(this.file, () => this.#audit.appendLocked(entry)))
+  }
+
+  /** The audit trail, oldest first. */
+  async auditEntries(query?: AuditQuery): Promise<AuditEntry[]> {
+    return this.#audit.entries(query)
   }
 
   /**
@@ -127,16 +155,32 @@ export class FileStore implements DesiredStore {
     return value as Record<string, unknown>
   }
 
-  /** Read-modify-write under the file's lock, written atomically with mode 0600 (it holds sealed secrets). */
-  #update(change: (doc: Document) => unknown): Promise<boolean> {
-    const run = (): Promise<boolean> => withFileLock(this.file, async () => {
+  /**
+   * Read-modify-write under the file's lock, written atomically with mode 0600 (it holds
+   * sealed secrets); `change` returns what it did, or false for nothing. With an origin the
+   * audit entry follows under the same lock: a crash between the two leaves the change
+   * without its entry, never an entry for a change that was not made.
+   */
+  #update(change: (doc: Document) => AuditChange | false, origin?: AuditOrigin): Promise<boolean> {
+    return this.#queued(() => withFileLock(this.file, async () => {
       const doc = await this.#read()
-      const changed = change(doc) !== false
-      if (changed) await writeFileAtomic(this.file, doc.toString(), 0o600)
-      return changed
-    })
-    const next = this.#queue.then(run, run)
+      const done = change(doc)
+      if (done === false) return false
+      await writeFileAtomic(this.file, doc.toString(), 0o600)
+      if (origin) await this.#audit.appendLocked(auditEntry(done, origin))
+      return true
+    }))
+  }
+
+  /** Runs `work` after every write this process queued before it. */
+  #queued<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(work, work)
     this.#queue = next.catch(() => undefined)
     return next
   }
+}
+
+/** The spec hash of `services.<name>` in the document, or null when there is none. */
+function serviceHash(doc: Document, name: string): string | null {
+  return doc.hasIn(['services', name]) ? specHash((doc.toJS() as {services: Record<string, unknown>}).services[name]) : null
 }

@@ -2,6 +2,8 @@
  * The PostgreSQL store's tables, created on first use. `secrets` keeps the seed's exact
  * columns so an az-coordinator database can be pointed at; the unique index on `key` is
  * added for upserts (it fails, naming the duplicates' key, if an old table holds any).
+ * `audit` holds the audit trail, one row per entry keyed by its time-sortable id; it has
+ * no trigger, so an entry alone wakes no agent.
  * Everything runs as one implicit transaction under an advisory lock, so agents starting
  * together do not race on CREATE ... IF NOT EXISTS.
  */
@@ -22,6 +24,7 @@ export function setupSql(schema: string, channel: string): string {
       updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
     CREATE TABLE IF NOT EXISTS ${s}.secrets (key TEXT NOT NULL, ciphertext bytea NOT NULL);
     CREATE UNIQUE INDEX IF NOT EXISTS secrets_key_unique ON ${s}.secrets (key);
+    CREATE TABLE IF NOT EXISTS ${s}.audit (id TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL, entry JSONB NOT NULL);
     CREATE OR REPLACE FUNCTION ${s}.berth_notify() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${channel}', TG_TABLE_NAME); RETURN NULL; END $$;
     ${trigger('services')}

@@ -1,23 +1,34 @@
+import type {AuditEntry, AuditOrigin, AuditQuery} from '../audit/entry.js'
 import type {ServiceSpec} from './spec.js'
+
+/** Where the audit trail is kept: beside the desired state, in the same store. */
+export interface AuditLog {
+  /** Appends one entry (a change made elsewhere: a machine added, an upgrade) and enforces the retention. */
+  appendAudit(entry: AuditEntry): Promise<void>
+  /** The entries that answer the query, oldest first. */
+  auditEntries(query?: AuditQuery): Promise<AuditEntry[]>
+}
 
 /**
  * Where desired state lives: etcd in a cluster, PostgreSQL on a single host (the
  * az-coordinator mode), or a YAML file (the embedded default that needs no server). The
- * agent and the admin API see only this interface.
+ * agent and the admin API see only this interface. A change given an `origin` is recorded
+ * in the audit trail with the spec hash before and after (in the same transaction where
+ * the store has them); a change that does nothing (deleting what is not there) is not.
  */
-export interface DesiredStore {
+export interface DesiredStore extends AuditLog {
   /** Every desired service, by name, with its validated spec. */
   services(): Promise<Map<string, ServiceSpec>>
-  putService(name: string, spec: ServiceSpec): Promise<void>
+  putService(name: string, spec: ServiceSpec, origin?: AuditOrigin): Promise<void>
   /** Returns false when there was no such service. */
-  deleteService(name: string): Promise<boolean>
+  deleteService(name: string, origin?: AuditOrigin): Promise<boolean>
 
   /** Names of the stored service secrets (never their values). */
   secretNames(): Promise<string[]>
   /** The sealed blob (envelope ciphertext) of a secret, or undefined. */
   sealedSecret(name: string): Promise<Buffer | undefined>
-  putSealedSecret(name: string, blob: Buffer): Promise<void>
-  deleteSecret(name: string): Promise<boolean>
+  putSealedSecret(name: string, blob: Buffer, origin?: AuditOrigin): Promise<void>
+  deleteSecret(name: string, origin?: AuditOrigin): Promise<boolean>
 
   /**
    * The replicas the scheduler assigned to a machine (replica id → service), where a

@@ -1,6 +1,7 @@
 import path from 'node:path'
 
 import {addMachineToFile, removeMachineFromFile} from '../config/edit.js'
+import {appendAudit} from '../audit/append.js'
 import {resolveCluster} from '../config/load.js'
 import type {Cluster, ClusterDocument, Machine, Role} from '../config/types.js'
 import {BerthError, UnsafeOperationError} from '../errors.js'
@@ -9,6 +10,7 @@ import {type MemberStatus, findMember} from '../etcd/members.js'
 import {type EtcdJoin, type Format, clusterStateDir, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
 import type {Step} from '../cli/progress.js'
 import {cannotWrite, inspectOutDir, removeFromOutDir, requireAddable} from '../out-dir.js'
+import {ETCD_PREFIX} from './records.js'
 import {checkAdd} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
 
@@ -127,6 +129,13 @@ export async function addMachineSteps(request: AddMachineRequest, result: Partia
       },
     })
   }
+  steps.push({
+    title: `Record ${machine.name}'s addition in the audit trail`,
+    run: async () => {
+      const detail = {ip: machine.ip, role: machine.role, ...(machine.role === 'main' ? {member: result.promoted ? 'voter' : 'learner'} : {})}
+      await appendAudit(await (await client()).auditLog(ETCD_PREFIX), {action: 'machine.add', target: machine.name, detail})
+    },
+  })
   return {steps, close: () => etcd?.close()}
 }
 

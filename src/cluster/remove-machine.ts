@@ -1,5 +1,6 @@
 import path from 'node:path'
 
+import {appendAudit} from '../audit/append.js'
 import type {Step} from '../cli/progress.js'
 import {removeMachineFromFile} from '../config/edit.js'
 import type {Cluster, Machine} from '../config/types.js'
@@ -90,6 +91,11 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
   }, {
     title: `Remove ${old.name} from ${path.basename(request.file)}`,
     run: async () => removeMachineFromFile(request.file, old.name),
+  }, {
+    title: `Record ${old.name}'s removal in the audit trail`,
+    run: async () => {
+      await appendAudit(await (await client()).auditLog(request.etcdPrefix), {action: 'machine.remove', target: old.name, detail: {ip: old.ip, role: old.role, ...(request.force ? {forced: 'yes'} : {})}})
+    },
   }]
   return {steps, close: () => etcd?.close()}
 }

@@ -37,6 +37,12 @@ export class EtcdCluster {
     return new EtcdCluster(await etcdClient(endpoints, timeoutMs), endpoints, timeoutMs)
   }
 
+  /** The audit trail under `prefix`, over this same connection; closed with it. */
+  async auditLog(prefix: string): Promise<import('../audit/etcd.js').EtcdAuditLog> {
+    const {EtcdAuditLog} = await import('../audit/etcd.js')
+    return new EtcdAuditLog((fn) => this.call('append to the audit trail', () => fn(this.client)), prefix)
+  }
+
   /** berth's records over this same connection; closed with it. */
   async records(): Promise<RecordStore> {
     const {RecordStore} = await import('./records.js')

@@ -26,6 +26,12 @@ export class RecordStore {
     this.client.close()
   }
 
+  /** The audit trail under `prefix`, over this store's connection. */
+  async auditLog(prefix: string): Promise<import('../audit/etcd.js').EtcdAuditLog> {
+    const {EtcdAuditLog} = await import('../audit/etcd.js')
+    return new EtcdAuditLog((fn) => this.call('write the audit trail', () => fn(this.client)), prefix)
+  }
+
   /** The record under `key`, or undefined when there is none. */
   async get<T>(key: string, options: {lenient?: boolean} = {}): Promise<T | undefined> {
     const text = await this.call(`read ${key}`, () => this.client.get(key).string())

@@ -1,4 +1,6 @@
+import {specHash} from '../agent/hash.js'
 import {validateServiceSpec} from '../agent/spec.js'
+import {auditEntry, cliOrigin} from '../audit/entry.js'
 import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys} from '../cluster/records.js'
 import type {RecordStore} from '../etcd/records.js'
 
@@ -10,14 +12,17 @@ import type {RecordStore} from '../etcd/records.js'
 
 /**
  * Puts each service that etcd does not have yet, in one transaction per key that only
- * creates: a value changed since (`berth service deploy`) wins. Returns the names it
- * created. Specs are validated first, every problem at once.
+ * creates, with its audit entry: a value changed since (`berth service deploy`) wins.
+ * Returns the names it created. Specs are validated first, every problem at once.
  */
 export async function seedServices(store: RecordStore, services: Record<string, Record<string, unknown>>, prefix = ETCD_PREFIX): Promise<string[]> {
   const specs = await Promise.all(Object.entries(services).map(async ([name, raw]) => [name, await validateServiceSpec(raw, {file: 'cluster.json', path: `services/${name}`})] as const))
+  const audit = await store.auditLog(prefix)
   const created: string[] = []
   for (const [name, spec] of specs) {
-    if (await store.create(`${prefix}/services/${name}`, spec)) created.push(name)
+    const key = `${prefix}/services/${name}`
+    const entry = auditEntry({action: 'service.put', target: name, before: null, after: specHash(spec), detail: {by: 'installer'}}, cliOrigin())
+    if (await audit.commit(entry, {guard: {key, revision: '0'}, ops: (c) => [c.put(key).value(JSON.stringify(spec))]})) created.push(name)
   }
   return created
 }

@@ -1,3 +1,4 @@
+import {appendAudit} from '../audit/append.js'
 import type {Step} from '../cli/progress.js'
 import {machineKeys, type InstalledRecord} from '../cluster/records.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
@@ -98,6 +99,12 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
     run: async () => waitHealthy(await connect(), machine.name, target, request.timeoutMs),
   })
   if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine)})
+  steps.push({
+    title: `Record ${machine.name}'s upgrade in the audit trail`,
+    run: async () => {
+      await appendAudit(await (await connect()).etcd.auditLog(request.etcdPrefix), {action: 'machine.upgrade', target: machine.name, detail: {image}})
+    },
+  })
   return {steps, image, close: () => {
     sources?.etcd.close() // the records' connection with it
   }}

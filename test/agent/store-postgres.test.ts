@@ -36,6 +36,7 @@ describe('the PostgreSQL store', () => {
     const columns = await sql.query(`SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns
       WHERE table_schema = $1 ORDER BY table_name, ordinal_position`, [schema])
     assert.deepEqual(columns.rows.map((r) => `${r.table_name}.${r.column_name} ${r.data_type} ${r.is_nullable}`), [
+      'audit.id text NO', 'audit.at timestamp with time zone NO', 'audit.entry jsonb NO',
       'secrets.key text NO', 'secrets.ciphertext bytea NO',
       'services.name text NO', 'services.spec jsonb NO', 'services.updated_at timestamp with time zone NO',
     ])

@@ -9,6 +9,7 @@ import {parse} from 'yaml'
 import {runSteps} from '../../src/cli/progress.js'
 import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {loadClusterFile} from '../../src/config/load.js'
+import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
 import {stopServicesCommand} from '../../src/upgrade/commands.js'
 import {berth, scratch} from '../support/cli.js'
@@ -117,6 +118,16 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     assert.deepEqual(warnings, [])
     assert.deepEqual((await voters(endpoint)).map((m) => m.name), ['main-1', 'main-2', 'main-3'])
     assert.doesNotMatch(await readFile(file, 'utf8'), /main-4/)
+    const trail = async () => {
+      const store = new EtcdStore({endpoints: [endpoint]})
+      try {
+        return (await store.auditEntries()).map((e) => [e.action, e.target, e.from.via, e.detail?.member ?? '-'])
+      } finally {
+        await store.close()
+      }
+    }
+    const changes = [['machine.add', 'main-4', 'cli', 'learner'], ['machine.add', 'main-4', 'cli', 'voter'], ['machine.remove', 'main-4', 'cli', '-']]
+    assert.deepEqual(await trail(), changes, 'every change is in the audit trail, the dry run is not')
 
     // With main-3 down, removing main-2 would leave 1 healthy of 2: refused, with the numbers.
     stopMember('main-3')
@@ -128,5 +139,6 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     assert.doesNotMatch(refused.stderr, /UNAVAILABLE|ECONNREFUSED|Resolution note/)
     assert.deepEqual((await voters(endpoint)).map((m) => m.name), ['main-1', 'main-2', 'main-3'], 'nothing changed')
     assert.match(await readFile(file, 'utf8'), /main-2/)
+    assert.deepEqual(await trail(), changes, 'a refused removal leaves no entry')
   })
 })

@@ -35,9 +35,12 @@ describe('provision records in etcd', () => {
 
   test('initial services are created where absent and never overwrite a newer value', async () => {
     assert.deepEqual(await seedServices(store, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), ['web', 'api'])
+    const seeded = await (await store.auditLog(prefix)).auditEntries()
+    assert.deepEqual(seeded.map((e) => [e.action, e.target, e.before, e.after?.length, e.detail]), [['service.put', 'web', null, 64, {by: 'installer'}], ['service.put', 'api', null, 64, {by: 'installer'}]])
     await client.put(`${prefix}/services/web`).value(JSON.stringify({image: 'examples/web:2', stopTimeout: 10, restart: 'always', roles: ['main']}))
     assert.deepEqual(await seedServices(store, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), [])
     assert.equal(JSON.parse((await client.get(`${prefix}/services/web`).string())!).image, 'examples/web:2')
+    assert.equal((await (await store.auditLog(prefix)).auditEntries()).length, 2, 'a seed that creates nothing records nothing')
     await assert.rejects(seedServices(store, {bad: {image: 'x', colour: 'red'}}, prefix), /services\/bad/)
   })
 

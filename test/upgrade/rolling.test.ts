@@ -78,6 +78,8 @@ describe('rolling upgrade executor (real etcd)', () => {
     const record = await store.get<RollingUpgradeRecord>(rollingUpgradeKey(prefix))
     assert.equal(record?.image, '127.0.0.1:5055/berth/installer:2.0')
     assert.ok(record?.finishedAt)
+    const trail = await (await store.auditLog(prefix)).auditEntries()
+    assert.deepEqual(trail.map((e) => [e.action, e.target, e.detail?.image]).sort(), ['berth-test', 'w1', 'w2', 'w3'].map((m) => ['machine.upgrade', m, '127.0.0.1:5055/berth/installer:2.0']), 'one audit entry per machine upgraded, none for the dry run')
   })
 
   it('stops at the first failure, refuses a plain rerun, resumes, and can be abandoned', async () => {
@@ -89,6 +91,7 @@ describe('rolling upgrade executor (real etcd)', () => {
       return true
     })
     assert.deepEqual(fake.installs, ['w1'], 'w3 and the main machine untouched')
+    assert.deepEqual((await (await store.auditLog(prefix)).auditEntries()).filter((e) => e.detail?.image?.endsWith(':3.0')).map((e) => e.target), ['w1'], 'no entry for the machine whose upgrade failed')
     const record = await store.get<RollingUpgradeRecord>(rollingUpgradeKey(prefix))
     assert.deepEqual([record?.done, record?.failed?.machine, record?.finishedAt], [['w1'], 'w2', undefined])
 

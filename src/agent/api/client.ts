@@ -1,8 +1,10 @@
 import {request as httpRequest, type IncomingMessage} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 
+import {cliClaim, type AuditEntry, type AuditQuery} from '../../audit/entry.js'
 import {BerthError, RetryableError, UsageError, type Problem} from '../../errors.js'
 import type {ServiceSpec} from '../spec.js'
+import {CLAIM_HEADERS} from './audit-route.js'
 import type {ObservedService} from './routes.js'
 
 /** How to reach an agent's admin API. */
@@ -67,6 +69,13 @@ export class ApiClient {
     await this.#call('DELETE', `/v1/services/${encodeURIComponent(name)}`)
   }
 
+  /** The audit trail, oldest first. */
+  async audit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    const params = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined))
+    const search = params.size > 0 ? `?${params}` : ''
+    return ((await this.#call('GET', `/v1/audit${search}`)) as {entries: AuditEntry[]}).entries
+  }
+
   async #call(method: string, path: string, body?: unknown, where?: string): Promise<unknown> {
     const {status, json} = await this.#send(method, path, body)
     if (status >= 200 && status < 300) return json
@@ -83,6 +92,10 @@ export class ApiClient {
     const url = new URL(path, this.options.url)
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const headers: Record<string, string | number> = {authorization: `Bearer ${this.options.token}`, accept: 'application/json'}
+    // Who is asking, for the audit trail: the agent records it as claimed, beside the address it sees.
+    const claim = cliClaim()
+    if (claim.host) headers[CLAIM_HEADERS.host] = claim.host
+    if (claim.user) headers[CLAIM_HEADERS.user] = claim.user
     if (payload) Object.assign(headers, {'content-type': 'application/json', 'content-length': payload.length})
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
     return new Promise((resolve, reject) => {

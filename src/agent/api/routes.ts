@@ -3,6 +3,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import {UsageError, formatProblem} from '../../errors.js'
 import {serviceNameProblem, validateServiceSpec} from '../spec.js'
 import type {DesiredStore} from '../store.js'
+import {requestOrigin, serveAudit} from './audit-route.js'
 import {ApiError, readJson, sendJson} from './http.js'
 
 /** What the node runs for a service, as the executor sees it (systemd unit and Docker container). */
@@ -43,7 +44,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, path: str
     if (method === 'PUT') return putService(req, res, name, deps)
     await noBody(req)
     if (method === 'DELETE') {
-      if (!(await deps.store.deleteService(name))) throw notFound(name)
+      if (!(await deps.store.deleteService(name, requestOrigin(req)))) throw notFound(name)
       await deps.requestSync()
       return sendJson(res, 200, {deleted: name})
     }
@@ -56,6 +57,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, path: str
     allow(method, ['GET'])
     return sendJson(res, 200, await deps.status())
   }
+  if (path === '/v1/audit') return serveAudit(req, res, deps.store)
   if (path === '/metrics' && deps.metrics) {
     allow(method, ['GET'])
     const {contentType, body} = await deps.metrics()
@@ -72,6 +74,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, path: str
 }
 
 async function putService(req: IncomingMessage, res: ServerResponse, name: string, deps: ApiDeps): Promise<void> {
+  const origin = requestOrigin(req)
   const body = await readJson(req)
   if (body === undefined) throw new ApiError(400, 'invalid_spec', 'the body must be a service spec as JSON')
   let spec
@@ -81,7 +84,7 @@ async function putService(req: IncomingMessage, res: ServerResponse, name: strin
     if (!(error instanceof UsageError)) throw error
     throw new ApiError(400, 'invalid_spec', `service ${name}: ${error.problems.map(formatProblem).join('; ')}`, error.problems)
   }
-  await deps.store.putService(name, spec)
+  await deps.store.putService(name, spec, origin)
   await deps.requestSync()
   sendJson(res, 200, {name, spec})
 }

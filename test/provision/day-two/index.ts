@@ -1,3 +1,4 @@
+import {auditPart} from './audit.js'
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
@@ -10,6 +11,7 @@ import {opsPart} from './ops.js'
  * before the suite's reboots and power cuts. A part adds one line here.
  */
 export const dayTwoParts: DayTwoPart[] = [
+  auditPart,
   clusterAccess,
   deploy,
   metricsPart,
