@@ -14,7 +14,7 @@ import {UsageError} from '../errors.js'
 export type AuditAction =
   | 'service.put' | 'service.delete' | 'service.rollback'
   | 'secret.set' | 'secret.delete'
-  | 'machine.add' | 'machine.remove' | 'machine.upgrade' | 'machine.drain'
+  | 'machine.add' | 'machine.remove' | 'machine.upgrade' | 'machine.drain' | 'machine.ready'
 
 /** From where: the admin API's view of its client, or the CLI's own word about itself. */
 export interface AuditOrigin {

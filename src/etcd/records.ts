@@ -53,6 +53,12 @@ export class RecordStore {
     await this.call(`write ${key}`, () => this.client.put(key).value(JSON.stringify(value)).exec())
   }
 
+  /** Deletes `key`; false when there was none. */
+  async delete(key: string): Promise<boolean> {
+    const result = await this.call(`delete ${key}`, () => this.client.delete().key(key).exec())
+    return Number(result.deleted) > 0
+  }
+
   /** Writes `value` only where `key` has never been written; false when it exists. */
   async create(key: string, value: unknown): Promise<boolean> {
     const result = await this.call(`create ${key}`, () => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(value))).commit())

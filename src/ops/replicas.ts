@@ -1,14 +1,17 @@
 import type {MachineRole} from '../agent/spec.js'
 import {specDefaults} from '../agent/spec.js'
-import {type AgentRecord, ETCD_PREFIX} from '../cluster/records.js'
+import {type AgentRecord, ETCD_PREFIX, schedulerKeys} from '../cluster/records.js'
 import type {Cluster, Machine} from '../config/types.js'
+import {replicasOf as replicaCount} from '../scheduler/demand.js'
+import {storedAssignments} from '../scheduler/inputs.js'
 import {replicaId} from '../scheduler/types.js'
 
 /**
- * Which replicas of a service exist, on which machine, under which unit and container:
- * the one place that knows it, so that the scheduler's assignments can replace it. Today
- * every service runs as `<prefix><service>.service` / container `<prefix><service>` on
- * every machine of its roles, and its replica there is `<service>.<machine>`.
+ * Which replicas of a service exist, on which machine, under which unit and container: the
+ * one place `logs` and `exec` ask. A global service runs as `<prefix><service>.service` /
+ * container `<prefix><service>` on every machine of its roles, and its replica there is
+ * `<service>.<machine>`; a replicated one's replicas (`<service>.<slot>`, unit and container
+ * `<prefix><service>.<slot>`) are where the scheduler's assignments put them.
  */
 
 /** One copy of a service on one machine, and the names it runs under there. */
@@ -24,7 +27,8 @@ export interface Replica {
 
 /** What the cluster says runs where: desired services with their roles, and each machine's agent record. */
 export interface ClusterView {
-  services: Map<string, {roles: MachineRole[]}>
+  /** Desired services: their roles, and for a replicated one its replicas' machines from the assignments. */
+  services: Map<string, {roles: MachineRole[]; assigned?: Map<string, string>}>
   agents: Map<string, AgentRecord>
   /** Where `services` came from: etcd, or cluster.yaml when etcd could not be read. */
   source: 'etcd' | 'cluster.yaml'
@@ -39,6 +43,8 @@ export function serviceNames(view: ClusterView): string[] {
 
 /** The replicas of `service`, in cluster.yaml's machine order: every machine of its roles, and any whose agent reports it. */
 export function replicasOf(cluster: Cluster, view: ClusterView, service: string): Replica[] {
+  const assigned = view.services.get(service)?.assigned
+  if (assigned) return assignedReplicas(cluster, view, service, assigned)
   const roles = view.services.get(service)?.roles ?? []
   return cluster.machines
     .filter((m) => roles.includes(m.role) || view.agents.get(m.name)?.services[service] !== undefined)
@@ -50,6 +56,17 @@ export function replicasOf(cluster: Cluster, view: ClusterView, service: string)
       container: `${cluster.unitPrefix}${service}`,
       state: view.agents.get(machine.name)?.services[service] ?? (view.agents.has(machine.name) ? 'absent' : 'unknown'),
     }))
+}
+
+/** A replicated service's replicas, in slot order, each on the machine the scheduler assigned it. */
+function assignedReplicas(cluster: Cluster, view: ClusterView, service: string, assigned: Map<string, string>): Replica[] {
+  const slot = (id: string): number => Number(id.slice(id.indexOf('.') + 1))
+  return [...assigned].sort(([a], [b]) => slot(a) - slot(b)).flatMap(([id, name]) => {
+    const machine = cluster.machines.find((m) => m.name === name)
+    if (!machine) return []
+    const agent = view.agents.get(name)
+    return [{id, service, machine, unit: `${cluster.unitPrefix}${id}.service`, container: `${cluster.unitPrefix}${id}`, state: agent?.services[id] ?? (agent ? 'absent' : 'unknown')}]
+  })
 }
 
 /** The view from cluster.yaml alone: its services (roles defaulted as the agent does), no agent records. */
@@ -72,8 +89,17 @@ export async function readClusterView(cluster: Cluster, options: {endpoints: str
   const {readAllMachines} = await import('../provision/records-etcd.js')
   const store = await RecordStore.connect(options.endpoints)
   try {
-    const [specs, machines] = await Promise.all([store.getAll<{roles?: unknown}>(`${prefix}/services/`, {lenient: true}), readAllMachines(store, prefix)])
-    const services = new Map([...specs].map(([key, spec]) => [key.slice(`${prefix}/services/`.length), {roles: rolesOf(spec)}]))
+    const [specs, machines, assignments] = await Promise.all([
+      store.getAll<{roles?: unknown; mode?: 'global' | 'replicated'; replicas?: number}>(`${prefix}/services/`, {lenient: true}),
+      readAllMachines(store, prefix),
+      store.getAll<unknown>(schedulerKeys(prefix).assignments, {lenient: true}),
+    ])
+    const placed = storedAssignments(Object.fromEntries([...assignments].map(([k, v]) => [k, JSON.stringify(v)])), prefix)
+    const services = new Map([...specs].map(([key, spec]) => {
+      const name = key.slice(`${prefix}/services/`.length)
+      const assigned = replicaCount(spec) === 'global' ? undefined : new Map(placed.filter((a) => a.service === name).map((a) => [a.replica, a.machine]))
+      return [name, {roles: rolesOf(spec), ...(assigned ? {assigned} : {})}]
+    }))
     const agents = new Map([...machines].flatMap(([name, records]) => (records.agent ? [[name, records.agent] as const] : [])))
     return {view: {services, agents, source: 'etcd'}}
   } catch (error) {

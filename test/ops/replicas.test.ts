@@ -35,6 +35,16 @@ describe('which replicas exist and where', () => {
     ])
   })
 
+  it('a replicated service\'s replicas are where the scheduler assigned them, by slot, with per-replica unit and container', () => {
+    const replicated: ClusterView = {...view, services: new Map([...view.services, ['api', {roles: ['main', 'worker'], assigned: new Map([['api.10', 'main-1'], ['api.2', 'work-3'], ['api.1', 'main-2']])}]]),
+      agents: new Map([...view.agents, ['main-2', agent({web: 'failed', 'api.1': 'active'})]])}
+    assert.deepEqual(replicasOf(cluster, replicated, 'api').map((r) => [r.id, r.machine.name, r.unit, r.container, r.state]), [
+      ['api.1', 'main-2', 'berth-api.1.service', 'berth-api.1', 'active'],
+      ['api.2', 'work-3', 'berth-api.2.service', 'berth-api.2', 'unknown'],
+      ['api.10', 'main-1', 'berth-api.10.service', 'berth-api.10', 'absent'],
+    ])
+  })
+
   it('a service no longer desired but still reported by an agent is found where it runs', () => {
     assert.deepEqual(serviceNames(view), ['db', 'old', 'web'])
     assert.deepEqual(replicasOf(cluster, view, 'old').map((r) => r.id), ['old.data-4'])
