@@ -35,11 +35,11 @@ export interface AgentIdentity {
 }
 
 /**
- * Whether a service's replica on this node counts as healthy. Today: its unit is active.
- * Health checks will replace this one function.
+ * Whether a service's replica on this node counts as healthy: its unit is active and, where
+ * the agent runs health checks, the checks say healthy (src/agent/health, the rule rollouts use).
  */
-export function replicaHealthy(unit: NodeUnit | undefined): boolean {
-  return unit?.activeState === 'active'
+export function replicaHealthy(unit: NodeUnit | undefined, health?: {healthy: boolean}): boolean {
+  return unit?.activeState === 'active' && (health?.healthy ?? true)
 }
 
 /** The agent's metrics and the registry that serves them. */
@@ -55,6 +55,8 @@ export class AgentMetrics implements PassMetrics {
   readonly #unitRestarts: Gauge<'service'>
   readonly #agentRestarts: Counter<'service'>
   readonly #etcd: Histogram<'operation' | 'outcome'>
+  /** The health checks' verdict per service, when the agent runs them (runtime.ts connects it). */
+  healthOf?: (service: string) => boolean
 
   constructor(identity: AgentIdentity, readonly prefix: string) {
     const registers = [this.registry]
@@ -75,7 +77,7 @@ export class AgentMetrics implements PassMetrics {
     const perService = (name: string, help: string): Gauge<'service'> => new Gauge({name, help, labelNames: ['service'], registers})
     this.#desired = perService('berth_service_desired_replicas', 'Replicas of the service this machine should run, as of the last pass (a service is desired here when its roles include this machine\'s role).')
     this.#running = perService('berth_service_running_replicas', 'Replicas of the service whose container is running on this machine, as the last pass observed.')
-    this.#healthy = perService('berth_service_healthy_replicas', 'Replicas of the service that are healthy on this machine (today: the unit is active), as the last pass observed.')
+    this.#healthy = perService('berth_service_healthy_replicas', 'Replicas of the service that are healthy on this machine (unit active and health checks passing), as the last pass observed.')
     this.#unitRestarts = perService('berth_service_unit_restarts', 'systemd\'s NRestarts of the service\'s unit: automatic restarts since it was last started by hand.')
     this.#agentRestarts = new Counter({name: 'berth_service_agent_restarts_total', help: 'Restarts of the service\'s unit the agent carried out (a changed spec or image).', labelNames: ['service'], registers})
     // No rollouts exist yet: the family is registered so dashboards can refer to it, with no series.
@@ -116,7 +118,7 @@ export class AgentMetrics implements PassMetrics {
       const running = observed.containers.some((c) => c.name === containerName(this.prefix, service) && c.running)
       this.#desired.set({service}, desired.has(service) ? 1 : 0)
       this.#running.set({service}, running ? 1 : 0)
-      this.#healthy.set({service}, replicaHealthy(unit) ? 1 : 0)
+      this.#healthy.set({service}, replicaHealthy(unit, this.healthOf && {healthy: this.healthOf(service)}) ? 1 : 0)
       if (unit?.restarts !== undefined) this.#unitRestarts.set({service}, unit.restarts)
     }
   }

@@ -4,6 +4,7 @@ import {openEtcd} from '../etcd/client.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {machineCapacity} from './capacity.js'
 import {defaultEnvFileDir} from './docker-run.js'
+import {isHealthy} from './health/checker.js'
 import {createHealthMonitor} from './health/wire.js'
 import type {HealthMonitor} from './health/monitor.js'
 import {AgentLoop} from './loop.js'
@@ -78,6 +79,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
   const facts = async (): Promise<MachineFacts> => ({role: options.role, labels: options.labels ?? {}, capacity: await machineCapacity(options.capacity)})
   const reporter: AgentReporter | undefined = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, facts, log: extra.log, health: health && (() => health.health())}) : undefined
   if (reporter && health) health.deps.onChange = () => void reporter.refresh()
+  if (metrics && health) metrics.healthOf = (service) => isHealthy(health.replicaHealth(service))
   const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log) : undefined
   if (reporter) {
     const pass = loop.pass.bind(loop)

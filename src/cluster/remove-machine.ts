@@ -6,6 +6,7 @@ import {removeMachineFromFile} from '../config/edit.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {UnsafeOperationError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
+import {drainMachine, replicaRowsNow, replicatedOn, waitDrained} from './drain.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
 import {stopServicesCommand} from '../upgrade/commands.js'
@@ -26,6 +27,8 @@ export interface RemoveMachineRequest {
   etcdPrefix: string
   remote: RemoteRunner
   warn: (message: string) => void
+  /** How long the drain may wait for the machine's replicas to run elsewhere (default 120 s). */
+  drainTimeoutMs?: number
 }
 
 /**
@@ -58,6 +61,22 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
       }
       if (!verdict.safe) request.warn(`removing ${old.name} although ${verdict.reason}`)
       return `${members.filter((m) => m.healthy).length} of ${members.length} healthy`
+    },
+  }, {
+    title: `Drain ${old.name} of replicated work (its replicas move to other machines first)`,
+    run: async () => {
+      const records = await (await client()).records()
+      const services = replicatedOn(await replicaRowsNow(records, cluster.unitPrefix, request.etcdPrefix), old.name)
+      await drainMachine(records, old.name, {prefix: request.etcdPrefix, reason: 'removal'})
+      if (services.size === 0) return 'no replicated services on it'
+      // A dead machine's replicas move too (a drained machine is no candidate): only a cluster with no room is slow here.
+      try {
+        await waitDrained(records, old.name, services, {timeoutMs: request.drainTimeoutMs ?? 120_000, unitPrefix: cluster.unitPrefix, prefix: request.etcdPrefix})
+      } catch (error) {
+        request.warn(`${(error as Error).message}; removing ${old.name} anyway`)
+        return 'not every replica moved: see service ps'
+      }
+      return `${[...services].sort().join(', ')} run elsewhere`
     },
   }, {
     title: `Stop ${old.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,

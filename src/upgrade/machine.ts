@@ -1,5 +1,6 @@
 import {appendAudit} from '../audit/append.js'
 import type {Step} from '../cli/progress.js'
+import {drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} from '../cluster/drain.js'
 import {machineKeys, type InstalledRecord} from '../cluster/records.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
 import type {Cluster, Machine} from '../config/types.js'
@@ -79,6 +80,18 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
       return `${members.length} members healthy`
     },
   }]
+  // An operator's own drain is left in place afterwards; one made here is undone at the end.
+  let drainedBefore = false
+  steps.push({
+    title: `Drain ${machine.name} of replicated work (its replicas move to other machines first)`,
+    run: async () => {
+      const s = await connect()
+      const services = replicatedOn(await replicaRowsNow(s.records, prefix, s.prefix), machine.name)
+      drainedBefore = await drainMachine(s.records, machine.name, {prefix: s.prefix, reason: `upgrade to ${image}`})
+      await waitDrained(s.records, machine.name, services, {timeoutMs: request.timeoutMs, unitPrefix: prefix, prefix: s.prefix})
+      return services.size === 0 ? 'no replicated services on it' : `${[...services].sort().join(', ')} run elsewhere`
+    },
+  })
   if (request.balancer) steps.push({title: `Drain ${machine.name} from the balancer`, run: () => request.balancer!.drain(machine)})
   steps.push({
     title: `Stop ${machine.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
@@ -99,6 +112,14 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
     run: async () => waitHealthy(await connect(), machine.name, target, request.timeoutMs),
   })
   if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine)})
+  steps.push({
+    title: `Take ${machine.name} back into placement (unless it was drained before the upgrade)`,
+    run: async () => {
+      if (drainedBefore) return 'left drained, as it was'
+      const s = await connect()
+      await readyMachine(s.records, machine.name, s.prefix)
+    },
+  })
   steps.push({
     title: `Record ${machine.name}'s upgrade in the audit trail`,
     run: async () => {

@@ -254,5 +254,9 @@ describe('metrics options and sources', () => {
     assert.equal(replicaHealthy({hash: 'h', activeState: 'active', needsReload: false}), true)
     assert.equal(replicaHealthy({hash: 'h', activeState: 'activating', needsReload: false}), false)
     assert.equal(replicaHealthy(undefined), false)
+    // With health checks, an active unit whose checks fail is not healthy.
+    assert.equal(replicaHealthy({hash: 'h', activeState: 'active', needsReload: false}, {healthy: false}), false)
+    assert.equal(replicaHealthy({hash: 'h', activeState: 'active', needsReload: false}, {healthy: true}), true)
+    assert.equal(replicaHealthy({hash: 'h', activeState: 'failed', needsReload: false}, {healthy: true}), false)
   })
 })
