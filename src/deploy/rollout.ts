@@ -2,7 +2,9 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {ServiceSpec} from '../agent/spec.js'
 import type {Cluster} from '../config/types.js'
-import type {MachineStatus} from '../provision/status.js'
+import type {ClusterStatus, MachineStatus} from '../provision/status.js'
+import {replicasOf} from '../scheduler/demand.js'
+import {serviceOfReplica} from '../scheduler/types.js'
 
 /**
  * The roll-out of changed specs, after they were PUT: today every agent applies a new spec
@@ -27,9 +29,22 @@ export interface RolloutOutcome {
   machines: MachineOutcome[]
 }
 
-/** The machines whose role the spec names: where every agent runs the service. */
+/** The machines whose role the spec names: where every agent runs a global service. */
 export function machinesFor(cluster: Cluster, spec: Pick<ServiceSpec, 'roles'>): string[] {
   return cluster.machines.filter((m) => spec.roles.includes(m.role)).map((m) => m.name)
+}
+
+/**
+ * Where a service must run, as (machine, the name its agent reports it under): a global one
+ * on every machine of its roles; a replicated one wherever the scheduler assigned its
+ * replicas (`web.1`), with a slot not yet placed as a machine-less entry.
+ */
+export function rolloutTargets(cluster: Cluster, status: Pick<ClusterStatus, 'machines'>, service: string, spec: ServiceSpec): {machine?: string; unit: string}[] {
+  const count = replicasOf(spec)
+  if (count === 'global') return machinesFor(cluster, spec).map((machine) => ({machine, unit: service}))
+  const placed = status.machines.flatMap((m) => m.assigned.filter((r) => serviceOfReplica(r) === service).map((unit) => ({machine: m.name, unit})))
+  const missing = Array.from({length: Math.max(0, count - placed.length)}, () => ({unit: service}))
+  return [...placed, ...missing]
 }
 
 /** Why `service` is not yet rolled out on the machine, or undefined when it is. */
@@ -53,9 +68,9 @@ export async function rollOut(cluster: Cluster, changed: Map<string, ServiceSpec
       const status = await reader.read()
       const byName = new Map(status.machines.map((m) => [m.name, m]))
       const outcomes = [...changed].map(([service, spec]): RolloutOutcome => {
-        const machines = machinesFor(cluster, spec).map((machine) => {
-          const reason = pending(byName.get(machine), service, options.since)
-          return {machine, ok: reason === undefined, ...(reason ? {reason} : {})}
+        const machines = rolloutTargets(cluster, status, service, spec).map(({machine, unit}) => {
+          const reason = machine === undefined ? 'not placed yet (see berth service ps)' : pending(byName.get(machine), unit, options.since)
+          return {machine: machine ?? '(not placed)', ok: reason === undefined, ...(reason ? {reason} : {})}
         })
         return {service, ok: machines.every((m) => m.ok), machines}
       })

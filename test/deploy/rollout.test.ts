@@ -4,7 +4,8 @@ import {describe, it} from 'node:test'
 import {validateServiceSpec} from '../../src/agent/spec.js'
 import type {Cluster} from '../../src/config/types.js'
 import {selectServices, specChanged} from '../../src/deploy/deploy.js'
-import {machinesFor, pending} from '../../src/deploy/rollout.js'
+import {machinesFor, pending, rolloutTargets} from '../../src/deploy/rollout.js'
+import type {ServiceSpec} from '../../src/agent/spec.js'
 import {UsageError} from '../../src/errors.js'
 import type {MachineStatus} from '../../src/provision/status.js'
 
@@ -32,6 +33,14 @@ describe('deploy: when a machine runs the new spec', () => {
     const cluster = {machines: [{name: 'a', role: 'main'}, {name: 'b', role: 'worker'}, {name: 'c', role: 'data'}]} as Cluster
     assert.deepEqual(machinesFor(cluster, {roles: ['main', 'worker']}), ['a', 'b'])
     assert.deepEqual(machinesFor(cluster, {roles: ['data']}), ['c'])
+  })
+
+  it('a replicated service runs where its replicas are assigned; a slot not placed yet keeps it pending', () => {
+    const cluster = {machines: [{name: 'a', role: 'main'}, {name: 'b', role: 'worker'}, {name: 'c', role: 'data'}]} as Cluster
+    const spec = {image: 'api:1', replicas: 3, roles: ['main', 'worker']} as ServiceSpec
+    const status = {machines: [{...machine({}), name: 'a', assigned: ['api.1', 'web.1']}, {...machine({}), name: 'b', assigned: ['api.2']}, {...machine({}), name: 'c', assigned: []}]}
+    assert.deepEqual(rolloutTargets(cluster, status, 'api', spec), [{machine: 'a', unit: 'api.1'}, {machine: 'b', unit: 'api.2'}, {unit: 'api'}])
+    assert.deepEqual(rolloutTargets(cluster, status, 'web', {image: 'web:1', roles: ['main']} as ServiceSpec), [{machine: 'a', unit: 'web'}])
   })
 
   it('a spec changed only when it differs from the stored one, defaults and key order aside', async () => {
