@@ -5,6 +5,7 @@ import {deploy} from './deploy.js'
 import {metricsPart} from './metrics.js'
 import {health} from './health.js'
 import {opsPart} from './ops.js'
+import {scheduling} from './scheduling.js'
 
 /**
  * The day-two checks run on the provision suite's cluster, after it is provisioned and
@@ -17,4 +18,6 @@ export const dayTwoParts: DayTwoPart[] = [
   metricsPart,
   health,
   opsPart,
+  // Last: it stops a node.
+  scheduling,
 ]
