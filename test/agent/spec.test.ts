@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {UsageError} from '../../src/errors.js'
 import {validateServiceSpec} from '../../src/agent/spec.js'
+import {problemLines} from '../support/spec.js'
 
 const stopFix = 'Seconds between SIGTERM and SIGKILL when stopping, 1-3600 (default 10), or "infinity" to wait for the container however long it takes and never SIGKILL it.'
-
-/** The lines a UsageError shows its user, or a failure when validation passed. */
-async function problemLines(value: unknown): Promise<string[]> {
-  try {
-    await validateServiceSpec(value, {file: 'cluster.yaml', path: 'services/web'})
-  } catch (error) {
-    assert.ok(error instanceof UsageError, String(error))
-    return error.message.split('\n')
-  }
-  assert.fail('the spec was accepted')
-}
 
 describe('validateServiceSpec', () => {
   it('fills in the defaults and leaves the input untouched', async () => {

@@ -3,20 +3,9 @@ import {describe, it} from 'node:test'
 
 import {validateServiceSpec} from '../../src/agent/spec.js'
 import {specHash} from '../../src/agent/docker-run.js'
-import {UsageError} from '../../src/errors.js'
 import {CONSTRAINT_GRAMMAR, constraintHolds, formatConstraint, parseConstraint} from '../../src/scheduler/constraint.js'
 import {demandOf, memoryMb} from '../../src/scheduler/demand.js'
-
-/** The lines a UsageError shows, or a failure when the spec was accepted. */
-async function problemLines(value: unknown): Promise<string[]> {
-  try {
-    await validateServiceSpec(value, {file: 'cluster.yaml', path: 'services/web'})
-  } catch (error) {
-    assert.ok(error instanceof UsageError, String(error))
-    return error.message.split('\n')
-  }
-  assert.fail('the spec was accepted')
-}
+import {problemLines} from '../support/spec.js'
 
 describe('scheduling fields of a service spec', () => {
   it('reads neither mode nor replicas as global, so existing specs run as before and keep their bytes', async () => {

@@ -4,13 +4,8 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
 
-import type {CliResult} from '../../support/cli.js'
-import type {DayTwoCluster, DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 
-function ok(result: CliResult): string {
-  assert.equal(result.exitCode, 0, result.stderr || result.stdout)
-  return result.stdout
-}
 
 /** `service` and `secrets` on a real cluster with nothing but `--local-cluster NAME`. */
 export const clusterAccess: DayTwoPart = {

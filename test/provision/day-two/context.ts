@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict'
+
 import type {CliResult} from '../../support/cli.js'
 
 /**
@@ -24,4 +26,10 @@ export interface DayTwoCluster {
 export interface DayTwoPart {
   name: string
   checks: {title: string; run: (cluster: DayTwoCluster) => Promise<void>}[]
+}
+
+/** A berth run's stdout, after asserting it exited 0 (its stderr, or stdout, as the message). */
+export function ok(result: CliResult): string {
+  assert.equal(result.exitCode, 0, result.stderr || result.stdout)
+  return result.stdout
 }

@@ -7,13 +7,8 @@ import {execa} from 'execa'
 
 import {ensureBaseImage} from '../../../src/local-cluster/image.js'
 import {localDir} from '../../../src/local-cluster/record.js'
-import type {CliResult} from '../../support/cli.js'
-import type {DayTwoCluster, DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 
-function ok(result: CliResult): string {
-  assert.equal(result.exitCode, 0, result.stderr || result.stdout)
-  return result.stdout
-}
 
 type Deployed = {
   ok: boolean

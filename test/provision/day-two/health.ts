@@ -4,13 +4,8 @@ import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
 
 import type {ReplicaHealth} from '../../../src/cluster/records.js'
-import type {CliResult} from '../../support/cli.js'
-import type {DayTwoCluster, DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 
-function ok(result: CliResult): string {
-  assert.equal(result.exitCode, 0, result.stderr || result.stdout)
-  return result.stdout
-}
 
 type Machines = Array<{name: string; services: Record<string, string>; health: Record<string, ReplicaHealth>}>
 

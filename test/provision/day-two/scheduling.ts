@@ -5,13 +5,8 @@ import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
-import type {CliResult} from '../../support/cli.js'
-import type {DayTwoCluster, DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 
-function ok(result: CliResult): string {
-  assert.equal(result.exitCode, 0, result.stderr || result.stdout)
-  return result.stdout
-}
 
 interface Row {replica: string; machine?: string; observed: string}
 
