@@ -99,7 +99,8 @@ export function runInstallerCommand(prefix: string, unitImage: string, chosen?: 
       : [`rm -f '${dropInDir}/${DROP_IN}'`]),
     'systemctl daemon-reload',
     // Only on failure: journald may not have read the failed run's last lines when start
-    // returns (it reads the unit's output stream on its own time), so give it a moment.
-    `if ! systemctl start '${unit}'; then sleep 0.5; journalctl --sync 2>/dev/null; journalctl -n 12 --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value '${unit}') >&2; exit 1; fi`,
+    // returns (it reads the unit's output stream on its own time, later on a loaded
+    // machine), so wait until the run's line count holds still for half a second (5 s at most).
+    `if ! systemctl start '${unit}'; then id=$(systemctl show -p InvocationID --value '${unit}'); n=-1; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.5; journalctl --sync 2>/dev/null; m=$(journalctl -q --no-pager -o cat _SYSTEMD_INVOCATION_ID=$id | wc -l); [ "$m" = "$n" ] && [ "$m" != 0 ] && break; n=$m; done; journalctl -n 12 --no-pager -o cat _SYSTEMD_INVOCATION_ID=$id >&2; exit 1; fi`,
   ].join('\n')
 }

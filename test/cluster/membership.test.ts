@@ -126,7 +126,8 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
         await store.close()
       }
     }
-    const changes = [['machine.add', 'main-4', 'cli', 'learner'], ['machine.add', 'main-4', 'cli', 'voter'], ['machine.remove', 'main-4', 'cli', '-']]
+    // remove-machine drains the machine first, and says so in the trail.
+    const changes = [['machine.add', 'main-4', 'cli', 'learner'], ['machine.add', 'main-4', 'cli', 'voter'], ['machine.drain', 'main-4', 'cli', '-'], ['machine.remove', 'main-4', 'cli', '-']]
     assert.deepEqual(await trail(), changes, 'every change is in the audit trail, the dry run is not')
 
     // With main-3 down, removing main-2 would leave 1 healthy of 2: refused, with the numbers.

@@ -79,7 +79,10 @@ describe('rolling upgrade executor (real etcd)', () => {
     assert.equal(record?.image, '127.0.0.1:5055/berth/installer:2.0')
     assert.ok(record?.finishedAt)
     const trail = await (await store.auditLog(prefix)).auditEntries()
-    assert.deepEqual(trail.map((e) => [e.action, e.target, e.detail?.image]).sort(), ['berth-test', 'w1', 'w2', 'w3'].map((m) => ['machine.upgrade', m, '127.0.0.1:5055/berth/installer:2.0']), 'one audit entry per machine upgraded, none for the dry run')
+    const upgraded = trail.filter((e) => e.action === 'machine.upgrade')
+    assert.deepEqual(upgraded.map((e) => [e.action, e.target, e.detail?.image]).sort(), ['berth-test', 'w1', 'w2', 'w3'].map((m) => ['machine.upgrade', m, '127.0.0.1:5055/berth/installer:2.0']), 'one audit entry per machine upgraded, none for the dry run')
+    // Each machine was drained of replicated work before its upgrade and readied after it.
+    for (const action of ['machine.drain', 'machine.ready']) assert.deepEqual(trail.filter((e) => e.action === action).map((e) => e.target).sort(), ['berth-test', 'w1', 'w2', 'w3'], action)
   })
 
   it('stops at the first failure, refuses a plain rerun, resumes, and can be abandoned', async () => {
