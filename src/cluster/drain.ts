@@ -1,4 +1,7 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {appendAudit} from '../audit/append.js'
+import {BerthError} from '../errors.js'
 import {ETCD_PREFIX, machineKeys} from './records.js'
 import type {RecordStore} from '../etcd/records.js'
 import type {ReplicaRow} from '../scheduler/ps.js'
@@ -64,7 +67,6 @@ export async function replicaRowsNow(store: RecordStore, unitPrefix: string, pre
  * left after each look. Throws naming what is left at the deadline.
  */
 export async function waitDrained(store: RecordStore, machine: string, services: ReadonlySet<string>, options: {timeoutMs: number; unitPrefix: string; prefix?: string; onLeft?: (left: string[]) => void}): Promise<void> {
-  const [{setTimeout: sleep}, {BerthError}] = await Promise.all([import('node:timers/promises'), import('../errors.js')])
   const rows = (): Promise<ReplicaRow[]> => replicaRowsNow(store, options.unitPrefix, options.prefix)
   for (const deadline = Date.now() + options.timeoutMs; ;) {
     const left = drainLeft(await rows(), machine, services)
