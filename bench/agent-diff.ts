@@ -2,7 +2,7 @@ import {loadavg} from 'node:os'
 import {performance} from 'node:perf_hooks'
 
 import {plan, type Observed, type ObservedContainer, type ObservedUnit, type UnitRenderer} from '../src/agent/reconcile.js'
-import type {ServiceSpec} from '../src/agent/spec.js'
+import type {ServiceSpec} from '../src/spec/service.js'
 import {cachingRenderer, renderUnit} from '../src/agent/unit.js'
 
 /**

@@ -3,7 +3,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {validateServiceSpec} from '../src/agent/spec.js'
+import {validateServiceSpec} from '../src/spec/service.js'
 import type {DesiredStore} from '../src/agent/store.js'
 import {EtcdStore} from '../src/agent/store-etcd.js'
 import {FileStore} from '../src/agent/store-file.js'

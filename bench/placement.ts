@@ -1,7 +1,8 @@
-import type {MachineRole} from '../src/agent/spec.js'
-import {parseConstraint} from '../src/scheduler/constraint.js'
+import type {MachineRole} from '../src/spec/service.js'
+import {parseConstraint} from '../src/spec/constraint.js'
 import {place} from '../src/scheduler/placement.js'
-import type {Constraint, MachineView, Plan, ServiceDemand} from '../src/scheduler/types.js'
+import type {Constraint} from '../src/spec/constraint.js'
+import type {MachineView, Plan, ServiceDemand} from '../src/scheduler/types.js'
 import {measure, percentile, printTable, type Row} from './timing.js'
 
 /**

@@ -26,7 +26,7 @@ export default class Audit extends BerthCommand {
     const {flags} = await this.parse(Audit)
     const since = flags.since === undefined ? undefined : parseSince(flags.since)
     if (flags.service !== undefined) {
-      const {serviceNameProblem} = await import('../src/agent/spec.js')
+      const {serviceNameProblem} = await import('../src/spec/service.js')
       const problem = serviceNameProblem(flags.service, {path: '--service'})
       if (problem) throw new UsageError([problem])
     }

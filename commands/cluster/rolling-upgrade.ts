@@ -1,6 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, stateDirFlag} from '../../src/cli/flags.js'
-import {ETCD_PREFIX} from '../../src/cluster/records.js'
+import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {UsageError} from '../../src/errors.js'
 import {rollingFlags, rollingMode, upgradeMachineFlags} from '../../src/upgrade/flags.js'
 import {commandHooks, sshRemote} from '../../src/upgrade/hooks.js'

@@ -1,5 +1,5 @@
 import {BerthCommand} from '../../src/cli/base.js'
-import {ETCD_PREFIX} from '../../src/cluster/records.js'
+import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {localFlags, openLocal} from '../../src/local-cluster/context.js'
 import {rollingFlags, rollingMode} from '../../src/upgrade/flags.js'
 import {sshRemote} from '../../src/upgrade/hooks.js'

@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {ETCD_PREFIX} from '../../src/cluster/records.js'
+import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {localFlags, localMachine, openLocal} from '../../src/local-cluster/context.js'
 import {upgradeFlags} from '../../src/upgrade/flags.js'
 import {sshRemote} from '../../src/upgrade/hooks.js'

@@ -1,6 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
-import type {ServiceSpec} from '../../src/agent/spec.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 
 export default class ServiceLs extends BerthCommand {
   static override summary = 'List the desired services.'

@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
-import {validateServiceName} from '../../src/agent/spec.js'
+import {validateServiceName} from '../../src/spec/service.js'
 
 export default class ServiceRm extends BerthCommand {
   static override summary = 'Remove a service from the desired state.'

@@ -3,10 +3,10 @@ import path from 'node:path'
 
 import {writeFileAtomic} from '../fsx.js'
 import {envFilePath, qualifiedImage} from './docker-run.js'
-import {renderEnvFile} from './env-file.js'
+import {renderEnvFile} from '../spec/env-file.js'
 import type {NodeOps} from './node-ops.js'
 import type {Action, Desired} from './reconcile.js'
-import type {ServiceSpec} from './spec.js'
+import type {ServiceSpec} from '../spec/service.js'
 
 /**
  * Executes a plan's actions in order and records each service's outcome. A service that

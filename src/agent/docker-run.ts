@@ -1,5 +1,5 @@
 import {canonicalJson, sha256Hex} from './hash.js'
-import {SCHEDULING_FIELDS, type ServiceSpec} from './spec.js'
+import {SCHEDULING_FIELDS, type ServiceSpec} from '../spec/service.js'
 
 /** What a node adds to every service's `docker run`: where images come from and where env files live. */
 export interface RunOptions {

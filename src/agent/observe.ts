@@ -1,7 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {RESERVED_SERVICE_NAMES} from './spec.js'
+import {RESERVED_SERVICE_NAMES} from '../spec/service.js'
 import {sha256Hex} from './hash.js'
 import type {Observed, ObservedContainer, ObservedUnit} from './reconcile.js'
 import type {NodeOps} from './node-ops.js'

@@ -5,7 +5,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {UsageError, type Problem} from '../errors.js'
 import {optionsSchemaProblems} from './options-schema.js'
-import type {MachineRole} from './spec.js'
+import type {MachineRole} from '../spec/service.js'
 
 /** Where desired state lives, as the options file names it. */
 export type StoreOptions =

@@ -1,6 +1,6 @@
 import type {Etcd3, Lease} from 'etcd3'
 
-import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys, type ReplicaHealth} from '../cluster/records.js'
+import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys, type ReplicaHealth} from '../layout/records.js'
 import {openEtcd} from '../etcd/client.js'
 import {classifyEtcdError} from '../etcd/errors.js'
 import type {NodeOps} from './node-ops.js'

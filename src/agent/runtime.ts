@@ -1,5 +1,5 @@
 import {BerthError} from '../errors.js'
-import type {MachineFacts} from '../cluster/records.js'
+import type {MachineFacts} from '../layout/records.js'
 import {openEtcd} from '../etcd/client.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {machineCapacity} from './capacity.js'

@@ -1,6 +1,6 @@
 import type {Etcd3, IOperation, Watcher} from 'etcd3'
 
-import {schedulerKeys} from '../cluster/records.js'
+import {schedulerKeys} from '../layout/records.js'
 import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
 import {EtcdAuditLog} from '../audit/etcd.js'
 import {RetryableError} from '../errors.js'
@@ -10,7 +10,7 @@ import {storedAssignments} from '../scheduler/inputs.js'
 import type {EtcdTimer} from './metrics.js'
 import {sha256Hex, specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
 import type {DesiredStore} from './store.js'
 
 /** How to reach etcd and which part of its key space is berth's. */

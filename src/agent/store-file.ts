@@ -10,7 +10,7 @@ import {UsageError} from '../errors.js'
 import {withFileLock, writeFileAtomic} from '../fsx.js'
 import {specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
 import type {DesiredStore} from './store.js'
 
 /** How long the file must stay quiet before a watcher reports it: editors write in bursts. */

@@ -4,7 +4,7 @@ import {AUDIT_RETENTION, auditEntry, byId, expiredBefore, matchesQuery, trimSlac
 import {BerthError, RetryableError, UsageError} from '../errors.js'
 import {specHash} from './hash.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateStoredServices, type ServiceSpec} from './spec.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
 import type {DesiredStore} from './store.js'
 import {setupSql} from './store-postgres-sql.js'
 

@@ -1,5 +1,5 @@
 import type {AuditEntry, AuditOrigin, AuditQuery} from '../audit/entry.js'
-import type {ServiceSpec} from './spec.js'
+import type {ServiceSpec} from '../spec/service.js'
 
 /** Where the audit trail is kept: beside the desired state, in the same store. */
 export interface AuditLog {

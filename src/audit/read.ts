@@ -1,5 +1,5 @@
 import type {ApiClient} from '../agent/api/client.js'
-import {ETCD_PREFIX} from '../cluster/records.js'
+import {ETCD_PREFIX} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
 import {UsageError} from '../errors.js'

@@ -4,7 +4,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {ApiClient} from '../agent/api/client.js'
 import {loadAgentOptions, readToken, type SecretsOptions, type StoreOptions} from '../agent/options.js'
-import {ETCD_PREFIX} from '../cluster/records.js'
+import {ETCD_PREFIX} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {BerthError, UsageError} from '../errors.js'
 import {exists} from '../fsx.js'

@@ -10,7 +10,7 @@ import {type MemberStatus, findMember} from '../etcd/members.js'
 import {type EtcdJoin, type Format, clusterStateDir, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
 import type {Step} from '../cli/progress.js'
 import {cannotWrite, inspectOutDir, removeFromOutDir, requireAddable} from '../out-dir.js'
-import {ETCD_PREFIX} from './records.js'
+import {ETCD_PREFIX} from '../layout/records.js'
 import {checkAdd} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
 

@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {appendAudit} from '../audit/append.js'
 import {BerthError} from '../errors.js'
-import {ETCD_PREFIX, machineKeys} from './records.js'
+import {ETCD_PREFIX, machineKeys} from '../layout/records.js'
 import type {RecordStore} from '../etcd/records.js'
 import type {ReplicaRow} from '../scheduler/ps.js'
 

@@ -1,8 +1,8 @@
 import {isIP} from 'node:net'
 
-import {type Placement, validateStoredServices} from '../agent/spec.js'
+import {type Placement, validateStoredServices} from '../spec/service.js'
 import {type Problem, UsageError, formatProblem} from '../errors.js'
-import {parseConstraint} from '../scheduler/constraint.js'
+import {parseConstraint} from '../spec/constraint.js'
 import {arrayOf} from './load.js'
 import {type ClusterDocument, MAX_MAIN_MACHINES, intervalSeconds} from './types.js'
 

@@ -1,6 +1,6 @@
-import type {MachineRole} from '../agent/spec.js'
+import type {MachineRole} from '../spec/service.js'
 
-/** The machine role (src/agent/spec.ts), under the name config code has always imported. */
+/** The machine role (src/spec/service.ts), under the name config code has always imported. */
 export type Role = MachineRole
 
 /** How node secrets rest on a machine: sealed to it by systemd-creds, sealed with AWS KMS, or in memory only. */

@@ -1,6 +1,6 @@
 import type {ApiClient} from '../agent/api/client.js'
 import {canonicalJson} from '../agent/hash.js'
-import {type ServiceSpec, validateServiceSpec} from '../agent/spec.js'
+import {type ServiceSpec, validateServiceSpec} from '../spec/service.js'
 import type {Step} from '../cli/progress.js'
 import type {Cluster} from '../config/types.js'
 import {UsageError} from '../errors.js'

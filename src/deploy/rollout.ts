@@ -1,9 +1,9 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {ServiceSpec} from '../agent/spec.js'
+import type {ServiceSpec} from '../spec/service.js'
 import type {Cluster} from '../config/types.js'
 import type {ClusterStatus, MachineStatus} from '../provision/status.js'
-import {replicasOf} from '../scheduler/demand.js'
+import {replicasOf} from '../spec/quantities.js'
 import {serviceOfReplica} from '../scheduler/types.js'
 
 /**

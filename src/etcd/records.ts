@@ -5,7 +5,7 @@ import {etcdError} from './errors.js'
 type Etcd3 = import('etcd3').Etcd3
 
 /**
- * berth's JSON records in etcd (src/cluster/records.ts), for the installer, status and
+ * berth's JSON records in etcd (src/layout/records.ts), for the installer, status and
  * upgrades; etcd3 is loaded on first use. A record that does not parse is an error, except
  * in a `lenient` read: status still shows the other machines when one record is damaged.
  */

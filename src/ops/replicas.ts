@@ -1,8 +1,8 @@
-import type {MachineRole} from '../agent/spec.js'
-import {specDefaults} from '../agent/spec.js'
-import {type AgentRecord, ETCD_PREFIX, schedulerKeys} from '../cluster/records.js'
+import type {MachineRole} from '../spec/service.js'
+import {specDefaults} from '../spec/service.js'
+import {type AgentRecord, ETCD_PREFIX, schedulerKeys} from '../layout/records.js'
 import type {Cluster, Machine} from '../config/types.js'
-import {replicasOf as replicaCount} from '../scheduler/demand.js'
+import {replicasOf as replicaCount} from '../spec/quantities.js'
 import {storedAssignments} from '../scheduler/inputs.js'
 import {replicaId} from '../scheduler/types.js'
 

@@ -1,4 +1,4 @@
-import type {MachineRole} from '../agent/spec.js'
+import type {MachineRole} from '../spec/service.js'
 import {UsageError} from '../errors.js'
 import {unsealUnitName} from '../firstboot/model.js'
 import type {NodeClusterFile} from './cluster-json.js'

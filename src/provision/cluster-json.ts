@@ -1,6 +1,6 @@
 import {type Cluster, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS, intervalSeconds} from '../config/types.js'
 import {imageRef} from '../firstboot/model.js'
-import {ETCD_PREFIX} from '../cluster/records.js'
+import {ETCD_PREFIX} from '../layout/records.js'
 
 /**
  * `/etc/berth/cluster.json`: what every node's installer needs of cluster.yaml and nothing

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {qualifiedImage} from '../agent/docker-run.js'
-import {validateServiceSpec} from '../agent/spec.js'
+import {validateServiceSpec} from '../spec/service.js'
 import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'

@@ -3,7 +3,7 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Step} from '../cli/progress.js'
-import type {InstalledRecord} from '../cluster/records.js'
+import type {InstalledRecord} from '../layout/records.js'
 import {BerthError, UsageError} from '../errors.js'
 import {RecordStore} from '../etcd/records.js'
 import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-unit.js'

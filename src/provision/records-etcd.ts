@@ -1,7 +1,7 @@
 import {specHash} from '../agent/hash.js'
-import {validateServiceSpec} from '../agent/spec.js'
+import {validateServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
-import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys} from '../cluster/records.js'
+import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys} from '../layout/records.js'
 import type {RecordStore} from '../etcd/records.js'
 
 /**

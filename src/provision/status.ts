@@ -2,7 +2,7 @@ import type {Cluster} from '../config/types.js'
 import {EtcdCluster} from '../etcd/client.js'
 import type {RecordStore} from '../etcd/records.js'
 import {findMember, membership, type MemberStatus} from '../etcd/members.js'
-import {ETCD_PREFIX, schedulerKeys, type ReplicaHealth} from '../cluster/records.js'
+import {ETCD_PREFIX, schedulerKeys, type ReplicaHealth} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {readAllMachines, type MachineRecords} from './records-etcd.js'
 

@@ -1,4 +1,4 @@
-import {type AssignmentRecord, ETCD_PREFIX, type MachineFacts, parseAssignmentKey, parseMachineKey} from '../cluster/records.js'
+import {type AssignmentRecord, ETCD_PREFIX, type MachineFacts, parseAssignmentKey, parseMachineKey} from '../layout/records.js'
 import type {Assignment, MachineView, Plan} from './types.js'
 
 /**

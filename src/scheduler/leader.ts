@@ -1,8 +1,8 @@
 import type {Campaign, Etcd3, IOperation} from 'etcd3'
 
 import {canonicalJson, sha256Hex} from '../agent/hash.js'
-import type {ServiceSpec} from '../agent/spec.js'
-import {assignmentKey, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../cluster/records.js'
+import type {ServiceSpec} from '../spec/service.js'
+import {assignmentKey, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../layout/records.js'
 import {BerthError} from '../errors.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
 import {replicatedCount} from './replicated.js'

@@ -1,7 +1,7 @@
-import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../cluster/records.js'
+import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../layout/records.js'
 import {UsageError} from '../errors.js'
 import type {RecordStore} from '../etcd/records.js'
-import {replicasOf} from './demand.js'
+import {replicasOf} from '../spec/quantities.js'
 import {storedAssignments} from './inputs.js'
 import {replicaId} from './types.js'
 

@@ -1,5 +1,6 @@
-import type {ServiceSpec} from '../agent/spec.js'
-import {demandOf, replicasOf} from './demand.js'
+import type {ServiceSpec} from '../spec/service.js'
+import {replicasOf} from '../spec/quantities.js'
+import {demandOf} from './demand.js'
 import {replicaId, type ServiceDemand} from './types.js'
 
 /**

@@ -1,4 +1,5 @@
-import type {MachineRole} from '../agent/spec.js'
+import type {Constraint} from '../spec/constraint.js'
+import type {MachineRole} from '../spec/service.js'
 
 /**
  * The scheduler's vocabulary, shared by its pure placement (placement.ts), its etcd wiring
@@ -20,12 +21,6 @@ export interface MachineView {
   draining: boolean
 }
 
-/** One placement constraint on a machine's name or a label: `labels.zone == eu-1`, `name != main-1`, `labels.disk in (ssd, nvme)`. */
-export interface Constraint {
-  attribute: 'name' | `labels.${string}`
-  operator: '==' | '!=' | 'in'
-  values: string[]
-}
 
 /** What one service asks of the cluster. */
 export interface ServiceDemand {

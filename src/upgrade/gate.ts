@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
-import type {AgentRecord, InstalledRecord} from '../cluster/records.js'
-import {machineKeys} from '../cluster/records.js'
+import type {AgentRecord, InstalledRecord} from '../layout/records.js'
+import {machineKeys} from '../layout/records.js'
 import {BerthError} from '../errors.js'
 import type {EtcdCluster} from '../etcd/client.js'
 import {type HealthInput, type HealthTarget, healthProblem, isNewer} from './health.js'

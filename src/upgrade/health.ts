@@ -5,7 +5,7 @@
  * converged, and every service it runs active. The decision is pure; src/upgrade/gate.ts
  * reads the inputs from etcd and polls.
  */
-import type {AgentRecord, InstalledRecord} from '../cluster/records.js'
+import type {AgentRecord, InstalledRecord} from '../layout/records.js'
 import type {MemberStatus} from '../etcd/members.js'
 
 /** What the installer of this upgrade must have recorded. */

@@ -1,7 +1,7 @@
 import {appendAudit} from '../audit/append.js'
 import type {Step} from '../cli/progress.js'
 import {drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} from '../cluster/drain.js'
-import {machineKeys, type InstalledRecord} from '../cluster/records.js'
+import {machineKeys, type InstalledRecord} from '../layout/records.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError, RemoteCommandError} from '../errors.js'

@@ -2,7 +2,7 @@
  * How a rolling upgrade's progress record changes, as pure functions over
  * RollingUpgradeRecord (kept in etcd by src/upgrade/rolling.ts so `--resume` can continue).
  */
-import type {RollingUpgradeRecord} from '../cluster/records.js'
+import type {RollingUpgradeRecord} from '../layout/records.js'
 
 /** A fresh record for a plan about to start. */
 export function startRecord(id: string, image: string, order: string[], now = new Date()): RollingUpgradeRecord {

@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 
-import type {RollingUpgradeRecord} from '../cluster/records.js'
-import {rollingUpgradeKey} from '../cluster/records.js'
+import type {RollingUpgradeRecord} from '../layout/records.js'
+import {rollingUpgradeKey} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
 import {BerthError, UsageError} from '../errors.js'

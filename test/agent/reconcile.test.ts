@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {plan, type Action, type Desired, type Observed, type ObservedContainer, type ObservedUnit, type UnitRenderer} from '../../src/agent/reconcile.js'
-import type {ServiceSpec} from '../../src/agent/spec.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 import {renderUnit} from '../../src/agent/unit.js'
 
 // The content of a test unit is its image, so "changed" reads as a new image tag.

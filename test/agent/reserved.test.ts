@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {isReservedName} from '../../src/agent/observe.js'
-import {serviceNameProblem} from '../../src/agent/spec.js'
+import {serviceNameProblem} from '../../src/spec/service.js'
 
 describe('berth\'s own units', () => {
   it('are never the agent\'s to touch: agent, installer.*, unseal (first boot writes it; a pass once removed it)', () => {

@@ -9,7 +9,7 @@ import {randomBytes} from 'node:crypto'
 import {after, describe, it} from 'node:test'
 import {execa} from 'execa'
 
-import type {ServiceSpec} from '../../src/agent/spec.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 import {dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
 import {WEB_IMAGE, webImage} from './node-support.js'
 

@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {after, describe, it} from 'node:test'
 import type {Etcd3} from 'etcd3'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {callCounter, freePort, privateEtcd, sleep, testService} from './store-support.js'

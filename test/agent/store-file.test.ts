@@ -5,7 +5,7 @@ import {describe, it} from 'node:test'
 
 import {execa} from 'execa'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import {FileStore} from '../../src/agent/store-file.js'
 import {UsageError} from '../../src/errors.js'
 import {withFileLock} from '../../src/fsx.js'

@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import type {DesiredStore} from '../../src/agent/store.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {FileStore} from '../../src/agent/store-file.js'

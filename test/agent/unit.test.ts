@@ -4,7 +4,7 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {describe, it} from 'node:test'
 
 import {qualifiedImage} from '../../src/agent/docker-run.js'
-import type {ServiceSpec} from '../../src/agent/spec.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 import {cachingRenderer, dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
 import {shipped} from '../../src/paths.js'
 

@@ -13,7 +13,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {setSecret} from '../../src/agent/secrets-service.js'
 import {specHash} from '../../src/agent/hash.js'
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import type {DesiredStore} from '../../src/agent/store.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {FileStore} from '../../src/agent/store-file.js'

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {after, describe, it} from 'node:test'
 
-import {assignmentKey, machineKeys, type AgentRecord} from '../../src/cluster/records.js'
+import {assignmentKey, machineKeys, type AgentRecord} from '../../src/layout/records.js'
 import {drainLeft, drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} from '../../src/cluster/drain.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import type {ReplicaRow} from '../../src/scheduler/ps.js'

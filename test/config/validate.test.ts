@@ -5,7 +5,7 @@ import {describe, it} from 'node:test'
 
 import {parseCluster} from '../../src/config/load.js'
 import {UsageError} from '../../src/errors.js'
-import {CONSTRAINT_GRAMMAR} from '../../src/scheduler/constraint.js'
+import {CONSTRAINT_GRAMMAR} from '../../src/spec/constraint.js'
 import {shipped} from '../../src/paths.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import type {Cluster} from '../../src/config/types.js'
 import {selectServices, specChanged} from '../../src/deploy/deploy.js'
 import {machinesFor, pending, rolloutTargets} from '../../src/deploy/rollout.js'
-import type {ServiceSpec} from '../../src/agent/spec.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 import {UsageError} from '../../src/errors.js'
 import type {MachineStatus} from '../../src/provision/status.js'
 

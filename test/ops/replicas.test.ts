@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import type {AgentRecord} from '../../src/cluster/records.js'
+import type {AgentRecord} from '../../src/layout/records.js'
 import type {Cluster, Machine} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
 import {dockerExecCommand, notRunningMessage, runningCheckCommand} from '../../src/ops/exec.js'

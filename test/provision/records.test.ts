@@ -14,7 +14,7 @@ import {openEtcd} from '../../src/etcd/client.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {readAllMachines, readMachine, seedServices} from '../../src/provision/records-etcd.js'
 import {statusLines} from '../../src/provision/status.js'
-import type {ReplicaHealth} from '../../src/cluster/records.js'
+import type {ReplicaHealth} from '../../src/layout/records.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {etcdUrl} from '../support/services.js'
 

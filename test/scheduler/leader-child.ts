@@ -4,7 +4,7 @@
  * prints `mid` and waits, so the test can SIGKILL it there. argv: endpoint, prefix, machine, services JSON.
  */
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
-import type {ServiceSpec} from '../../src/agent/spec.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 import {testDemandOf, testPlace} from './test-placement.js'
 
 const [endpoint, prefix, machine, servicesJson] = process.argv.slice(2) as [string, string, string, string]

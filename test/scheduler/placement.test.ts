@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import type {MachineRole} from '../../src/agent/spec.js'
-import {parseConstraint} from '../../src/scheduler/constraint.js'
+import type {MachineRole} from '../../src/spec/service.js'
+import {parseConstraint} from '../../src/spec/constraint.js'
 import {place} from '../../src/scheduler/placement.js'
-import {type Assignment, type Constraint, type MachineView, type Plan, type ServiceDemand, serviceOfReplica} from '../../src/scheduler/types.js'
+import type {Constraint} from '../../src/spec/constraint.js'
+import {type Assignment, type MachineView, type Plan, type ServiceDemand, serviceOfReplica} from '../../src/scheduler/types.js'
 
 /** A machine: `w1`, or `a1:worker:zone=a` with a role and labels; 4 GB and 4 CPUs unless given. */
 function machine(spec: string, extra: Partial<MachineView> = {}): MachineView {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import {specHash} from '../../src/agent/docker-run.js'
-import {CONSTRAINT_GRAMMAR, constraintHolds, formatConstraint, parseConstraint} from '../../src/scheduler/constraint.js'
-import {demandOf, memoryMb} from '../../src/scheduler/demand.js'
+import {CONSTRAINT_GRAMMAR, parseConstraint} from '../../src/spec/constraint.js'
+import {memoryMb} from '../../src/spec/quantities.js'
+import {constraintHolds, formatConstraint} from '../../src/scheduler/constraint.js'
+import {demandOf} from '../../src/scheduler/demand.js'
 import {problemLines} from '../support/spec.js'
 
 describe('scheduling fields of a service spec', () => {

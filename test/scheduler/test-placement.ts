@@ -1,5 +1,5 @@
-import type {ServiceSpec} from '../../src/agent/spec.js'
-import {replicasOf} from '../../src/scheduler/demand.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
+import {replicasOf} from '../../src/spec/quantities.js'
 import {replicaId, type Assignment, type MachineView, type Plan, type ServiceDemand} from '../../src/scheduler/types.js'
 
 /**

@@ -2,7 +2,7 @@ import {isDeepStrictEqual} from 'node:util'
 import {readFile} from 'node:fs/promises'
 import type {Etcd3} from 'etcd3'
 
-import {validateServiceName, validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceName, validateServiceSpec} from '../../src/spec/service.js'
 import {answerProblem, describeRequest, FuzzSender, fuzzRequest, Random, type FuzzAnswer, type FuzzRequest} from './api-fuzz.js'
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import {UsageError} from '../../src/errors.js'
 
 /** The lines a UsageError shows its user for a spec at `services/web` of cluster.yaml, or a failure when validation passed. */

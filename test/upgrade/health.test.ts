@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import type {AgentRecord, InstalledRecord} from '../../src/cluster/records.js'
+import type {AgentRecord, InstalledRecord} from '../../src/layout/records.js'
 import type {MemberStatus} from '../../src/etcd/members.js'
 import {type HealthInput, healthProblem} from '../../src/upgrade/health.js'
 

@@ -9,7 +9,7 @@ import {randomBytes} from 'node:crypto'
 import {after, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {machineKeys, rollingUpgradeKey, type RollingUpgradeRecord} from '../../src/cluster/records.js'
+import {machineKeys, rollingUpgradeKey, type RollingUpgradeRecord} from '../../src/layout/records.js'
 import type {Cluster} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
 import type {Remote} from '../../src/upgrade/machine.js'

@@ -3,7 +3,7 @@ import {request as httpsRequest} from 'node:https'
 
 import {cliClaim, type AuditEntry, type AuditQuery} from '../../audit/entry.js'
 import {BerthError, RetryableError, UsageError, type Problem} from '../../errors.js'
-import type {ServiceSpec} from '../spec.js'
+import type {ServiceSpec} from '../../spec/service.js'
 import {CLAIM_HEADERS} from './audit-route.js'
 import type {ObservedService} from './routes.js'
 

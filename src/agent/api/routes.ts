@@ -1,7 +1,7 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import {UsageError, formatProblem} from '../../errors.js'
-import {serviceNameProblem, validateServiceSpec} from '../spec.js'
+import {serviceNameProblem, validateServiceSpec} from '../../spec/service.js'
 import type {DesiredStore} from '../store.js'
 import {requestOrigin, serveAudit} from './audit-route.js'
 import {ApiError, readJson, sendJson} from './http.js'

@@ -1,5 +1,5 @@
-import type {ReplicaHealth} from '../../cluster/records.js'
-import {healthDefaults, MIN_HEALTHY_SECONDS, type HealthCheck} from '../spec.js'
+import type {ReplicaHealth} from '../../layout/records.js'
+import {healthDefaults, MIN_HEALTHY_SECONDS, type HealthCheck} from '../../spec/service.js'
 import type {ProbeResult} from './probe.js'
 
 /**

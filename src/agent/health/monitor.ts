@@ -1,10 +1,10 @@
 import type Dockerode from 'dockerode'
 
-import type {ReplicaHealth} from '../../cluster/records.js'
+import type {ReplicaHealth} from '../../layout/records.js'
 import {containerName} from '../docker-run.js'
 import {canonicalJson} from '../hash.js'
 import type {NodeContainer} from '../observe.js'
-import {healthDefaults, type HealthCheck, type ServiceSpec} from '../spec.js'
+import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
 import {probeExec, probeHttp, probeTcp, type ProbeResult} from './probe.js'
 

@@ -3,7 +3,7 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
 
-import type {ReplicaHealth} from '../../../src/cluster/records.js'
+import type {ReplicaHealth} from '../../../src/layout/records.js'
 import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 
 

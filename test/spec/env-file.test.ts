@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {EnvFileError, renderEnvFile} from '../../src/agent/env-file.js'
+import {EnvFileError, renderEnvFile} from '../../src/spec/env-file.js'
 
 describe('renderEnvFile', () => {
   it('writes env sorted by name, then secrets, objects and arrays as JSON', () => {

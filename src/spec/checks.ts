@@ -1,9 +1,9 @@
 import type {Problem} from '../errors.js'
-import {CONSTRAINT_GRAMMAR, parseConstraint} from '../scheduler/constraint.js'
-import {memoryMb} from '../scheduler/demand.js'
+import {CONSTRAINT_GRAMMAR, parseConstraint} from './constraint.js'
+import {memoryMb} from './quantities.js'
 import {envLineProblem, envString} from './env-file.js'
 import {unsafeCharacterIn, type ValueSource} from './escape.js'
-import type {EnvValue, ServiceSpecInput} from './spec.js'
+import type {EnvValue, ServiceSpecInput} from './service.js'
 
 /**
  * What the schema cannot say about a service spec: values that would break the unit or the

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {UsageError} from '../../src/errors.js'
-import {systemdCommandLine, systemdWord} from '../../src/agent/escape.js'
-import {validateServiceName, type ServiceSpec} from '../../src/agent/spec.js'
+import {systemdCommandLine, systemdWord} from '../../src/spec/escape.js'
+import {validateServiceName, type ServiceSpec} from '../../src/spec/service.js'
 import {dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
-import {parseCommandLine, parseUnit} from './systemd-parse.js'
+import {parseCommandLine, parseUnit} from '../agent/systemd-parse.js'
 
 // Values an attacker (or a careless author) could put in any field that reaches a unit.
 const hostile = [

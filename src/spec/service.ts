@@ -1,7 +1,7 @@
 import {UsageError, type Problem} from '../errors.js'
 import {schemaProblems} from '../schema.js'
 import type {ValueSource} from './escape.js'
-import {specProblems} from './spec-checks.js'
+import {specProblems} from './checks.js'
 
 /**
  * The role of a machine, and so the roles a service may be placed on: main machines are

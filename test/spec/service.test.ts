@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {validateServiceSpec} from '../../src/agent/spec.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
 import {problemLines} from '../support/spec.js'
 
 const stopFix = 'Seconds between SIGTERM and SIGKILL when stopping, 1-3600 (default 10), or "infinity" to wait for the container however long it takes and never SIGKILL it.'
@@ -92,7 +92,7 @@ describe('validateServiceSpec', () => {
 
 describe('reserved service names', () => {
   it('refuses the names of berth\'s own units', async () => {
-    const {serviceNameProblem} = await import('../../src/agent/spec.js')
+    const {serviceNameProblem} = await import('../../src/spec/service.js')
     for (const name of ['agent', 'installer']) assert.match(serviceNameProblem(name)?.message ?? '', /berth's own unit/)
     assert.equal(serviceNameProblem('agents'), undefined)
   })
