@@ -2,6 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {classifyEtcdError, etcdError, withTimeout} from './errors.js'
 import type {MemberStatus} from './members.js'
+import {answeringEndpoints} from './probe.js'
 import type {RecordStore} from './records.js'
 
 type Etcd3 = import('etcd3').Etcd3
@@ -32,9 +33,9 @@ export class EtcdCluster {
 
   private constructor(private readonly client: Etcd3, readonly endpoints: string[], private readonly timeoutMs: number) {}
 
-  /** A client for the cluster behind `endpoints` (http://IP:2379). */
+  /** A client for the cluster behind `endpoints` (http://IP:2379), through the members that accept a connect now (a dead one would cost a dial timeout per call that picks it). */
   static async connect(endpoints: string[], timeoutMs = 3000): Promise<EtcdCluster> {
-    return new EtcdCluster(await etcdClient(endpoints, timeoutMs), endpoints, timeoutMs)
+    return new EtcdCluster(await etcdClient(await answeringEndpoints(endpoints), timeoutMs), endpoints, timeoutMs)
   }
 
   /** The audit trail under `prefix`, over this same connection; closed with it. */
