@@ -42,19 +42,19 @@ export interface ApplyResult {
   errors: string[]
 }
 
-/** Runs the actions in order; never throws for one service's failure. */
+/**
+ * Runs the actions in order; never throws for one service's failure. A run of starts (and
+ * restarts) of different services goes at once: each waits for its image check and
+ * systemctl, and replicas moved off a lost machine should not start one after another.
+ */
 export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
   const outcomes = new Map<string, ServiceOutcome>()
   for (const name of ctx.desired.keys()) outcomes.set(name, {ok: true, actions: []})
   const errors: string[] = []
-  for (const action of actions) {
-    if (action.kind === 'daemonReload') {
-      await ctx.ops.systemctl(['daemon-reload']).catch((error: Error) => errors.push(error.message))
-      continue
-    }
+  const one = async (action: Exclude<Action, {kind: 'daemonReload'}>): Promise<void> => {
     const outcome = outcomes.get(action.service) ?? {ok: true, actions: []}
     outcomes.set(action.service, outcome)
-    if (!outcome.ok) continue
+    if (!outcome.ok) return
     try {
       await run(action, ctx)
       outcome.actions.push(action.kind)
@@ -63,7 +63,28 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       outcome.error = `${action.kind}: ${(error as Error).message}`
     }
   }
+  for (let i = 0; i < actions.length; i++) {
+    const action = actions[i]!
+    if (action.kind === 'daemonReload') {
+      await ctx.ops.systemctl(['daemon-reload']).catch((error: Error) => errors.push(error.message))
+      continue
+    }
+    const starts: Exclude<Action, {kind: 'daemonReload'}>[] = [action]
+    const services = new Set([action.service])
+    while (isStart(action) && i + 1 < actions.length) {
+      const next = actions[i + 1]!
+      if (next.kind === 'daemonReload' || !isStart(next) || services.has(next.service)) break
+      starts.push(next)
+      services.add(next.service)
+      i++
+    }
+    await Promise.all(starts.map(one))
+  }
   return {outcomes, errors}
+}
+
+function isStart(action: Action): boolean {
+  return action.kind === 'start' || action.kind === 'restart'
 }
 
 async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyContext): Promise<void> {
