@@ -12,7 +12,7 @@ import {openSecret} from '../../src/secrets/envelope.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {scratch} from '../support/cli.js'
 import {send, testApi, type Exchange, type TestApi} from './api-support.js'
-import {testService} from './store-support.js'
+import {privateEtcd, testService} from './store-support.js'
 
 /**
  * quartermaster's API on a real admin API over a real etcd: its README's requests as it
@@ -258,5 +258,26 @@ describe('quartermaster: bad input is refused in its shape, nothing stored', () 
     assert.deepEqual((await store.services()).get(id)?.command, ['sh', '-c', 'echo "a b"'])
     assert.equal((await send(api, 'POST', '/stop', {headers: readmeHeaders, body: JSON.stringify({id})})).status, 200)
     await assertNothingStored()
+  })
+})
+
+describe('quartermaster: etcd out of reach', () => {
+  it('answers 503 in its shape, with retry-after, and stores nothing once etcd is back', async () => {
+    const etcdDown = await privateEtcd()
+    const downStore = new EtcdStore({endpoints: [etcdDown.url], prefix: '/berth'})
+    after(() => downStore.close())
+    const target = await testApi({store: downStore, deps: quartermasterDeps({kind: 'etcd', endpoints: [etcdDown.url], prefix: '/berth'}, 'berth-', async () => provider)})
+    await etcdDown.stop()
+    const reply = await send(target, 'POST', '/run', {auth: false, headers: readmeHeaders, body: JSON.stringify({token: target.token, image: 'user/image'})})
+    assertRefused(reply, 503)
+    assert.equal(reply.headers['retry-after'], '1')
+    const status = await send(target, 'GET', `/status/run-0123456789abcdef?token=${target.token}`, {auth: false})
+    assertRefused(status, 503)
+    await etcdDown.start()
+    // A fresh client: the old one pauses the endpoint it saw fail.
+    const back = new EtcdStore({endpoints: [etcdDown.url], prefix: '/berth'})
+    after(() => back.close())
+    assert.deepEqual([...(await back.services()).keys()], [])
+    assert.deepEqual(await back.secretNames(), [])
   })
 })
