@@ -30,6 +30,8 @@ export interface Agent {
   metrics?: AgentMetrics
   /** The health checks of this node's copies; absent with fake node ops. */
   health?: HealthMonitor
+  /** The key provider of service secrets, opened on first use (the admin API seals quartermaster's registry auth with it). */
+  key: () => Promise<KeyProvider>
   close(): Promise<void>
 }
 
@@ -89,7 +91,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, metrics, health, close: async () => {
+  return {loop, store, metrics, health, key, close: async () => {
     health?.stop()
     await loop.stop()
     await (await scheduler)?.()
