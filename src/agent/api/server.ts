@@ -8,6 +8,7 @@ import {BerthError, RetryableError, UsageError} from '../../errors.js'
 import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.js'
 import {applyCors, checkToken} from './guard.js'
 import {ApiError, sendError, sendJson, sendRawError} from './http.js'
+import {REGISTRY_EVENTS_PATH, serveRegistryEvents} from './registry-events.js'
 import {route, type ApiDeps} from './routes.js'
 
 /** The options the admin API reads. */
@@ -91,6 +92,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
       sendJson(res, 200, {status: 'ok'})
       return undefined
     }
+    // The registry's notifications carry a token of their own, not the admin token.
+    if (path === REGISTRY_EVENTS_PATH) return void (await serveRegistryEvents(req, res, deps.registryEvents))
     checkToken(req, token)
     await route(req, res, path, deps)
   } catch (error) {
