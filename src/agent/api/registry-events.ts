@@ -1,3 +1,4 @@
+import {createHmac} from 'node:crypto'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import type {RegistryPushRecord} from '../../layout/records.js'
@@ -8,7 +9,9 @@ import {ApiError, readJson, sendJson} from './http.js'
  * `POST /v1/registry-events`: the distribution registry's push notifications
  * (`notifications.endpoints[]` in its config). The registry authenticates with a token of its
  * own (the endpoint's `headers: {Authorization: [Bearer …]}`), not the admin token: it may
- * only say that tags moved. Every push of a tagged manifest is handed on (the agent writes
+ * only say that tags moved. That token is derived from the admin token (an HMAC, so it
+ * gives nothing of the admin token away), so every agent and the provisioner know it
+ * without another node secret. Every push of a tagged manifest is handed on (the agent writes
  * it to etcd, where the scheduler's leader watches it, since this agent may not lead); the
  * leader looks the tag up itself, so an event can wake it but never choose a digest.
  */
@@ -24,6 +27,11 @@ export interface RegistryEventsDeps {
   token: string
   /** Hands the pushes on (to etcd); must not wait for the upgrade. */
   notify(pushes: RegistryPush[]): Promise<void>
+}
+
+/** The registry's token for this route: HMAC-SHA256 of a fixed label under the admin token, base64url. */
+export function registryEventsToken(adminToken: string): string {
+  return createHmac('sha256', adminToken).update('berth registry events v1').digest('base64url')
 }
 
 /** The path the registry posts to. */
@@ -42,9 +50,9 @@ export function pushesOf(body: unknown): RegistryPush[] {
   return pushes
 }
 
-/** Answers the registry: 401 without its token, 404 where no token is configured, else 200 with how many pushes were handed on. */
+/** Answers the registry: 401 without its token, 404 where the route is off (no etcd), else 200 with how many pushes were handed on. */
 export async function serveRegistryEvents(req: IncomingMessage, res: ServerResponse, deps: RegistryEventsDeps | undefined): Promise<void> {
-  if (!deps) throw new ApiError(404, 'not_found', `${REGISTRY_EVENTS_PATH} is off on this agent: its registry events token file is missing`)
+  if (!deps) throw new ApiError(404, 'not_found', `${REGISTRY_EVENTS_PATH} is off on this agent: auto-upgrade needs the etcd store`)
   if (req.method !== 'POST') throw new ApiError(405, 'method_not_allowed', 'use POST here', undefined, {allow: 'POST'})
   checkToken(req, deps.token)
   const pushes = pushesOf(await readJson(req, [EVENTS_TYPE, 'application/json']))
