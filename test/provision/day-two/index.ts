@@ -1,4 +1,5 @@
 import {auditPart} from './audit.js'
+import {autoUpgrade} from './auto-upgrade.js'
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
@@ -18,6 +19,7 @@ export const dayTwoParts: DayTwoPart[] = [
   metricsPart,
   health,
   opsPart,
+  autoUpgrade,
   // Last: it stops a node.
   scheduling,
 ]
