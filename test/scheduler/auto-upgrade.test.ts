@@ -19,7 +19,7 @@ import {AutoUpgrader, dueServices, followsPush, type CheckOutcome} from '../../s
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 import {send, testApi} from '../agent/api-support.js'
-import {sleep, testService} from '../agent/store-support.js'
+import {testService, until} from '../agent/store-support.js'
 import {pushTestImage, removeImages} from '../support/registry-images.js'
 import {registryAddress} from '../support/services.js'
 import {testDemandOf, testPlace} from './test-placement.js'
@@ -44,16 +44,6 @@ async function client(): Promise<Etcd3> {
   const c = new Etcd3({hosts: endpoints})
   clients.push(c)
   return c
-}
-
-async function until<T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await test()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`)
-    await sleep(50)
-  }
 }
 
 /** A main agent's scheduler candidate and auto-upgrader over one prefix, stopped after the test. */
