@@ -1,3 +1,4 @@
+import type {RegistryCredentials} from '../images/digest.js'
 import {pinSpec, registryLookup, type DigestLookup} from '../images/pin.js'
 import {schedulerKeys} from '../layout/records.js'
 import type {ServiceSpec} from '../spec/service.js'
@@ -18,8 +19,8 @@ export function nodeDigestLookup(): DigestLookup {
 }
 
 /** What the admin API gets: `pin` always, `registryEvents` with the etcd store. */
-export async function registryApiDeps(options: AgentOptions, registry: string | undefined, lookup: DigestLookup = nodeDigestLookup()): Promise<{pin: (spec: ServiceSpec) => Promise<ServiceSpec>; registryEvents?: RegistryEventsDeps; close(): Promise<void>}> {
-  const pin = (spec: ServiceSpec): Promise<ServiceSpec> => pinSpec(spec, lookup, registry)
+export async function registryApiDeps(options: AgentOptions, registry: string | undefined, lookup: DigestLookup = nodeDigestLookup()): Promise<{pin: (spec: ServiceSpec, credentials?: RegistryCredentials) => Promise<ServiceSpec>; registryEvents?: RegistryEventsDeps; close(): Promise<void>}> {
+  const pin = (spec: ServiceSpec, credentials?: RegistryCredentials): Promise<ServiceSpec> => pinSpec(spec, lookup, registry, credentials)
   if (options.store.kind !== 'etcd') return {pin, close: async () => undefined}
   const token = registryEventsToken(await readToken(options.tokenFile))
   const {endpoints, prefix} = options.store

@@ -1,6 +1,6 @@
 import {qualifiedImage} from '../agent/docker-run.js'
 import type {ServiceSpec} from '../spec/service.js'
-import {parseReference, resolveDigest, type DigestOptions} from './digest.js'
+import {parseReference, resolveDigest, type DigestOptions, type RegistryCredentials} from './digest.js'
 
 /**
  * Pinning a spec to the digest its image's tag points at now, so that every replica, on
@@ -12,12 +12,15 @@ import {parseReference, resolveDigest, type DigestOptions} from './digest.js'
 /** How a registry host is reached: plain HTTP or not, and with which pull credentials. */
 export type RegistryAccess = (registry: string) => Promise<DigestOptions> | DigestOptions
 
-/** Looks up the digest of a qualified reference (`registry/repository:tag`). */
-export type DigestLookup = (reference: string) => Promise<string>
+/** Looks up the digest of a qualified reference (`registry/repository:tag`), with the service's own pull credentials when it has some. */
+export type DigestLookup = (reference: string, credentials?: RegistryCredentials) => Promise<string>
 
-/** A lookup over the real registries, each reached as `access` says. */
+/** A lookup over the real registries, each reached as `access` says; a service's credentials win over the node's. */
 export function registryLookup(access: RegistryAccess): DigestLookup {
-  return async (reference) => resolveDigest(reference, await access(parseReference(reference).registry ?? ''))
+  return async (reference, credentials) => {
+    const options = await access(parseReference(reference).registry ?? '')
+    return resolveDigest(reference, credentials ? {...options, credentials} : options)
+  }
 }
 
 /**
@@ -32,7 +35,7 @@ export function unpinnable(spec: Pick<ServiceSpec, 'image' | 'imageDigest'>, reg
 }
 
 /** The spec with `imageDigest` set to what its tag points at now; a spec that cannot be pinned is returned as it is. */
-export async function pinSpec(spec: ServiceSpec, lookup: DigestLookup, registry: string | undefined): Promise<ServiceSpec> {
+export async function pinSpec(spec: ServiceSpec, lookup: DigestLookup, registry: string | undefined, credentials?: RegistryCredentials): Promise<ServiceSpec> {
   if (unpinnable(spec, registry) !== undefined) return spec
-  return {...spec, imageDigest: await lookup(qualifiedImage(spec.image, registry))}
+  return {...spec, imageDigest: await lookup(qualifiedImage(spec.image, registry), credentials)}
 }

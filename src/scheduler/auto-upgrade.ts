@@ -4,7 +4,7 @@ import {canonicalJson, specHash} from '../agent/hash.js'
 import {qualifiedImage} from '../agent/docker-run.js'
 import type {DesiredStore} from '../agent/store.js'
 import {auditEntry} from '../audit/entry.js'
-import {parseReference} from '../images/digest.js'
+import {parseReference, type RegistryCredentials} from '../images/digest.js'
 import type {DigestLookup} from '../images/pin.js'
 import {ETCD_PREFIX, type RegistryPushRecord, schedulerKeys} from '../layout/records.js'
 import {autoUpgradePollSeconds, type ServiceSpec} from '../spec/service.js'
@@ -33,6 +33,8 @@ export interface AutoUpgradeOptions {
   lookup: DigestLookup
   /** The cluster registry images without a host come from. */
   registry?: string
+  /** A service's own pull credentials (its pullSecret opened, src/agent/pull-credentials.ts). */
+  credentials?: (spec: ServiceSpec) => Promise<RegistryCredentials | undefined>
   /** How often due polls are looked for (default 5000 ms: the shortest pollSeconds is 5). */
   tickMs?: number
   log?: (line: string) => void
@@ -107,7 +109,7 @@ export class AutoUpgrader {
     const {store, lookup, registry} = this.options
     let digest: string
     try {
-      digest = await lookup(qualifiedImage(spec.image, registry))
+      digest = await lookup(qualifiedImage(spec.image, registry), await this.options.credentials?.(spec))
     } catch (error) {
       return {service: name, result: 'failed', error: (error as Error).message}
     }

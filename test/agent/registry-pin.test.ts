@@ -17,7 +17,9 @@ import {runImage} from '../../src/agent/docker-run.js'
 import {configCredentials, dockerRegistryConfig, isInsecure, nodeRegistryAccess} from '../../src/agent/registry-access.js'
 import {pinSpec, registryLookup} from '../../src/images/pin.js'
 import {scratch} from '../support/cli.js'
-import {pushTestImage, removeImages} from '../support/registry-images.js'
+import {bearerFront, pushTestImage, removeImages} from '../support/registry-images.js'
+import {sealSecret} from '../../src/secrets/envelope.js'
+import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {dockerSocket, registryAddress} from '../support/services.js'
 import {sendJsonBody, testApi} from './api-support.js'
 
@@ -53,7 +55,7 @@ describe('PUT /v1/services/NAME pins the spec', () => {
   it('stores the digest the tag points at, keeps the image as written, and dockerd runs exactly that reference', async () => {
     const pushed = await pushTestImage(registry, repo, '1', `${repo} one`)
     images.push(pushed.id)
-    const api = await testApi({pin: (spec) => pinSpec(spec, registryLookup(access), registry)})
+    const api = await testApi({deps: {pin: (spec) => pinSpec(spec, registryLookup(access), registry)}})
     const reply = await sendJsonBody(api, 'PUT', '/v1/services/web', {image: `${repo}:1`})
     assert.equal(reply.status, 200)
     assert.deepEqual((reply.json.spec as {image: string; imageDigest: string}), {image: `${repo}:1`, imageDigest: pushed.digest, stopTimeout: 10, restart: 'always', roles: ['main', 'worker']})
@@ -75,8 +77,28 @@ describe('PUT /v1/services/NAME pins the spec', () => {
     }
   })
 
+  it('looks a tag up with the service\'s pull secret: pinned with it, refused without it', async () => {
+    const pushed = await pushTestImage(registry, repo, 'private', `${repo} private`)
+    images.push(pushed.id)
+    const front = await bearerFront(registry, 'puller', 'pull-pass-1')
+    const dir = await scratch('berth-pin-key-')
+    await createMasterKey(path.join(dir, 'master.key'))
+    const provider = await LocalKeyProvider.fromFile(path.join(dir, 'master.key'))
+    const api = await testApi({deps: {key: async () => provider, pin: (spec, credentials) => pinSpec(spec, registryLookup(access), registry, credentials)}})
+    const spec = {image: `${front.host}/${repo}:private`, pullSecret: 'REG_AUTH'}
+    const refused = await sendJsonBody(api, 'PUT', '/v1/services/private', spec)
+    assert.equal(refused.status, 422, 'the secret is not set yet: no credentials')
+    assert.match(refused.json.error?.message ?? '', /refused a token \(HTTP 401\)/)
+    await api.store.putSealedSecret('REG_AUTH', await sealSecret('REG_AUTH', JSON.stringify({username: 'puller', password: 'pull-pass-1'}), provider))
+    const pinned = await sendJsonBody(api, 'PUT', '/v1/services/private', spec)
+    assert.equal(pinned.status, 200, pinned.text)
+    assert.equal((pinned.json.spec as {imageDigest: string}).imageDigest, pushed.digest)
+    assert.equal(front.tokenRequests.length, 2, 'one token asked for without, one with the credentials')
+    assert.doesNotMatch(api.logs.join('\n'), /pull-pass-1/)
+  })
+
   it('refuses a tag that does not resolve with 422 and the registry\'s reason, and stores nothing', async () => {
-    const api = await testApi({pin: (spec) => pinSpec(spec, registryLookup(access), registry)})
+    const api = await testApi({deps: {pin: (spec) => pinSpec(spec, registryLookup(access), registry)}})
     const reply = await sendJsonBody(api, 'PUT', '/v1/services/web', {image: `${repo}:missing`})
     assert.equal(reply.status, 422)
     assert.equal(reply.json.error?.code, 'image_unresolved')

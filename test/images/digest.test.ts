@@ -7,8 +7,6 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {createServer, type IncomingMessage, type Server} from 'node:http'
-import type {AddressInfo} from 'node:net'
 import {after, describe, it} from 'node:test'
 
 import {challengeParams, DigestError, parseReference, repositoryOf, resolveDigest} from '../../src/images/digest.js'
@@ -17,7 +15,7 @@ import {runImage} from '../../src/agent/docker-run.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import {registryAddress} from '../support/services.js'
 import {freePort} from '../agent/store-support.js'
-import {pushTestImage, putIndex, removeImages} from '../support/registry-images.js'
+import {bearerFront, pushTestImage, putIndex, removeImages} from '../support/registry-images.js'
 
 const registry = registryAddress()
 const repo = `berth-digest-${randomBytes(4).toString('hex')}`
@@ -98,35 +96,6 @@ describe('resolveDigest against the real test registry', () => {
     assert.equal(unpinnable(spec, undefined), 'names no registry host')
   })
 })
-
-/** A loopback registry front that asks for a bearer token (got with Basic credentials from its own /token), then passes requests on to the real registry. */
-async function bearerFront(upstream: string, user: string, password: string): Promise<{url: string; host: string; tokenRequests: string[]; server: Server}> {
-  const token = randomBytes(8).toString('hex')
-  const tokenRequests: string[] = []
-  let host = ''
-  const server = createServer((req: IncomingMessage, res) => {
-    const url = new URL(req.url ?? '/', `http://${host}`)
-    if (url.pathname === '/token') {
-      tokenRequests.push(`${url.searchParams.get('service')} ${url.searchParams.get('scope')}`)
-      const ok = req.headers.authorization === `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
-      res.writeHead(ok ? 200 : 401, {'content-type': 'application/json'}).end(JSON.stringify(ok ? {token} : {errors: [{code: 'UNAUTHORIZED'}]}))
-      return
-    }
-    if (req.headers.authorization !== `Bearer ${token}`) {
-      const scope = `repository:${url.pathname.replace(/^\/v2\/(.*)\/manifests\/.*$/, '$1')}:pull`
-      res.writeHead(401, {'www-authenticate': `Bearer realm="http://${host}/token",service="berth-test",scope="${scope}"`}).end()
-      return
-    }
-    void fetch(`http://${upstream}${url.pathname}`, {method: req.method, headers: {accept: req.headers.accept ?? ''}}).then(async (answer) => {
-      const digest = answer.headers.get('docker-content-digest')
-      res.writeHead(answer.status, digest ? {'docker-content-digest': digest} : {}).end(Buffer.from(await answer.arrayBuffer()))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  host = `127.0.0.1:${(server.address() as AddressInfo).port}`
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return {url: `http://${host}`, host, tokenRequests, server}
-}
 
 describe('a registry behind a 401 bearer challenge', () => {
   it('gets a token with the pull credentials, for the repository\'s pull scope, and resolves', async () => {

@@ -44,7 +44,7 @@ describe('the local cluster registry\'s push notifications', {timeout: 60_000}, 
   it('a push to the real registry reaches the agent\'s route over HTTPS, with the derived token', async () => {
     const pushes: RegistryPush[] = []
     const adminToken = randomBytes(24).toString('base64url')
-    const api = await testApi({registryEvents: {token: registryEventsToken(adminToken), notify: async (p) => void pushes.push(...p)}})
+    const api = await testApi({deps: {registryEvents: {token: registryEventsToken(adminToken), notify: async (p) => void pushes.push(...p)}}})
     const dir = await scratch('berth-regnotify-')
     const port = await freePort()
     const base = `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`

@@ -122,7 +122,7 @@ describe('auto-upgrade against the real etcd and registry', {timeout: 120_000}, 
     const key = schedulerKeys(prefix).registryPush
     const notify = etcdPushNotifier(async (k, v) => void (await raw.put(k).value(v).exec()), key, 'main-2')
     const token = randomBytes(16).toString('hex')
-    const api = await testApi({registryEvents: {token, notify}})
+    const api = await testApi({deps: {registryEvents: {token, notify}}})
 
     const second = await pushTestImage(registry, repo, 'stable', `${repo} pushed`)
     images.push(second.id)

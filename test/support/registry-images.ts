@@ -1,7 +1,10 @@
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
+import {createServer, type IncomingMessage, type Server} from 'node:http'
+import type {AddressInfo} from 'node:net'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {after} from 'node:test'
 
 import {execa} from 'execa'
 
@@ -47,4 +50,33 @@ export async function putIndex(registry: string, repo: string, tag: string, medi
 /** Removes the local images the tests built. */
 export async function removeImages(ids: readonly string[]): Promise<void> {
   if (ids.length > 0) await execa('docker', ['image', 'rm', '-f', ...ids], {reject: false})
+}
+
+/** A loopback registry front that asks for a bearer token (got with Basic credentials from its own /token), then passes requests on to the real registry. */
+export async function bearerFront(upstream: string, user: string, password: string): Promise<{url: string; host: string; tokenRequests: string[]; server: Server}> {
+  const token = randomBytes(8).toString('hex')
+  const tokenRequests: string[] = []
+  let host = ''
+  const server = createServer((req: IncomingMessage, res) => {
+    const url = new URL(req.url ?? '/', `http://${host}`)
+    if (url.pathname === '/token') {
+      tokenRequests.push(`${url.searchParams.get('service')} ${url.searchParams.get('scope')}`)
+      const ok = req.headers.authorization === `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+      res.writeHead(ok ? 200 : 401, {'content-type': 'application/json'}).end(JSON.stringify(ok ? {token} : {errors: [{code: 'UNAUTHORIZED'}]}))
+      return
+    }
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      const scope = `repository:${url.pathname.replace(/^\/v2\/(.*)\/manifests\/.*$/, '$1')}:pull`
+      res.writeHead(401, {'www-authenticate': `Bearer realm="http://${host}/token",service="berth-test",scope="${scope}"`}).end()
+      return
+    }
+    void fetch(`http://${upstream}${url.pathname}`, {method: req.method, headers: {accept: req.headers.accept ?? ''}}).then(async (answer) => {
+      const digest = answer.headers.get('docker-content-digest')
+      res.writeHead(answer.status, digest ? {'docker-content-digest': digest} : {}).end(Buffer.from(await answer.arrayBuffer()))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return {url: `http://${host}`, host, tokenRequests, server}
 }
