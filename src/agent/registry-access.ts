@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import type {RegistryCredentials} from '../images/digest.js'
 import type {RegistryAccess} from '../images/pin.js'
+import {authCredentials} from './pull-credentials.js'
 
 /**
  * How this node reaches a registry, as its own dockerd and docker CLI do, so that a digest
@@ -40,10 +41,7 @@ function inCidr(ip: string, cidr: string): boolean {
 /** The `auths` entry of docker's config.json for `registry` (`auth` is base64 of user:password), or undefined. */
 export function configCredentials(config: {auths?: Record<string, {auth?: string}>}, registry: string): RegistryCredentials | undefined {
   const entry = config.auths?.[registry] ?? config.auths?.[`https://${registry}`] ?? config.auths?.[`http://${registry}`]
-  if (!entry?.auth) return undefined
-  const text = Buffer.from(entry.auth, 'base64').toString('utf8')
-  const colon = text.indexOf(':')
-  return colon < 0 ? undefined : {username: text.slice(0, colon), password: text.slice(colon + 1)}
+  return entry?.auth ? authCredentials({auth: entry.auth}) : undefined
 }
 
 /** The node's access: dockerd's registry settings (read on each lookup, a few ms) and docker's config.json. */
