@@ -2,7 +2,7 @@ import {chmod, mkdir, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {writeFileAtomic} from '../fsx.js'
-import {envFilePath, qualifiedImage} from './docker-run.js'
+import {envFilePath, runImage} from './docker-run.js'
 import {renderEnvFile} from '../spec/env-file.js'
 import type {NodeOps, RegistryAuth} from './node-ops.js'
 import type {Action, Desired} from './reconcile.js'
@@ -117,7 +117,7 @@ async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyCo
  */
 async function prepareStart(service: string, ctx: ApplyContext): Promise<void> {
   const spec = ctx.desired.get(service) as ServiceSpec
-  await ctx.ops.ensureImage(qualifiedImage(spec.image, ctx.registry), spec.pullSecret === undefined ? undefined : await pullAuth(spec.pullSecret, ctx))
+  await ctx.ops.ensureImage(runImage(spec, ctx.registry), spec.pullSecret === undefined ? undefined : await pullAuth(spec.pullSecret, ctx))
   const hasEnv = Object.keys(spec.env ?? {}).length > 0 || (spec.secrets ?? []).length > 0
   if (!hasEnv) return
   const secrets = await ctx.openSecrets(spec.secrets ?? [])

@@ -29,6 +29,8 @@ export interface Agent {
   store: DesiredStore
   /** Present when the agent was given metrics to feed. */
   metrics?: AgentMetrics
+  /** The cluster registry images without a host come from (node.json). */
+  registry?: string
   /** The health checks of this node's copies; absent with fake node ops. */
   health?: HealthMonitor
   /** The key provider of service secrets, opened on first use (the admin API seals quartermaster's registry auth with it). */
@@ -83,7 +85,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
   const reporter: AgentReporter | undefined = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, client: etcdClientOf(store), prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, facts, log: extra.log, health: health && (() => health.health())}) : undefined
   if (reporter && health) health.deps.onChange = () => void reporter.refresh()
   if (metrics && health) metrics.healthOf = (service) => isHealthy(health.replicaHealth(service))
-  const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log) : undefined
+  const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log, extra.registry, key) : undefined
   if (reporter) {
     const pass = loop.pass.bind(loop)
     loop.pass = async () => {
@@ -92,7 +94,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, metrics, health, key, close: async () => {
+  return {loop, store, metrics, health, key, registry: extra.registry, close: async () => {
     health?.stop()
     await loop.stop()
     await (await scheduler)?.()
@@ -105,7 +107,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
  * Campaigns to be the cluster's scheduler (main machines with etcd): while elected, this
  * agent places the replicated services. Returns the stop, which resigns.
  */
-async function startScheduler(options: AgentOptions, store: DesiredStore, log?: (line: string) => void): Promise<() => Promise<void>> {
+async function startScheduler(options: AgentOptions, store: DesiredStore, log?: (line: string) => void, registry?: string, key?: () => Promise<KeyProvider>): Promise<() => Promise<void>> {
   if (options.store.kind !== 'etcd') return async () => undefined
   const [{SchedulerCandidate}, {place}, {schedulerDemand}] = await Promise.all([import('../scheduler/leader.js'), import('../scheduler/placement.js'), import('../scheduler/replicated.js')])
   const shared = etcdClientOf(store)
@@ -115,7 +117,15 @@ async function startScheduler(options: AgentOptions, store: DesiredStore, log?: 
     lostAfterMs: (options.scheduler?.lostAfterSeconds ?? LOST_AFTER_SECONDS) * 1000, log,
   })
   candidate.start()
+  // The leader also follows the tags of the services with autoUpgrade (src/scheduler/auto-upgrade.ts).
+  const [{AutoUpgrader}, {nodeDigestLookup}, {pullCredentials}] = await Promise.all([import('../scheduler/auto-upgrade.js'), import('./registry-wiring.js'), import('./pull-credentials.js')])
+  const upgrader = new AutoUpgrader({
+    client, prefix: options.store.prefix, machine: options.machine, isLeader: () => candidate.leading, store, lookup: nodeDigestLookup(), registry, log,
+    credentials: (spec) => pullCredentials(spec, store, key),
+  })
+  void upgrader.start()
   return async () => {
+    await upgrader.stop()
     await candidate.stop()
     if (!shared) client.close()
   }

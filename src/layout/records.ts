@@ -117,7 +117,17 @@ export function schedulerKeys(prefix = ETCD_PREFIX) {
     election: 'leader',
     pending: `${prefix}/scheduler/pending`,
     assignments: `${prefix}/assignments/`,
+    /** The last registry push any agent was told of (a RegistryPushRecord): the leader's auto-upgrade watches it. */
+    registryPush: `${prefix}/scheduler/registry-push`,
   }
+}
+
+/** What an agent writes when the registry tells it of pushes: which tags moved, and when. */
+export interface RegistryPushRecord {
+  at: string
+  /** The agent that was told. */
+  machine: string
+  pushes: {repository: string; tag: string; digest?: string}[]
 }
 
 /** The key of one replica's assignment. */

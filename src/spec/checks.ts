@@ -45,6 +45,7 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
     if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
   }
   for (const problem of healthProblems(spec)) at(problem.path, problem.message, problem.fix)
+  for (const problem of imageProblems(spec)) at(problem.path, problem.message, problem.fix)
   schedulingProblems(spec, at)
   return problems
 }
@@ -91,6 +92,17 @@ function healthProblems(spec: ServiceSpecInput): {path: string; message: string;
   const fix = 'give exactly one of http: {port, path, status}, tcp: {port} or exec: [command, args...]'
   if (kinds.length === 0) return [{path: 'health', message: 'names no check', fix}]
   return [{path: 'health', message: `names ${kinds.length} checks (${kinds.join(', ')})`, fix}]
+}
+
+/** A pin given twice, and a tag to follow that is not there. */
+function imageProblems(spec: ServiceSpecInput): {path: string; message: string; fix: string}[] {
+  const pinned = spec.image.includes('@')
+  const problems = []
+  if (pinned && spec.imageDigest !== undefined) problems.push({path: 'imageDigest', message: 'is given with an image pinned by @digest already', fix: 'keep one of the two: remove imageDigest, or the @digest from image'})
+  if (pinned && spec.autoUpgrade !== undefined && spec.autoUpgrade !== false) {
+    problems.push({path: 'autoUpgrade', message: `has no tag to follow: image ${JSON.stringify(spec.image)} is pinned by digest`, fix: 'write the image with its tag (web:1.2) and no @sha256:..., or remove autoUpgrade'})
+  }
+  return problems
 }
 
 /** Deepest nesting of arrays and objects an env value may have. */

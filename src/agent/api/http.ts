@@ -140,11 +140,11 @@ function hasBody(req: IncomingMessage): boolean {
  * than {@link maxBodyDepth} or does not parse.
  * Returns undefined when there is no body at all.
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage, types: readonly string[] = ['application/json']): Promise<unknown> {
   if (!hasBody(req)) return undefined
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
-  if (type !== 'application/json') {
-    throw new ApiError(415, 'unsupported_media_type', `the body must be JSON with Content-Type: application/json, not ${JSON.stringify(type || 'none')}`)
+  if (!types.includes(type ?? '')) {
+    throw new ApiError(415, 'unsupported_media_type', `the body must be JSON with Content-Type: ${types.join(' or ')}, not ${JSON.stringify(type || 'none')}`)
   }
   const tooLarge = new ApiError(413, 'body_too_large', `the body is larger than ${maxBodyBytes} bytes`)
   if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge

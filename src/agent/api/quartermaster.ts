@@ -11,6 +11,8 @@ import {tokenMatches} from './guard.js'
 import {ApiError, readJson, sendJson, toApiError} from './http.js'
 import {bodyObject, parseRun, QuartermasterError, RUN_PREFIX, statusWord} from './quartermaster-request.js'
 import type {ApiDeps} from './routes.js'
+import {DigestError} from '../../images/digest.js'
+import {authCredentials} from '../pull-credentials.js'
 
 /**
  * quartermaster's API on the admin API, as its clients call it: `POST /run`, `POST /stop`,
@@ -109,9 +111,12 @@ async function run(body: Record<string, unknown>, req: IncomingMessage, deps: Ap
     await deps.store.putSealedSecret(secret, blob, origin)
   }
   try {
+    // Pinned to its digest as every stored spec is, looked up with the run's own auth.
+    if (deps.pin) spec = await deps.pin(spec, authCredentials(request.auth))
     await deps.store.putService(request.id, spec, origin)
   } catch (error) {
     if (secret) await deps.store.deleteSecret(secret, origin).catch(() => undefined)
+    if (error instanceof DigestError) throw new QuartermasterError(422, `${error.message}; nothing was run`)
     throw error
   }
   await deps.requestSync()

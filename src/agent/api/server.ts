@@ -9,6 +9,7 @@ import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.
 import {applyCors, checkToken} from './guard.js'
 import {ApiError, sendError, sendJson, sendRawError, toApiError} from './http.js'
 import {isQuartermasterPath, serveQuartermaster} from './quartermaster.js'
+import {REGISTRY_EVENTS_PATH, serveRegistryEvents} from './registry-events.js'
 import {route, type ApiDeps} from './routes.js'
 
 /** The options the admin API reads. */
@@ -94,6 +95,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
     }
     // quartermaster's clients send the token in the body or the query, on its routes only.
     if (isQuartermasterPath(path)) return await serveQuartermaster(req, res, path, token, deps).finally(() => discardBody(req))
+    // The registry's notifications carry a token of their own, not the admin token.
+    if (path === REGISTRY_EVENTS_PATH) return void (await serveRegistryEvents(req, res, deps.registryEvents))
     checkToken(req, token)
     await route(req, res, path, deps)
   } catch (error) {

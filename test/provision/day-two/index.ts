@@ -1,4 +1,5 @@
 import {auditPart} from './audit.js'
+import {autoUpgrade} from './auto-upgrade.js'
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
@@ -20,6 +21,7 @@ export const dayTwoParts: DayTwoPart[] = [
   health,
   opsPart,
   quartermasterPart,
+  autoUpgrade,
   // Last: it stops a node.
   scheduling,
 ]
