@@ -26,11 +26,15 @@ export function registryLookup(access: RegistryAccess): DigestLookup {
 /**
  * Why a spec is stored as written, without a lookup, or undefined when it is to be pinned: its
  * image is pinned already (by `@sha256:` or `imageDigest`), or names no registry to ask (a
- * Docker Hub name on a node without a cluster registry, an image only on the host).
+ * Docker Hub name on a node without a cluster registry, a `localhost/` image only on the host).
  */
 export function unpinnable(spec: Pick<ServiceSpec, 'image' | 'imageDigest'>, registry: string | undefined): string | undefined {
   if (spec.imageDigest !== undefined || parseReference(spec.image).digest !== undefined) return 'pinned already'
-  if (parseReference(qualifiedImage(spec.image, registry)).registry === undefined) return 'names no registry host'
+  const host = parseReference(qualifiedImage(spec.image, registry)).registry
+  if (host === undefined) return 'names no registry host'
+  // `localhost/NAME` without a port is an image built or loaded on the machine itself (Podman's
+  // name for them); no registry serves it, so there is no digest to ask for.
+  if (host === 'localhost') return 'a local image (localhost/…)'
   return undefined
 }
 

@@ -94,6 +94,10 @@ describe('resolveDigest against the real test registry', () => {
     assert.equal(unpinnable(byDigest, undefined), 'pinned already')
     assert.equal(await pinSpec(byDigest, async () => assert.fail('no lookup for an image given by digest'), undefined), byDigest)
     assert.equal(unpinnable(spec, undefined), 'names no registry host')
+    const local = await validateServiceSpec({image: 'localhost/web:1'})
+    assert.equal(unpinnable(local, registry), 'a local image (localhost/…)')
+    assert.equal(await pinSpec(local, async () => assert.fail('no lookup for a local image'), registry), local)
+    assert.equal(unpinnable(await validateServiceSpec({image: 'localhost:5000/web:1'}), undefined), undefined, 'a registry on localhost has a port')
   })
 })
 
