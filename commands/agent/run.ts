@@ -17,7 +17,7 @@ export default class AgentRun extends BerthCommand {
     const agent = await loadAgent(flags.options, log, true)
     const {startApi} = await import('../../src/agent/api/server.js')
     const {loop, store, options} = agent
-    const metrics = agent.metrics && await (await import('../../src/agent/metrics-listener.js')).serveMetrics(agent.metrics, options)
+    const metrics = agent.metrics && await (await import('../../src/agent/api/metrics-listener.js')).serveMetrics(agent.metrics, options)
     const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi})
     log(`berth-agent on ${options.machine}: admin API at ${api.url}, metrics ${metrics ? (metrics.url ?? 'at /metrics') : 'off'}, units ${options.unitPrefix}* in ${options.unitDir}`)
     await loop.start()

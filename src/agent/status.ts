@@ -1,4 +1,3 @@
-import type {ObservedService} from './api/routes.js'
 import type {ServiceOutcome} from './apply.js'
 import type {StoreState} from './loop.js'
 import {containerName} from './docker-run.js'
@@ -67,8 +66,12 @@ export function failingUnits(observed: NodeObserved, prefix: string, services: I
   return failing
 }
 
-/** One service as the node runs it, from an observation, or undefined when it runs nothing for it. */
-export function observedService(observed: NodeObserved, prefix: string, service: string): ObservedService | undefined {
+/**
+ * One service as the node runs it, from an observation, or undefined when it runs nothing for
+ * it: the API's ObservedService (api/routes.ts), left to inference so the agent's part does
+ * not import its API's (the loop's observe is checked against ApiDeps where it is plugged in).
+ */
+export function observedService(observed: NodeObserved, prefix: string, service: string) {
   const unit = unitName(prefix, service)
   const seen = observed.units.get(unit)
   const container = observed.containers.find((c) => c.name === containerName(prefix, service) && c.running)

@@ -14,7 +14,7 @@ import {after, before, describe, it} from 'node:test'
 import type {Etcd3} from 'etcd3'
 
 import {startApi, type RunningApi} from '../../src/agent/api/server.js'
-import {serveMetrics} from '../../src/agent/metrics-listener.js'
+import {serveMetrics} from '../../src/agent/api/metrics-listener.js'
 import {replicaHealthy} from '../../src/agent/metrics.js'
 import {parseShow} from '../../src/agent/node-ops.js'
 import {agentOptionsFrom, type AgentOptions} from '../../src/agent/options.js'
