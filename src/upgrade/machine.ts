@@ -9,7 +9,7 @@ import {EtcdCluster} from '../etcd/client.js'
 import {findMember} from '../etcd/members.js'
 import {imageRef} from '../firstboot/model.js'
 import {nodeClusterFile} from '../provision/cluster-json.js'
-import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from './commands.js'
+import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from '../cluster/installed-commands.js'
 import {type GateSources, waitHealthy} from './gate.js'
 import {healthProblem, type HealthTarget} from './health.js'
 
