@@ -6,7 +6,7 @@ import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'
 import type {NodeFile} from './agent-unit.js'
-import type {NodeClusterFile} from './cluster-json.js'
+import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 import {openEtcd} from '../etcd/client.js'
 
 /** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */

@@ -22,7 +22,6 @@ const ALLOWED: Record<string, string> = {
   'src/cli -> src/agent/api': 'to be removed',
   'src/cli -> src/cluster': 'to be removed',
   'src/cli -> src/provision': 'to be removed',
-  'src/upgrade -> src/provision': 'to be removed',
   'src/scheduler -> src/agent': 'to be removed',
 }
 
