@@ -18,10 +18,6 @@ const ALLOWED: Record<string, string> = {
   'src/audit -> src/agent': 'to be removed',
   'src/audit -> src/agent/api': 'to be removed',
   'src/audit -> src/cluster': 'to be removed',
-  'src/cli -> src/agent': 'to be removed',
-  'src/cli -> src/agent/api': 'to be removed',
-  'src/cli -> src/cluster': 'to be removed',
-  'src/cli -> src/provision': 'to be removed',
   'src/scheduler -> src/agent': 'to be removed',
 }
 
