@@ -30,7 +30,7 @@ export default class Audit extends BerthCommand {
       const problem = serviceNameProblem(flags.service, {path: '--service'})
       if (problem) throw new UsageError([problem])
     }
-    const {readAudit} = await import('../src/audit/read.js')
+    const {readAudit} = await import('../src/access/audit-read.js')
     const entries = await readAudit(await this.source(flags), {since, service: flags.service})
     for (const line of auditTable(entries)) this.log(line)
     return {entries}

@@ -164,3 +164,11 @@ export function originText(origin: AuditOrigin): string {
   if (origin.via === 'api') return `api ${origin.address ?? '?'}${who ? ` (claims ${who})` : ''}`
   return `cli ${who ?? '?'}`
 }
+
+/** Where the audit trail is kept: beside the desired state, in the same store. */
+export interface AuditLog {
+  /** Appends one entry (a change made elsewhere: a machine added, an upgrade) and enforces the retention. */
+  appendAudit(entry: AuditEntry): Promise<void>
+  /** The entries that answer the query, oldest first. */
+  auditEntries(query?: AuditQuery): Promise<AuditEntry[]>
+}

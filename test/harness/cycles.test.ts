@@ -15,9 +15,6 @@ const DIRS = ['src', 'commands']
  */
 const ALLOWED: Record<string, string> = {
   'src/agent -> src/agent/health': 'to be removed',
-  'src/audit -> src/agent': 'to be removed',
-  'src/audit -> src/agent/api': 'to be removed',
-  'src/audit -> src/cluster': 'to be removed',
   'src/scheduler -> src/agent': 'to be removed',
 }
 
