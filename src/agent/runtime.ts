@@ -1,6 +1,6 @@
 import {BerthError} from '../errors.js'
 import type {MachineFacts} from '../layout/records.js'
-import {openEtcd} from '../etcd/client.js'
+import {openEtcd} from '../etcd/open.js'
 import {openSecret, type KeyProvider} from '../secrets/envelope.js'
 import {machineCapacity} from './capacity.js'
 import {defaultEnvFileDir} from './docker-run.js'

@@ -1,5 +1,5 @@
 import {BerthError} from '../errors.js'
-import {openEtcd} from './client.js'
+import {openEtcd} from './open.js'
 import {etcdError} from './errors.js'
 
 type Etcd3 = import('etcd3').Etcd3

@@ -7,7 +7,7 @@ import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'
 import type {NodeFile} from './agent-unit.js'
 import type {NodeClusterFile} from '../firstboot/cluster-json.js'
-import {openEtcd} from '../etcd/client.js'
+import {openEtcd} from '../etcd/open.js'
 
 /** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */
 
