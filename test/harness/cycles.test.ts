@@ -22,7 +22,6 @@ const ALLOWED: Record<string, string> = {
 const ALLOWED_FILES: Record<string, string> = {
   'src/agent/status.ts -> src/agent/loop.ts': 'to be removed',
   'src/agent/observe.ts -> src/agent/node-ops.ts': 'to be removed',
-  'src/config/checks.ts -> src/config/load.ts': 'to be removed',
   'src/spec/service.ts -> src/spec/checks.ts': 'to be removed',
 }
 
