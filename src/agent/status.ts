@@ -1,5 +1,4 @@
 import type {ServiceOutcome} from './apply.js'
-import type {StoreState} from './loop.js'
 import {containerName} from './docker-run.js'
 import type {NodeObserved} from './observe.js'
 import type {Action} from './reconcile.js'
@@ -23,6 +22,17 @@ export interface PassReport {
   drift: string[]
   /** True when every service's outcome is ok and the pass had no other error. */
   converged: boolean
+}
+
+/** Whether the store answered the last pass, and what was done while it did not. */
+export interface StoreState {
+  reachable: boolean
+  /** When it stopped answering. */
+  unreachableSince?: string
+  /** When replicas were stopped for want of it (offlineGraceMs after the last contact). */
+  replicasStoppedAt?: string
+  /** The last read error. */
+  error?: string
 }
 
 /** The agent's status: its last pass and how many passes ran. */
