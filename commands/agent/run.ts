@@ -1,6 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {optionsFlag} from '../../src/agent/options.js'
-import {loadAgent} from '../../src/agent/runtime.js'
+import {loadAgent} from '../../src/agent/wiring/runtime.js'
 
 export default class AgentRun extends BerthCommand {
   static override summary = 'Run berth-agent: keep this node equal to the desired state and serve the admin API.'
