@@ -3,6 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {classifyEtcdError, etcdError, withTimeout} from './errors.js'
 import type {MemberStatus} from './members.js'
 import {openEtcd} from './open.js'
+import {answeringEndpoints} from './probe.js'
 import type {RecordStore} from './records.js'
 
 type Etcd3 = import('etcd3').Etcd3
@@ -18,9 +19,9 @@ export class EtcdCluster {
 
   private constructor(private readonly client: Etcd3, readonly endpoints: string[], private readonly timeoutMs: number) {}
 
-  /** A client for the cluster behind `endpoints` (http://IP:2379). */
+  /** A client for the cluster behind `endpoints` (http://IP:2379), through the members that accept a connect now (a dead one would cost a dial timeout per call that picks it). */
   static async connect(endpoints: string[], timeoutMs = 3000): Promise<EtcdCluster> {
-    return new EtcdCluster(await etcdClient(endpoints, timeoutMs), endpoints, timeoutMs)
+    return new EtcdCluster(await openEtcd(await answeringEndpoints(endpoints), {}, {callTimeoutMs: timeoutMs}), endpoints, timeoutMs)
   }
 
   /** The audit trail under `prefix`, over this same connection; closed with it. */
@@ -75,7 +76,7 @@ export class EtcdCluster {
   private async memberProblem(clientUrls: string[]): Promise<string | undefined> {
     const key = clientUrls.join(',')
     let one = this.memberClients.get(key)
-    if (!one) this.memberClients.set(key, one = etcdClient(clientUrls, this.timeoutMs))
+    if (!one) this.memberClients.set(key, one = openEtcd(clientUrls, {}, {callTimeoutMs: this.timeoutMs}))
     try {
       const status = await withTimeout((await one).maintenance.status(), this.timeoutMs)
       return status.errors.length > 0 ? status.errors.join('; ') : undefined
@@ -106,22 +107,4 @@ export class EtcdCluster {
       }
     }
   }
-}
-
-/**
- * An etcd3 client whose per-host circuit breaker reopens after a second, not five: etcd
- * answers "unhealthy cluster" for a few seconds after a membership change, and the default
- * breaker would then refuse every call ("circuit breaker is open") and hide etcd's own
- * answer. A dead host is still skipped: each call is retried once per host.
- */
-async function etcdClient(hosts: string[], dialTimeout: number): Promise<Etcd3> {
-  const [{isRecoverableError}, {circuitBreaker, ConsecutiveBreaker, handleWhen, retry}] = await Promise.all([import('etcd3'), import('cockatiel')])
-  const recoverable = handleWhen(isRecoverableError)
-  return openEtcd(hosts, {
-    dialTimeout,
-    faultHandling: {
-      host: () => circuitBreaker(recoverable, {halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2)}),
-      global: retry(recoverable, {maxAttempts: hosts.length + 1}),
-    },
-  })
 }

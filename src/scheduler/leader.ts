@@ -131,13 +131,16 @@ export class SchedulerCandidate {
   async place(leadership: Leadership): Promise<PlacementPass> {
     const {client} = this.options
     const keys = schedulerKeys(this.prefix)
+    // A machine seen missing was missing when the reads began: a slow read (a call that met a
+    // dead member first) must not push its lost clock later.
+    const readAt = Date.now()
     const [services, machineValues, assignmentValues] = await Promise.all([
       this.options.services(),
       client.getAll().prefix(machinesDir(this.prefix)).strings(),
       client.getAll().prefix(keys.assignments).strings(),
     ])
     const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
-    const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, Date.now(), this.options.lostAfterMs)
+    const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
     const plan = this.options.place(replicated.map(([name, spec]) => this.options.demandOf(name, spec)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
     const hashes = new Map(replicated.map(([name, spec]) => [name, sha256Hex(canonicalJson(spec)).slice(0, 16)]))

@@ -29,6 +29,8 @@ export interface ServiceSpecInput {
   command?: string[]
   env?: Record<string, EnvValue>
   secrets?: string[]
+  /** A service secret holding the Docker registry auth (JSON) for this image's pulls only; never an env var. */
+  pullSecret?: string
   ports?: string[]
   volumes?: string[]
   mounts?: Mount[]

@@ -1,7 +1,7 @@
 import {STATUS_CODES, type IncomingMessage, type ServerResponse} from 'node:http'
 import type {Duplex} from 'node:stream'
 
-import type {Problem} from '../../errors.js'
+import {BerthError, RetryableError, UsageError, type Problem} from '../../errors.js'
 
 /**
  * The admin API's HTTP plumbing, with no framework: JSON bodies read under a size limit,
@@ -159,4 +159,14 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
     const at = /position (\d+)/.exec((error as Error).message)?.[1]
     throw new ApiError(400, 'malformed_json', `the body is not valid JSON${at === undefined ? '' : ` (at byte ${at})`}`)
   }
+}
+
+/** Translates errors at the boundary: berth's own keep their message, anything else is a bare 500. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error
+  if (error instanceof UsageError) return new ApiError(400, 'bad_request', error.message, error.problems)
+  if (error instanceof RetryableError) return new ApiError(503, 'unavailable', error.message, undefined, {'retry-after': '1'})
+  if (error instanceof BerthError) return new ApiError(500, 'failed', error.message)
+  // An unexpected error may carry anything in its message: it is not passed on.
+  return new ApiError(500, 'internal', 'internal error; see the agent log')
 }

@@ -5,6 +5,7 @@ import {serviceNameProblem, validateServiceSpec} from '../../spec/service.js'
 import type {DesiredStore} from '../store.js'
 import {requestOrigin, serveAudit} from './audit-route.js'
 import {ApiError, readJson, sendJson} from './http.js'
+import type {QuartermasterDeps} from './quartermaster.js'
 
 /** What the node runs for a service, as the executor sees it (systemd unit and Docker container). */
 export interface ObservedService {
@@ -15,7 +16,7 @@ export interface ObservedService {
 }
 
 /** What the routes need from the agent; the loop plugs in the real ones, tests fakes. */
-export interface ApiDeps {
+export interface ApiDeps extends QuartermasterDeps {
   store: DesiredStore
   /** The observed state of one service, or undefined when the node runs nothing for it. */
   observe(name: string): Promise<ObservedService | undefined>
