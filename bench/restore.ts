@@ -14,7 +14,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {loadClusterFile} from '../src/config/load.js'
-import {openEtcd} from '../src/etcd/client.js'
+import {openEtcd} from '../src/etcd/open.js'
 import {packageRoot} from '../src/paths.js'
 import {printTable} from './timing.js'
 

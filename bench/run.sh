@@ -30,3 +30,4 @@ node dist/bench/logs.js 30
 # The admin API fuzz also runs over etcd when the test services are up (scripts/services.sh).
 (set -a; source <(bash scripts/services.sh env); set +a; node dist/bench/api-fuzz.js)
 (set -a; source <(bash scripts/services.sh env); set +a; node dist/bench/audit.js 100)
+(set -a; source <(bash scripts/services.sh env); set +a; node dist/bench/watch-fanout.js 20 200)

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../src/cli/base.js'
-import {apiFlags} from '../src/cli/cluster-access.js'
+import {apiFlags} from '../src/access/cluster-access.js'
 import {auditTable, parseSince, type AuditEntry} from '../src/audit/entry.js'
 import {UsageError} from '../src/errors.js'
 
@@ -30,7 +30,7 @@ export default class Audit extends BerthCommand {
       const problem = serviceNameProblem(flags.service, {path: '--service'})
       if (problem) throw new UsageError([problem])
     }
-    const {readAudit} = await import('../src/audit/read.js')
+    const {readAudit} = await import('../src/access/audit-read.js')
     const entries = await readAudit(await this.source(flags), {since, service: flags.service})
     for (const line of auditTable(entries)) this.log(line)
     return {entries}
@@ -38,7 +38,7 @@ export default class Audit extends BerthCommand {
 
   private async source(flags: {url?: string; 'token-file'?: string; ca?: string; 'insecure-skip-verify'?: boolean; config: string; 'state-dir'?: string; 'local-cluster'?: string}) {
     if (flags.url !== undefined) {
-      const {apiClient} = await import('../src/cli/cluster-access.js')
+      const {apiClient} = await import('../src/access/cluster-access.js')
       return {api: await apiClient(flags)}
     }
     const {resolveTarget} = await import('../src/provision/target.js')

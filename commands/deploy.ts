@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 
 import type {ApiClient} from '../src/agent/api/client.js'
 import {BerthCommand} from '../src/cli/base.js'
-import {apiClient, apiFlags} from '../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../src/access/cluster-access.js'
 import type {DeployState} from '../src/deploy/deploy.js'
 import type {RolloutOutcome} from '../src/deploy/rollout.js'
 import type {ServiceImage} from '../src/images/services.js'

@@ -1,6 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {optionsFlag} from '../../src/agent/options.js'
-import {loadAgent} from '../../src/agent/runtime.js'
+import {loadAgent} from '../../src/agent/wiring/runtime.js'
 import type {PassReport} from '../../src/agent/status.js'
 
 export default class AgentInit extends BerthCommand {

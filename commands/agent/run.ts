@@ -1,6 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {optionsFlag} from '../../src/agent/options.js'
-import {loadAgent} from '../../src/agent/runtime.js'
+import {loadAgent} from '../../src/agent/wiring/runtime.js'
 
 export default class AgentRun extends BerthCommand {
   static override summary = 'Run berth-agent: keep this node equal to the desired state and serve the admin API.'
@@ -17,8 +17,8 @@ export default class AgentRun extends BerthCommand {
     const agent = await loadAgent(flags.options, log, true)
     const [{startApi}, {quartermasterDeps}] = await Promise.all([import('../../src/agent/api/server.js'), import('../../src/agent/api/quartermaster.js')])
     const {loop, store, options} = agent
-    const metrics = agent.metrics && await (await import('../../src/agent/metrics-listener.js')).serveMetrics(agent.metrics, options)
-    const registry = await (await import('../../src/agent/registry-wiring.js')).registryApiDeps(options, agent.registry)
+    const metrics = agent.metrics && await (await import('../../src/agent/api/metrics-listener.js')).serveMetrics(agent.metrics, options)
+    const registry = await (await import('../../src/agent/wiring/registry.js')).registryApiDeps(options, agent.registry)
     const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi, pin: registry.pin, registryEvents: registry.registryEvents, ...quartermasterDeps(options.store, options.unitPrefix, agent.key)})
     log(`berth-agent on ${options.machine}: admin API at ${api.url}, metrics ${metrics ? (metrics.url ?? 'at /metrics') : 'off'}, units ${options.unitPrefix}* in ${options.unitDir}`)
     await loop.start()

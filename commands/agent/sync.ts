@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {optionsFlag} from '../../src/agent/options.js'
-import {loadAgent} from '../../src/agent/runtime.js'
+import {loadAgent} from '../../src/agent/wiring/runtime.js'
 import {describeAction, type PassReport} from '../../src/agent/status.js'
 
 export default class AgentSync extends BerthCommand {

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {machineArgs, machineFlags} from '../../src/cli/machine-flags.js'
+import {machineArgs, machineFlags} from '../../src/access/machine-flags.js'
 import {machineNamed} from '../../src/cluster/target.js'
 import {resolveTarget} from '../../src/provision/target.js'
 

@@ -1,5 +1,5 @@
 import {BerthCommand} from '../../src/cli/base.js'
-import {machineArgs, machineFlags} from '../../src/cli/machine-flags.js'
+import {machineArgs, machineFlags} from '../../src/access/machine-flags.js'
 import {machineNamed} from '../../src/cluster/target.js'
 import {resolveTarget} from '../../src/provision/target.js'
 

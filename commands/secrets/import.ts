@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {secretsBackend, secretsFlags} from '../../src/cli/cluster-access.js'
+import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
 import {importSecrets, withSecretsBackend} from '../../src/agent/secrets-service.js'
 
 export default class SecretsImport extends BerthCommand {

@@ -1,5 +1,5 @@
 import {BerthCommand} from '../../src/cli/base.js'
-import {secretsBackend, secretsFlags} from '../../src/cli/cluster-access.js'
+import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
 import {withSecretsBackend} from '../../src/agent/secrets-service.js'
 
 export default class SecretsList extends BerthCommand {

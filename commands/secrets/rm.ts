@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {BerthError} from '../../src/errors.js'
-import {secretsBackend, secretsFlags} from '../../src/cli/cluster-access.js'
+import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
 import {cliOrigin} from '../../src/audit/entry.js'
 import {withSecretsBackend} from '../../src/agent/secrets-service.js'
 

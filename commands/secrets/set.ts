@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {secretsBackend, secretsFlags} from '../../src/cli/cluster-access.js'
+import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
 import {readSecretValue, setSecret, withSecretsBackend} from '../../src/agent/secrets-service.js'
 
 export default class SecretsSet extends BerthCommand {

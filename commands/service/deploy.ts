@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {readDeployFile} from '../../src/agent/api/deploy-file.js'
-import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 
 export default class ServiceDeploy extends BerthCommand {
   static override summary = 'Create or change the services of a YAML or JSON file.'

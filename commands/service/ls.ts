@@ -1,5 +1,5 @@
 import {BerthCommand} from '../../src/cli/base.js'
-import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
 
 export default class ServiceLs extends BerthCommand {

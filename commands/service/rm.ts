@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 import {validateServiceName} from '../../src/spec/service.js'
 
 export default class ServiceRm extends BerthCommand {

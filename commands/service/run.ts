@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 import {UsageError} from '../../src/errors.js'
 
 export default class ServiceRun extends BerthCommand {

@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 
 export default class ServiceStatus extends BerthCommand {
   static override summary = 'Say what a container started by `service run` is doing, in quartermaster\'s words (GET /status/ID).'

@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {apiClient, apiFlags} from '../../src/cli/cluster-access.js'
+import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 
 export default class ServiceStop extends BerthCommand {
   static override summary = 'Stop and remove a container started by `service run` (quartermaster\'s POST /stop).'

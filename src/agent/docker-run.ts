@@ -1,4 +1,5 @@
 import {canonicalJson, sha256Hex} from './hash.js'
+import {runImage} from '../images/reference.js'
 import {SCHEDULING_FIELDS, WATCH_FIELDS, type ServiceSpec} from '../spec/service.js'
 
 /** What a node adds to every service's `docker run`: where images come from and where env files live. */
@@ -20,26 +21,6 @@ export function containerName(prefix: string, name: string): string {
 /** The env file a service's env and secrets are written to just before it starts. */
 export function envFilePath(prefix: string, name: string, opts: RunOptions = {}): string {
   return `${opts.envFileDir ?? defaultEnvFileDir}/${containerName(prefix, name)}.env`
-}
-
-/** The image reference to run: the cluster's registry is put in front of names without a registry host. */
-export function qualifiedImage(image: string, registry: string | undefined): string {
-  const first = image.split('/')[0] as string
-  // Docker's own rule: a first component with a dot or a port, or `localhost`, is a host.
-  const hasHost = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
-  return hasHost || registry === undefined ? image : `${registry}/${image}`
-}
-
-/**
- * The image a unit runs: pinned, `registry/repository@sha256:…` (the tag left out, so docker
- * pulls and runs exactly that manifest), else the reference as written, qualified.
- */
-export function runImage(spec: Pick<ServiceSpec, 'image' | 'imageDigest'>, registry: string | undefined): string {
-  const image = qualifiedImage(spec.image, registry)
-  if (spec.imageDigest === undefined) return image
-  // The tag is the colon after the last slash; a registry's port comes before it.
-  const colon = image.lastIndexOf(':')
-  return `${colon > image.lastIndexOf('/') ? image.slice(0, colon) : image}@${spec.imageDigest}`
 }
 
 /** A short hash of everything that decides how the container runs; a container carrying another one is stale. */

@@ -5,7 +5,7 @@ import type {NodeOps} from './node-ops.js'
 import {observeNode} from './observe.js'
 import {plan, type Action, type Desired, type UnitRenderer} from './reconcile.js'
 import type {MachineRole, ServiceSpec} from '../spec/service.js'
-import {describeAction, driftOf, failingUnits, observedService, type AgentStatus, type PassReport} from './status.js'
+import {describeAction, driftOf, failingUnits, observedService, type AgentStatus, type PassReport, type StoreState} from './status.js'
 import type {DesiredStore} from './store.js'
 import {RetryableError} from '../errors.js'
 import {localReplicas, replicatedCount} from '../scheduler/replicated.js'
@@ -41,17 +41,6 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   metrics?: PassMetrics
   /** Given the services this node should run after each pass that read them (the health monitor's hook). */
   onDesired?: (desired: Desired) => void
-}
-
-/** Whether the store answered the last pass, and what was done while it did not. */
-export interface StoreState {
-  reachable: boolean
-  /** When it stopped answering. */
-  unreachableSince?: string
-  /** When replicas were stopped for want of it (offlineGraceMs after the last contact). */
-  replicasStoppedAt?: string
-  /** The last read error. */
-  error?: string
 }
 
 /** The agent's reconcile loop; one per node. */

@@ -1,7 +1,12 @@
 import type Dockerode from 'dockerode'
 
 import {BerthError} from '../errors.js'
-import type {NodeContainer} from './observe.js'
+import type {ObservedContainer} from './reconcile.js'
+
+/** A berth container as Docker lists it, with the image it runs (for the admin API). */
+export interface NodeContainer extends ObservedContainer {
+  image: string
+}
 
 /**
  * The agent's two hands on a node, systemd and Docker, behind one small interface: the real

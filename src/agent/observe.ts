@@ -3,8 +3,8 @@ import path from 'node:path'
 
 import {RESERVED_SERVICE_NAMES} from '../spec/service.js'
 import {sha256Hex} from './hash.js'
-import type {Observed, ObservedContainer, ObservedUnit} from './reconcile.js'
-import type {NodeOps} from './node-ops.js'
+import type {Observed, ObservedUnit} from './reconcile.js'
+import type {NodeContainer, NodeOps} from './node-ops.js'
 
 /**
  * What is on the node now, read fresh on every pass: the prefixed unit files on disk (by
@@ -12,11 +12,6 @@ import type {NodeOps} from './node-ops.js'
  * Only names with the prefix are ever read; the system's own units are left out entirely,
  * so no plan can stop or remove them.
  */
-
-/** A berth container as Docker lists it, with the image it runs (for the admin API). */
-export interface NodeContainer extends ObservedContainer {
-  image: string
-}
 
 /** A unit as observed, with systemd's SubState (`auto-restart` shows a crash loop) and NRestarts. */
 export interface NodeUnit extends ObservedUnit {

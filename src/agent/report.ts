@@ -1,7 +1,7 @@
 import type {Etcd3, Lease} from 'etcd3'
 
 import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys, type ReplicaHealth} from '../layout/records.js'
-import {openEtcd} from '../etcd/client.js'
+import {openEtcd} from '../etcd/open.js'
 import {classifyEtcdError} from '../etcd/errors.js'
 import type {NodeOps} from './node-ops.js'
 import type {PassReport} from './status.js'

@@ -1,6 +1,4 @@
-import type {ObservedService} from './api/routes.js'
 import type {ServiceOutcome} from './apply.js'
-import type {StoreState} from './loop.js'
 import {containerName} from './docker-run.js'
 import type {NodeObserved} from './observe.js'
 import type {Action} from './reconcile.js'
@@ -24,6 +22,17 @@ export interface PassReport {
   drift: string[]
   /** True when every service's outcome is ok and the pass had no other error. */
   converged: boolean
+}
+
+/** Whether the store answered the last pass, and what was done while it did not. */
+export interface StoreState {
+  reachable: boolean
+  /** When it stopped answering. */
+  unreachableSince?: string
+  /** When replicas were stopped for want of it (offlineGraceMs after the last contact). */
+  replicasStoppedAt?: string
+  /** The last read error. */
+  error?: string
 }
 
 /** The agent's status: its last pass and how many passes ran. */
@@ -67,8 +76,12 @@ export function failingUnits(observed: NodeObserved, prefix: string, services: I
   return failing
 }
 
-/** One service as the node runs it, from an observation, or undefined when it runs nothing for it. */
-export function observedService(observed: NodeObserved, prefix: string, service: string): ObservedService | undefined {
+/**
+ * One service as the node runs it, from an observation, or undefined when it runs nothing for
+ * it: the API's ObservedService (api/routes.ts), left to inference so the agent's part does
+ * not import its API's (the loop's observe is checked against ApiDeps where it is plugged in).
+ */
+export function observedService(observed: NodeObserved, prefix: string, service: string) {
   const unit = unitName(prefix, service)
   const seen = observed.units.get(unit)
   const container = observed.containers.find((c) => c.name === containerName(prefix, service) && c.running)

@@ -1,13 +1,8 @@
-import type {AuditEntry, AuditOrigin, AuditQuery} from '../audit/entry.js'
+import type {AuditLog, AuditOrigin} from '../audit/entry.js'
 import type {ServiceSpec} from '../spec/service.js'
 
-/** Where the audit trail is kept: beside the desired state, in the same store. */
-export interface AuditLog {
-  /** Appends one entry (a change made elsewhere: a machine added, an upgrade) and enforces the retention. */
-  appendAudit(entry: AuditEntry): Promise<void>
-  /** The entries that answer the query, oldest first. */
-  auditEntries(query?: AuditQuery): Promise<AuditEntry[]>
-}
+// The trail's interface is the audit folder's; the agent's stores and API name it from here too.
+export type {AuditLog}
 
 /**
  * Where desired state lives: etcd in a cluster, PostgreSQL on a single host (the

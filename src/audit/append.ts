@@ -1,5 +1,4 @@
-import type {AuditLog} from '../agent/store.js'
-import {auditEntry, cliOrigin, type AuditChange, type AuditEntry, type AuditOrigin} from './entry.js'
+import {auditEntry, cliOrigin, type AuditChange, type AuditEntry, type AuditLog, type AuditOrigin} from './entry.js'
 
 /**
  * Appends a change to the audit trail: what every change made outside a store's own

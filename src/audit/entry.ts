@@ -166,3 +166,11 @@ export function originText(origin: AuditOrigin): string {
   if (origin.via === 'agent') return `agent ${origin.claimed?.host ?? '?'}`
   return `cli ${who ?? '?'}`
 }
+
+/** Where the audit trail is kept: beside the desired state, in the same store. */
+export interface AuditLog {
+  /** Appends one entry (a change made elsewhere: a machine added, an upgrade) and enforces the retention. */
+  appendAudit(entry: AuditEntry): Promise<void>
+  /** The entries that answer the query, oldest first. */
+  auditEntries(query?: AuditQuery): Promise<AuditEntry[]>
+}

@@ -1,7 +1,6 @@
 import type {Etcd3, IOperation, IRequestOp} from 'etcd3'
 
-import {AUDIT_RETENTION, byId, expiredBefore, matchesQuery, trimSlack, type AuditEntry, type AuditQuery, type AuditRetention} from './entry.js'
-import type {AuditLog} from '../agent/store.js'
+import {AUDIT_RETENTION, byId, expiredBefore, matchesQuery, trimSlack, type AuditEntry, type AuditLog, type AuditQuery, type AuditRetention} from './entry.js'
 
 /** Runs one call on the etcd client, translating its errors (each owner has its own wording). */
 export type EtcdCall = <T>(call: (client: Etcd3) => Promise<T>) => Promise<T>

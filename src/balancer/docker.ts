@@ -1,4 +1,5 @@
-import {BerthError, outputTail} from '../errors.js'
+import {BerthError} from '../errors.js'
+import {BALANCER_ROLE, docker, removeContainer} from '../local-cluster/containers.js'
 import {LABEL} from '../local-cluster/provider.js'
 import {tar} from '../local-cluster/tar.js'
 import {ADMIN_SOCKET} from './config.js'
@@ -18,16 +19,9 @@ export interface BalancerInfo {
 /** The label that names the service a balancer stands in front of. */
 export const SERVICE_LABEL = 'berth.service'
 
-async function docker(args: string[], input?: Buffer | string): Promise<string> {
-  const {execa} = await import('execa')
-  const result = await execa('docker', args, {input, reject: false, all: true})
-  if (result.exitCode !== 0) throw new BerthError(`docker ${args.slice(0, 2).join(' ')} failed: ${outputTail(result.all, 3, ' ')}`)
-  return String(result.stdout).trim()
-}
-
 /** The cluster's balancer container, if one exists (found by the cluster and role labels). */
 export async function findBalancer(cluster: string): Promise<BalancerInfo | undefined> {
-  const id = (await docker(['ps', '-q', '--no-trunc', '--filter', `label=${LABEL.cluster}=${cluster}`, '--filter', `label=${LABEL.role}=balancer`])).split('\n')[0]
+  const id = (await docker(['ps', '-q', '--no-trunc', '--filter', `label=${LABEL.cluster}=${cluster}`, '--filter', `label=${LABEL.role}=${BALANCER_ROLE}`])).split('\n')[0]
   if (!id) return undefined
   const [name, ip, service, port] = (await docker(['inspect', '--format', `{{.Name}} {{index .Config.Labels "${LABEL.ip}"}} {{index .Config.Labels "${SERVICE_LABEL}"}} {{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, id])).split(' ')
   return {id, name: (name ?? '').replace(/^\//, ''), ip: ip ?? '', service: service ?? '', port: Number(port), url: `http://127.0.0.1:${port}`}
@@ -38,7 +32,7 @@ export async function findBalancer(cluster: string): Promise<BalancerInfo | unde
  * on 127.0.0.1 only (a free port dockerd chooses), labelled with the cluster and run.
  */
 export async function startBalancer(options: {cluster: string; run: string; network: string; ip: string; image: string; service: string; config: string}): Promise<BalancerInfo> {
-  const labels = {[LABEL.cluster]: options.cluster, [LABEL.run]: options.run, [LABEL.role]: 'balancer', [LABEL.ip]: options.ip, [SERVICE_LABEL]: options.service}
+  const labels = {[LABEL.cluster]: options.cluster, [LABEL.run]: options.run, [LABEL.role]: BALANCER_ROLE, [LABEL.ip]: options.ip, [SERVICE_LABEL]: options.service}
   const id = await docker(['create', '--name', `berth-${options.cluster}-balancer`, '--network', options.network, '--ip', options.ip, '-p', '127.0.0.1::80',
     ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), options.image])
   try {
@@ -69,12 +63,7 @@ export async function adminCommand(id: string, command: string): Promise<string>
   return docker(['exec', id, 'sh', '-c', `echo '${command}' | socat stdio ${ADMIN_SOCKET}`])
 }
 
-/** The ids of the cluster's balancer containers in any state (for destroy: a stopped one blocks the network's removal too). */
-export async function balancerContainers(cluster: string): Promise<string[]> {
-  return (await docker(['ps', '-a', '-q', '--no-trunc', '--filter', `label=${LABEL.cluster}=${cluster}`, '--filter', `label=${LABEL.role}=balancer`])).split('\n').filter(Boolean)
-}
-
 /** Removes the balancer container by id. */
 export async function removeBalancer(id: string): Promise<void> {
-  await docker(['rm', '-f', id])
+  await removeContainer(id)
 }

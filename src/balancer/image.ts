@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import {BerthError, outputTail} from '../errors.js'
-import {ensureBaseImage} from '../local-cluster/image.js'
+import {ensureBaseImage} from '../images/base.js'
 
 // Debian's haproxy, and socat to talk to its admin socket; never anything from Docker Hub.
 const DOCKERFILE = `ARG BASE

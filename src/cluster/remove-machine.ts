@@ -9,7 +9,7 @@ import {EtcdCluster} from '../etcd/client.js'
 import {drainMachine, replicaRowsNow, replicatedOn, waitDrained} from './drain.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
-import {stopServicesCommand} from '../upgrade/commands.js'
+import {stopServicesCommand} from './installed-commands.js'
 import {checkRemove} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
 

@@ -3,8 +3,7 @@ import {isIP} from 'node:net'
 import {type Placement, validateStoredServices} from '../spec/service.js'
 import {type Problem, UsageError, formatProblem} from '../errors.js'
 import {parseConstraint} from '../spec/constraint.js'
-import {arrayOf} from './load.js'
-import {type ClusterDocument, MAX_MAIN_MACHINES, intervalSeconds} from './types.js'
+import {arrayOf, type ClusterDocument, MAX_MAIN_MACHINES, intervalSeconds} from './types.js'
 
 /**
  * The checks a schema cannot express: unique names and addresses, valid IPs, and an etcd

@@ -7,7 +7,7 @@ import {type Problem, UsageError} from '../errors.js'
 import {schemaProblems} from '../schema.js'
 import {buildProblems, splitBuilds} from './build.js'
 import {semanticProblems, serviceProblems} from './checks.js'
-import {type Cluster, type ClusterDocument, DEFAULTS, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
+import {arrayOf, type Cluster, type ClusterDocument, DEFAULTS, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS} from './types.js'
 
 /** A loaded cluster and the warnings worth showing (an even number of etcd members, say). */
 export interface Loaded {
@@ -136,11 +136,6 @@ async function authorizedKeys(document: ClusterDocument, file: string | undefine
     problems.push({file, path: 'ssh', message: 'no authorized key', fix: 'add ssh/authorizedKeyFiles: [~/.ssh/id_ed25519.pub] or ssh/authorizedKeys'})
   }
   return keys
-}
-
-/** The array at a key of a document that may not have passed the schema yet. */
-export function arrayOf<T>(value: T[] | undefined): T[] {
-  return Array.isArray(value) ? value : []
 }
 
 /**

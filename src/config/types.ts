@@ -101,3 +101,8 @@ export const DEFAULTS = {
 
 /** etcd's own limits: a quorum of more than 9 voters gets slower, not safer. */
 export const MAX_MAIN_MACHINES = 9
+
+/** The array at a key of a document that may not have passed the schema yet. */
+export function arrayOf<T>(value: T[] | undefined): T[] {
+  return Array.isArray(value) ? value : []
+}

@@ -1,5 +1,5 @@
 import {BerthError} from '../errors.js'
-import {openEtcd} from './client.js'
+import {openEtcd} from './open.js'
 import {answeringEndpoints} from './probe.js'
 import {etcdError} from './errors.js'
 

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
 import {BerthError, outputTail} from '../errors.js'
-import {contextHash} from '../local-cluster/image.js'
+import {contextHash} from './base.js'
 
 /**
  * One way to build an image from a context: hash what goes in, build only when no image

@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import {BerthError} from '../errors.js'
+import {isDigest, parseReference} from './reference.js'
 
 /**
  * Resolves an image's tag to the digest its registry serves for it now: `HEAD
@@ -20,17 +21,6 @@ export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
 ] as const
 
-/** An image reference taken apart: `registry/repository:tag@digest`. */
-export interface ImageReference {
-  /** host[:port]; undefined when the name has none (Docker Hub, or an image only on the host). */
-  registry?: string
-  repository: string
-  /** The tag as written, or `latest` when none is. */
-  tag: string
-  /** `sha256:…` when the reference is pinned already. */
-  digest?: string
-}
-
 /** Pull credentials for one registry (docker's `auths` entry). */
 export interface RegistryCredentials {
   username: string
@@ -48,38 +38,6 @@ export interface DigestOptions {
 
 /** A tag that cannot be resolved: the registry is down, refuses, or has no such tag. */
 export class DigestError extends BerthError {}
-
-const digestPattern = /^sha256:[0-9a-f]{64}$/
-
-/** Whether the text is a sha256 digest as registries write it. */
-export function isDigest(text: string): boolean {
-  return digestPattern.test(text)
-}
-
-/** Takes a reference apart by Docker's rule: a first component with a dot or a port, or `localhost`, is a host. */
-export function parseReference(image: string): ImageReference {
-  const at = image.indexOf('@')
-  const digest = at < 0 ? undefined : image.slice(at + 1)
-  const named = at < 0 ? image : image.slice(0, at)
-  const slash = named.indexOf('/')
-  const first = slash < 0 ? '' : named.slice(0, slash)
-  const hasHost = slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')
-  const rest = hasHost ? named.slice(slash + 1) : named
-  const colon = rest.lastIndexOf(':')
-  const tagged = colon > rest.lastIndexOf('/')
-  return {
-    ...(hasHost ? {registry: first} : {}),
-    repository: tagged ? rest.slice(0, colon) : rest,
-    tag: tagged ? rest.slice(colon + 1) : 'latest',
-    ...(digest === undefined ? {} : {digest}),
-  }
-}
-
-/** The reference without its tag or digest: `registry/repository`, what `@sha256:…` is appended to. */
-export function repositoryOf(image: string): string {
-  const ref = parseReference(image)
-  return ref.registry === undefined ? ref.repository : `${ref.registry}/${ref.repository}`
-}
 
 /** The digest `reference`'s tag points at now; throws DigestError saying why not. */
 export async function resolveDigest(reference: string, options: DigestOptions = {}): Promise<string> {

@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {BerthError} from '../errors.js'
-import {contextHash, ensureBaseImage, type Progress} from '../local-cluster/image.js'
+import {contextHash, ensureBaseImage, type Progress} from './base.js'
 import {packageRoot, shipped} from '../paths.js'
 
 /**

@@ -1,6 +1,6 @@
-import {qualifiedImage} from '../agent/docker-run.js'
 import type {ServiceSpec} from '../spec/service.js'
-import {parseReference, resolveDigest, type DigestOptions, type RegistryCredentials} from './digest.js'
+import {resolveDigest, type DigestOptions, type RegistryCredentials} from './digest.js'
+import {parseReference, qualifiedImage} from './reference.js'
 
 /**
  * Pinning a spec to the digest its image's tag points at now, so that every replica, on

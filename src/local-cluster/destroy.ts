@@ -1,7 +1,7 @@
 import {readdir, rm, rmdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {balancerContainers, removeBalancer} from '../balancer/docker.js'
+import {BALANCER_ROLE, containersOfRole, removeContainer} from './containers.js'
 import type {NodeProvider} from './provider.js'
 import type {LocalRecord} from './record.js'
 
@@ -42,7 +42,7 @@ export async function destroyLocal(provider: NodeProvider, record: LocalRecord, 
   const nodes = (await provider.listNodes(record.name)).filter((n) => n.cluster === record.name)
   for (const node of nodes) await provider.removeNode(node.id)
   // The balancer is attached to the network: it must go before the network can.
-  for (const id of await balancerContainers(record.name)) await removeBalancer(id)
+  for (const id of await containersOfRole(record.name, BALANCER_ROLE)) await removeContainer(id)
   await provider.stopRegistry(record.registry)
   await provider.removeNetwork(record.networkId)
   const kept = await removeLocalFolder(dir)

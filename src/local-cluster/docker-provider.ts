@@ -3,7 +3,7 @@ import {PassThrough} from 'node:stream'
 import type Dockerode from 'dockerode'
 
 import {BerthError} from '../errors.js'
-import {connectDocker, isNotFound} from './docker.js'
+import {connectDocker, isNotFound} from '../docker.js'
 import type {ClusterNetwork, ExecResult, NodeInfo, NodeProvider, NodeSpec, RegistryInfo} from './provider.js'
 import {LABEL} from './provider.js'
 import {addressIn, freeSubnets, hostRoutes} from './subnet.js'

@@ -1,7 +1,7 @@
 import type {MachineRole} from '../spec/service.js'
 import {UsageError} from '../errors.js'
 import {unsealUnitName} from '../firstboot/model.js'
-import type {NodeClusterFile} from './cluster-json.js'
+import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 
 /**
  * What the installer writes for the agent, as pure functions of the node's files: the

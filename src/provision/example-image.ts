@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {BerthError} from '../errors.js'
 import {buildImage} from '../images/build.js'
-import {ensureBaseImage} from '../local-cluster/image.js'
+import {ensureBaseImage} from '../images/base.js'
 import {shipped} from '../paths.js'
 
 /**

@@ -1,13 +1,13 @@
 import {readFile} from 'node:fs/promises'
 
-import {runImage} from '../agent/docker-run.js'
+import {runImage} from '../images/reference.js'
 import {validateServiceSpec} from '../spec/service.js'
 import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'
 import type {NodeFile} from './agent-unit.js'
-import type {NodeClusterFile} from './cluster-json.js'
-import {openEtcd} from '../etcd/client.js'
+import type {NodeClusterFile} from '../firstboot/cluster-json.js'
+import {openEtcd} from '../etcd/open.js'
 
 /** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */
 

@@ -7,7 +7,7 @@ import type {InstalledRecord} from '../layout/records.js'
 import {BerthError, UsageError} from '../errors.js'
 import {RecordStore} from '../etcd/records.js'
 import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-unit.js'
-import type {NodeClusterFile} from './cluster-json.js'
+import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 import {installedVersion, pullImage, serviceImages, writeIfChanged} from './install-ops.js'
 import {mapBounded} from './pool.js'
 import {putInstalled, readMachine, seedServices} from './records-etcd.js'
@@ -65,7 +65,7 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
     title: 'Put the cluster\'s initial services into etcd where absent',
     run: async () => {
       // Pinned as a deploy pins them; a tag that does not resolve yet is stored as written (the pull below says why).
-      const [{pinSpec}, {nodeDigestLookup}] = await Promise.all([import('../images/pin.js'), import('../agent/registry-wiring.js')])
+      const [{pinSpec}, {nodeDigestLookup}] = await Promise.all([import('../images/pin.js'), import('../agent/wiring/registry.js')])
       const lookup = nodeDigestLookup()
       const unpinned: string[] = []
       const pin = (name: string, spec: ServiceSpec): Promise<ServiceSpec> => pinSpec(spec, lookup, node.registry).catch((error: Error) => {

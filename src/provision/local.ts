@@ -54,7 +54,7 @@ export function provisionSteps(local: LocalCluster, options: {timeoutMs: number;
   }, {
     title: 'Have the registry notify the agents of every push (auto-upgrade)',
     run: async () => {
-      const {configureRegistryNotifications} = await import('../local-cluster/registry-notifications.js')
+      const {configureRegistryNotifications} = await import('./registry-notifications.js')
       return configureRegistryNotifications(local.record.registry, local.cluster, local.paths.stateDir)
     },
   }, {

@@ -2,7 +2,7 @@ import {readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import {type SnapshotRecord, snapshotKeys} from '../layout/records.js'
-import {openEtcd} from '../etcd/client.js'
+import {openEtcd} from '../etcd/open.js'
 import {writeFileAtomic} from '../fsx.js'
 import type {SnapshotMeta} from './snapshot-file.js'
 import {takeSnapshot} from './take.js'

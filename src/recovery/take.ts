@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
-import {openEtcd} from '../etcd/client.js'
+import {openEtcd} from '../etcd/open.js'
 import {EtcdUnreachableError, classifyEtcdError} from '../etcd/errors.js'
 import {shipped} from '../paths.js'
 import {type SnapshotMeta, encodeSnapshot} from './snapshot-file.js'

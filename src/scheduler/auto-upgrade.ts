@@ -1,10 +1,10 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
 import {canonicalJson, specHash} from '../agent/hash.js'
-import {qualifiedImage} from '../agent/docker-run.js'
 import type {DesiredStore} from '../agent/store.js'
 import {auditEntry} from '../audit/entry.js'
-import {parseReference, type RegistryCredentials} from '../images/digest.js'
+import type {RegistryCredentials} from '../images/digest.js'
+import {parseReference, qualifiedImage} from '../images/reference.js'
 import type {DigestLookup} from '../images/pin.js'
 import {ETCD_PREFIX, type RegistryPushRecord, schedulerKeys} from '../layout/records.js'
 import {autoUpgradePollSeconds, type ServiceSpec} from '../spec/service.js'

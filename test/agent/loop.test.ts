@@ -11,7 +11,7 @@ import {describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {AgentOptions} from '../../src/agent/options.js'
-import {createAgent, type Agent} from '../../src/agent/runtime.js'
+import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
 import {setSecret} from '../../src/agent/secrets-service.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'

@@ -13,7 +13,7 @@ import {after, describe, it} from 'node:test'
 
 import {execa} from 'execa'
 
-import {runImage} from '../../src/agent/docker-run.js'
+import {runImage} from '../../src/images/reference.js'
 import {configCredentials, dockerRegistryConfig, isInsecure, nodeRegistryAccess} from '../../src/agent/registry-access.js'
 import {pinSpec, registryLookup} from '../../src/images/pin.js'
 import {scratch} from '../support/cli.js'

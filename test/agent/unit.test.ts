@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto'
 import {readFile, writeFile} from 'node:fs/promises'
 import {describe, it} from 'node:test'
 
-import {qualifiedImage} from '../../src/agent/docker-run.js'
+import {qualifiedImage} from '../../src/images/reference.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
 import {cachingRenderer, dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
 import {shipped} from '../../src/paths.js'

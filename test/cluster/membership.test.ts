@@ -11,7 +11,7 @@ import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {loadClusterFile} from '../../src/config/load.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
-import {stopServicesCommand} from '../../src/upgrade/commands.js'
+import {stopServicesCommand} from '../../src/cluster/installed-commands.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
 

@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {after, describe, it} from 'node:test'
 import {execa} from 'execa'
 
-import {ensureBaseImage} from '../../src/local-cluster/image.js'
+import {ensureBaseImage} from '../../src/images/base.js'
 import {INVENTORY, readInventory} from './inventory.js'
 
 // Node.js and PostgreSQL are what the fresh machine has beyond plain Debian; the base

@@ -6,7 +6,7 @@ import {describe, it} from 'node:test'
 import {parseCluster} from '../../src/config/load.js'
 import {UsageError} from '../../src/errors.js'
 import {buildArgs, buildHash} from '../../src/images/build.js'
-import {nodeClusterFile} from '../../src/provision/cluster-json.js'
+import {nodeClusterFile} from '../../src/firstboot/cluster-json.js'
 import {scratch} from '../support/cli.js'
 
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGr8hCqB4d3K7y0l2tqKbz8sZrG9kD1w3dXh2uYx0f8Q test'

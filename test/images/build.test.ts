@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {execa} from 'execa'
 
-import {ensureBaseImage} from '../../src/local-cluster/image.js'
+import {ensureBaseImage} from '../../src/images/base.js'
 import {berth} from '../support/cli.js'
 import {registryAddress} from '../support/services.js'
 

@@ -11,7 +11,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import ssh2 from 'ssh2'
 import {stringify} from 'yaml'
 
-import {connectDocker} from '../../src/local-cluster/docker.js'
+import {connectDocker} from '../../src/docker.js'
 import {DockerProvider} from '../../src/local-cluster/docker-provider.js'
 import {ensureNodeImage, ensureRegistryImage} from '../../src/local-cluster/image.js'
 import type {ClusterNetwork, NodeInfo, RegistryInfo} from '../../src/local-cluster/provider.js'

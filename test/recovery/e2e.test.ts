@@ -15,7 +15,7 @@ import {after, before, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {loadClusterFile} from '../../src/config/load.js'
-import {openEtcd} from '../../src/etcd/client.js'
+import {openEtcd} from '../../src/etcd/open.js'
 import {destroyLocalCluster} from '../support/local-cluster.js'
 import {berth, type CliResult} from '../support/cli.js'
 

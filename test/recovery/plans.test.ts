@@ -100,7 +100,7 @@ describe('recovery plans', () => {
   it('etcd.snapshots: defaults, carried to main machines\' agents only, and a too short or malformed interval is bad usage', async () => {
     const {cluster} = await loadClusterFile(fixture)
     assert.deepEqual(cluster.etcd.snapshots, {interval: '1h', keep: 24})
-    const {nodeClusterFile} = await import('../../src/provision/cluster-json.js')
+    const {nodeClusterFile} = await import('../../src/firstboot/cluster-json.js')
     const {agentOptionsFor} = await import('../../src/provision/agent-unit.js')
     const json = nodeClusterFile(cluster)
     assert.deepEqual(json.etcdSnapshots, {intervalSeconds: 3600, keep: 24})

@@ -12,7 +12,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {openEtcd} from '../../src/etcd/client.js'
+import {openEtcd} from '../../src/etcd/open.js'
 import {snapshotDue, snapshotIfDue, snapshotsToPrune} from '../../src/recovery/schedule.js'
 import {decodeSnapshot} from '../../src/recovery/snapshot-file.js'
 import {berth} from '../support/cli.js'

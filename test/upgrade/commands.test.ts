@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import type {Cluster} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
-import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from '../../src/upgrade/commands.js'
+import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from '../../src/cluster/installed-commands.js'
 import {targetImage} from '../../src/upgrade/machine.js'
 
 describe('upgrade commands on a machine', () => {

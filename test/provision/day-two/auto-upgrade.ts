@@ -6,7 +6,7 @@ import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
-import {runImage} from '../../../src/agent/docker-run.js'
+import {runImage} from '../../../src/images/reference.js'
 import {resolveDigest} from '../../../src/images/digest.js'
 import {requireRecord, localDir} from '../../../src/local-cluster/record.js'
 import type {ServiceSpec} from '../../../src/spec/service.js'

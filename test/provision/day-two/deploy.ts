@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {execa} from 'execa'
 
-import {ensureBaseImage} from '../../../src/local-cluster/image.js'
+import {ensureBaseImage} from '../../../src/images/base.js'
 import {localDir} from '../../../src/local-cluster/record.js'
 import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 

@@ -8,7 +8,7 @@ import {ETCD_PREFIX} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {BerthError, UsageError} from '../errors.js'
 import {exists} from '../fsx.js'
-import {configFlag, stateDirFlag} from './flags.js'
+import {configFlag, stateDirFlag} from '../cli/flags.js'
 
 /**
  * How the day-two commands (`service`, `secrets`) reach a cluster: from cluster.yaml (or a

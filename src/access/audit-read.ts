@@ -3,7 +3,7 @@ import {ETCD_PREFIX} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
 import {UsageError} from '../errors.js'
-import {matchesQuery, type AuditEntry, type AuditQuery} from './entry.js'
+import {matchesQuery, type AuditEntry, type AuditQuery} from '../audit/entry.js'
 
 /** Where `berth audit` reads the trail: the cluster's etcd, or an agent's admin API. */
 export type AuditSource = {cluster: Cluster} | {api: ApiClient}

@@ -1,10 +1,10 @@
-import type {RegistryCredentials} from '../images/digest.js'
-import {pinSpec, registryLookup, type DigestLookup} from '../images/pin.js'
-import {schedulerKeys} from '../layout/records.js'
-import type {ServiceSpec} from '../spec/service.js'
-import {etcdPushNotifier, registryEventsToken, type RegistryEventsDeps} from './api/registry-events.js'
-import {readToken, type AgentOptions} from './options.js'
-import {dockerRegistryConfig, nodeRegistryAccess} from './registry-access.js'
+import type {RegistryCredentials} from '../../images/digest.js'
+import {pinSpec, registryLookup, type DigestLookup} from '../../images/pin.js'
+import {schedulerKeys} from '../../layout/records.js'
+import type {ServiceSpec} from '../../spec/service.js'
+import {etcdPushNotifier, registryEventsToken, type RegistryEventsDeps} from '../api/registry-events.js'
+import {readToken, type AgentOptions} from '../options.js'
+import {dockerRegistryConfig, nodeRegistryAccess} from '../registry-access.js'
 
 /**
  * The agent's ties to the registry, put together in one place: the digest lookup (as the
@@ -24,7 +24,7 @@ export async function registryApiDeps(options: AgentOptions, registry: string | 
   if (options.store.kind !== 'etcd') return {pin, close: async () => undefined}
   const token = registryEventsToken(await readToken(options.tokenFile))
   const {endpoints, prefix} = options.store
-  const {openEtcd} = await import('../etcd/client.js')
+  const {openEtcd} = await import('../../etcd/open.js')
   let client: Awaited<ReturnType<typeof openEtcd>> | undefined
   const put = async (key: string, value: string): Promise<void> => {
     client ??= await openEtcd(endpoints)

@@ -1,22 +1,22 @@
-import {BerthError} from '../errors.js'
-import type {MachineFacts} from '../layout/records.js'
-import {openEtcd} from '../etcd/client.js'
-import {openSecret, type KeyProvider} from '../secrets/envelope.js'
-import {machineCapacity} from './capacity.js'
-import {defaultEnvFileDir} from './docker-run.js'
-import {isHealthy} from './health/checker.js'
-import {createHealthMonitor} from './health/wire.js'
-import type {HealthMonitor} from './health/monitor.js'
-import {AgentLoop} from './loop.js'
-import type {AgentMetrics} from './metrics.js'
-import {realNodeOps, type NodeOps} from './node-ops.js'
-import {LOST_AFTER_SECONDS, OFFLINE_GRACE_SECONDS, type AgentOptions} from './options.js'
-import {AgentReporter, agentVersion} from './report.js'
-import {openKeyProvider} from './secrets-service.js'
-import {EtcdStore} from './store-etcd.js'
-import {openStore} from './store-open.js'
-import type {DesiredStore} from './store.js'
-import {cachingRenderer, validateUnitPrefix} from './unit.js'
+import {BerthError} from '../../errors.js'
+import type {MachineFacts} from '../../layout/records.js'
+import {openEtcd} from '../../etcd/open.js'
+import {openSecret, type KeyProvider} from '../../secrets/envelope.js'
+import {machineCapacity} from '../capacity.js'
+import {defaultEnvFileDir} from '../docker-run.js'
+import {isHealthy} from '../health/checker.js'
+import {createHealthMonitor} from '../health/wire.js'
+import type {HealthMonitor} from '../health/monitor.js'
+import {AgentLoop} from '../loop.js'
+import type {AgentMetrics} from '../metrics.js'
+import {realNodeOps, type NodeOps} from '../node-ops.js'
+import {LOST_AFTER_SECONDS, OFFLINE_GRACE_SECONDS, type AgentOptions} from '../options.js'
+import {AgentReporter, agentVersion} from '../report.js'
+import {openKeyProvider} from '../secrets-service.js'
+import {EtcdStore} from '../store-etcd.js'
+import {openStore} from '../store-open.js'
+import type {DesiredStore} from '../store.js'
+import {cachingRenderer, validateUnitPrefix} from '../unit.js'
 
 /**
  * The one place the agent's real parts are put together from its options: the store, the
@@ -109,7 +109,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
  */
 async function startScheduler(options: AgentOptions, store: DesiredStore, log?: (line: string) => void, registry?: string, key?: () => Promise<KeyProvider>): Promise<() => Promise<void>> {
   if (options.store.kind !== 'etcd') return async () => undefined
-  const [{SchedulerCandidate}, {place}, {schedulerDemand}] = await Promise.all([import('../scheduler/leader.js'), import('../scheduler/placement.js'), import('../scheduler/replicated.js')])
+  const [{SchedulerCandidate}, {place}, {schedulerDemand}] = await Promise.all([import('../../scheduler/leader.js'), import('../../scheduler/placement.js'), import('../../scheduler/replicated.js')])
   const shared = etcdClientOf(store)
   const client = await (shared?.() ?? openEtcd(options.store.endpoints))
   const candidate = new SchedulerCandidate({
@@ -118,7 +118,7 @@ async function startScheduler(options: AgentOptions, store: DesiredStore, log?: 
   })
   candidate.start()
   // The leader also follows the tags of the services with autoUpgrade (src/scheduler/auto-upgrade.ts).
-  const [{AutoUpgrader}, {nodeDigestLookup}, {pullCredentials}] = await Promise.all([import('../scheduler/auto-upgrade.js'), import('./registry-wiring.js'), import('./pull-credentials.js')])
+  const [{AutoUpgrader}, {nodeDigestLookup}, {pullCredentials}] = await Promise.all([import('../../scheduler/auto-upgrade.js'), import('./registry.js'), import('../pull-credentials.js')])
   const upgrader = new AutoUpgrader({
     client, prefix: options.store.prefix, machine: options.machine, isLeader: () => candidate.leading, store, lookup: nodeDigestLookup(), registry, log,
     credentials: (spec) => pullCredentials(spec, store, key),
@@ -157,7 +157,7 @@ export async function nodeRegistry(file = process.env.BERTH_NODE_FILE ?? '/etc/b
  * `withMetrics` (the long-running `agent run`) adds the metrics unless the options turn them off.
  */
 export async function loadAgent(optionsFile: string, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`), withMetrics = false): Promise<Agent & {options: AgentOptions}> {
-  const {loadAgentOptions} = await import('./options.js')
+  const {loadAgentOptions} = await import('../options.js')
   const options = await loadAgentOptions(optionsFile)
   const metrics = withMetrics && options.metrics?.enabled !== false ? await agentMetrics(options) : undefined
   return {...createAgent(options, {registry: await nodeRegistry(), log, metrics}), options}
@@ -165,6 +165,6 @@ export async function loadAgent(optionsFile: string, log: (line: string) => void
 
 /** The agent's metrics, prom-client loaded only when they are on. */
 export async function agentMetrics(options: Pick<AgentOptions, 'machine' | 'role' | 'unitPrefix'>): Promise<AgentMetrics> {
-  const {AgentMetrics} = await import('./metrics.js')
+  const {AgentMetrics} = await import('../metrics.js')
   return new AgentMetrics({machine: options.machine, role: options.role, version: await agentVersion()}, options.unitPrefix)
 }

@@ -3,11 +3,11 @@ import {createServer as createHttpServer, type IncomingMessage, type Server, typ
 import {createServer as createHttpsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 
-import {BerthError, UsageError} from '../errors.js'
-import {checkToken} from './api/guard.js'
-import {ApiError, sendError} from './api/http.js'
-import type {AgentMetrics} from './metrics.js'
-import {isLoopback, parseListen, readToken, type AgentOptions} from './options.js'
+import {BerthError, UsageError} from '../../errors.js'
+import {checkToken} from './guard.js'
+import {ApiError, sendError} from './http.js'
+import type {AgentMetrics} from '../metrics.js'
+import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.js'
 
 /**
  * Where the agent's metrics are served: by default `GET /metrics` on the admin API (same

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from './errors.js'
 
 /**
  * Connects to dockerd (DOCKER_HOST or the default socket) and checks that it answers.

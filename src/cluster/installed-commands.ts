@@ -1,9 +1,10 @@
 import {UsageError} from '../errors.js'
 
 /**
- * The shell commands an upgrade runs on a machine over SSH, built as plain strings so the
- * tests can assert them exactly. Only units carrying the cluster's prefix are touched; the
- * installer's own units (first-boot files), etcd and /etc/berth/secrets are left alone.
+ * The shell commands that stop, remove and (re)install berth's system on a machine over SSH
+ * (an upgrade, a removal), built as plain strings so the tests can assert them exactly. Only
+ * units carrying the cluster's prefix are touched; the installer's own units (first-boot
+ * files), etcd and /etc/berth/secrets are left alone.
  */
 
 const PREFIX = /^[a-z][a-z0-9-]{0,30}-$/

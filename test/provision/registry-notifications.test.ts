@@ -13,7 +13,7 @@ import path from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {registryEventsToken, type RegistryPush} from '../../src/agent/api/registry-events.js'
-import {notifyingConfig} from '../../src/local-cluster/registry-notifications.js'
+import {notifyingConfig} from '../../src/provision/registry-notifications.js'
 import {testApi} from '../agent/api-support.js'
 import {freePort, sleep} from '../agent/store-support.js'
 import {scratch} from '../support/cli.js'

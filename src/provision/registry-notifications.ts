@@ -5,9 +5,9 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {REGISTRY_EVENTS_PATH, registryEventsToken} from '../agent/api/registry-events.js'
 import type {Cluster} from '../config/types.js'
 import {BerthError, outputTail} from '../errors.js'
-import {ensureNodeSecrets, secretsDir} from '../provision/node-secrets.js'
-import {REGISTRY_BASE_CONFIG} from './image.js'
-import type {RegistryInfo} from './provider.js'
+import {ensureNodeSecrets, secretsDir} from './node-secrets.js'
+import {REGISTRY_BASE_CONFIG} from '../local-cluster/image.js'
+import type {RegistryInfo} from '../local-cluster/provider.js'
 
 /**
  * The local cluster's registry sends a push notification to every agent's admin API

@@ -1,5 +1,5 @@
 import {type Cluster, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS, intervalSeconds} from '../config/types.js'
-import {imageRef} from '../firstboot/model.js'
+import {imageRef} from './model.js'
 import {ETCD_PREFIX} from '../layout/records.js'
 
 /**
