@@ -1,5 +1,12 @@
 import type {AuditEntry, AuditOrigin, AuditQuery} from '../audit/entry.js'
+import type {RevisionRecord} from '../layout/records.js'
 import type {ServiceSpec} from '../spec/service.js'
+
+/** A replica assigned to a machine: its service, and the short hash of the spec revision it runs. */
+export interface AssignedReplica {
+  service: string
+  specHash: string
+}
 
 /** Where the audit trail is kept: beside the desired state, in the same store. */
 export interface AuditLog {
@@ -31,10 +38,13 @@ export interface DesiredStore extends AuditLog {
   deleteSecret(name: string, origin?: AuditOrigin): Promise<boolean>
 
   /**
-   * The replicas the scheduler assigned to a machine (replica id → service), where a
-   * scheduler runs (etcd). Stores without one leave it out: the host runs every replica.
+   * The replicas the scheduler assigned to a machine (replica id → service and the spec
+   * hash it runs), where a scheduler runs (etcd). Stores without one leave it out: the
+   * host runs every replica.
    */
-  assignedTo?(machine: string): Promise<Map<string, string>>
+  assignedTo?(machine: string): Promise<Map<string, AssignedReplica>>
+  /** The service's kept revisions, oldest first, where the store keeps them (etcd). */
+  revisions?(name: string): Promise<RevisionRecord[]>
 
   /**
    * Calls `onChange` soon after anything this store holds changes (an etcd watch, a

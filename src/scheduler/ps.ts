@@ -3,7 +3,7 @@ import {UsageError} from '../errors.js'
 import type {RecordStore} from '../etcd/records.js'
 import {replicasOf} from '../spec/quantities.js'
 import {storedAssignments} from './inputs.js'
-import {replicaId} from './types.js'
+import {replicaId, slotOrder} from './types.js'
 
 /**
  * `berth service ps`: where every replica is, from etcd alone. A replicated service's
@@ -79,12 +79,6 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
     rows.push(...[...mine, ...pending].sort((a, b) => slotOrder(a.replica, b.replica)))
   }
   return rows
-}
-
-// web.2 before web.10.
-function slotOrder(a: string, b: string): number {
-  const [na, nb] = [Number(a.slice(a.indexOf('.') + 1)), Number(b.slice(b.indexOf('.') + 1))]
-  return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a < b ? -1 : 1
 }
 
 /** The rows as a table; pending replicas end with their reason. */

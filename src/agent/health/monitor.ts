@@ -118,7 +118,7 @@ export class HealthMonitor {
     const replica = this.#replicas.get(service)
     if (!replica) return this.#waiting.get(service)
     const short = replica.containerId.slice(0, 12)
-    return replica.checker ? replica.checker.health : uncheckedHealth(replica.facts.startedAt, now, short)
+    return replica.checker ? replica.checker.health : uncheckedHealth(replica.facts.startedAt, now, short, spec.update?.minHealthySeconds)
   }
 
   async #refresh(): Promise<void> {
