@@ -31,7 +31,7 @@ export function rollbackTarget(service: string, revisions: readonly RevisionReco
   const kept = revisions.map((r) => r.seq).join(', ') || 'none'
   if (to !== undefined) {
     const found = revisions.find((r) => r.seq === to)
-    if (!found) throw new UsageError([{path: `--to ${to}`, message: `${service} keeps no revision ${to}`, fix: `use one it keeps: ${kept} (berth service history ${service})`}])
+    if (!found) throw new UsageError([{path: `--to ${to}`, message: `${service} keeps no revision ${to}`, fix: `use one it keeps: ${kept}; berth service history ${service} lists them`}])
     if (found.hash === currentHash) throw new UsageError([{path: `--to ${to}`, message: `revision ${to} is ${service}'s current spec`, fix: `pick another: ${kept}`}])
     return found
   }
