@@ -5,6 +5,7 @@ import {deploy} from './deploy.js'
 import {metricsPart} from './metrics.js'
 import {health} from './health.js'
 import {opsPart} from './ops.js'
+import {rolloutPart} from './rollout.js'
 import {scheduling} from './scheduling.js'
 
 /**
@@ -18,6 +19,7 @@ export const dayTwoParts: DayTwoPart[] = [
   metricsPart,
   health,
   opsPart,
+  rolloutPart,
   // Last: it stops a node.
   scheduling,
 ]
