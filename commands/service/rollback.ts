@@ -23,12 +23,8 @@ export default class ServiceRollback extends BerthCommand {
 
   async run(): Promise<ChangeResult> {
     const {args, flags} = await this.parse(ServiceRollback)
-    const {rollbackService, failureOf} = await import('../../src/cli/service-change.js')
+    const {rollbackService, endChange} = await import('../../src/cli/service-change.js')
     const result = await rollbackService(args.name, flags.to, {endpoints: await serviceEtcd(flags), detach: flags.detach, timeoutMs: flags.timeout * 1000, mode: this.jsonEnabled() ? 'silent' : 'auto'})
-    this.log(`${args.name}: revision ${result.revision} (${result.hash}, ${result.image})${result.outcome ? `: ${result.outcome.state}: ${result.outcome.message}` : ' stored'}`)
-    const failure = failureOf(result)
-    if (failure && !this.jsonEnabled()) throw failure
-    if (failure) process.exitCode = 1
-    return result
+    return endChange(result, {log: (line) => this.log(line), json: this.jsonEnabled()})
   }
 }

@@ -24,12 +24,8 @@ export default class ServiceUpdate extends BerthCommand {
 
   async run(): Promise<ChangeResult> {
     const {args, flags} = await this.parse(ServiceUpdate)
-    const {updateService, failureOf} = await import('../../src/cli/service-change.js')
+    const {updateService, endChange} = await import('../../src/cli/service-change.js')
     const result = await updateService(args.name, {image: flags.image, env: flags.env}, {endpoints: await serviceEtcd(flags), detach: flags.detach, timeoutMs: flags.timeout * 1000, mode: this.jsonEnabled() ? 'silent' : 'auto'})
-    this.log(`${args.name}: revision ${result.revision} (${result.hash}, ${result.image})${result.outcome ? `: ${result.outcome.state}: ${result.outcome.message}` : flags.detach ? ' stored; the rollout goes on' : ' stored'}`)
-    const failure = failureOf(result)
-    if (failure && !this.jsonEnabled()) throw failure
-    if (failure) process.exitCode = 1
-    return result
+    return endChange(result, {log: (line) => this.log(line), json: this.jsonEnabled()})
   }
 }

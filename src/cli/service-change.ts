@@ -100,3 +100,15 @@ export function failureOf(result: ChangeResult): BerthError | undefined {
   if (!outcome || outcome.state === 'completed' || outcome.state === 'applied') return undefined
   return new BerthError(`${result.service}: rollout ${outcome.state}: ${outcome.message}`)
 }
+
+/**
+ * How `update` and `rollback` end: a line saying what was stored and how its rollout went,
+ * then exit 1 when it did not complete (as an error, or with --json the result and exit code 1).
+ */
+export function endChange(result: ChangeResult, out: {log: (line: string) => void; json: boolean}): ChangeResult {
+  out.log(`${result.service}: revision ${result.revision} (${result.hash}, ${result.image})${result.outcome ? `: ${result.outcome.state}: ${result.outcome.message}` : ' stored; a rollout, if any, goes on'}`)
+  const failure = failureOf(result)
+  if (failure && !out.json) throw failure
+  if (failure) process.exitCode = 1
+  return result
+}

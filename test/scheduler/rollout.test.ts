@@ -45,7 +45,7 @@ describe('rolloutStep', () => {
   })
 
   it('a newer spec supersedes a running rollout; a failed batch rolls back to the revision before, taking the unhealthy replica first', async () => {
-    const {v2, h1, h2, revisions} = await setup()
+    const {h1, h2, revisions} = await setup()
     const v3 = await spec('web:3')
     const h3 = shortSpecHash(v3)
     const all = [...revisions, {seq: 3, spec: v3, hash: h3, at: at(2), origin: 'cli' as const}]
