@@ -18,7 +18,8 @@ export type AuditAction =
 
 /** From where: the admin API's view of its client, or the CLI's own word about itself. */
 export interface AuditOrigin {
-  via: 'api' | 'cli'
+  /** `scheduler`: the scheduler's leader itself (an automatic rollback); `claimed.host` is its machine. */
+  via: 'api' | 'cli' | 'scheduler'
   /** The client's address as the admin API saw it (the last hop: a proxy, if there is one). */
   address?: string
   /** What the CLI says about itself, unverified: its host name and user. */
@@ -162,5 +163,6 @@ export function auditTable(entries: readonly AuditEntry[]): string[] {
 export function originText(origin: AuditOrigin): string {
   const who = origin.claimed && (origin.claimed.user || origin.claimed.host) ? `${origin.claimed.user ?? '?'}@${origin.claimed.host ?? '?'}` : undefined
   if (origin.via === 'api') return `api ${origin.address ?? '?'}${who ? ` (claims ${who})` : ''}`
+  if (origin.via === 'scheduler') return `scheduler ${origin.claimed?.host ?? '?'}`
   return `cli ${who ?? '?'}`
 }

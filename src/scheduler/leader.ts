@@ -170,7 +170,7 @@ export class SchedulerCandidate {
       if (at > 0) await this.betweenTransactions?.()
       await leadership.commit(ops.slice(at, at + size))
     }
-    await commitRollbacks(leadership, rollouts.rollbacks, this.prefix)
+    await commitRollbacks(leadership, rollouts.rollbacks, this.options.machine, this.prefix)
     const recheck = Math.min(recheckInMs ?? Infinity, rollouts.recheckInMs ?? Infinity)
     const pass = {puts: writes.puts.length, deletes: writes.deletes.length, pending: plan.pending.length, lost, recheckInMs: Number.isFinite(recheck) ? recheck : undefined}
     if (writes.puts.length + writes.deletes.length > 0) this.options.log?.(`scheduler: placed ${writes.puts.length}, removed ${writes.deletes.length}, ${plan.pending.length} pending${lost.length > 0 ? `; lost machines: ${lost.join(', ')}` : ''}`)

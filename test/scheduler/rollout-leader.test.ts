@@ -11,7 +11,7 @@ import {after, afterEach, describe, it} from 'node:test'
 import type {Etcd3, Lease} from 'etcd3'
 
 import {EtcdStore} from '../../src/agent/store-etcd.js'
-import {shortSpecHash} from '../../src/agent/hash.js'
+import {shortSpecHash, specHash} from '../../src/agent/hash.js'
 import {type AssignmentRecord, machineKeys, type ReplicaHealth, rolloutKeys, type RolloutRecord, schedulerKeys} from '../../src/layout/records.js'
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
@@ -207,6 +207,9 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     assert.match(end.message ?? '', /; rolled back to revision 1$/)
     assert.ok([...(await assigned(raw, c.prefix)).values()].every((r) => r.specHash === shortSpecHash(v1)))
     assert.ok(log.some((l) => l.includes('rolling back to revision 1')), log.join('\n'))
+    const audit = (await c.store.auditEntries()).filter((e) => e.action === 'service.rollback')
+    assert.deepEqual(audit.map((e) => [e.target, e.from, e.before, e.after]), [['web', {via: 'scheduler', claimed: {host: 'main-1'}}, specHash(broken), specHash(v1)]])
+    assert.match(audit[0]!.detail?.reason ?? '', /was not healthy within 1 s/)
   })
 
   it('failureAction pause stops at the failed batch: the other replicas keep their revision, and a newer spec starts a rollout of its own', async () => {
