@@ -212,7 +212,7 @@ export class EtcdStore implements DesiredStore {
       const built = await ops(await this.#connect())
       if (!change.origin) {
         // No origin, no audit entry: the same guarded transaction without it.
-        const result = await this.#call('put_service', `write ${key}`, (c) => c.if(key, 'Mod', '==', guard.revision).then(...built).commit())
+        const result = await this.#call(change.action.endsWith('.delete') ? 'delete' : 'put_service', `write ${key}`, (c) => c.if(key, 'Mod', '==', guard.revision).then(...built).commit())
         if (result.succeeded) return true
         continue
       }
