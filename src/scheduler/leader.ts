@@ -157,9 +157,10 @@ export class SchedulerCandidate {
     const writes = assignmentWrites(current, plan, rollouts.hashes, new Date().toISOString())
     const pending: PendingRecord = {at: new Date().toISOString(), leader: this.options.machine, pending: plan.pending}
     const ops: IOperation[] = [
+      // Rollout records first: a leader killed between transactions leaves a batch its successor moves again, never a moved replica no batch gates.
+      ...rollouts.records.map((r) => client.put(rolloutKeys(r.service, this.prefix).rollout).value(JSON.stringify(r))),
       ...writes.deletes.map((d) => client.delete().key(assignmentKey(d.service, d.replica, this.prefix))),
       ...writes.puts.map((p) => client.put(assignmentKey(p.service, p.replica, this.prefix)).value(JSON.stringify(p.record))),
-      ...rollouts.records.map((r) => client.put(rolloutKeys(r.service, this.prefix).rollout).value(JSON.stringify(r))),
     ]
     const pendingText = JSON.stringify(pending.pending)
     const before = await client.get(keys.pending).json().catch(() => null) as PendingRecord | null
