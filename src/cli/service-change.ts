@@ -67,12 +67,13 @@ export async function serviceHistory(name: string, options: Pick<ChangeOptions, 
 
 async function putAndFollow(store: EtcdStore, client: Etcd3, name: string, spec: ServiceSpec, how: {action: 'service.put' | 'service.rollback'; note: string}, options: ChangeOptions): Promise<ChangeResult> {
   const hash = shortSpecHash(spec)
-  const since = new Date().toISOString()
+  // The record there before the change: one from an earlier attempt at the same spec must not count as this one's outcome.
+  const before = await client.get(rolloutKeys(name, options.prefix ?? ETCD_PREFIX).rollout).json() as RolloutRecord | null
   await store.putService(name, spec, cliOrigin(), how)
   const revision = (await store.revisions(name)).findLast((r) => r.hash === hash)?.seq ?? 0
   const result: ChangeResult = {service: name, revision, hash, image: spec.image}
   if (options.detach || replicatedCount(spec) === undefined || replicatedCount(spec) === 0) return result
-  result.outcome = await runFollowing(`${name}: revision ${revision} (${hash})`, (update) => followRollout(client, name, hash, {since, timeoutMs: options.timeoutMs, progress: update, prefix: options.prefix}), options.mode)
+  result.outcome = await runFollowing(`${name}: revision ${revision} (${hash})`, (update) => followRollout(client, name, hash, {fresh: (r) => before === null || r.startedAt !== before.startedAt || r.updatedAt !== before.updatedAt, timeoutMs: options.timeoutMs, progress: update, prefix: options.prefix}), options.mode)
   return result
 }
 
@@ -102,8 +103,9 @@ export function failureOf(result: ChangeResult): BerthError | undefined {
 }
 
 /**
- * How `update` and `rollback` end: a line saying what was stored and how its rollout went,
- * then exit 1 when it did not complete (as an error, or with --json the result and exit code 1).
+ * How `update` and `rollback` end: a line saying what was stored and how its rollout went;
+ * a rollout that did not complete throws (exit 1); with --json the result is the document
+ * and the exit code is 1 (oclif's exit would print an error document after it).
  */
 export function endChange(result: ChangeResult, out: {log: (line: string) => void; json: boolean}): ChangeResult {
   out.log(`${result.service}: revision ${result.revision} (${result.hash}, ${result.image})${result.outcome ? `: ${result.outcome.state}: ${result.outcome.message}` : ' stored; a rollout, if any, goes on'}`)

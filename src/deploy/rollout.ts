@@ -67,7 +67,7 @@ export function pending(m: MachineStatus | undefined, service: string, since: nu
  * ended otherwise (rolled back, paused, superseded), so waiting for it is over.
  */
 export function rolloutGate(hash: string, record: RolloutRecord | undefined, assignmentHashes: readonly string[], since: string): MachineOutcome & {final: boolean} {
-  const outcome = outcomeOf(hash, record, assignmentHashes, since)
+  const outcome = outcomeOf(hash, record, assignmentHashes, (r) => r.updatedAt >= since)
   if (outcome?.state === 'completed' || outcome?.state === 'applied') return {machine: '(rollout)', ok: true, final: true}
   if (outcome) return {machine: '(rollout)', ok: false, final: true, reason: `${outcome.state}: ${outcome.message}`}
   return {machine: '(rollout)', ok: false, final: false, reason: record && (record.to === hash || record.from === hash) ? rolloutLine(record) : 'waiting for the scheduler'}

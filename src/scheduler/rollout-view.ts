@@ -82,17 +82,19 @@ export type Outcome = {state: 'completed' | 'rolled-back' | 'paused' | 'supersed
 /**
  * Whether the change to `hash` is over: its rollout completed, paused or rolled back (the
  * leader's rollback rolls from `hash`), a newer change superseded it, or it needed no
- * rollout (every assignment names it, and no rollout record does).
+ * rollout (every assignment names it, and no rollout record does). `fresh` tells a record
+ * written since the change from one that was there before (the same spec may have failed
+ * before, leaving a rolled-back record from that hash).
  */
-export function outcomeOf(hash: string, rollout: RolloutRecord | undefined, assignmentHashes: readonly string[], since: string): Outcome | undefined {
+export function outcomeOf(hash: string, rollout: RolloutRecord | undefined, assignmentHashes: readonly string[], fresh: (record: RolloutRecord) => boolean): Outcome | undefined {
   if (rollout?.to === hash) {
     if (rollout.state === 'completed' || rollout.state === 'paused' || rollout.state === 'rolled-back') return {state: rollout.state, message: rolloutLine(rollout)}
     return undefined
   }
-  if (rollout?.from === hash && (rollout.state === 'rolling-back' || rollout.state === 'rolled-back')) {
+  if (rollout?.from === hash && fresh(rollout) && (rollout.state === 'rolling-back' || rollout.state === 'rolled-back')) {
     return rollout.state === 'rolled-back' ? {state: 'rolled-back', message: rolloutLine(rollout)} : undefined
   }
-  if (rollout && rollout.startedAt >= since && rollout.to !== hash) return {state: 'superseded', message: `a newer change (${rollout.to}) superseded it: ${rolloutLine(rollout)}`}
+  if (rollout && fresh(rollout) && rollout.to !== hash) return {state: 'superseded', message: `a newer change (${rollout.to}) superseded it: ${rolloutLine(rollout)}`}
   if (assignmentHashes.length > 0 && assignmentHashes.every((h) => h === hash)) return {state: 'applied', message: `every replica runs ${hash}; nothing had to restart`}
   return undefined
 }

@@ -89,18 +89,24 @@ describe('service update, history and rollback', {timeout: 180_000}, () => {
     assert.match(result.stderr, /web: rollout rolled-back: rolled-back \(revision 3 → 2\), 1 batches done: batch 1 \(web\.1\) was not healthy within 3 s: web\.1 unhealthy \(GET \/ on port 80 answered 500, expected 2xx\); rolled back to revision 2/)
     const {revisions} = JSON.parse((await cli(['service', 'history', 'web', '--json'])).stdout) as {revisions: Array<{revision: number; origin: string; image: string; note?: string; current: boolean}>}
     assert.deepEqual(revisions.slice(0, 2).map((r) => [r.revision, r.origin, r.image, r.note, r.current]), [[4, 'scheduler', 'example/web:2', 'rollback to 2', true], [3, 'cli', 'example/web:broken', 'update', false]])
+
+    // With --json the outcome is the document, and the exit code still says it failed.
+    const json = await cli(['service', 'update', 'web', '--image', 'example/web:broken', '--json'])
+    assert.equal(json.exitCode, 1, json.stderr)
+    const out = JSON.parse(json.stdout) as {revision: number; outcome: {state: string}}
+    assert.deepEqual([out.revision, out.outcome.state], [5, 'rolled-back'])
   })
 
   it('rollback --to puts an older revision back and rolls it; a revision not kept, and an update that changes nothing, are bad usage', async () => {
     const result = await cli(['service', 'rollback', 'web', '--to', '1'])
     assert.equal(result.exitCode, 0, result.stderr)
-    assert.match(result.stdout, /web: revision 5 \([0-9a-f]{16}, example\/web:1\): completed/)
+    assert.match(result.stdout, /web: revision 7 \([0-9a-f]{16}, example\/web:1\): completed/)
     const audit = await store.auditEntries()
     assert.ok(audit.some((e) => e.action === 'service.rollback' && e.target === 'web' && e.from.via === 'cli'), JSON.stringify(audit))
 
     const missing = await cli(['service', 'rollback', 'web', '--to', '9'])
     assert.equal(missing.exitCode, 2)
-    assert.match(missing.stderr, /--to 9: web keeps no revision 9 \(use one it keeps: 1, 2, 3, 4, 5; berth service history web lists them\)/)
+    assert.match(missing.stderr, /--to 9: web keeps no revision 9 \(use one it keeps: 1, 2, 3, 4, 5, 6, 7; berth service history web lists them\)/)
     const nothing = await cli(['service', 'update', 'web'])
     assert.equal(nothing.exitCode, 2)
     assert.match(nothing.stderr, /service update: changes nothing \(give --image REF or --env KEY=VALUE\)/)
@@ -113,7 +119,7 @@ describe('service update, history and rollback', {timeout: 180_000}, () => {
     const result = await cli(['service', 'update', 'web', '--env', 'LOG_LEVEL=debug', '--detach', '--json'])
     assert.equal(result.exitCode, 0, result.stderr)
     const out = JSON.parse(result.stdout) as {revision: number; outcome?: unknown}
-    assert.equal(out.revision, 6)
+    assert.equal(out.revision, 8)
     assert.equal(out.outcome, undefined)
     assert.deepEqual((await store.services()).get('web')?.env, {LOG_LEVEL: 'debug'})
   })
