@@ -18,6 +18,7 @@ fi
 node dist/bench/first-boot.js
 node dist/bench/agent-diff.js 50
 node dist/bench/placement.js 20
+node dist/bench/machine-lost.js 3
 node dist/bench/local-cluster.js 3
 node dist/bench/secrets-upload.js
 node dist/bench/agent-latency.js 25

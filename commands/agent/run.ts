@@ -15,10 +15,11 @@ export default class AgentRun extends BerthCommand {
     const {flags} = await this.parse(AgentRun)
     const log = (line: string): void => void process.stdout.write(`${line}\n`)
     const agent = await loadAgent(flags.options, log, true)
-    const {startApi} = await import('../../src/agent/api/server.js')
+    const [{startApi}, {quartermasterDeps}] = await Promise.all([import('../../src/agent/api/server.js'), import('../../src/agent/api/quartermaster.js')])
     const {loop, store, options} = agent
     const metrics = agent.metrics && await (await import('../../src/agent/metrics-listener.js')).serveMetrics(agent.metrics, options)
-    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi})
+    const registry = await (await import('../../src/agent/registry-wiring.js')).registryApiDeps(options, agent.registry)
+    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi, pin: registry.pin, registryEvents: registry.registryEvents, ...quartermasterDeps(options.store, options.unitPrefix, agent.key)})
     log(`berth-agent on ${options.machine}: admin API at ${api.url}, metrics ${metrics ? (metrics.url ?? 'at /metrics') : 'off'}, units ${options.unitPrefix}* in ${options.unitDir}`)
     await loop.start()
     const stopSnapshots = options.snapshots && options.store.kind === 'etcd'
@@ -31,6 +32,7 @@ export default class AgentRun extends BerthCommand {
     log('berth-agent: stopping')
     await stopSnapshots?.()
     await api.close()
+    await registry.close()
     await metrics?.close()
     await agent.close()
   }

@@ -2,9 +2,9 @@ import {chmod, mkdir, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {writeFileAtomic} from '../fsx.js'
-import {envFilePath, qualifiedImage} from './docker-run.js'
+import {envFilePath, runImage} from './docker-run.js'
 import {renderEnvFile} from '../spec/env-file.js'
-import type {NodeOps} from './node-ops.js'
+import type {NodeOps, RegistryAuth} from './node-ops.js'
 import type {Action, Desired} from './reconcile.js'
 import type {ServiceSpec} from '../spec/service.js'
 
@@ -42,19 +42,19 @@ export interface ApplyResult {
   errors: string[]
 }
 
-/** Runs the actions in order; never throws for one service's failure. */
+/**
+ * Runs the actions in order; never throws for one service's failure. A run of starts (and
+ * restarts) of different services goes at once: each waits for its image check and
+ * systemctl, and replicas moved off a lost machine should not start one after another.
+ */
 export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
   const outcomes = new Map<string, ServiceOutcome>()
   for (const name of ctx.desired.keys()) outcomes.set(name, {ok: true, actions: []})
   const errors: string[] = []
-  for (const action of actions) {
-    if (action.kind === 'daemonReload') {
-      await ctx.ops.systemctl(['daemon-reload']).catch((error: Error) => errors.push(error.message))
-      continue
-    }
+  const one = async (action: Exclude<Action, {kind: 'daemonReload'}>): Promise<void> => {
     const outcome = outcomes.get(action.service) ?? {ok: true, actions: []}
     outcomes.set(action.service, outcome)
-    if (!outcome.ok) continue
+    if (!outcome.ok) return
     try {
       await run(action, ctx)
       outcome.actions.push(action.kind)
@@ -63,7 +63,28 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       outcome.error = `${action.kind}: ${(error as Error).message}`
     }
   }
+  for (let i = 0; i < actions.length; i++) {
+    const action = actions[i]!
+    if (action.kind === 'daemonReload') {
+      await ctx.ops.systemctl(['daemon-reload']).catch((error: Error) => errors.push(error.message))
+      continue
+    }
+    const starts: Exclude<Action, {kind: 'daemonReload'}>[] = [action]
+    const services = new Set([action.service])
+    while (isStart(action) && i + 1 < actions.length) {
+      const next = actions[i + 1]!
+      if (next.kind === 'daemonReload' || !isStart(next) || services.has(next.service)) break
+      starts.push(next)
+      services.add(next.service)
+      i++
+    }
+    await Promise.all(starts.map(one))
+  }
   return {outcomes, errors}
+}
+
+function isStart(action: Action): boolean {
+  return action.kind === 'start' || action.kind === 'restart'
 }
 
 async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyContext): Promise<void> {
@@ -91,11 +112,12 @@ async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyCo
 /**
  * What must be true before a service's unit starts: its image is on the node (so a bad
  * image fails here, with a reason, rather than in a restart loop), and its env file holds
- * its env and freshly decrypted secrets, mode 0600 on the tmpfs, and nowhere else.
+ * its env and freshly decrypted secrets, mode 0600 on the tmpfs, and nowhere else. A pull
+ * secret is opened for the pull alone and goes only into dockerd's request header.
  */
 async function prepareStart(service: string, ctx: ApplyContext): Promise<void> {
   const spec = ctx.desired.get(service) as ServiceSpec
-  await ctx.ops.ensureImage(qualifiedImage(spec.image, ctx.registry))
+  await ctx.ops.ensureImage(runImage(spec, ctx.registry), spec.pullSecret === undefined ? undefined : await pullAuth(spec.pullSecret, ctx))
   const hasEnv = Object.keys(spec.env ?? {}).length > 0 || (spec.secrets ?? []).length > 0
   if (!hasEnv) return
   const secrets = await ctx.openSecrets(spec.secrets ?? [])
@@ -103,4 +125,17 @@ async function prepareStart(service: string, ctx: ApplyContext): Promise<void> {
   await mkdir(ctx.envFileDir, {recursive: true, mode: 0o700})
   if (((await stat(ctx.envFileDir)).mode & 0o077) !== 0) await chmod(ctx.envFileDir, 0o700)
   await writeFileAtomic(envFilePath(ctx.prefix, service, {envFileDir: ctx.envFileDir}), renderEnvFile(spec.env, secrets), 0o600)
+}
+
+/** Opens a service's pull secret: a Docker auth object as JSON; a message names the secret, never its value. */
+async function pullAuth(name: string, ctx: ApplyContext): Promise<RegistryAuth> {
+  const text = (await ctx.openSecrets([name])).get(name) ?? ''
+  let auth: unknown
+  try {
+    auth = JSON.parse(text)
+  } catch {
+    auth = undefined
+  }
+  if (typeof auth !== 'object' || auth === null || Array.isArray(auth)) throw new Error(`pull secret ${name} is not a JSON Docker auth object; set it again as {"username": …, "password": …}`)
+  return auth as RegistryAuth
 }

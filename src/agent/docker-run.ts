@@ -1,5 +1,5 @@
 import {canonicalJson, sha256Hex} from './hash.js'
-import {SCHEDULING_FIELDS, type ServiceSpec} from '../spec/service.js'
+import {SCHEDULING_FIELDS, WATCH_FIELDS, type ServiceSpec} from '../spec/service.js'
 
 /** What a node adds to every service's `docker run`: where images come from and where env files live. */
 export interface RunOptions {
@@ -30,10 +30,23 @@ export function qualifiedImage(image: string, registry: string | undefined): str
   return hasHost || registry === undefined ? image : `${registry}/${image}`
 }
 
+/**
+ * The image a unit runs: pinned, `registry/repository@sha256:…` (the tag left out, so docker
+ * pulls and runs exactly that manifest), else the reference as written, qualified.
+ */
+export function runImage(spec: Pick<ServiceSpec, 'image' | 'imageDigest'>, registry: string | undefined): string {
+  const image = qualifiedImage(spec.image, registry)
+  if (spec.imageDigest === undefined) return image
+  // The tag is the colon after the last slash; a registry's port comes before it.
+  const colon = image.lastIndexOf(':')
+  return `${colon > image.lastIndexOf('/') ? image.slice(0, colon) : image}@${spec.imageDigest}`
+}
+
 /** A short hash of everything that decides how the container runs; a container carrying another one is stale. */
 export function specHash(prefix: string, name: string, spec: ServiceSpec, opts: RunOptions = {}): string {
   // Scheduling fields decide where copies run, not how: a scale or a new constraint must not restart them.
-  const running = Object.fromEntries(Object.entries(spec).filter(([key]) => !(SCHEDULING_FIELDS as readonly string[]).includes(key)))
+  const ignored: readonly string[] = [...SCHEDULING_FIELDS, ...WATCH_FIELDS]
+  const running = Object.fromEntries(Object.entries(spec).filter(([key]) => !ignored.includes(key)))
   return sha256Hex(canonicalJson({prefix, name, spec: running, registry: opts.registry ?? null})).slice(0, 16)
 }
 
@@ -65,6 +78,6 @@ export function dockerRunArgs(prefix: string, name: string, spec: ServiceSpec, o
   // stop` without -t, its shutdown) wait too. Only here: other specs keep their argv and hash.
   if (spec.stopTimeout === 'infinity') args.push('--stop-timeout', '-1')
   for (const key of Object.keys(spec.labels ?? {}).sort()) args.push('--label', `${key}=${spec.labels?.[key] ?? ''}`)
-  args.push(qualifiedImage(spec.image, opts.registry), ...(spec.command ?? []))
+  args.push(runImage(spec, opts.registry), ...(spec.command ?? []))
   return args
 }

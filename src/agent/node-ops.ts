@@ -28,8 +28,20 @@ export interface NodeOps {
   /** Containers labelled `berth.managed=true`, running or not. */
   containers(): Promise<NodeContainer[]>
   removeContainer(id: string): Promise<void>
-  /** Makes sure the image is on the node, pulling it when it is not; throws why it cannot be. */
-  ensureImage(ref: string): Promise<void>
+  /** Makes sure the image is on the node, pulling it (with `auth`, when given) when it is not; throws why it cannot be. */
+  ensureImage(ref: string, auth?: RegistryAuth): Promise<void>
+}
+
+/**
+ * A Docker registry auth object, as Docker's X-Registry-Auth header carries it; passed to
+ * dockerd in that header of the one pull, never on a command line or in a file.
+ */
+export interface RegistryAuth {
+  username?: string
+  password?: string
+  serveraddress?: string
+  email?: string
+  identitytoken?: string
 }
 
 /** A systemctl command that failed: the command, its exit code and stderr. */
@@ -78,19 +90,19 @@ export function realNodeOps(): NodeOps {
         if (error.statusCode !== 404) throw error
       })
     },
-    async ensureImage(ref) {
+    async ensureImage(ref, auth) {
       const client = await connect()
       const present = await client.getImage(ref).inspect().then(() => true, () => false)
       if (present) return
-      await pull(client, ref)
+      await pull(client, ref, auth)
     },
   }
 }
 
-async function pull(client: Dockerode, ref: string): Promise<void> {
+async function pull(client: Dockerode, ref: string, auth?: RegistryAuth): Promise<void> {
   const timer = AbortSignal.timeout(pullTimeoutMs)
   try {
-    const stream = await client.pull(ref, {abortSignal: timer})
+    const stream = await client.pull(ref, {abortSignal: timer, ...(auth ? {authconfig: auth} : {})})
     await new Promise<void>((resolve, reject) => {
       client.modem.followProgress(stream, (error: Error | null, events: {error?: string}[]) => {
         const failed = events?.find((e) => e.error)?.error

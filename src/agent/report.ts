@@ -18,6 +18,8 @@ import {unitName} from './unit.js'
 /** Where and how the agent reports. */
 export interface ReporterOptions {
   endpoints: string[]
+  /** The agent's one etcd client (its store's), which the reporter then does not close; without it the reporter opens its own. */
+  client?: () => Promise<Etcd3>
   prefix?: string
   machine: string
   /** Default: agentVersion(). */
@@ -68,7 +70,7 @@ export class AgentReporter {
     this.#closed = true
     await this.#chain
     await this.#lease?.revoke().catch(() => undefined)
-    if (this.#client) (await this.#client).close()
+    if (this.#client && !this.options.client) (await this.#client).close()
   }
 
   /** The record for one pass: each desired service's unit ActiveState, one systemctl call. */
@@ -111,7 +113,7 @@ export class AgentReporter {
 
   async #ensureLease(): Promise<Lease> {
     if (this.#lease && !this.#lease.revoked()) return this.#lease
-    this.#client ??= openEtcd(this.options.endpoints)
+    this.#client ??= this.options.client?.() ?? openEtcd(this.options.endpoints)
     const lease = (await this.#client).lease(this.options.ttlSeconds ?? 15)
     lease.on('keepaliveSucceeded', () => {
       this.#lastContact = Date.now()

@@ -13,6 +13,7 @@ import {realNodeOps, type NodeOps} from './node-ops.js'
 import {LOST_AFTER_SECONDS, OFFLINE_GRACE_SECONDS, type AgentOptions} from './options.js'
 import {AgentReporter, agentVersion} from './report.js'
 import {openKeyProvider} from './secrets-service.js'
+import {EtcdStore} from './store-etcd.js'
 import {openStore} from './store-open.js'
 import type {DesiredStore} from './store.js'
 import {cachingRenderer, validateUnitPrefix} from './unit.js'
@@ -28,8 +29,12 @@ export interface Agent {
   store: DesiredStore
   /** Present when the agent was given metrics to feed. */
   metrics?: AgentMetrics
+  /** The cluster registry images without a host come from (node.json). */
+  registry?: string
   /** The health checks of this node's copies; absent with fake node ops. */
   health?: HealthMonitor
+  /** The key provider of service secrets, opened on first use (the admin API seals quartermaster's registry auth with it). */
+  key: () => Promise<KeyProvider>
   close(): Promise<void>
 }
 
@@ -77,10 +82,10 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
   })
   // With etcd, every pass is also reported as the machine's AgentRecord under a lease, with its facts for the scheduler.
   const facts = async (): Promise<MachineFacts> => ({role: options.role, labels: options.labels ?? {}, capacity: await machineCapacity(options.capacity)})
-  const reporter: AgentReporter | undefined = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, facts, log: extra.log, health: health && (() => health.health())}) : undefined
+  const reporter: AgentReporter | undefined = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, client: etcdClientOf(store), prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, facts, log: extra.log, health: health && (() => health.health())}) : undefined
   if (reporter && health) health.deps.onChange = () => void reporter.refresh()
   if (metrics && health) metrics.healthOf = (service) => isHealthy(health.replicaHealth(service))
-  const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log) : undefined
+  const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log, extra.registry, key) : undefined
   if (reporter) {
     const pass = loop.pass.bind(loop)
     loop.pass = async () => {
@@ -89,7 +94,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, metrics, health, close: async () => {
+  return {loop, store, metrics, health, key, registry: extra.registry, close: async () => {
     health?.stop()
     await loop.stop()
     await (await scheduler)?.()
@@ -102,19 +107,36 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
  * Campaigns to be the cluster's scheduler (main machines with etcd): while elected, this
  * agent places the replicated services. Returns the stop, which resigns.
  */
-async function startScheduler(options: AgentOptions, store: DesiredStore, log?: (line: string) => void): Promise<() => Promise<void>> {
+async function startScheduler(options: AgentOptions, store: DesiredStore, log?: (line: string) => void, registry?: string, key?: () => Promise<KeyProvider>): Promise<() => Promise<void>> {
   if (options.store.kind !== 'etcd') return async () => undefined
   const [{SchedulerCandidate}, {place}, {schedulerDemand}] = await Promise.all([import('../scheduler/leader.js'), import('../scheduler/placement.js'), import('../scheduler/replicated.js')])
-  const client = await openEtcd(options.store.endpoints)
+  const shared = etcdClientOf(store)
+  const client = await (shared?.() ?? openEtcd(options.store.endpoints))
   const candidate = new SchedulerCandidate({
     client, prefix: options.store.prefix, machine: options.machine, services: () => store.services(), place, demandOf: schedulerDemand,
     lostAfterMs: (options.scheduler?.lostAfterSeconds ?? LOST_AFTER_SECONDS) * 1000, log,
   })
   candidate.start()
+  // The leader also follows the tags of the services with autoUpgrade (src/scheduler/auto-upgrade.ts).
+  const [{AutoUpgrader}, {nodeDigestLookup}, {pullCredentials}] = await Promise.all([import('../scheduler/auto-upgrade.js'), import('./registry-wiring.js'), import('./pull-credentials.js')])
+  const upgrader = new AutoUpgrader({
+    client, prefix: options.store.prefix, machine: options.machine, isLeader: () => candidate.leading, store, lookup: nodeDigestLookup(), registry, log,
+    credentials: (spec) => pullCredentials(spec, store, key),
+  })
+  void upgrader.start()
   return async () => {
+    await upgrader.stop()
     await candidate.stop()
-    client.close()
+    if (!shared) client.close()
   }
+}
+
+/**
+ * The etcd store's client, for the agent's other etcd users: with one client per agent a
+ * member that has gone away costs one call's deadline, not one per client.
+ */
+function etcdClientOf(store: DesiredStore): (() => Promise<import('etcd3').Etcd3>) | undefined {
+  return store instanceof EtcdStore ? () => store.client() : undefined
 }
 
 /** The cluster registry this node pulls from, as its first-boot node.json names it (images without a host are pulled there). */

@@ -228,6 +228,11 @@ export class EtcdStore implements DesiredStore {
     return result.deleted !== '0'
   }
 
+  /** The store's etcd client, made on first use: the agent's reporter and scheduler share it, so one breaker learns that a member is gone. Closed with the store. */
+  client(): Promise<Etcd3> {
+    return this.#connect()
+  }
+
   #connect(): Promise<Etcd3> {
     this.#client ??= openEtcd(this.#endpoints, {faultHandling: {watchBackoff: backoff(250)}})
     return this.#client

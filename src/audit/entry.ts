@@ -12,14 +12,14 @@ import {UsageError} from '../errors.js'
 
 /** What changed. Secrets are named, never valued. */
 export type AuditAction =
-  | 'service.put' | 'service.delete' | 'service.rollback'
+  | 'service.put' | 'service.delete' | 'service.rollback' | 'service.auto-upgrade'
   | 'secret.set' | 'secret.delete'
   | 'machine.add' | 'machine.remove' | 'machine.upgrade' | 'machine.drain' | 'machine.ready'
 
 /** From where: the admin API's view of its client, or the CLI's own word about itself. */
 export interface AuditOrigin {
-  /** `scheduler`: the scheduler's leader itself (an automatic rollback); `claimed.host` is its machine. */
-  via: 'api' | 'cli' | 'scheduler'
+  /** agent: a change an agent makes by itself (the scheduler's leader upgrading an image). */
+  via: 'api' | 'cli' | 'agent'
   /** The client's address as the admin API saw it (the last hop: a proxy, if there is one). */
   address?: string
   /** What the CLI says about itself, unverified: its host name and user. */
@@ -163,6 +163,6 @@ export function auditTable(entries: readonly AuditEntry[]): string[] {
 export function originText(origin: AuditOrigin): string {
   const who = origin.claimed && (origin.claimed.user || origin.claimed.host) ? `${origin.claimed.user ?? '?'}@${origin.claimed.host ?? '?'}` : undefined
   if (origin.via === 'api') return `api ${origin.address ?? '?'}${who ? ` (claims ${who})` : ''}`
-  if (origin.via === 'scheduler') return `scheduler ${origin.claimed?.host ?? '?'}`
+  if (origin.via === 'agent') return `agent ${origin.claimed?.host ?? '?'}`
   return `cli ${who ?? '?'}`
 }

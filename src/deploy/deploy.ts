@@ -41,9 +41,15 @@ export async function desiredSpec(cluster: Cluster, service: string, images: rea
   return validateServiceSpec(raw, {file: cluster.file, path: `services/${service}`})
 }
 
-/** Whether the stored spec differs from the desired one (both with defaults filled in). */
+/**
+ * Whether the stored spec differs from the desired one (both with defaults filled in). The
+ * stored one carries the digest its tag was pinned to when it was PUT, cluster.yaml's does
+ * not: that digest is left out of the comparison unless cluster.yaml pins one itself.
+ */
 export function specChanged(stored: ServiceSpec | undefined, desired: ServiceSpec): boolean {
-  return stored === undefined || canonicalJson(stored) !== canonicalJson(desired)
+  if (stored === undefined) return true
+  const {imageDigest, ...unpinned} = stored
+  return canonicalJson(desired.imageDigest === undefined && imageDigest !== undefined ? unpinned : stored) !== canonicalJson(desired)
 }
 
 /** The steps: one per image, then comparing with the stored specs, then one PUT per changed service. */

@@ -2,24 +2,39 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {classifyEtcdError, etcdError, withTimeout} from './errors.js'
 import type {MemberStatus} from './members.js'
+import {answeringEndpoints} from './probe.js'
 import type {RecordStore} from './records.js'
 
 type Etcd3 = import('etcd3').Etcd3
 
 /**
- * An etcd3 client (loaded on first use) for records and desired state: unary calls give up
- * after 5 s instead of hanging on a dead member; streams (watches) have no deadline.
+ * An etcd3 client (loaded on first use) for records and desired state.
+ *
+ * A member that has gone away without closing its connections (a stopped machine) is the
+ * case to design for: gRPC then queues every call routed to it on a connection attempt that
+ * only the kernel's SYN retries end (about two minutes), and etcd3 routes each call, and each
+ * watch it re-creates, to a host picked at random. So unary calls give up after
+ * `callTimeoutMs` (a live member answers in milliseconds; 2 s covers a loaded disk), and a
+ * host that failed a call is skipped by the next ones for 1 s, then 2, 4… up to 30 s while it
+ * keeps failing: a dead member costs one call's deadline per period, not one per call, and
+ * a watch re-created after it went away lands on a live one. Each call is retried once per
+ * host. (etcd3's own `dialTimeout` option is declared but never read by the library.)
+ * Streams (watches, lease keep-alives) have no deadline.
  */
-export async function openEtcd(endpoints: string[], extra: Partial<import('etcd3').IOptions> = {}): Promise<Etcd3> {
-  const {Etcd3} = await import('etcd3')
+export async function openEtcd(endpoints: string[], extra: Partial<import('etcd3').IOptions> = {}, {callTimeoutMs = 2000} = {}): Promise<Etcd3> {
+  const [{Etcd3, isRecoverableError}, {circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry}] = await Promise.all([import('etcd3'), import('cockatiel')])
+  const recoverable = handleWhen(isRecoverableError)
   return new Etcd3({
     hosts: endpoints,
-    dialTimeout: 3000,
-    defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + 5000}),
+    defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + callTimeoutMs}),
     ...extra,
+    faultHandling: {
+      host: () => circuitBreaker(recoverable, {halfOpenAfter: new ExponentialBackoff({initialDelay: 1000, maxDelay: 30_000}), breaker: new ConsecutiveBreaker(1)}),
+      global: retry(recoverable, {maxAttempts: endpoints.length + 1}),
+      ...extra.faultHandling,
+    },
   })
 }
-
 
 /**
  * berth's view of etcd's cluster API (etcd3 underneath, loaded on first use): list members
@@ -32,9 +47,9 @@ export class EtcdCluster {
 
   private constructor(private readonly client: Etcd3, readonly endpoints: string[], private readonly timeoutMs: number) {}
 
-  /** A client for the cluster behind `endpoints` (http://IP:2379). */
+  /** A client for the cluster behind `endpoints` (http://IP:2379), through the members that accept a connect now (a dead one would cost a dial timeout per call that picks it). */
   static async connect(endpoints: string[], timeoutMs = 3000): Promise<EtcdCluster> {
-    return new EtcdCluster(await etcdClient(endpoints, timeoutMs), endpoints, timeoutMs)
+    return new EtcdCluster(await openEtcd(await answeringEndpoints(endpoints), {}, {callTimeoutMs: timeoutMs}), endpoints, timeoutMs)
   }
 
   /** The audit trail under `prefix`, over this same connection; closed with it. */
@@ -89,7 +104,7 @@ export class EtcdCluster {
   private async memberProblem(clientUrls: string[]): Promise<string | undefined> {
     const key = clientUrls.join(',')
     let one = this.memberClients.get(key)
-    if (!one) this.memberClients.set(key, one = etcdClient(clientUrls, this.timeoutMs))
+    if (!one) this.memberClients.set(key, one = openEtcd(clientUrls, {}, {callTimeoutMs: this.timeoutMs}))
     try {
       const status = await withTimeout((await one).maintenance.status(), this.timeoutMs)
       return status.errors.length > 0 ? status.errors.join('; ') : undefined
@@ -120,22 +135,4 @@ export class EtcdCluster {
       }
     }
   }
-}
-
-/**
- * An etcd3 client whose per-host circuit breaker reopens after a second, not five: etcd
- * answers "unhealthy cluster" for a few seconds after a membership change, and the default
- * breaker would then refuse every call ("circuit breaker is open") and hide etcd's own
- * answer. A dead host is still skipped: each call is retried once per host.
- */
-async function etcdClient(hosts: string[], dialTimeout: number): Promise<Etcd3> {
-  const [{isRecoverableError}, {circuitBreaker, ConsecutiveBreaker, handleWhen, retry}] = await Promise.all([import('etcd3'), import('cockatiel')])
-  const recoverable = handleWhen(isRecoverableError)
-  return openEtcd(hosts, {
-    dialTimeout,
-    faultHandling: {
-      host: () => circuitBreaker(recoverable, {halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2)}),
-      global: retry(recoverable, {maxAttempts: hosts.length + 1}),
-    },
-  })
 }

@@ -6,6 +6,7 @@
  * conditions (FailedPrecondition: a learner still catching up vs. a peer URL taken).
  */
 import {BerthError, RetryableError} from '../errors.js'
+import {tcpProbe} from './probe.js'
 
 /** etcd could not be reached at any of the given endpoints. */
 export class EtcdUnreachableError extends RetryableError {}
@@ -89,26 +90,9 @@ const GENERIC_UNREACHABLE = 'no connection to etcd'
 
 /** What a plain TCP connect to each endpoint meets, as one clause (the first endpoint that fails), or undefined when all accept. */
 async function probeReason(endpoints: readonly string[], timeoutMs = 1000): Promise<string | undefined> {
-  const {connect} = await import('node:net')
   for (const endpoint of endpoints) {
-    let url: URL
-    try {
-      url = new URL(endpoint)
-    } catch {
-      continue
-    }
-    const port = Number(url.port || 2379)
-    const address = `${url.hostname}:${port}`
-    const outcome = await new Promise<string | undefined>((resolve) => {
-      const socket = connect({host: url.hostname, port})
-      const done = (reason: string | undefined): void => {
-        socket.destroy()
-        resolve(reason)
-      }
-      socket.setTimeout(timeoutMs, () => done(`etcd at ${address} did not answer within ${timeoutMs} ms`))
-      socket.once('connect', () => done(undefined))
-      socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED' ? `etcd at ${address} refused the connection` : `${address} cannot be reached (${error.code ?? error.message})`))
-    })
+    if (!URL.canParse(endpoint)) continue
+    const outcome = await tcpProbe(endpoint, timeoutMs)
     if (outcome) return outcome
   }
   return undefined

@@ -1,5 +1,6 @@
 import {BerthError} from '../errors.js'
 import {openEtcd} from './client.js'
+import {answeringEndpoints} from './probe.js'
 import {etcdError} from './errors.js'
 
 type Etcd3 = import('etcd3').Etcd3
@@ -12,9 +13,9 @@ type Etcd3 = import('etcd3').Etcd3
 export class RecordStore {
   private constructor(private readonly client: Etcd3, readonly endpoints: string[]) {}
 
-  /** A store talking to the cluster behind `endpoints` (http://IP:2379). */
+  /** A store talking to the cluster behind `endpoints` (http://IP:2379), through the members that accept a connect now (a CLI's short life never meets the others). */
   static async connect(endpoints: string[]): Promise<RecordStore> {
-    return new RecordStore(await openEtcd(endpoints), endpoints)
+    return new RecordStore(await openEtcd(await answeringEndpoints(endpoints)), endpoints)
   }
 
   /** A store over a client its owner closes (EtcdCluster.records): do not close the store. */

@@ -121,7 +121,17 @@ export function schedulerKeys(prefix = ETCD_PREFIX) {
     election: 'leader',
     pending: `${prefix}/scheduler/pending`,
     assignments: `${prefix}/assignments/`,
+    /** The last registry push any agent was told of (a RegistryPushRecord): the leader's auto-upgrade watches it. */
+    registryPush: `${prefix}/scheduler/registry-push`,
   }
+}
+
+/** What an agent writes when the registry tells it of pushes: which tags moved, and when. */
+export interface RegistryPushRecord {
+  at: string
+  /** The agent that was told. */
+  machine: string
+  pushes: {repository: string; tag: string; digest?: string}[]
 }
 
 /** The key of one replica's assignment. */
@@ -163,8 +173,8 @@ export interface RevisionRecord {
   /** The spec's short hash, as assignments name it. */
   hash: string
   at: string
-  /** Who made it: the admin API, the CLI, or the scheduler rolling a failed update back. */
-  origin: 'api' | 'cli' | 'scheduler' | 'unknown'
+  /** Who made it: the admin API, the CLI, an agent (auto-upgrade), or the scheduler rolling a failed update back. */
+  origin: 'api' | 'cli' | 'agent' | 'scheduler' | 'unknown'
   /** A few words: `rollback to 3`, `update`. */
   note?: string
 }

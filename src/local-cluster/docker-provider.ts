@@ -149,6 +149,8 @@ export class DockerProvider implements NodeProvider {
       HostConfig: {
         NetworkMode: network.name,
         Mounts: [{Type: 'volume', Source: name, Target: '/var/lib/docker-registry'}],
+        // Where the notifying config and its token go: memory only (src/local-cluster/registry-notifications.ts).
+        Tmpfs: {'/run/registry': 'mode=0700'},
         RestartPolicy: {Name: 'unless-stopped'},
       },
       NetworkingConfig: {EndpointsConfig: {[network.name]: {IPAMConfig: {IPv4Address: ip}}}},

@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
-import {qualifiedImage} from '../agent/docker-run.js'
+import {runImage} from '../agent/docker-run.js'
 import {validateServiceSpec} from '../spec/service.js'
 import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
@@ -28,7 +28,7 @@ export async function pullImage(ref: string): Promise<void> {
 
 /** The images of the services this machine's role runs, from etcd (newer than cluster.json) with cluster.json's as the fallback. */
 export async function serviceImages(node: NodeFile, cluster: NodeClusterFile): Promise<string[]> {
-  const specs = new Map<string, {image: string; roles: string[]}>()
+  const specs = new Map<string, {image: string; imageDigest?: string; roles: string[]}>()
   for (const [name, raw] of Object.entries(cluster.services)) specs.set(name, await validateServiceSpec(raw))
   const client = await openEtcd(node.etcdEndpoints)
   try {
@@ -39,7 +39,7 @@ export async function serviceImages(node: NodeFile, cluster: NodeClusterFile): P
   } finally {
     client.close()
   }
-  const images = [...specs.values()].filter((s) => s.roles.includes(node.role)).map((s) => qualifiedImage(s.image, node.registry))
+  const images = [...specs.values()].filter((s) => s.roles.includes(node.role)).map((s) => runImage(s, node.registry))
   return [...new Set(images)].sort()
 }
 

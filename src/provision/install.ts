@@ -11,6 +11,7 @@ import type {NodeClusterFile} from './cluster-json.js'
 import {installedVersion, pullImage, serviceImages, writeIfChanged} from './install-ops.js'
 import {mapBounded} from './pool.js'
 import {putInstalled, readMachine, seedServices} from './records-etcd.js'
+import type {ServiceSpec} from '../spec/service.js'
 
 /**
  * `berth install`, the installer the path unit starts once node secrets arrive (and that
@@ -63,8 +64,17 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
   }, {
     title: 'Put the cluster\'s initial services into etcd where absent',
     run: async () => {
-      result.createdServices = await seedServices(await records(), cluster.services, cluster.etcdPrefix)
-      return result.createdServices.length > 0 ? `created ${result.createdServices.join(', ')}` : 'etcd has them all'
+      // Pinned as a deploy pins them; a tag that does not resolve yet is stored as written (the pull below says why).
+      const [{pinSpec}, {nodeDigestLookup}] = await Promise.all([import('../images/pin.js'), import('../agent/registry-wiring.js')])
+      const lookup = nodeDigestLookup()
+      const unpinned: string[] = []
+      const pin = (name: string, spec: ServiceSpec): Promise<ServiceSpec> => pinSpec(spec, lookup, node.registry).catch((error: Error) => {
+        unpinned.push(`${name} (${error.message})`)
+        return spec
+      })
+      result.createdServices = await seedServices(await records(), cluster.services, cluster.etcdPrefix, pin)
+      const created = result.createdServices.length > 0 ? `created ${result.createdServices.join(', ')}` : 'etcd has them all'
+      return unpinned.length > 0 ? `${created}; not pinned: ${unpinned.join('; ')}` : created
     },
   }, {
     title: 'Pull the agent image and the images of this machine\'s services',

@@ -52,6 +52,12 @@ export function provisionSteps(local: LocalCluster, options: {timeoutMs: number;
     title: `Build the example service image ${EXAMPLE_IMAGE}`,
     run: async () => ((await buildExampleImage()).built ? 'built' : 'up to date'),
   }, {
+    title: 'Have the registry notify the agents of every push (auto-upgrade)',
+    run: async () => {
+      const {configureRegistryNotifications} = await import('../local-cluster/registry-notifications.js')
+      return configureRegistryNotifications(local.record.registry, local.cluster, local.paths.stateDir)
+    },
+  }, {
     title: `Push both to the cluster's registry ${registry}`,
     run: async () => {
       started = performance.now()

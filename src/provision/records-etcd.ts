@@ -1,5 +1,5 @@
 import {specHash} from '../agent/hash.js'
-import {validateServiceSpec} from '../spec/service.js'
+import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
 import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys} from '../layout/records.js'
 import type {RecordStore} from '../etcd/records.js'
@@ -13,13 +13,15 @@ import type {RecordStore} from '../etcd/records.js'
 /**
  * Puts each service that etcd does not have yet, in one transaction per key that only
  * creates, with its audit entry: a value changed since (`berth service deploy`) wins.
- * Returns the names it created. Specs are validated first, every problem at once.
+ * Returns the names it created. Specs are validated first, every problem at once; `pin`
+ * pins each to its image's digest as the admin API's PUT does (src/images/pin.ts).
  */
-export async function seedServices(store: RecordStore, services: Record<string, Record<string, unknown>>, prefix = ETCD_PREFIX): Promise<string[]> {
+export async function seedServices(store: RecordStore, services: Record<string, Record<string, unknown>>, prefix = ETCD_PREFIX, pin?: (name: string, spec: ServiceSpec) => Promise<ServiceSpec>): Promise<string[]> {
   const specs = await Promise.all(Object.entries(services).map(async ([name, raw]) => [name, await validateServiceSpec(raw, {file: 'cluster.json', path: `services/${name}`})] as const))
   const audit = await store.auditLog(prefix)
   const created: string[] = []
-  for (const [name, spec] of specs) {
+  for (const [name, written] of specs) {
+    const spec = pin ? await pin(name, written) : written
     const key = `${prefix}/services/${name}`
     const entry = auditEntry({action: 'service.put', target: name, before: null, after: specHash(spec), detail: {by: 'installer'}}, cliOrigin())
     if (await audit.commit(entry, {guard: {key, revision: '0'}, ops: (c) => [c.put(key).value(JSON.stringify(spec))]})) created.push(name)

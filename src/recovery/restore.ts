@@ -32,7 +32,7 @@ export function restoreToken(cluster: Cluster, now = new Date()): string {
 /** Asks each member for its status: the ones that answer and know a leader still hold a working cluster (with their revision). */
 async function membersWithLeader(endpoints: string[]): Promise<string[]> {
   const answers = await Promise.all(endpoints.map(async (endpoint) => {
-    const client = await openEtcd([endpoint], {dialTimeout: 1500})
+    const client = await openEtcd([endpoint], {}, {callTimeoutMs: 1500})
     try {
       const status = await Promise.race([client.maintenance.status(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), 3000).unref())])
       return status.leader !== '0' ? `${endpoint} at revision ${status.header.revision}` : undefined

@@ -40,7 +40,7 @@ function streamSnapshot(client: Etcd3): Promise<Buffer> {
 export async function takeSnapshot(endpoints: readonly string[], cluster: string): Promise<TakenSnapshot> {
   const reasons: string[] = []
   for (const endpoint of endpoints) {
-    const client = await openEtcd([endpoint], {dialTimeout: 2000})
+    const client = await openEtcd([endpoint], {}, {callTimeoutMs: 2000})
     try {
       const status = await client.maintenance.status()
       const {members} = await client.cluster.memberList({})

@@ -140,6 +140,9 @@ export class SchedulerCandidate {
   async place(leadership: Leadership): Promise<PlacementPass> {
     const {client} = this.options
     const keys = schedulerKeys(this.prefix)
+    // A machine seen missing was missing when the reads began: a slow read (a call that met a
+    // dead member first) must not push its lost clock later.
+    const readAt = Date.now()
     const [services, machineValues, assignmentValues, revisionValues, rolloutValues] = await Promise.all([
       this.options.services(),
       client.getAll().prefix(machinesDir(this.prefix)).strings(),
@@ -148,7 +151,7 @@ export class SchedulerCandidate {
       client.getAll().prefix(rolloutsDir(this.prefix)).strings(),
     ])
     const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
-    const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, Date.now(), this.options.lostAfterMs)
+    const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
     const plan = this.options.place(replicated.map(([name, spec]) => this.options.demandOf(name, spec)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
     const rollouts = rolloutPass(replicated, plan, current, {revisions: revisionValues, rollouts: rolloutValues, machines: machineValues}, Date.now(), this.prefix)

@@ -29,6 +29,8 @@ export interface ReplicaRow {
   since?: string
   /** Why a pending replica has no machine. */
   reason?: string
+  /** The image digest the service's spec is pinned to (`sha256:…`); absent for an unpinned image. */
+  digest?: string
   /** The revision its assignment names (its number where kept, else the spec hash); a rollout moves it. */
   revision?: string
 }
@@ -54,7 +56,7 @@ export async function readPsInputs(store: RecordStore, prefix = ETCD_PREFIX): Pr
 
 /** The rows, by service then replica; `name` keeps one service (an unknown name is a usage error listing those there are). */
 export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string, prefix = ETCD_PREFIX): ReplicaRow[] {
-  const specs = new Map(Object.entries(inputs.services).map(([key, text]) => [key.slice(`${prefix}/services/`.length), JSON.parse(text) as {mode?: 'global' | 'replicated'; replicas?: number}]))
+  const specs = new Map(Object.entries(inputs.services).map(([key, text]) => [key.slice(`${prefix}/services/`.length), JSON.parse(text) as {mode?: 'global' | 'replicated'; replicas?: number; imageDigest?: string}]))
   if (name !== undefined && !specs.has(name)) {
     throw new UsageError([{path: name, message: 'is not a desired service', fix: specs.size > 0 ? `use one of: ${[...specs.keys()].sort().join(', ')}` : 'deploy one first (berth service deploy)'}])
   }
@@ -71,20 +73,21 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
   const assignments = storedAssignments(inputs.assignments, prefix)
   for (const [service, spec] of [...specs].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (name !== undefined && service !== name) continue
+    const pinned = spec.imageDigest ? {digest: spec.imageDigest} : {}
     if (replicasOf(spec) === 'global') {
       for (const [machine, agent] of [...agents].sort(([a], [b]) => (a < b ? -1 : 1))) {
         if (agent.services[service] === undefined) continue
-        rows.push({replica: replicaId(service, machine), service, machine, desired: 'running', observed: agent.services[service]!, container: `${unitPrefix}${service}`})
+        rows.push({replica: replicaId(service, machine), service, machine, desired: 'running', observed: agent.services[service]!, container: `${unitPrefix}${service}`, ...pinned})
       }
       continue
     }
     const revisions = parseRevisions(inputs.revisions ?? {}, service, prefix)
     const mine = assignments.filter((a) => a.service === service).map((a): ReplicaRow => ({
-      replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: `${unitPrefix}${a.replica}`, since: (a.record as AssignmentRecord).since,
+      replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: `${unitPrefix}${a.replica}`, since: (a.record as AssignmentRecord).since, ...pinned,
       revision: String(revisionOfHash(revisions, a.record.specHash)?.seq ?? a.record.specHash),
     }))
     const pending = (inputs.pending?.pending ?? []).filter((p) => p.service === service && !mine.some((r) => r.replica === p.replica))
-      .map((p): ReplicaRow => ({replica: p.replica, service, desired: 'running', observed: 'pending', reason: p.reason}))
+      .map((p): ReplicaRow => ({replica: p.replica, service, desired: 'running', observed: 'pending', reason: p.reason, ...pinned}))
     rows.push(...[...mine, ...pending].sort((a, b) => slotOrder(a.replica, b.replica)))
   }
   return rows
@@ -93,8 +96,8 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
 /** The rows as a table; pending replicas end with their reason. */
 export function replicaLines(rows: readonly ReplicaRow[], now = Date.now()): string[] {
   if (rows.length === 0) return ['No replicas.']
-  const table = [['REPLICA', 'MACHINE', 'DESIRED', 'OBSERVED', 'CONTAINER', 'REV', 'SINCE'], ...rows.map((r) => [
-    r.replica, r.machine ?? '-', r.desired, r.observed, r.container ?? '-', r.revision ?? '-', r.since ? `${age(now - Date.parse(r.since))} ago` : r.reason ? `pending: ${r.reason}` : '-',
+  const table = [['REPLICA', 'MACHINE', 'DESIRED', 'OBSERVED', 'CONTAINER', 'DIGEST', 'REV', 'SINCE'], ...rows.map((r) => [
+    r.replica, r.machine ?? '-', r.desired, r.observed, r.container ?? '-', r.digest ? r.digest.slice(0, 'sha256:'.length + 12) : '-', r.revision ?? '-', r.since ? `${age(now - Date.parse(r.since))} ago` : r.reason ? `pending: ${r.reason}` : '-',
   ])]
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)))
   return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))

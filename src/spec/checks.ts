@@ -46,6 +46,7 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
   }
   for (const problem of healthProblems(spec)) at(problem.path, problem.message, problem.fix)
   updateProblems(spec, at)
+  for (const problem of imageProblems(spec)) at(problem.path, problem.message, problem.fix)
   schedulingProblems(spec, at)
   return problems
 }
@@ -108,6 +109,17 @@ function updateProblems(spec: ServiceSpecInput, at: (path: string, message: stri
   if (spec.health !== undefined && deadline <= startPeriod) {
     at('update/healthyDeadline', `is ${deadline} s, not more than the health check's startPeriod (${startPeriod} s)`, `raise healthyDeadline above ${startPeriod}`)
   }
+}
+
+/** A pin given twice, and a tag to follow that is not there. */
+function imageProblems(spec: ServiceSpecInput): {path: string; message: string; fix: string}[] {
+  const pinned = spec.image.includes('@')
+  const problems = []
+  if (pinned && spec.imageDigest !== undefined) problems.push({path: 'imageDigest', message: 'is given with an image pinned by @digest already', fix: 'keep one of the two: remove imageDigest, or the @digest from image'})
+  if (pinned && spec.autoUpgrade !== undefined && spec.autoUpgrade !== false) {
+    problems.push({path: 'autoUpgrade', message: `has no tag to follow: image ${JSON.stringify(spec.image)} is pinned by digest`, fix: 'write the image with its tag (web:1.2) and no @sha256:..., or remove autoUpgrade'})
+  }
+  return problems
 }
 
 /** Deepest nesting of arrays and objects an env value may have. */

@@ -29,6 +29,8 @@ export interface ServiceSpecInput {
   command?: string[]
   env?: Record<string, EnvValue>
   secrets?: string[]
+  /** A service secret holding the Docker registry auth (JSON) for this image's pulls only; never an env var. */
+  pullSecret?: string
   ports?: string[]
   volumes?: string[]
   mounts?: Mount[]
@@ -49,9 +51,32 @@ export interface ServiceSpecInput {
   resources?: Resources
   /** How the agent checks each copy (src/agent/health/); without it, healthy after {@link MIN_HEALTHY_SECONDS}. */
   health?: HealthCheck
+  /**
+   * The digest `image`'s tag pointed at when the spec was stored (`sha256:…`): set by the
+   * admin API on every PUT (src/images/pin.ts) and by auto-upgrade; units run `image@digest`.
+   */
+  imageDigest?: string
+  /** Follow the image's tag: the scheduler's leader stores the new digest when the tag moves (src/scheduler/auto-upgrade.ts). */
+  autoUpgrade?: boolean | AutoUpgrade
   /** How a changed spec rolls across a replicated service's replicas (src/scheduler/rollout.ts); defaults: {@link updateDefaults}. */
   update?: UpdatePolicy
 }
+
+/** How a service follows its tag; `true` is every default. */
+export interface AutoUpgrade {
+  /** Seconds between lookups of the tag (default {@link AUTO_UPGRADE_POLL_SECONDS}); push notifications wake it sooner. */
+  pollSeconds?: number
+}
+
+/** Seconds between two lookups of an auto-upgraded service's tag unless it says otherwise. */
+export const AUTO_UPGRADE_POLL_SECONDS = 60
+
+/** The poll interval of a service that follows its tag, in seconds, or undefined when it does not. */
+export function autoUpgradePollSeconds(spec: Pick<ServiceSpecInput, 'autoUpgrade'>): number | undefined {
+  if (spec.autoUpgrade === undefined || spec.autoUpgrade === false) return undefined
+  return spec.autoUpgrade === true ? AUTO_UPGRADE_POLL_SECONDS : spec.autoUpgrade.pollSeconds ?? AUTO_UPGRADE_POLL_SECONDS
+}
+
 
 /** A rolling update's policy as written (schema/service.schema.json `update`); every field optional. */
 export interface UpdatePolicy {
@@ -102,6 +127,9 @@ export interface Resources {
 
 /** The fields only the scheduler reads: they decide where copies run and how a change rolls, not how a container runs. */
 export const SCHEDULING_FIELDS = ['mode', 'replicas', 'placement', 'resources', 'update'] as const
+
+/** Fields only the leader's auto-upgrade reads: turning it on or off must not restart a copy. */
+export const WATCH_FIELDS = ['autoUpgrade'] as const
 
 /**
  * A service's health check as written: exactly one of `http`, `tcp` or `exec`, with its

@@ -88,7 +88,8 @@ export function runInstallerCommand(prefix: string, unitImage: string, chosen?: 
   const pin = chosen !== undefined && chosen !== unitImage
   return [
     'set -e',
-    "test -e /etc/berth/secrets/uploaded || { echo 'no node secrets: run berth cluster upload-secrets first' >&2; exit 3; }",
+    // Uploaded over SSH, or put back from their sealed copy at a reboot: either lets the installer run.
+    "test -e /etc/berth/secrets/uploaded || test -e /etc/berth/secrets/unsealed || { echo 'no node secrets: run berth cluster upload-secrets first' >&2; exit 3; }",
     `docker pull -q '${pin ? chosen : unitImage}' >/dev/null`,
     ...(pin
       ? [

@@ -42,7 +42,7 @@ export interface TestApi extends RunningApi {
 }
 
 /** Starts an API in `dir` that the caller closes; this module leaves node:test out, so a bench can use it. */
-export async function startTestApi(dir: string, overrides: Partial<ApiOptions> & {store?: DesiredStore} = {}): Promise<TestApi> {
+export async function startTestApi(dir: string, overrides: Partial<ApiOptions> & {store?: DesiredStore; deps?: Partial<ApiDeps>} = {}): Promise<TestApi> {
   const token = 'tok-0123456789abcdef0123456789abcdef'
   const {certFile, keyFile, ca} = await selfSigned(dir)
   const storeFile = path.join(dir, 'desired.yaml')
@@ -55,8 +55,10 @@ export async function startTestApi(dir: string, overrides: Partial<ApiOptions> &
     observe: async (name) => observed.get(name),
     status: () => ({lastPass: {at: '2026-01-01T00:00:00.000Z', ms: 12}, errors: [], drift: []}),
     requestSync: () => { state.syncs++ },
+    ...overrides.deps,
   }
-  const options: ApiOptions = {listen: '127.0.0.1:0', tokenFile: await tokenFile(dir, token), allowedOrigins: ['https://admin.example.com'], tls: {certFile, keyFile}, insecureHttp: false, ...overrides}
+  const {store: _store, deps: _deps, ...optionOverrides} = overrides
+  const options: ApiOptions = {listen: '127.0.0.1:0', tokenFile: await tokenFile(dir, token), allowedOrigins: ['https://admin.example.com'], tls: {certFile, keyFile}, insecureHttp: false, ...optionOverrides}
   const api = await startApi({...deps, options, log: (line) => logs.push(line)})
   const result = Object.assign(api, {token, ca, dir, storeFile, store, logs, observed, syncs: 0})
   return Object.defineProperty(result, 'syncs', {get: () => state.syncs})

@@ -2,15 +2,13 @@ import type {IncomingHttpHeaders} from 'node:http'
 import {request, type Agent} from 'node:https'
 import {after} from 'node:test'
 
-import type {ApiOptions} from '../../src/agent/api/server.js'
-import type {DesiredStore} from '../../src/agent/store.js'
 import {scratch} from '../support/cli.js'
 import {startTestApi, type TestApi} from './api-server.js'
 
 export {selfSigned, startTestApi, tokenFile, type TestApi} from './api-server.js'
 
 /** Starts an API that is closed when the test file ends. */
-export async function testApi(overrides: Partial<ApiOptions> & {store?: DesiredStore} = {}): Promise<TestApi> {
+export async function testApi(overrides: Parameters<typeof startTestApi>[1] = {}): Promise<TestApi> {
   const api = await startTestApi(await scratch('berth-api-'), overrides)
   after(() => api.close())
   return api

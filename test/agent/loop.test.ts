@@ -116,6 +116,28 @@ describe('agent pass', () => {
     await agent.close()
   })
 
+  it('starts the services of one pass at once, each with its own outcome', async () => {
+    const {agent, node} = await setup()
+    await put(agent, 'a', {image: 'localhost/a:1'})
+    await put(agent, 'b', {image: 'localhost/b:1'})
+    await put(agent, 'bad', {image: 'localhost/bad:1'})
+    node.badImages.add('localhost/bad:1')
+    // Each start waits until the other good one has begun: one after the other, the first would give up.
+    let begun = 0
+    let bothBegun!: () => void
+    const both = new Promise<void>((resolve) => (bothBegun = resolve))
+    node.gate = async (args) => {
+      if (args[0] !== 'start') return
+      if (++begun === 2) bothBegun()
+      await Promise.race([both, sleep(3000).then(() => Promise.reject(new Error(`${args[1]} started alone`)))])
+    }
+    const report = await agent.loop.pass()
+    assert.deepEqual(report.actions.filter((a) => a.startsWith('start')), ['start berth-a.service', 'start berth-b.service', 'start berth-bad.service'])
+    assert.deepEqual([report.outcomes.a?.ok, report.outcomes.b?.ok, report.outcomes.bad?.ok], [true, true, false], JSON.stringify(report.outcomes))
+    assert.deepEqual(node.running(), ['berth-a', 'berth-b'])
+    await agent.close()
+  })
+
   it('completes a pass that was cut short after writing units, with no orphan container', async () => {
     const {agent, node} = await setup()
     await put(agent, 'a', {image: 'localhost/a:1'})

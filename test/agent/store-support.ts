@@ -45,6 +45,17 @@ export function callCounter(ms: number): {fn: () => void; next: () => Promise<nu
 /** Resolves after `ms`. */
 export {setTimeout as sleep} from 'node:timers/promises'
 
+/** Polls `test` every 50 ms until it returns a truthy value, which it returns; fails naming `what` after `ms`. */
+export async function until<T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await test()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`)
+    await sleep(50)
+  }
+}
+
 /** A TCP port free on loopback now. */
 export async function freePort(): Promise<number> {
   const server = createServer()

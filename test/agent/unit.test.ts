@@ -60,6 +60,14 @@ describe('dockerRunArgs', () => {
     ])
   })
 
+  it('runs a pinned service by repository@digest, and the digest is part of the spec hash while autoUpgrade is not', () => {
+    const digest = `sha256:${'e'.repeat(64)}`
+    const args = dockerRunArgs('berth-', 'web', {...minimal, imageDigest: digest}, opts)
+    assert.equal(args.at(-1), `10.0.0.2:5000/web@${digest}`)
+    assert.notEqual(args[10], dockerRunArgs('berth-', 'web', minimal, opts)[10], 'a new digest restarts the container')
+    assert.deepEqual(dockerRunArgs('berth-', 'web', {...minimal, autoUpgrade: true}, opts), dockerRunArgs('berth-', 'web', minimal, opts), 'following the tag alone restarts nothing')
+  })
+
   it('uses an env file for secrets alone, and its directory from the options', () => {
     const args = dockerRunArgs('air-', 'db', {...minimal, secrets: ['PGPASSWORD']}, {envFileDir: '/run/air'})
     assert.deepEqual(args.slice(11, 13), ['--env-file', '/run/air/air-db.env'])

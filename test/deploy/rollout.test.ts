@@ -51,6 +51,14 @@ describe('deploy: when a machine runs the new spec', () => {
     assert.equal(specChanged(undefined, stored), true)
   })
 
+  it('the digest the stored spec was pinned to is no change, unless cluster.yaml pins another', async () => {
+    const written = await validateServiceSpec({image: 'team/web:abc'})
+    const pinned = {...written, imageDigest: `sha256:${'1'.repeat(64)}`}
+    assert.equal(specChanged(pinned, written), false)
+    assert.equal(specChanged(pinned, {...written, imageDigest: `sha256:${'2'.repeat(64)}`}), true)
+    assert.equal(specChanged(pinned, {...written, image: 'team/web:abd'}), true)
+  })
+
   it('an unknown service is a usage error naming the ones cluster.yaml has', () => {
     const cluster = {services: {web: {}, db: {}}} as unknown as Cluster
     assert.deepEqual(selectServices(cluster, []), ['web', 'db'])

@@ -199,6 +199,13 @@ describe('local-cluster provision on three real nodes', {timeout: 20 * 60_000}, 
       assert.deepEqual((await check(sh(m, 'ls /etc/berth/secrets'))).split('\n').sort(), ['api-token', 'api.crt', 'api.key', 'master.key', 'unsealed'], `${m}: unsealed, not uploaded`)
       assert.equal(await check(sh(m, 'systemctl show -p NRestarts --value berth-agent')), '0', m)
     }
+    // An upgrade of a machine whose secrets came back from their sealed copy runs the installer too.
+    const installedBefore = await check(sh('main-2', `ETCDCTL_API=3 etcdctl get --print-value-only /berth/machines/main-2/installed`))
+    const upgrade = await berth(['local-cluster', 'upgrade-machine', 'main-2', '--name', name], {env})
+    assert.equal(upgrade.exitCode, 0, `${upgrade.stdout}\n${upgrade.stderr}`)
+    const installedAfter = JSON.parse(await check(sh('main-2', `ETCDCTL_API=3 etcdctl get --print-value-only /berth/machines/main-2/installed`))) as {result: string; at: string}
+    assert.equal(installedAfter.result, 'ok')
+    assert.ok(installedAfter.at > (JSON.parse(installedBefore) as {at: string}).at, 'the installer ran again on the unsealed machine')
     // Sealed again on an unsealed machine: the markers are copied, never sealed as secrets.
     const upload = await berth(['cluster', 'upload-secrets', 'main-1', '--local-cluster', name], {env})
     assert.equal(upload.exitCode, 0, upload.stderr)

@@ -16,7 +16,9 @@ import {readAllMachines, readMachine, seedServices} from '../../src/provision/re
 import {statusLines} from '../../src/provision/status.js'
 import type {ReplicaHealth} from '../../src/layout/records.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
-import {etcdUrl} from '../support/services.js'
+import {pinSpec, registryLookup} from '../../src/images/pin.js'
+import {pushTestImage, removeImages} from '../support/registry-images.js'
+import {etcdUrl, registryAddress} from '../support/services.js'
 
 const prefix = `/berth-test-${randomBytes(4).toString('hex')}`
 let client: Awaited<ReturnType<typeof openEtcd>>
@@ -42,6 +44,17 @@ describe('provision records in etcd', () => {
     assert.equal(JSON.parse((await client.get(`${prefix}/services/web`).string())!).image, 'examples/web:2')
     assert.equal((await (await store.auditLog(prefix)).auditEntries()).length, 2, 'a seed that creates nothing records nothing')
     await assert.rejects(seedServices(store, {bad: {image: 'x', colour: 'red'}}, prefix), /services\/bad/)
+  })
+
+  test('initial services are pinned to their image\'s digest as they are created', async () => {
+    const registry = registryAddress()
+    const repo = `berth-seed-${randomBytes(4).toString('hex')}`
+    const pushed = await pushTestImage(registry, repo, '1', `${repo} seed`)
+    after(() => removeImages([pushed.id]))
+    const lookup = registryLookup(() => ({plainHttp: true}))
+    assert.deepEqual(await seedServices(store, {pinned: {image: `${repo}:1`}}, prefix, (_name, spec) => pinSpec(spec, lookup, registry)), ['pinned'])
+    const stored = JSON.parse((await client.get(`${prefix}/services/pinned`).string())!) as {image: string; imageDigest: string}
+    assert.deepEqual([stored.image, stored.imageDigest], [`${repo}:1`, pushed.digest])
   })
 
   test('a damaged machine record reads as absent for status, and as an error where berth wrote it itself', async () => {

@@ -13,7 +13,7 @@ import {execa} from 'execa'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 import {assignmentKey, type AssignmentRecord, machineKeys, type MachineFacts, type PendingRecord, schedulerKeys} from '../../src/layout/records.js'
 import {DeposedError, SchedulerCandidate, type LeaderOptions} from '../../src/scheduler/leader.js'
-import {sleep, testService} from '../agent/store-support.js'
+import {sleep, testService, until} from '../agent/store-support.js'
 import {testDemandOf, testPlace} from './test-placement.js'
 
 const endpoints = [testService('BERTH_TEST_ETCD')]
@@ -33,16 +33,6 @@ afterEach(async () => {
 after(() => {
   for (const c of clients) c.close()
 })
-
-async function until<T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await test()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`)
-    await sleep(50)
-  }
-}
 
 const facts = (role: MachineFacts['role'] = 'main'): MachineFacts => ({role, labels: {}, capacity: {memoryMb: 1024, cpus: 2}})
 

@@ -7,7 +7,7 @@ import {replicaLines, replicaRows, rolloutLines, type PsInputs} from '../../src/
 
 const since = '2026-12-01T10:00:00.000Z'
 const inputs: PsInputs = {
-  services: {'/berth/services/web': JSON.stringify({image: 'web:1', replicas: 3}), '/berth/services/cron': JSON.stringify({image: 'cron:1'})},
+  services: {'/berth/services/web': JSON.stringify({image: 'web:1', replicas: 3, imageDigest: `sha256:${'d'.repeat(64)}`}), '/berth/services/cron': JSON.stringify({image: 'cron:1'})},
   assignments: {
     '/berth/assignments/web/web.1': JSON.stringify({machine: 'main-1', specHash: 'a', since}),
     '/berth/assignments/web/web.2': JSON.stringify({machine: 'main-2', specHash: 'a', since}),
@@ -26,8 +26,10 @@ describe('service ps', () => {
       ['web.3', undefined, 'pending', undefined],
     ])
     const lines = replicaLines(rows, Date.parse(since) + 30_000)
-    assert.match(lines[0]!, /^REPLICA\s+MACHINE\s+DESIRED\s+OBSERVED\s+CONTAINER\s+REV\s+SINCE$/)
-    assert.match(lines[2]!, /^web\.1\s+main-1\s+running\s+active\s+berth-web\.1\s+a\s+30 s ago$/)
+    assert.match(lines[0]!, /^REPLICA\s+MACHINE\s+DESIRED\s+OBSERVED\s+CONTAINER\s+DIGEST\s+REV\s+SINCE$/)
+    assert.match(lines[1]!, /^cron\.main-1\s+main-1\s+running\s+active\s+berth-cron\s+-\s+-\s+-$/, 'an unpinned image has no digest')
+    assert.match(lines[2]!, /^web\.1\s+main-1\s+running\s+active\s+berth-web\.1\s+sha256:dddddddddddd\s+a\s+30 s ago$/)
+    assert.equal(rows[1]!.digest, `sha256:${'d'.repeat(64)}`, '--json carries the whole digest')
     assert.match(lines[4]!, /pending: no machine left/)
   })
 

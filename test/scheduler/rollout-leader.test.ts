@@ -208,7 +208,7 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     assert.ok([...(await assigned(raw, c.prefix)).values()].every((r) => r.specHash === shortSpecHash(v1)))
     assert.ok(log.some((l) => l.includes('rolling back to revision 1')), log.join('\n'))
     const audit = (await c.store.auditEntries()).filter((e) => e.action === 'service.rollback')
-    assert.deepEqual(audit.map((e) => [e.target, e.from, e.before, e.after]), [['web', {via: 'scheduler', claimed: {host: 'main-1'}}, specHash(broken), specHash(v1)]])
+    assert.deepEqual(audit.map((e) => [e.target, e.from, e.before, e.after]), [['web', {via: 'agent', claimed: {host: 'main-1'}}, specHash(broken), specHash(v1)]])
     assert.match(audit[0]!.detail?.reason ?? '', /was not healthy within 1 s/)
   })
 

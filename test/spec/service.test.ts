@@ -20,7 +20,7 @@ describe('validateServiceSpec', () => {
 
   it('lists every schema problem at once, each with its path and a fix', async () => {
     assert.deepEqual(await problemLines({image: 'web', ports: ['80:80:80', '8080:80'], restart: 'sometimes', colour: 'red', stopTimeout: 0, command: 'run'}), [
-      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health, update)',
+      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, pullSecret, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health, update, imageDigest, autoUpgrade)',
       'cluster.yaml: services/web/command: must be an array (Arguments after the image, one list item per argument.)',
       'cluster.yaml: services/web/ports/0: "80:80:80" is not valid (Write [IP:]HOST:CONTAINER[/tcp|udp], like 8080:80 or 127.0.0.1:5432:5432.)',
       `cluster.yaml: services/web/stopTimeout: must be >= 1 (${stopFix})`,
@@ -123,5 +123,18 @@ describe('reserved service names', () => {
       [{exec: 'pg_isready'}, 'cluster.yaml: services/web/health/exec: must be an array (A command run in the container without a shell, one list item per argument; passes on exit 0.)'],
     ]
     for (const [health, line] of bad) assert.deepEqual(await problemLines({image: 'db', health}), [line], JSON.stringify(health))
+  })
+
+  it('takes autoUpgrade and a digest, and names the path and the fix for a pin given twice or a tag that is not there', async () => {
+    const digest = `sha256:${'c'.repeat(64)}`
+    assert.deepEqual((await validateServiceSpec({image: 'web:1', autoUpgrade: {pollSeconds: 30}, imageDigest: digest})).autoUpgrade, {pollSeconds: 30})
+    assert.deepEqual(await problemLines({image: `web:1@${digest}`, imageDigest: digest, autoUpgrade: true}), [
+      'cluster.yaml: services/web/imageDigest: is given with an image pinned by @digest already (keep one of the two: remove imageDigest, or the @digest from image)',
+      `cluster.yaml: services/web/autoUpgrade: has no tag to follow: image "web:1@${digest}" is pinned by digest (write the image with its tag (web:1.2) and no @sha256:..., or remove autoUpgrade)`,
+    ])
+    assert.deepEqual(await problemLines({image: 'web:1', imageDigest: 'sha256:abc', autoUpgrade: {pollSeconds: 1}}), [
+      "cluster.yaml: services/web/imageDigest: \"sha256:abc\" is not valid (The digest image's tag pointed at when the spec was stored (sha256:...): set by berth on every deploy and auto-upgrade; units run the image by it. Write it only to pin by hand.)",
+      'cluster.yaml: services/web/autoUpgrade/pollSeconds: must be >= 5 (Seconds between lookups of the tag, 5-86400 (default 60); the registry\'s push notifications wake it sooner.)',
+    ])
   })
 })

@@ -1,6 +1,8 @@
 import {Agent, request} from 'node:https'
 import {connect} from 'node:tls'
 
+import {isQuartermasterPath} from '../../src/agent/api/quartermaster.js'
+
 /**
  * The admin API's fuzzer, shared by test/agent/api-fuzz.test.ts and bench/api-fuzz.ts: a
  * seeded generator of hostile requests (mutated service specs, broken JSON, odd methods,
@@ -195,6 +197,8 @@ function serviceSegment(rnd: Random): string {
 function path(rnd: Random): string {
   const roll = rnd.next()
   if (roll < 0.7) return `/v1/services/${serviceSegment(rnd)}${rnd.chance(0.05) ? rnd.pick(['?x=1', '?', '#frag', '/', '/extra']) : ''}`
+  // quartermaster's routes (src/agent/api/quartermaster.ts): their own token rules and answers.
+  if (roll < 0.8) return rnd.pick(['/run', '/stop', '/run', '/stop', `/status/${serviceSegment(rnd)}`, '/status/run-0123456789abcdef', '/status/', '/status/a/b', '/run?token=x', '/stop/'])
   return rnd.pick(['/v1/services', '/v1/status', '/v1/sync', '/v1/health', '/v1/health?x', '/v1/', '/', '', '*', '//v1/services', '/v1//services', '/V1/services', '/v1/services/', '/v1/%2e%2e/services',
     '/v1/services%2Fweb', '/v1/./services', 'http://127.0.0.1/v1/services', '/v1/services/web/../../status', `/${'a/'.repeat(rnd.int(10, 9000))}`, '/v1/services?token=x', '/\u0000', '/v1/services/\u00e9', '/v1/services/ web'])
 }
@@ -266,18 +270,31 @@ function rawRequest(rnd: Random, token: string): FuzzRequest {
 /** The `i`-th request of a run: mostly well-formed HTTP around bad bodies, some of it bad HTTP. */
 export function fuzzRequest(rnd: Random, token: string): FuzzRequest {
   if (rnd.chance(0.06)) return rawRequest(rnd, token)
-  const method = rnd.chance(0.7) ? rnd.pick(['PUT', 'PUT', 'GET', 'DELETE']) : rnd.pick(methods)
+  const target = path(rnd)
+  const quartermaster = isQuartermasterPath(target.split('?')[0] ?? '')
+  const method = quartermaster && rnd.chance(0.7) ? rnd.pick(['POST', 'POST', 'GET']) : rnd.chance(0.7) ? rnd.pick(['PUT', 'PUT', 'GET', 'DELETE']) : rnd.pick(methods)
   const headers = [...authorization(rnd, token), ...extraHeaders(rnd)]
   let kind = 'no body'
   let body: Buffer | undefined
-  if (method === 'PUT' || rnd.chance(0.15)) {
-    const made = bodyText(rnd)
+  if (method === 'PUT' || (quartermaster && method === 'POST') || rnd.chance(0.15)) {
+    const made = quartermaster && rnd.chance(0.5) ? withToken(bodyText(rnd), token) : bodyText(rnd)
     kind = made.kind
     body = Buffer.from(made.text, rnd.chance(0.03) ? 'latin1' : 'utf8')
     if (rnd.chance(0.01)) body = Buffer.concat([body, Buffer.alloc(Math.max(0, 1024 * 1024 + 1 - body.length), 0x20)])
     headers.push(...contentType(rnd))
   }
-  return {kind, method, path: path(rnd), headers, body}
+  return {kind, method, path: target, headers, body}
+}
+
+/** A JSON object body with the right token in it, as quartermaster's clients send it; other bodies as they are. */
+function withToken(made: {kind: string; text: string}, token: string): {kind: string; text: string} {
+  try {
+    const value = JSON.parse(made.text) as unknown
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return {kind: `${made.kind} + token`, text: JSON.stringify({...value, token})}
+  } catch {
+    // Not JSON: sent as it is.
+  }
+  return made
 }
 
 /** Sends requests one connection pool at a time; the pool keeps TLS sessions alive between them. */
@@ -394,6 +411,11 @@ export function answerProblem(fuzz: FuzzRequest, answer: FuzzAnswer): string | u
   // A HEAD answer carries no body by definition; its headers were checked above.
   if (fuzz.method === 'HEAD') return undefined
   try {
+    // Requests the HTTP parser refuses (CONNECT, a bad method) never reach a route: they get the raw answer, and a closed connection.
+    if (isQuartermasterPath(fuzz.path.split('?')[0] ?? '') && answer.headers.connection !== 'close') {
+      const refusal = JSON.parse(answer.text) as {success?: unknown; error?: unknown}
+      return refusal.success === false && typeof refusal.error === 'string' && refusal.error !== '' ? undefined : `status ${answer.status} without {success: false, error}: ${answer.text.slice(0, 200)}`
+    }
     const error = (JSON.parse(answer.text) as {error?: {code?: unknown; message?: unknown}}).error
     if (typeof error?.code !== 'string' || typeof error.message !== 'string' || error.message === '') return `status ${answer.status} without {error: {code, message}}: ${answer.text.slice(0, 200)}`
   } catch {

@@ -76,6 +76,20 @@ export class ApiClient {
     return ((await this.#call('GET', `/v1/audit${search}`)) as {entries: AuditEntry[]}).entries
   }
 
+  /**
+   * One of quartermaster's routes (`POST /run`, `POST /stop`, `GET /status/ID`), whose
+   * answers are `{success, …}`; the token goes in the header, as everywhere.
+   */
+  async quartermaster(method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<{success: true; id: string; status?: string}> {
+    const {status, json} = await this.#send(method, path, body)
+    const answer = json as {success?: boolean; id?: string; error?: string} | undefined
+    if (status === 200 && answer?.success === true) return answer as {success: true; id: string; status?: string}
+    const message = answer?.error ?? `HTTP ${status}`
+    if (status === 400) throw new UsageError(message)
+    if (status === 503) throw new RetryableError(`${this.options.url}: ${message}`)
+    throw new ApiRequestError(`${this.options.url}: ${message}${status === 401 ? '; check the token file' : ''}`, status, 'quartermaster')
+  }
+
   async #call(method: string, path: string, body?: unknown, where?: string): Promise<unknown> {
     const {status, json} = await this.#send(method, path, body)
     if (status >= 200 && status < 300) return json

@@ -21,11 +21,15 @@ const digest = (value: string): Buffer => createHash('sha256').update(value, 'ut
 export function checkToken(req: IncomingMessage, token: string): void {
   const header = req.headers.authorization ?? ''
   const match = /^Bearer ([^\s]+)$/i.exec(header)
-  const given = match?.[1] ?? ''
-  const ok = timingSafeEqual(digest(given), digest(token))
+  const ok = tokenMatches(match?.[1] ?? '', token)
   if (!ok || !match) {
     throw new ApiError(401, 'unauthorized', match ? 'the token is wrong' : 'send Authorization: Bearer <token>', undefined, {'www-authenticate': 'Bearer realm="berth"'})
   }
+}
+
+/** Compares a given token with the agent's in constant time (over digests, so length and prefixes do not show). */
+export function tokenMatches(given: string, token: string): boolean {
+  return timingSafeEqual(digest(given), digest(token))
 }
 
 /**

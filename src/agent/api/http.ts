@@ -1,7 +1,7 @@
 import {STATUS_CODES, type IncomingMessage, type ServerResponse} from 'node:http'
 import type {Duplex} from 'node:stream'
 
-import type {Problem} from '../../errors.js'
+import {BerthError, RetryableError, UsageError, type Problem} from '../../errors.js'
 
 /**
  * The admin API's HTTP plumbing, with no framework: JSON bodies read under a size limit,
@@ -140,11 +140,11 @@ function hasBody(req: IncomingMessage): boolean {
  * than {@link maxBodyDepth} or does not parse.
  * Returns undefined when there is no body at all.
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage, types: readonly string[] = ['application/json']): Promise<unknown> {
   if (!hasBody(req)) return undefined
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
-  if (type !== 'application/json') {
-    throw new ApiError(415, 'unsupported_media_type', `the body must be JSON with Content-Type: application/json, not ${JSON.stringify(type || 'none')}`)
+  if (!types.includes(type ?? '')) {
+    throw new ApiError(415, 'unsupported_media_type', `the body must be JSON with Content-Type: ${types.join(' or ')}, not ${JSON.stringify(type || 'none')}`)
   }
   const tooLarge = new ApiError(413, 'body_too_large', `the body is larger than ${maxBodyBytes} bytes`)
   if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge
@@ -159,4 +159,14 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
     const at = /position (\d+)/.exec((error as Error).message)?.[1]
     throw new ApiError(400, 'malformed_json', `the body is not valid JSON${at === undefined ? '' : ` (at byte ${at})`}`)
   }
+}
+
+/** Translates errors at the boundary: berth's own keep their message, anything else is a bare 500. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error
+  if (error instanceof UsageError) return new ApiError(400, 'bad_request', error.message, error.problems)
+  if (error instanceof RetryableError) return new ApiError(503, 'unavailable', error.message, undefined, {'retry-after': '1'})
+  if (error instanceof BerthError) return new ApiError(500, 'failed', error.message)
+  // An unexpected error may carry anything in its message: it is not passed on.
+  return new ApiError(500, 'internal', 'internal error; see the agent log')
 }

@@ -1,10 +1,14 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import {UsageError, formatProblem} from '../../errors.js'
-import {serviceNameProblem, validateServiceSpec} from '../../spec/service.js'
+import {DigestError, type RegistryCredentials} from '../../images/digest.js'
+import {pullCredentials} from '../pull-credentials.js'
+import {serviceNameProblem, validateServiceSpec, type ServiceSpec} from '../../spec/service.js'
 import type {DesiredStore} from '../store.js'
 import {requestOrigin, serveAudit} from './audit-route.js'
 import {ApiError, readJson, sendJson} from './http.js'
+import type {QuartermasterDeps} from './quartermaster.js'
+import type {RegistryEventsDeps} from './registry-events.js'
 
 /** What the node runs for a service, as the executor sees it (systemd unit and Docker container). */
 export interface ObservedService {
@@ -15,7 +19,7 @@ export interface ObservedService {
 }
 
 /** What the routes need from the agent; the loop plugs in the real ones, tests fakes. */
-export interface ApiDeps {
+export interface ApiDeps extends QuartermasterDeps {
   store: DesiredStore
   /** The observed state of one service, or undefined when the node runs nothing for it. */
   observe(name: string): Promise<ObservedService | undefined>
@@ -23,6 +27,10 @@ export interface ApiDeps {
   status(): Promise<object> | object
   /** Asks the loop for a pass soon; must not wait for it. */
   requestSync(): void | Promise<void>
+  /** Pins a spec to its image's digest before it is stored (src/images/pin.ts), with the service's pull credentials; absent, specs are stored as written. */
+  pin?(spec: ServiceSpec, credentials?: RegistryCredentials): Promise<ServiceSpec>
+  /** The registry's push notifications (./registry-events.ts); absent, that route answers 404. */
+  registryEvents?: RegistryEventsDeps
   /** The Prometheus exposition (src/agent/metrics.ts); absent when metrics are off or listen elsewhere. */
   metrics?(): Promise<{contentType: string; body: string}>
 }
@@ -84,9 +92,21 @@ async function putService(req: IncomingMessage, res: ServerResponse, name: strin
     if (!(error instanceof UsageError)) throw error
     throw new ApiError(400, 'invalid_spec', `service ${name}: ${error.problems.map(formatProblem).join('; ')}`, error.problems)
   }
+  spec = await pinned(spec, name, deps)
   await deps.store.putService(name, spec, origin)
   await deps.requestSync()
   sendJson(res, 200, {name, spec})
+}
+
+/** The spec pinned to its image's digest (with its pull secret's credentials); a tag that does not resolve is a 422 and nothing is stored. */
+async function pinned(spec: ServiceSpec, name: string, deps: ApiDeps): Promise<ServiceSpec> {
+  if (!deps.pin) return spec
+  try {
+    return await deps.pin(spec, await pullCredentials(spec, deps.store, deps.key))
+  } catch (error) {
+    if (!(error instanceof DigestError)) throw error
+    throw new ApiError(422, 'image_unresolved', `service ${name}: ${error.message}; nothing was changed`)
+  }
 }
 
 /** A body where none is expected must still be JSON, and is read only to enforce the limits. */

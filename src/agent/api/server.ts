@@ -4,10 +4,12 @@ import {createServer as createHttpsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import type {Duplex} from 'node:stream'
 
-import {BerthError, RetryableError, UsageError} from '../../errors.js'
+import {BerthError, UsageError} from '../../errors.js'
 import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.js'
 import {applyCors, checkToken} from './guard.js'
-import {ApiError, sendError, sendJson, sendRawError} from './http.js'
+import {ApiError, sendError, sendJson, sendRawError, toApiError} from './http.js'
+import {isQuartermasterPath, serveQuartermaster} from './quartermaster.js'
+import {REGISTRY_EVENTS_PATH, serveRegistryEvents} from './registry-events.js'
 import {route, type ApiDeps} from './routes.js'
 
 /** The options the admin API reads. */
@@ -91,6 +93,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
       sendJson(res, 200, {status: 'ok'})
       return undefined
     }
+    // quartermaster's clients send the token in the body or the query, on its routes only.
+    if (isQuartermasterPath(path)) return await serveQuartermaster(req, res, path, token, deps).finally(() => discardBody(req))
+    // The registry's notifications carry a token of their own, not the admin token.
+    if (path === REGISTRY_EVENTS_PATH) return void (await serveRegistryEvents(req, res, deps.registryEvents))
     checkToken(req, token)
     await route(req, res, path, deps)
   } catch (error) {
@@ -143,14 +149,4 @@ function discardBody(req: IncomingMessage): void {
     if (dropped > maxDiscardBytes) req.destroy()
   })
   req.resume()
-}
-
-/** Translates errors at the boundary: berth's own keep their message, anything else is a bare 500. */
-function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error
-  if (error instanceof UsageError) return new ApiError(400, 'bad_request', error.message, error.problems)
-  if (error instanceof RetryableError) return new ApiError(503, 'unavailable', error.message, undefined, {'retry-after': '1'})
-  if (error instanceof BerthError) return new ApiError(500, 'failed', error.message)
-  // An unexpected error may carry anything in its message: it is not passed on.
-  return new ApiError(500, 'internal', 'internal error; see the agent log')
 }

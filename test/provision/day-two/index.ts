@@ -1,4 +1,5 @@
 import {auditPart} from './audit.js'
+import {autoUpgrade} from './auto-upgrade.js'
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
@@ -6,6 +7,7 @@ import {metricsPart} from './metrics.js'
 import {health} from './health.js'
 import {opsPart} from './ops.js'
 import {rolloutPart} from './rollout.js'
+import {quartermasterPart} from './quartermaster.js'
 import {scheduling} from './scheduling.js'
 
 /**
@@ -20,6 +22,8 @@ export const dayTwoParts: DayTwoPart[] = [
   health,
   opsPart,
   rolloutPart,
+  quartermasterPart,
+  autoUpgrade,
   // Last: it stops a node.
   scheduling,
 ]

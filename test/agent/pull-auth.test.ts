@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+import {writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import Docker from 'dockerode'
+import {execa} from 'execa'
+
+import {applyPlan} from '../../src/agent/apply.js'
+import {realNodeOps, type NodeOps, type RegistryAuth} from '../../src/agent/node-ops.js'
+import {validateServiceSpec} from '../../src/spec/service.js'
+import {scratch} from '../support/cli.js'
+import {freePort, sleep} from './store-support.js'
+
+/**
+ * A service's pull secret reaches dockerd, and only there: a real registry that wants
+ * htpasswd auth, an image pushed to it, then the agent's pull without the auth (refused)
+ * and with it (pulled); and apply opening the pull secret for the pull alone.
+ */
+
+const user = 'robot'
+const password = 'qm-registry-pass'
+// bcrypt of the password (cost 5), made once with Python's crypt: the registry accepts bcrypt only.
+const htpasswd = `${user}:$2a$05$/qO.3QMl9Hotv292aaZ/GejvPQcSuh4RacqvAvujXsadoJ9dlI.AW\n`
+
+/** A one-file root file system as a tar archive, so the image is a few KB. */
+function tinyRootfs(): Buffer {
+  const body = Buffer.from('quartermaster pull test\n')
+  const header = Buffer.alloc(512)
+  const field = (text: string, offset: number, length: number): void => void header.write(text.padEnd(length, '\0').slice(0, length), offset, 'latin1')
+  field('hello.txt', 0, 100)
+  field('0000644', 100, 8)
+  field('0000000', 108, 8)
+  field('0000000', 116, 8)
+  field(body.length.toString(8).padStart(11, '0'), 124, 12)
+  field('00000000000', 136, 12)
+  field('        ', 148, 8)
+  field('0', 156, 1)
+  field('ustar', 257, 6)
+  field('00', 263, 2)
+  const sum = header.reduce((total, byte) => total + byte, 0)
+  field(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8)
+  const data = Buffer.alloc(512)
+  body.copy(data)
+  return Buffer.concat([header, data, Buffer.alloc(1024)])
+}
+
+async function followed(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (error: Error | null, events: Array<{error?: string}>) => {
+    const failed = events?.find((e) => e.error)?.error
+    if (error || failed) reject(new Error(failed ?? error?.message))
+    else resolve()
+  }))
+}
+
+const dir = await scratch('berth-pull-auth-')
+const port = await freePort()
+const registry = `127.0.0.1:${port}`
+await writeFile(path.join(dir, 'htpasswd'), htpasswd, {mode: 0o600})
+await writeFile(path.join(dir, 'config.yml'), `version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: ${dir}/data
+http:
+  addr: ${registry}
+auth:
+  htpasswd:
+    realm: berth-test
+    path: ${dir}/htpasswd
+`)
+const server = execa('docker-registry', ['serve', path.join(dir, 'config.yml')], {reject: false, stdio: 'ignore'})
+after(async () => {
+  server.kill('SIGTERM')
+  await server
+})
+for (let i = 0; ; i++) {
+  const status = await fetch(`http://${registry}/v2/`).then((r) => r.status, () => 0)
+  if (status === 401) break
+  assert.ok(i < 100, `the registry on ${registry} did not answer 401 on /v2/ (got ${status})`)
+  await sleep(100)
+}
+
+const docker = new Docker()
+const ref = `${registry}/private/tiny:${randomBytes(4).toString('hex')}`
+const auth: RegistryAuth = {username: user, password, serveraddress: registry}
+await execa('docker', ['import', '-', ref], {input: tinyRootfs()})
+after(() => docker.getImage(ref).remove({force: true}).catch(() => undefined))
+await followed(docker, await docker.getImage(ref).push({authconfig: auth}))
+await docker.getImage(ref).remove({force: true})
+
+describe('a pull secret reaches dockerd', () => {
+  it('the agent\'s pull is refused without the auth and succeeds with it', async () => {
+    const ops = realNodeOps()
+    await assert.rejects(ops.ensureImage(ref), /cannot be pulled: .*(unauthorized|no basic auth credentials|authentication required)/i)
+    await ops.ensureImage(ref, auth)
+    assert.equal((await docker.getImage(ref).inspect()).RepoTags?.includes(ref), true)
+  })
+
+  it('apply opens the service\'s pull secret for the pull alone: not in the env file, not for other services', async () => {
+    const seen: Array<[string, RegistryAuth | undefined]> = []
+    const ops: NodeOps = {
+      unitStates: async () => new Map(),
+      systemctl: async () => undefined,
+      containers: async () => [],
+      removeContainer: async () => undefined,
+      ensureImage: async (image, given) => void seen.push([image, given]),
+    }
+    const opened: string[][] = []
+    const desired = new Map([
+      ['private', await validateServiceSpec({image: ref, pullSecret: 'pull_auth_private', mode: 'replicated', replicas: 1})],
+      ['open', await validateServiceSpec({image: 'web:1'})],
+    ])
+    const envFileDir = path.join(dir, 'env')
+    const result = await applyPlan([
+      {kind: 'start', service: 'private', unit: 'berth-private.service'},
+      {kind: 'start', service: 'open', unit: 'berth-open.service'},
+    ], {ops, prefix: 'berth-', unitDir: path.join(dir, 'units'), envFileDir, desired, openSecrets: async (names) => {
+      opened.push([...names])
+      return new Map(names.map((n) => [n, JSON.stringify(auth)]))
+    }})
+    assert.deepEqual([...result.outcomes].map(([name, o]) => [name, o.ok]), [['private', true], ['open', true]])
+    // The two starts go at once (applyPlan), so the pulls are compared as a set.
+    assert.deepEqual(new Map(seen), new Map<string, unknown>([[ref, auth], ['web:1', undefined]]))
+    assert.deepEqual(opened, [['pull_auth_private']])
+    // No env file was written: the auth is not an env var.
+    await assert.rejects(import('node:fs/promises').then((fs) => fs.readdir(envFileDir)), {code: 'ENOENT'})
+  })
+
+  it('a pull secret that is not a JSON auth object fails that service, naming the secret only', async () => {
+    const ops: NodeOps = {unitStates: async () => new Map(), systemctl: async () => undefined, containers: async () => [], removeContainer: async () => undefined, ensureImage: async () => undefined}
+    const desired = new Map([['private', await validateServiceSpec({image: ref, pullSecret: 'pull_auth_private'})]])
+    const result = await applyPlan([{kind: 'start', service: 'private', unit: 'berth-private.service'}], {
+      ops, prefix: 'berth-', unitDir: path.join(dir, 'units'), envFileDir: path.join(dir, 'env'), desired, openSecrets: async () => new Map([['pull_auth_private', 'not-json-s3cr3t']]),
+    })
+    const outcome = result.outcomes.get('private')
+    assert.equal(outcome?.ok, false)
+    assert.match(outcome?.error ?? '', /pull secret pull_auth_private is not a JSON Docker auth object/)
+    assert.ok(!(outcome?.error ?? '').includes('s3cr3t'))
+  })
+})
