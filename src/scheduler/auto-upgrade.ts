@@ -1,12 +1,12 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
-import {canonicalJson, specHash} from '../agent/hash.js'
+import {canonicalJson, shortSpecHash, specHash} from '../agent/hash.js'
 import {qualifiedImage} from '../agent/docker-run.js'
 import type {DesiredStore} from '../agent/store.js'
 import {auditEntry} from '../audit/entry.js'
 import {parseReference, type RegistryCredentials} from '../images/digest.js'
 import type {DigestLookup} from '../images/pin.js'
-import {ETCD_PREFIX, type RegistryPushRecord, schedulerKeys} from '../layout/records.js'
+import {ETCD_PREFIX, type RegistryPushRecord, rolloutKeys, type RolloutRecord, schedulerKeys} from '../layout/records.js'
 import {autoUpgradePollSeconds, type ServiceSpec} from '../spec/service.js'
 
 /**
@@ -45,6 +45,8 @@ export type CheckOutcome =
   | {service: string; result: 'upgraded'; from?: string; to: string}
   | {service: string; result: 'current'; digest: string}
   | {service: string; result: 'superseded' | 'not leading'}
+  /** The rollout to this very digest failed and was rolled back: it is not tried again until the tag moves on or a deploy comes. */
+  | {service: string; result: 'held'; digest: string; reason: string}
   | {service: string; result: 'failed'; error: string}
 
 /** Whether a push of `repository:tag` is the tag a service follows. */
@@ -119,6 +121,11 @@ export class AutoUpgrader {
     if (now === undefined || canonicalJson(now) !== canonicalJson(spec)) return {service: name, result: 'superseded'}
     if (!this.options.isLeader()) return {service: name, result: 'not leading'}
     const next: ServiceSpec = {...spec, imageDigest: digest}
+    // Storing a spec whose rollout already failed would roll it out and back again at every poll.
+    const rollout = await this.options.client.get(rolloutKeys(name, this.prefix).rollout).json().catch(() => null) as RolloutRecord | null
+    if (rollout && rollout.from === shortSpecHash(next) && (rollout.state === 'rolling-back' || rollout.state === 'rolled-back')) {
+      return {service: name, result: 'held', digest, reason: `the rollout to ${digest} was rolled back: ${rollout.message ?? ''}`}
+    }
     await store.putService(name, next)
     await store.appendAudit(auditEntry({
       action: 'service.auto-upgrade', target: name, before: specHash(spec), after: specHash(next),
