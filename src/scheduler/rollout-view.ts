@@ -8,10 +8,14 @@ import type {EnvValue, ServiceSpec, ServiceSpecInput} from '../spec/service.js'
  * table, a rollout's progress line, and when a followed rollout has ended and how.
  */
 
-/** The spec `service update` stores: the current one with `--image` and `--env K=V` (an empty V removes K). */
+/** The spec `service update` stores: the current one with `--image` (unpinned: see NOTES.md) and `--env K=V` (an empty V removes K). */
 export function updatedSpec(current: ServiceSpec, change: {image?: string; env?: readonly string[]}): ServiceSpecInput {
   const next: ServiceSpecInput = structuredClone(current)
-  if (change.image !== undefined) next.image = change.image
+  if (change.image !== undefined && change.image !== current.image) {
+    next.image = change.image
+    // The old image's pin must not follow it: the unit would run the new name at the old digest.
+    delete next.imageDigest
+  }
   const env: Record<string, EnvValue> = {...next.env}
   for (const [i, pair] of (change.env ?? []).entries()) {
     const eq = pair.indexOf('=')

@@ -5,6 +5,7 @@ import {describe, it} from 'node:test'
 import {shortSpecHash} from '../../src/agent/hash.js'
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../../src/layout/records.js'
 import {healthyNew, rolloutStep, type RolloutInput} from '../../src/scheduler/rollout.js'
+import {updatedSpec} from '../../src/scheduler/rollout-view.js'
 import {UsageError} from '../../src/errors.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 
@@ -91,5 +92,14 @@ describe('the update policy in a spec', () => {
     })
     await assert.rejects(validateServiceSpec({image: 'web:1', update: {parallelism: 0, failureAction: 'retry'}}), (error: unknown) => error instanceof UsageError && error.problems.length === 2 && error.problems.every((p) => p.path?.startsWith('update/')))
     assert.deepEqual((await validateServiceSpec({image: 'web:1', replicas: 2, update: {parallelism: 2}})).update, {parallelism: 2})
+  })
+})
+
+describe('service update\'s spec', () => {
+  it('a new image drops the old image\'s digest pin; --env sets and KEY= removes', async () => {
+    const current = await validateServiceSpec({image: 'web:1', imageDigest: `sha256:${'a'.repeat(64)}`, env: {A: '1', B: '2'}, replicas: 2})
+    const next = updatedSpec(current, {image: 'web:2', env: ['A=', 'C=3']})
+    assert.deepEqual([next.image, next.imageDigest, next.env], ['web:2', undefined, {B: '2', C: '3'}])
+    assert.equal(updatedSpec(current, {env: ['A=9']}).imageDigest, current.imageDigest, 'an env change keeps the pin')
   })
 })
