@@ -7,7 +7,7 @@ import type {ReplicaRow} from '../../src/scheduler/ps.js'
 
 export default class ServicePs extends BerthCommand {
   static override summary = 'Show where every replica runs: machine, desired and observed state, container, since when; pending ones and why.'
-  static override description = `Reads etcd only (the main machines' client URLs, or --etcd). Replicated services show the scheduler's assignments and its pending list; a global service shows one copy per machine that runs it (SERVICE.MACHINE). OBSERVED is what the machine's agent last reported for the replica's unit ("machine down" when its agent record is gone).`
+  static override description = `Reads etcd only (the main machines' client URLs, or --etcd). Replicated services show the scheduler's assignments and its pending list; a global service shows one copy per machine that runs it (SERVICE.MACHINE). OBSERVED is what the machine's agent last reported for the replica's unit ("machine down" when its agent record is gone). REV is the revision each replica runs (berth service history); a line per rollout follows the table.`
   static override examples = [
     '<%= config.bin %> service ps',
     '<%= config.bin %> service ps web --local-cluster demo',
@@ -23,11 +23,12 @@ export default class ServicePs extends BerthCommand {
   async run(): Promise<{replicas: ReplicaRow[]}> {
     const {args, flags} = await this.parse(ServicePs)
     const {cluster} = await resolveTarget(flags)
-    const [{RecordStore}, {etcdEndpoints}, {readPsInputs, replicaRows, replicaLines}] = await Promise.all([import('../../src/etcd/records.js'), import('../../src/cluster/target.js'), import('../../src/scheduler/ps.js')])
+    const [{RecordStore}, {etcdEndpoints}, {readPsInputs, replicaRows, replicaLines, rolloutLines}] = await Promise.all([import('../../src/etcd/records.js'), import('../../src/cluster/target.js'), import('../../src/scheduler/ps.js')])
     const store = await RecordStore.connect(flags.etcd ?? etcdEndpoints(cluster))
     try {
-      const replicas = replicaRows(await readPsInputs(store), cluster.unitPrefix, args.name)
-      for (const line of replicaLines(replicas)) this.log(line)
+      const inputs = await readPsInputs(store)
+      const replicas = replicaRows(inputs, cluster.unitPrefix, args.name)
+      for (const line of [...replicaLines(replicas), ...rolloutLines(inputs, args.name)]) this.log(line)
       return {replicas}
     } finally {
       store.close()

@@ -1,4 +1,4 @@
-import {canonicalJson, sha256Hex} from './hash.js'
+import {canonicalJson, sha256Hex} from '../hash.js'
 import {runImage} from '../images/reference.js'
 import {SCHEDULING_FIELDS, WATCH_FIELDS, type ServiceSpec} from '../spec/service.js'
 

@@ -4,7 +4,10 @@ import type {PassMetrics, PassSeen} from './metrics.js'
 import type {NodeOps} from './node-ops.js'
 import {observeNode} from './observe.js'
 import {plan, type Action, type Desired, type UnitRenderer} from './reconcile.js'
-import type {MachineRole, ServiceSpec} from '../spec/service.js'
+import {validateServiceSpec, type MachineRole, type ServiceSpec} from '../spec/service.js'
+import type {RevisionRecord} from '../layout/records.js'
+import {revisionOfHash} from '../scheduler/revisions.js'
+import {shortSpecHash} from '../hash.js'
 import {describeAction, driftOf, failingUnits, observedService, type AgentStatus, type PassReport, type StoreState} from './status.js'
 import type {DesiredStore} from './store.js'
 import {RetryableError} from '../errors.js'
@@ -74,11 +77,29 @@ export class AgentLoop {
         for (const replica of localReplicas(name, spec)) desired.set(replica, spec)
       }
     }
-    for (const [replica, service] of assigned ?? []) {
+    const revisions = new Map<string, Promise<RevisionRecord[]>>()
+    for (const [replica, {service, specHash}] of assigned ?? []) {
       const spec = services.get(service)
-      if (spec && replicatedCount(spec) !== undefined) desired.set(replica, spec)
+      if (spec && replicatedCount(spec) !== undefined) desired.set(replica, await this.#revisionSpec(service, spec, specHash, revisions))
     }
     return {desired}
+  }
+
+  /**
+   * The spec an assignment names: the current one, or, while the leader rolls a change (or
+   * back), the kept revision of that hash. A hash no longer kept runs the current spec.
+   */
+  async #revisionSpec(service: string, current: ServiceSpec, hash: string, cache: Map<string, Promise<RevisionRecord[]>>): Promise<ServiceSpec> {
+    if (!hash || !this.deps.store.revisions || shortSpecHash(current) === hash) return current
+    if (!cache.has(service)) cache.set(service, this.deps.store.revisions(service))
+    const revision = revisionOfHash(await cache.get(service)!, hash)
+    if (!revision) return current
+    try {
+      return await validateServiceSpec(revision.spec, {file: `revision ${revision.seq} of ${service}`})
+    } catch (error) {
+      this.deps.log?.(`${service}: revision ${revision.seq} no longer validates (${(error as Error).message.split('\n')[0]}); running the current spec`)
+      return current
+    }
   }
 
   /**

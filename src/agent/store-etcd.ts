@@ -1,17 +1,18 @@
 import type {Etcd3, IOperation, Watcher} from 'etcd3'
 
-import {schedulerKeys} from '../layout/records.js'
+import {rolloutKeys, schedulerKeys, type RevisionRecord} from '../layout/records.js'
 import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
 import {EtcdAuditLog} from '../audit/etcd.js'
 import {RetryableError} from '../errors.js'
 import {openEtcd} from '../etcd/open.js'
 import {etcdError} from '../etcd/errors.js'
 import {storedAssignments} from '../scheduler/inputs.js'
+import {appendRevision, parseRevisions} from '../scheduler/revisions.js'
 import type {EtcdTimer} from './metrics.js'
-import {sha256Hex, specHash} from './hash.js'
+import {sha256Hex, shortSpecHash, specHash} from '../hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
-import type {DesiredStore} from './store.js'
+import type {AssignedReplica, DesiredStore} from './store.js'
 
 /** How to reach etcd and which part of its key space is berth's. */
 export interface EtcdStoreOptions {
@@ -61,27 +62,42 @@ export class EtcdStore implements DesiredStore {
     return validateStoredServices(Object.entries(values).map(([key, text]) => ({name: key.slice(dir.length), where: {file: `etcd ${key}`}, read: () => JSON.parse(text)})))
   }
 
-  /** Stores a spec as JSON under its name; with an origin, together with its audit entry. */
-  async putService(name: string, spec: ServiceSpec, origin?: AuditOrigin): Promise<void> {
+  /**
+   * Stores a spec as JSON under its name and appends it to the service's revisions (the
+   * last REVISIONS_KEPT), in one transaction; with an origin, its audit entry too. A
+   * rollback is a put of an older revision's spec, recorded as `service.rollback`.
+   */
+  async putService(name: string, spec: ServiceSpec, origin?: AuditOrigin, options: {action?: 'service.put' | 'service.rollback'; note?: string} = {}): Promise<void> {
     validateServiceName(name)
     const key = this.#key('services', name)
     const value = JSON.stringify(spec)
-    if (!origin) return void (await this.#call('put_service', `write service ${name}`, (c) => c.put(key).value(value).exec()))
-    await this.#audited(key, {action: 'service.put', target: name, origin, after: specHash(spec)}, (c) => [c.put(key).value(value)])
+    const ops = async (c: Etcd3): Promise<IOperation[]> => {
+      const dir = rolloutKeys(name, this.#prefix).revisions
+      const existing = await this.#call('revisions', `read ${dir}`, () => c.getAll().prefix(dir).strings())
+      const next = appendRevision(name, existing, {spec, hash: shortSpecHash(spec), at: new Date().toISOString(), origin: origin?.via ?? 'unknown', ...(options.note ? {note: options.note} : {})}, this.#prefix)
+      return [c.put(key).value(value), c.put(next.key).value(JSON.stringify(next.record)), ...next.trim.map((k) => c.delete().key(k))]
+    }
+    await this.#audited(key, {action: options.action ?? 'service.put', target: name, origin, after: specHash(spec)}, ops)
   }
 
-  /** Deletes a service's key; false when there was none. */
+  /** The service's kept revisions, oldest first. */
+  async revisions(name: string): Promise<RevisionRecord[]> {
+    const dir = rolloutKeys(name, this.#prefix).revisions
+    return parseRevisions(await this.#call('revisions', `read ${dir}`, (c) => c.getAll().prefix(dir).strings()), name, this.#prefix)
+  }
+
+  /** Deletes a service's key, with its revisions and rollout; false when there was none. */
   async deleteService(name: string, origin?: AuditOrigin): Promise<boolean> {
     const key = this.#key('services', name)
-    if (!origin) return this.#delete(key)
-    return this.#audited(key, {action: 'service.delete', target: name, origin, after: null}, (c) => [c.delete().key(key)])
+    const keys = rolloutKeys(name, this.#prefix)
+    return this.#audited(key, {action: 'service.delete', target: name, origin, after: null}, (c) => [c.delete().key(key), c.delete().prefix(keys.revisions), c.delete().key(keys.rollout)])
   }
 
-  /** The replicas assigned to `machine` under `<prefix>/assignments/`; an unreadable assignment is skipped (the leader rewrites it). */
-  async assignedTo(machine: string): Promise<Map<string, string>> {
+  /** The replicas assigned to `machine` under `<prefix>/assignments/`, each with the spec hash it runs; an unreadable assignment is skipped (the leader rewrites it). */
+  async assignedTo(machine: string): Promise<Map<string, AssignedReplica>> {
     const values = await this.#call('assignments', `read assignments of ${machine}`, (c) => c.getAll().prefix(schedulerKeys(this.#prefix).assignments).strings())
-    const assigned = new Map<string, string>()
-    for (const {replica, service} of storedAssignments(values, this.#prefix).filter((a) => a.machine === machine)) assigned.set(replica, service)
+    const assigned = new Map<string, AssignedReplica>()
+    for (const {replica, service, record} of storedAssignments(values, this.#prefix).filter((a) => a.machine === machine)) assigned.set(replica, {service, specHash: record.specHash})
     return assigned
   }
 
@@ -187,14 +203,22 @@ export class EtcdStore implements DesiredStore {
    * another writer came in between. A service's hashes are its spec's; a secret has none.
    * Returns false, writing nothing, for a delete of a key that is not there.
    */
-  async #audited(key: string, change: {action: AuditAction; target: string; origin: AuditOrigin; after?: string | null}, ops: (client: Etcd3) => IOperation[]): Promise<boolean> {
+  async #audited(key: string, change: {action: AuditAction; target: string; origin?: AuditOrigin; after?: string | null}, ops: (client: Etcd3) => IOperation[] | Promise<IOperation[]>): Promise<boolean> {
     const hashed = change.action.startsWith('service.')
     for (let attempt = 0; attempt < maxConflicts; attempt++) {
       const current = (await this.#call('audit', `read ${key}`, (c) => c.get(key).exec())).kvs[0]
       if (!current && change.action.endsWith('.delete')) return false
+      const guard = {key, revision: String(current?.mod_revision ?? '0')}
+      const built = await ops(await this.#connect())
+      if (!change.origin) {
+        // No origin, no audit entry: the same guarded transaction without it.
+        const result = await this.#call(change.action.endsWith('.delete') ? 'delete' : 'put_service', `write ${key}`, (c) => c.if(key, 'Mod', '==', guard.revision).then(...built).commit())
+        if (result.succeeded) return true
+        continue
+      }
       const before = hashed && current ? storedSpecHash(current.value.toString('utf8')) : null
       const entry = auditEntry({action: change.action, target: change.target, before, after: hashed ? change.after : null}, change.origin)
-      if (await this.#audit.commit(entry, {guard: {key, revision: String(current?.mod_revision ?? '0')}, ops})) return true
+      if (await this.#audit.commit(entry, {guard, ops: () => built})) return true
     }
     throw new RetryableError(`etcd ${this.#endpoints.join(',')}: ${key} kept changing while it was written; try again`)
   }

@@ -8,7 +8,7 @@ import {auditEntry, type AuditChange, type AuditEntry, type AuditOrigin, type Au
 import {FileAuditLog, auditFileOf} from '../audit/file.js'
 import {UsageError} from '../errors.js'
 import {withFileLock, writeFileAtomic} from '../fsx.js'
-import {specHash} from './hash.js'
+import {specHash} from '../hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
 import type {DesiredStore} from './store.js'

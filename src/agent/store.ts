@@ -1,8 +1,15 @@
 import type {AuditLog, AuditOrigin} from '../audit/entry.js'
+import type {RevisionRecord} from '../layout/records.js'
 import type {ServiceSpec} from '../spec/service.js'
 
 // The trail's interface is the audit folder's; the agent's stores and API name it from here too.
 export type {AuditLog}
+
+/** A replica assigned to a machine: its service, and the short hash of the spec revision it runs. */
+export interface AssignedReplica {
+  service: string
+  specHash: string
+}
 
 /**
  * Where desired state lives: etcd in a cluster, PostgreSQL on a single host (the
@@ -26,10 +33,13 @@ export interface DesiredStore extends AuditLog {
   deleteSecret(name: string, origin?: AuditOrigin): Promise<boolean>
 
   /**
-   * The replicas the scheduler assigned to a machine (replica id → service), where a
-   * scheduler runs (etcd). Stores without one leave it out: the host runs every replica.
+   * The replicas the scheduler assigned to a machine (replica id → service and the spec
+   * hash it runs), where a scheduler runs (etcd). Stores without one leave it out: the
+   * host runs every replica.
    */
-  assignedTo?(machine: string): Promise<Map<string, string>>
+  assignedTo?(machine: string): Promise<Map<string, AssignedReplica>>
+  /** The service's kept revisions, oldest first, where the store keeps them (etcd). */
+  revisions?(name: string): Promise<RevisionRecord[]>
 
   /**
    * Calls `onChange` soon after anything this store holds changes (an etcd watch, a

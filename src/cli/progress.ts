@@ -30,6 +30,27 @@ export async function runSteps(steps: Step[], mode: ProgressMode = 'auto'): Prom
   await list.run()
 }
 
+/**
+ * Runs one long step whose title follows its progress (`update` sets it, like a rollout's
+ * batch), and returns what the work returned; a failure is re-thrown as is.
+ */
+export async function runFollowing<T>(title: string, work: (update: (text: string) => void) => Promise<T>, mode: ProgressMode = 'auto'): Promise<T> {
+  const {Listr} = await import('listr2')
+  const renderer = mode === 'silent' ? 'silent' : mode === 'plain' || !process.stdout.isTTY ? 'simple' : 'default'
+  let result: T | undefined
+  const list = new Listr([{
+    title,
+    task: async (_: unknown, task: {title: string; output?: string}) => {
+      result = await work((text) => {
+        // The simple renderer prints each new title on a line of its own: the progress as a log.
+        task.title = `${title}: ${text}`
+      })
+    },
+  }], {renderer, exitOnError: true, rendererOptions: {collapseErrors: false}})
+  await list.run()
+  return result as T
+}
+
 /** The plan as text, for --dry-run. */
 export function describeSteps(steps: Step[]): string {
   return steps.map((s, i) => `${i + 1}. ${s.title}`).join('\n')

@@ -1,5 +1,5 @@
 import type {ApiClient} from '../agent/api/client.js'
-import {canonicalJson} from '../agent/hash.js'
+import {canonicalJson} from '../hash.js'
 import {type ServiceSpec, validateServiceSpec} from '../spec/service.js'
 import type {Step} from '../cli/progress.js'
 import type {Cluster} from '../config/types.js'

@@ -5,13 +5,16 @@ import type {Cluster} from '../config/types.js'
 import type {ClusterStatus, MachineStatus} from '../provision/status.js'
 import {replicasOf} from '../spec/quantities.js'
 import {serviceOfReplica} from '../scheduler/types.js'
+import {shortSpecHash} from '../hash.js'
+import {type AssignmentRecord, rolloutKeys, type RolloutRecord, schedulerKeys} from '../layout/records.js'
+import {outcomeOf, rolloutLine} from '../scheduler/rollout-view.js'
 
 /**
  * The roll-out of changed specs, after they were PUT: today every agent applies a new spec
  * on its own within about a second, so rolling out is waiting until each machine's agent
  * record (etcd, as `cluster status` reads it) shows the service active after a pass that
- * began after the PUT, or the deadline passes. A rolling update with health gates replaces
- * this one function.
+ * began after the PUT, or the deadline passes; for a replicated service, also until the
+ * scheduler's rolling update (src/scheduler/rollout.ts) has completed, or ended otherwise.
  */
 
 /** One machine's part of a service's roll-out. */
@@ -58,26 +61,57 @@ export function pending(m: MachineStatus | undefined, service: string, since: nu
   return undefined
 }
 
-/** Waits until every changed service is active on each of its machines, or `timeoutMs` passes; returns each service's outcome. */
+/**
+ * A replicated service's rolling update as one more entry of its outcome (`(rollout)`):
+ * done when the rollout to `hash` completed (or nothing had to restart); `final` when it
+ * ended otherwise (rolled back, paused, superseded), so waiting for it is over.
+ */
+export function rolloutGate(hash: string, record: RolloutRecord | undefined, assignmentHashes: readonly string[], since: string): MachineOutcome & {final: boolean} {
+  const outcome = outcomeOf(hash, record, assignmentHashes, (r) => r.updatedAt >= since)
+  if (outcome?.state === 'completed' || outcome?.state === 'applied') return {machine: '(rollout)', ok: true, final: true}
+  if (outcome) return {machine: '(rollout)', ok: false, final: true, reason: `${outcome.state}: ${outcome.message}`}
+  return {machine: '(rollout)', ok: false, final: false, reason: record && (record.to === hash || record.from === hash) ? rolloutLine(record) : 'waiting for the scheduler'}
+}
+
+/**
+ * Waits until every changed service is active on each of its machines (and a replicated
+ * one's rolling update has completed), a rollout ended otherwise, or `timeoutMs` passes;
+ * returns each service's outcome.
+ */
 export async function rollOut(cluster: Cluster, changed: Map<string, ServiceSpec>, options: {since: number; timeoutMs: number; pollMs?: number}): Promise<RolloutOutcome[]> {
-  const {StatusReader} = await import('../provision/status.js')
+  const [{StatusReader}, {RecordStore}, {etcdEndpoints}] = await Promise.all([import('../provision/status.js'), import('../etcd/records.js'), import('../cluster/target.js')])
   const reader = await StatusReader.open(cluster)
+  const records = await RecordStore.connect(etcdEndpoints(cluster))
   const deadline = Date.now() + options.timeoutMs
+  // The hash the scheduler rolls to is the stored spec's (the agent validated it on PUT), read once.
+  const hashes = new Map<string, string>()
   try {
     for (;;) {
       const status = await reader.read()
       const byName = new Map(status.machines.map((m) => [m.name, m]))
-      const outcomes = [...changed].map(([service, spec]): RolloutOutcome => {
-        const machines = rolloutTargets(cluster, status, service, spec).map(({machine, unit}) => {
+      let final = true
+      const outcomes = await Promise.all([...changed].map(async ([service, spec]): Promise<RolloutOutcome> => {
+        const machines: MachineOutcome[] = rolloutTargets(cluster, status, service, spec).map(({machine, unit}) => {
           const reason = machine === undefined ? 'not placed yet (see berth service ps)' : pending(byName.get(machine), unit, options.since)
           return {machine: machine ?? '(not placed)', ok: reason === undefined, ...(reason ? {reason} : {})}
         })
+        const count = replicasOf(spec)
+        if (count !== 'global' && count > 0) {
+          const keys = rolloutKeys(service)
+          if (!hashes.has(service)) hashes.set(service, shortSpecHash(await records.get(keys.service, {lenient: true}) ?? spec))
+          const [record, assigned] = await Promise.all([records.get<RolloutRecord>(keys.rollout, {lenient: true}), records.getAll<AssignmentRecord>(`${schedulerKeys().assignments}${service}/`, {lenient: true})])
+          const {final: ended, ...gate} = rolloutGate(hashes.get(service)!, record, [...assigned.values()].map((a) => a.specHash), new Date(options.since).toISOString())
+          machines.push(gate)
+          // A rollout that rolled back or paused is final; a completed one still waits for its units.
+          if (!(ended && !gate.ok) && !machines.every((m) => m.ok)) final = false
+        } else if (!machines.every((m) => m.ok)) final = false
         return {service, ok: machines.every((m) => m.ok), machines}
-      })
-      if (outcomes.every((o) => o.ok) || Date.now() > deadline) return outcomes
+      }))
+      if (outcomes.every((o) => o.ok) || (final && outcomes.some((o) => !o.ok)) || Date.now() > deadline) return outcomes
       await sleep(options.pollMs ?? 500)
     }
   } finally {
     reader.close()
+    records.close()
   }
 }

@@ -45,6 +45,11 @@ export interface ReplicaHealth {
   container?: string
 }
 
+/** True when a copy counts as healthy: the one rule rollouts and the metrics gauge share. */
+export function isHealthy(health: ReplicaHealth | undefined): boolean {
+  return health?.status === 'healthy'
+}
+
 /** `<prefix>/machines/<machine>/facts`: what the scheduler places by, as the machine's agent reports it (no lease: a leader still knows a machine that is gone). */
 export interface MachineFacts {
   role: 'main' | 'worker' | 'data'
@@ -56,7 +61,11 @@ export interface MachineFacts {
 /** `<prefix>/assignments/<service>/<replica>`: which machine runs a replica, written by the scheduler's leader only. */
 export interface AssignmentRecord {
   machine: string
-  /** Hash of the spec the assignment was made for (`service ps` shows when a replica runs an older one). */
+  /**
+   * The short hash (16 hex) of the spec revision the replica runs: the agent runs that
+   * revision's spec (`<prefix>/revisions/<service>/`), so the leader rolls a change by
+   * moving assignments to the new hash a batch at a time (src/scheduler/rollout.ts).
+   */
   specHash: string
   /** When the replica was put on this machine. */
   since: string
@@ -159,4 +168,67 @@ export interface SnapshotRecord {
   file: string
   takenAt: string
   revision: string
+}
+
+/** `<prefix>/revisions/<service>/<seq>`: one stored spec of a service, appended with every change in the same transaction (the last REVISIONS_KEPT). */
+export interface RevisionRecord {
+  /** 1, 2, 3, ... per service; never reused, so `--to REV` names one spec for good. */
+  seq: number
+  spec: unknown
+  /** The spec's short hash, as assignments name it. */
+  hash: string
+  at: string
+  /** Who made it: the admin API, the CLI, an agent (auto-upgrade), or the scheduler rolling a failed update back. */
+  origin: 'api' | 'cli' | 'agent' | 'scheduler' | 'unknown'
+  /** A few words: `rollback to 3`, `update`. */
+  note?: string
+}
+
+/** How many revisions each service keeps: Swarm keeps 5 tasks, Kubernetes 10 ReplicaSets, Nomad 6 job versions; 10 spans a working week of deploys for a few KB. */
+export const REVISIONS_KEPT = 10
+
+/** A rollout's state: rolling, stopped at a failure (pause), rolling back after one, or over. */
+export type RolloutState = 'running' | 'paused' | 'rolling-back' | 'rolled-back' | 'completed'
+
+/** `<prefix>/rollouts/<service>`: a spec change rolling across a replicated service's replicas, written by the scheduler's leader only (fenced). */
+export interface RolloutRecord {
+  service: string
+  /** The short hash the replicas ran before, and the one they move to. */
+  from: string
+  to: string
+  /** The revisions of those hashes, where they are still kept. */
+  fromRevision?: number
+  toRevision?: number
+  state: RolloutState
+  batchesDone: number
+  /** The batch moved last and not yet healthy: its replicas, the containers they ran before, and its deadline. */
+  batch?: {replicas: string[]; old: Record<string, string>; startedAt: string; deadline: string}
+  startedAt: string
+  updatedAt: string
+  /** Why it paused or rolled back, or how it ended. */
+  message?: string
+}
+
+/** The keys of a service's spec, revisions and rollout. */
+export function rolloutKeys(service: string, prefix = ETCD_PREFIX) {
+  return {
+    service: `${prefix}/services/${service}`,
+    revisions: `${prefix}/revisions/${service}/`,
+    rollout: `${prefix}/rollouts/${service}`,
+  }
+}
+
+/** Every rollout's key starts here. */
+export function rolloutsDir(prefix = ETCD_PREFIX): string {
+  return `${prefix}/rollouts/`
+}
+
+/** Every service's revisions start here. */
+export function revisionsDir(prefix = ETCD_PREFIX): string {
+  return `${prefix}/revisions/`
+}
+
+/** The key of one revision; the sequence is zero-padded so etcd's key order is revision order. */
+export function revisionKey(service: string, seq: number, prefix = ETCD_PREFIX): string {
+  return `${rolloutKeys(service, prefix).revisions}${String(seq).padStart(10, '0')}`
 }

@@ -1,4 +1,4 @@
-import {specHash} from '../agent/hash.js'
+import {specHash} from '../hash.js'
 import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
 import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys} from '../layout/records.js'

@@ -1,12 +1,11 @@
 import type {Etcd3, Watcher} from 'etcd3'
 
-import {canonicalJson, specHash} from '../agent/hash.js'
-import type {DesiredStore} from '../agent/store.js'
-import {auditEntry} from '../audit/entry.js'
+import {canonicalJson, shortSpecHash, specHash} from '../hash.js'
+import {auditEntry, type AuditEntry, type AuditOrigin} from '../audit/entry.js'
 import type {RegistryCredentials} from '../images/digest.js'
 import {parseReference, qualifiedImage} from '../images/reference.js'
 import type {DigestLookup} from '../images/pin.js'
-import {ETCD_PREFIX, type RegistryPushRecord, schedulerKeys} from '../layout/records.js'
+import {ETCD_PREFIX, type RegistryPushRecord, rolloutKeys, type RolloutRecord, schedulerKeys} from '../layout/records.js'
 import {autoUpgradePollSeconds, type ServiceSpec} from '../spec/service.js'
 
 /**
@@ -28,7 +27,12 @@ export interface AutoUpgradeOptions {
   machine: string
   /** Whether this agent leads the scheduler now (SchedulerCandidate.leading). */
   isLeader: () => boolean
-  store: Pick<DesiredStore, 'services' | 'putService' | 'appendAudit'>
+  /** The agent's desired-state store (its DesiredStore), as much of it as an upgrade writes through. */
+  store: {
+    services(): Promise<Map<string, ServiceSpec>>
+    putService(name: string, spec: ServiceSpec, origin?: AuditOrigin): Promise<void>
+    appendAudit(entry: AuditEntry): Promise<void>
+  }
   /** Digest of a qualified `registry/repository:tag` (src/images/pin.ts registryLookup). */
   lookup: DigestLookup
   /** The cluster registry images without a host come from. */
@@ -45,6 +49,8 @@ export type CheckOutcome =
   | {service: string; result: 'upgraded'; from?: string; to: string}
   | {service: string; result: 'current'; digest: string}
   | {service: string; result: 'superseded' | 'not leading'}
+  /** The rollout to this very digest failed and was rolled back: it is not tried again until the tag moves on or a deploy comes. */
+  | {service: string; result: 'held'; digest: string; reason: string}
   | {service: string; result: 'failed'; error: string}
 
 /** Whether a push of `repository:tag` is the tag a service follows. */
@@ -119,6 +125,11 @@ export class AutoUpgrader {
     if (now === undefined || canonicalJson(now) !== canonicalJson(spec)) return {service: name, result: 'superseded'}
     if (!this.options.isLeader()) return {service: name, result: 'not leading'}
     const next: ServiceSpec = {...spec, imageDigest: digest}
+    // Storing a spec whose rollout already failed would roll it out and back again at every poll.
+    const rollout = await this.options.client.get(rolloutKeys(name, this.prefix).rollout).json().catch(() => null) as RolloutRecord | null
+    if (rollout && rollout.from === shortSpecHash(next) && (rollout.state === 'rolling-back' || rollout.state === 'rolled-back')) {
+      return {service: name, result: 'held', digest, reason: `the rollout to ${digest} was rolled back: ${rollout.message ?? ''}`}
+    }
     await store.putService(name, next)
     await store.appendAudit(auditEntry({
       action: 'service.auto-upgrade', target: name, before: specHash(spec), after: specHash(next),

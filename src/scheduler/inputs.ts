@@ -51,14 +51,14 @@ export interface AssignmentWrites {
   deletes: {service: string; replica: string}[]
 }
 
-/** Diffs the plan against etcd; `since` is kept while a replica stays on its machine. */
+/** Diffs the plan against etcd; `specHashes` names each replica's spec hash (the rollout's choice); `since` is kept while a replica stays on its machine. */
 export function assignmentWrites(current: readonly StoredAssignment[], plan: Plan, specHashes: ReadonlyMap<string, string>, now: string): AssignmentWrites {
   const byReplica = new Map(current.map((a) => [a.replica, a]))
   const planned = new Set(plan.assignments.map((a) => a.replica))
   const puts: AssignmentWrites['puts'] = []
   for (const a of [...plan.assignments].sort((x, y) => (x.replica < y.replica ? -1 : 1))) {
     const was = byReplica.get(a.replica)
-    const specHash = specHashes.get(a.service) ?? ''
+    const specHash = specHashes.get(a.replica) ?? ''
     if (was?.machine === a.machine && was.record.specHash === specHash) continue
     puts.push({service: a.service, replica: a.replica, record: {machine: a.machine, specHash, since: was?.machine === a.machine ? was.record.since : now}})
   }

@@ -1,11 +1,12 @@
 import type {Campaign, Etcd3, IOperation} from 'etcd3'
 
-import {canonicalJson, sha256Hex} from '../agent/hash.js'
 import type {ServiceSpec} from '../spec/service.js'
-import {assignmentKey, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../layout/records.js'
-import {BerthError} from '../errors.js'
+import {assignmentKey, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, schedulerKeys} from '../layout/records.js'
+import {DeposedError, Leadership} from './leadership.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
 import {replicatedCount} from './replicated.js'
+import {commitRollbacks} from './rollback.js'
+import {rolloutPass} from './rollouts.js'
 import type {Assignment, MachineView, Plan, ServiceDemand} from './types.js'
 
 /**
@@ -44,9 +45,6 @@ export interface LeaderOptions {
   log?: (line: string) => void
 }
 
-/** A write refused because this candidate is no longer the leader. */
-export class DeposedError extends BerthError {}
-
 /** What one placement pass did. */
 export interface PlacementPass {
   puts: number
@@ -55,17 +53,6 @@ export interface PlacementPass {
   lost: string[]
   /** A machine is missing but not yet lost: look again this soon. */
   recheckInMs?: number
-}
-
-/** The leadership won in one election: the key and create revision every write is fenced by. */
-export class Leadership {
-  constructor(readonly client: Etcd3, readonly key: string, readonly createRevision: string) {}
-
-  /** Commits the operations only while this leadership holds; throws DeposedError otherwise. */
-  async commit(ops: IOperation[]): Promise<void> {
-    const result = await this.client.if(this.key, 'Create', '==', this.createRevision).then(...ops).commit()
-    if (!result.succeeded) throw new DeposedError(`scheduler: ${this.key} is no longer the leader's key (created at revision ${this.createRevision}); another candidate leads now`)
-  }
 }
 
 /** One candidate: campaigns, and while elected places replicas on every change. */
@@ -79,6 +66,8 @@ export class SchedulerCandidate {
   #timer?: NodeJS.Timeout
   #cancelWatch?: () => Promise<void>
   readonly #missing: MissingSince = new Map()
+  /** A rollout waits for health: agents' records wake the leader while it does. */
+  #rolling = false
   /** Called after every placement pass (tests and the bench wait on it). */
   onPass?: (pass: PlacementPass) => void
   /** Called between the transactions of one pass (a test kills the leader there). */
@@ -134,19 +123,25 @@ export class SchedulerCandidate {
     // A machine seen missing was missing when the reads began: a slow read (a call that met a
     // dead member first) must not push its lost clock later.
     const readAt = Date.now()
-    const [services, machineValues, assignmentValues] = await Promise.all([
+    const [services, machineValues, assignmentValues, revisionValues, rolloutValues] = await Promise.all([
       this.options.services(),
       client.getAll().prefix(machinesDir(this.prefix)).strings(),
       client.getAll().prefix(keys.assignments).strings(),
+      client.getAll().prefix(revisionsDir(this.prefix)).strings(),
+      client.getAll().prefix(rolloutsDir(this.prefix)).strings(),
     ])
     const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
     const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
     const plan = this.options.place(replicated.map(([name, spec]) => this.options.demandOf(name, spec)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
-    const hashes = new Map(replicated.map(([name, spec]) => [name, sha256Hex(canonicalJson(spec)).slice(0, 16)]))
-    const writes = assignmentWrites(current, plan, hashes, new Date().toISOString())
+    const rollouts = rolloutPass(replicated, plan, current, {revisions: revisionValues, rollouts: rolloutValues, machines: machineValues}, Date.now(), this.prefix)
+    this.#rolling = rollouts.active
+    for (const line of rollouts.logs) this.options.log?.(`scheduler: ${line}`)
+    const writes = assignmentWrites(current, plan, rollouts.hashes, new Date().toISOString())
     const pending: PendingRecord = {at: new Date().toISOString(), leader: this.options.machine, pending: plan.pending}
     const ops: IOperation[] = [
+      // Rollout records first: a leader killed between transactions leaves a batch its successor moves again, never a moved replica no batch gates.
+      ...rollouts.records.map((r) => client.put(rolloutKeys(r.service, this.prefix).rollout).value(JSON.stringify(r))),
       ...writes.deletes.map((d) => client.delete().key(assignmentKey(d.service, d.replica, this.prefix))),
       ...writes.puts.map((p) => client.put(assignmentKey(p.service, p.replica, this.prefix)).value(JSON.stringify(p.record))),
     ]
@@ -159,7 +154,9 @@ export class SchedulerCandidate {
       if (at > 0) await this.betweenTransactions?.()
       await leadership.commit(ops.slice(at, at + size))
     }
-    const pass = {puts: writes.puts.length, deletes: writes.deletes.length, pending: plan.pending.length, lost, recheckInMs}
+    await commitRollbacks(leadership, rollouts.rollbacks, this.options.machine, this.prefix)
+    const recheck = Math.min(recheckInMs ?? Infinity, rollouts.recheckInMs ?? Infinity)
+    const pass = {puts: writes.puts.length, deletes: writes.deletes.length, pending: plan.pending.length, lost, recheckInMs: Number.isFinite(recheck) ? recheck : undefined}
     if (writes.puts.length + writes.deletes.length > 0) this.options.log?.(`scheduler: placed ${writes.puts.length}, removed ${writes.deletes.length}, ${plan.pending.length} pending${lost.length > 0 ? `; lost machines: ${lost.join(', ')}` : ''}`)
     return pass
   }
@@ -234,7 +231,7 @@ export class SchedulerCandidate {
       if (key.startsWith(`${this.prefix}/services/`) || key.startsWith(schedulerKeys(this.prefix).assignments)) return true
       const m = parseMachineKey(key, this.prefix)
       // An agent rewrites its record after every pass; only its coming and going matter here.
-      return m !== undefined && (m.kind === 'drain' || m.kind === 'facts' || (m.kind === 'agent' && (!put || kv.version === '1')))
+      return m !== undefined && (m.kind === 'drain' || m.kind === 'facts' || (m.kind === 'agent' && (!put || kv.version === '1' || this.#rolling)))
     }
     watcher.on('put', (kv) => relevant(kv, true) && this.requestPass())
     watcher.on('delete', (kv) => relevant(kv, false) && this.requestPass())

@@ -1,9 +1,11 @@
-import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, schedulerKeys} from '../layout/records.js'
+import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, type RolloutRecord, schedulerKeys} from '../layout/records.js'
+import {parseRevisions, revisionOfHash} from './revisions.js'
+import {rolloutLine} from './rollout-view.js'
 import {UsageError} from '../errors.js'
 import type {RecordStore} from '../etcd/records.js'
 import {replicasOf} from '../spec/quantities.js'
 import {storedAssignments} from './inputs.js'
-import {replicaId} from './types.js'
+import {replicaId, slotOrder} from './types.js'
 
 /**
  * `berth service ps`: where every replica is, from etcd alone. A replicated service's
@@ -29,6 +31,8 @@ export interface ReplicaRow {
   reason?: string
   /** The image digest the service's spec is pinned to (`sha256:…`); absent for an unpinned image. */
   digest?: string
+  /** The revision its assignment names (its number where kept, else the spec hash); a rollout moves it. */
+  revision?: string
 }
 
 /** What etcd says: the raw values under the prefix's services, assignments, pending list and machines. */
@@ -37,14 +41,17 @@ export interface PsInputs {
   assignments: Record<string, string>
   pending?: PendingRecord
   machines: Record<string, string>
+  /** The revisions and rollout records (`<prefix>/revisions/`, `<prefix>/rollouts/`). */
+  revisions?: Record<string, string>
+  rollouts?: Record<string, string>
 }
 
 /** Reads what `service ps` shows from etcd. */
 export async function readPsInputs(store: RecordStore, prefix = ETCD_PREFIX): Promise<PsInputs> {
   const keys = schedulerKeys(prefix)
   const raw = async (dir: string): Promise<Record<string, string>> => Object.fromEntries([...await store.getAll<unknown>(dir, {lenient: true})].map(([k, v]) => [k, JSON.stringify(v)]))
-  const [services, assignments, pending, machines] = await Promise.all([raw(`${prefix}/services/`), raw(keys.assignments), store.get<PendingRecord>(keys.pending, {lenient: true}), raw(machinesDir(prefix))])
-  return {services, assignments, pending, machines}
+  const [services, assignments, pending, machines, revisions, rollouts] = await Promise.all([raw(`${prefix}/services/`), raw(keys.assignments), store.get<PendingRecord>(keys.pending, {lenient: true}), raw(machinesDir(prefix)), raw(revisionsDir(prefix)), raw(rolloutsDir(prefix))])
+  return {services, assignments, pending, machines, revisions, rollouts}
 }
 
 /** The rows, by service then replica; `name` keeps one service (an unknown name is a usage error listing those there are). */
@@ -74,8 +81,10 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
       }
       continue
     }
+    const revisions = parseRevisions(inputs.revisions ?? {}, service, prefix)
     const mine = assignments.filter((a) => a.service === service).map((a): ReplicaRow => ({
       replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: `${unitPrefix}${a.replica}`, since: (a.record as AssignmentRecord).since, ...pinned,
+      revision: String(revisionOfHash(revisions, a.record.specHash)?.seq ?? a.record.specHash),
     }))
     const pending = (inputs.pending?.pending ?? []).filter((p) => p.service === service && !mine.some((r) => r.replica === p.replica))
       .map((p): ReplicaRow => ({replica: p.replica, service, desired: 'running', observed: 'pending', reason: p.reason, ...pinned}))
@@ -84,20 +93,20 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
   return rows
 }
 
-// web.2 before web.10.
-function slotOrder(a: string, b: string): number {
-  const [na, nb] = [Number(a.slice(a.indexOf('.') + 1)), Number(b.slice(b.indexOf('.') + 1))]
-  return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a < b ? -1 : 1
-}
-
 /** The rows as a table; pending replicas end with their reason. */
 export function replicaLines(rows: readonly ReplicaRow[], now = Date.now()): string[] {
   if (rows.length === 0) return ['No replicas.']
-  const table = [['REPLICA', 'MACHINE', 'DESIRED', 'OBSERVED', 'CONTAINER', 'DIGEST', 'SINCE'], ...rows.map((r) => [
-    r.replica, r.machine ?? '-', r.desired, r.observed, r.container ?? '-', r.digest ? r.digest.slice(0, 'sha256:'.length + 12) : '-', r.since ? `${age(now - Date.parse(r.since))} ago` : r.reason ? `pending: ${r.reason}` : '-',
+  const table = [['REPLICA', 'MACHINE', 'DESIRED', 'OBSERVED', 'CONTAINER', 'DIGEST', 'REV', 'SINCE'], ...rows.map((r) => [
+    r.replica, r.machine ?? '-', r.desired, r.observed, r.container ?? '-', r.digest ? r.digest.slice(0, 'sha256:'.length + 12) : '-', r.revision ?? '-', r.since ? `${age(now - Date.parse(r.since))} ago` : r.reason ? `pending: ${r.reason}` : '-',
   ])]
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)))
   return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
+}
+
+/** The rollouts of the services shown, one line each (`rollout web: running ...`). */
+export function rolloutLines(inputs: PsInputs, name?: string, prefix = ETCD_PREFIX): string[] {
+  return Object.entries(inputs.rollouts ?? {}).filter(([key]) => name === undefined || key === rolloutKeys(name, prefix).rollout).sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([, text]) => JSON.parse(text) as RolloutRecord).map((r) => `rollout ${r.service}: ${rolloutLine(r)}`)
 }
 
 function age(ms: number): string {

@@ -66,3 +66,9 @@ export function serviceOfReplica(replica: string): string {
   const dot = replica.indexOf('.')
   return dot < 0 ? replica : replica.slice(0, dot)
 }
+
+/** Replica ids in slot order: web.2 before web.10. */
+export function slotOrder(a: string, b: string): number {
+  const [na, nb] = [Number(a.slice(a.indexOf('.') + 1)), Number(b.slice(b.indexOf('.') + 1))]
+  return Number.isFinite(na) && Number.isFinite(nb) ? na - nb : a < b ? -1 : 1
+}

@@ -3,7 +3,7 @@ import {CONSTRAINT_GRAMMAR, parseConstraint} from './constraint.js'
 import {memoryMb} from './quantities.js'
 import {envLineProblem, envString} from './env-file.js'
 import {unsafeCharacterIn, type ValueSource} from './escape.js'
-import type {EnvValue, ServiceSpecInput} from './service.js'
+import {updateDefaults, type EnvValue, type ServiceSpecInput} from './service.js'
 
 /**
  * What the schema cannot say about a service spec: values that would break the unit or the
@@ -45,6 +45,7 @@ export function specProblems(spec: ServiceSpecInput, source: ValueSource): Probl
     if (key.startsWith('berth.')) at(`labels/${key}`, 'uses the reserved berth. prefix', 'berth sets these labels itself; choose another key')
   }
   for (const problem of healthProblems(spec)) at(problem.path, problem.message, problem.fix)
+  updateProblems(spec, at)
   for (const problem of imageProblems(spec)) at(problem.path, problem.message, problem.fix)
   schedulingProblems(spec, at)
   return problems
@@ -92,6 +93,22 @@ function healthProblems(spec: ServiceSpecInput): {path: string; message: string;
   const fix = 'give exactly one of http: {port, path, status}, tcp: {port} or exec: [command, args...]'
   if (kinds.length === 0) return [{path: 'health', message: 'names no check', fix}]
   return [{path: 'health', message: `names ${kinds.length} checks (${kinds.join(', ')})`, fix}]
+}
+
+/** What the update policy's schema cannot say: start-first is not built yet, and a deadline must leave time to become healthy. */
+function updateProblems(spec: ServiceSpecInput, at: (path: string, message: string, fix: string) => void): void {
+  const update = spec.update
+  if (update === undefined) return
+  if (update.order === 'start-first') at('update/order', 'start-first is not supported yet: a replica keeps its id, so its new copy cannot start beside the old one', 'write order: stop-first (or leave it out), and keep replicas at 2 or more so the others serve meanwhile')
+  const minHealthy = update.minHealthySeconds ?? updateDefaults.minHealthySeconds
+  const deadline = update.healthyDeadline ?? updateDefaults.healthyDeadline
+  if (spec.health === undefined && deadline <= minHealthy) {
+    at('update/healthyDeadline', `is ${deadline} s, not more than minHealthySeconds (${minHealthy} s): a copy without a health check could never be healthy in time`, `raise healthyDeadline above ${minHealthy}, or lower minHealthySeconds`)
+  }
+  const startPeriod = spec.health?.startPeriod ?? 0
+  if (spec.health !== undefined && deadline <= startPeriod) {
+    at('update/healthyDeadline', `is ${deadline} s, not more than the health check's startPeriod (${startPeriod} s)`, `raise healthyDeadline above ${startPeriod}`)
+  }
 }
 
 /** A pin given twice, and a tag to follow that is not there. */

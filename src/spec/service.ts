@@ -58,6 +58,8 @@ export interface ServiceSpecInput {
   imageDigest?: string
   /** Follow the image's tag: the scheduler's leader stores the new digest when the tag moves (src/scheduler/auto-upgrade.ts). */
   autoUpgrade?: boolean | AutoUpgrade
+  /** How a changed spec rolls across a replicated service's replicas (src/scheduler/rollout.ts); defaults: {@link updateDefaults}. */
+  update?: UpdatePolicy
 }
 
 /** How a service follows its tag; `true` is every default. */
@@ -73,6 +75,35 @@ export const AUTO_UPGRADE_POLL_SECONDS = 60
 export function autoUpgradePollSeconds(spec: Pick<ServiceSpecInput, 'autoUpgrade'>): number | undefined {
   if (spec.autoUpgrade === undefined || spec.autoUpgrade === false) return undefined
   return spec.autoUpgrade === true ? AUTO_UPGRADE_POLL_SECONDS : spec.autoUpgrade.pollSeconds ?? AUTO_UPGRADE_POLL_SECONDS
+}
+
+
+/** A rolling update's policy as written (schema/service.schema.json `update`); every field optional. */
+export interface UpdatePolicy {
+  /** Replicas moved to the new spec at a time. */
+  parallelism?: number
+  /** stop-first: the old copy stops before the new one starts (the only order so far, see NOTES.md). */
+  order?: 'stop-first' | 'start-first'
+  /** Seconds a copy without a health check must run to count as healthy. */
+  minHealthySeconds?: number
+  /** Seconds a batch may take to be healthy before failureAction. */
+  healthyDeadline?: number
+  failureAction?: 'rollback' | 'pause'
+}
+
+/**
+ * The update policy a spec leaves out: one replica at a time and roll back on failure
+ * (Swarm's parallelism 1, Nomad's max_parallel 1 and auto_revert), stop-first (Swarm's
+ * default; the only order a stable replica id allows on one machine), healthy after 10 s
+ * without a check (Nomad's min_healthy_time), and 120 s for a batch to become healthy:
+ * long enough for a pull, a start and a few 10 s checks, shorter than Nomad's 5 min
+ * because a cluster's images come from its own registry.
+ */
+export const updateDefaults = {parallelism: 1, order: 'stop-first', minHealthySeconds: 10, healthyDeadline: 120, failureAction: 'rollback'} as const
+
+/** A spec's update policy with the defaults filled in. */
+export function updatePolicy(spec: Pick<ServiceSpecInput, 'update'>): Required<UpdatePolicy> {
+  return {...updateDefaults, ...spec.update}
 }
 
 /** global: one copy on every eligible machine; replicated: `replicas` copies placed by the scheduler. */
@@ -94,8 +125,8 @@ export interface Resources {
   cpus?: number
 }
 
-/** The fields only the scheduler reads: they decide where copies run, not how a container runs. */
-export const SCHEDULING_FIELDS = ['mode', 'replicas', 'placement', 'resources'] as const
+/** The fields only the scheduler reads: they decide where copies run and how a change rolls, not how a container runs. */
+export const SCHEDULING_FIELDS = ['mode', 'replicas', 'placement', 'resources', 'update'] as const
 
 /** Fields only the leader's auto-upgrade reads: turning it on or off must not restart a copy. */
 export const WATCH_FIELDS = ['autoUpgrade'] as const
@@ -124,11 +155,8 @@ export interface HealthCheck {
  */
 export const healthDefaults = {interval: 10, timeout: 5, retries: 3, startPeriod: 0, httpPath: '/'} as const
 
-/**
- * Seconds a copy without a health check must have run (container up) to count as healthy.
- * A constant until the `update` policy's `minHealthySeconds` exists; then that field's default.
- */
-export const MIN_HEALTHY_SECONDS = 10
+/** Seconds a copy without a health check must have run (container up) to count as healthy, unless `update.minHealthySeconds` says otherwise. */
+export const MIN_HEALTHY_SECONDS: number = updateDefaults.minHealthySeconds
 
 /**
  * Seconds between SIGTERM and SIGKILL when a service stops, or `infinity`: docker and

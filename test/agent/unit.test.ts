@@ -157,7 +157,7 @@ describe('cachingRenderer', () => {
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth, drops undefined members, and keeps array order', async () => {
-    const {canonicalJson} = await import('../../src/agent/hash.js')
+    const {canonicalJson} = await import('../../src/hash.js')
     assert.equal(canonicalJson({b: 1, a: {d: [3, {z: null, y: 'x'}], c: undefined}}), '{"a":{"d":[3,{"y":"x","z":null}]},"b":1}')
     assert.equal(canonicalJson([undefined, 'a"b']), '[null,"a\\"b"]')
     assert.equal(canonicalJson({}), '{}')

@@ -12,7 +12,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {setSecret} from '../../src/agent/secrets-service.js'
-import {specHash} from '../../src/agent/hash.js'
+import {specHash} from '../../src/hash.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import type {DesiredStore} from '../../src/agent/store.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'

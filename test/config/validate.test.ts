@@ -86,7 +86,7 @@ describe('cluster.yaml validation', () => {
     const lines = await problems(doc('  - {name: m, ip: 10.0.0.1, role: main}\n', 'services:\n  "Web..x": {image: "a:1"}\n  ok: {image: "a:1", bogus: 1}\n'))
     assert.deepEqual(lines, [
       'c.yaml: services/Web..x: is not a valid name (use lower-case letters, digits and dashes)',
-      'c.yaml: services/ok/bogus: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, pullSecret, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health, imageDigest, autoUpgrade)',
+      'c.yaml: services/ok/bogus: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, pullSecret, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health, update, imageDigest, autoUpgrade)',
     ])
   })
 

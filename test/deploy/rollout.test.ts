@@ -4,7 +4,8 @@ import {describe, it} from 'node:test'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import type {Cluster} from '../../src/config/types.js'
 import {selectServices, specChanged} from '../../src/deploy/deploy.js'
-import {machinesFor, pending, rolloutTargets} from '../../src/deploy/rollout.js'
+import {machinesFor, pending, rolloutGate, rolloutTargets} from '../../src/deploy/rollout.js'
+import type {RolloutRecord} from '../../src/layout/records.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
 import {UsageError} from '../../src/errors.js'
 import type {MachineStatus} from '../../src/provision/status.js'
@@ -62,5 +63,15 @@ describe('deploy: when a machine runs the new spec', () => {
     const cluster = {services: {web: {}, db: {}}} as unknown as Cluster
     assert.deepEqual(selectServices(cluster, []), ['web', 'db'])
     assert.throws(() => selectServices(cluster, ['web', 'nope']), (error: Error) => error instanceof UsageError && /nope: is not a service of cluster\.yaml \(name one of: web, db\)/.test(error.message))
+  })
+
+  it('a replicated service waits for its rolling update: done when it completed, final when it rolled back', () => {
+    const since = '2026-12-02T10:00:00.000Z'
+    const record = (state: RolloutRecord['state'], from = 'old', to = 'new'): RolloutRecord => ({service: 'api', from, to, fromRevision: 1, toRevision: 2, state, batchesDone: 1, startedAt: since, updatedAt: since, message: 'm'})
+    assert.deepEqual(rolloutGate('new', undefined, ['old', 'old'], since), {machine: '(rollout)', ok: false, final: false, reason: 'waiting for the scheduler'})
+    assert.deepEqual(rolloutGate('new', record('running'), ['new', 'old'], since), {machine: '(rollout)', ok: false, final: false, reason: 'running (revision 1 → 2), 1 batches done: m'})
+    assert.deepEqual(rolloutGate('new', record('completed'), ['new', 'new'], since), {machine: '(rollout)', ok: true, final: true})
+    assert.deepEqual(rolloutGate('new', undefined, ['new', 'new'], since), {machine: '(rollout)', ok: true, final: true})
+    assert.deepEqual(rolloutGate('new', record('rolled-back', 'new', 'old'), ['old', 'old'], since), {machine: '(rollout)', ok: false, final: true, reason: 'rolled-back: rolled-back (revision 1 → 2), 1 batches done: m'})
   })
 })

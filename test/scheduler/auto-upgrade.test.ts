@@ -13,8 +13,9 @@ import type {Etcd3} from 'etcd3'
 
 import {EVENTS_TYPE, etcdPushNotifier} from '../../src/agent/api/registry-events.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {shortSpecHash} from '../../src/hash.js'
 import {registryLookup} from '../../src/images/pin.js'
-import {schedulerKeys} from '../../src/layout/records.js'
+import {rolloutKeys, schedulerKeys} from '../../src/layout/records.js'
 import {AutoUpgrader, dueServices, followsPush, type CheckOutcome} from '../../src/scheduler/auto-upgrade.js'
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
@@ -141,6 +142,19 @@ describe('auto-upgrade against the real etcd and registry', {timeout: 120_000}, 
     assert.deepEqual(accepted.json, {accepted: 1}, 'the pull is left out')
     await until('web is stored with the pushed digest', async () => (await digestOf(store)) === second.digest)
     assert.ok(leader.outcomes.some((o) => o.result === 'upgraded' && o.to === second.digest))
+  })
+
+  it('a digest whose rollout was rolled back is held: not stored again at every poll', async () => {
+    const {prefix, repo, raw, store, first} = await setUp(5)
+    const spec = (await store.services()).get('web')!
+    const second = await pushTestImage(registry, repo, 'stable', `${repo} second, rolled back`)
+    images.push(second.id)
+    const failed = shortSpecHash({...spec, imageDigest: second.digest})
+    await raw.put(rolloutKeys('web', prefix).rollout).value(JSON.stringify({service: 'web', from: failed, to: shortSpecHash(spec), state: 'rolled-back', batchesDone: 1, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(), message: 'batch 1 (web.1) was not healthy within 5 s'}))
+    const leader = await mainAgent(prefix, 'main-1', store)
+    const held = await until('the leader held the digest', () => leader.outcomes.find((o) => o.result === 'held'))
+    assert.match((held as {reason: string}).reason, new RegExp(`the rollout to ${second.digest} was rolled back: batch 1 \\(web\\.1\\) was not healthy`))
+    assert.equal(await digestOf(store), first.digest)
   })
 
   it('a lookup that fails leaves the stored spec as it was', async () => {

@@ -12,7 +12,8 @@ import {execa} from 'execa'
 
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 import {assignmentKey, type AssignmentRecord, machineKeys, type MachineFacts, type PendingRecord, schedulerKeys} from '../../src/layout/records.js'
-import {DeposedError, SchedulerCandidate, type LeaderOptions} from '../../src/scheduler/leader.js'
+import {DeposedError} from '../../src/scheduler/leadership.js'
+import {SchedulerCandidate, type LeaderOptions} from '../../src/scheduler/leader.js'
 import {sleep, testService, until} from '../agent/store-support.js'
 import {testDemandOf, testPlace} from './test-placement.js'
 

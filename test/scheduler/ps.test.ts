@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {UsageError} from '../../src/errors.js'
-import {replicaLines, replicaRows, type PsInputs} from '../../src/scheduler/ps.js'
+import {replicaLines, replicaRows, rolloutLines, type PsInputs} from '../../src/scheduler/ps.js'
 
 const since = '2026-12-01T10:00:00.000Z'
 const inputs: PsInputs = {
@@ -26,9 +26,9 @@ describe('service ps', () => {
       ['web.3', undefined, 'pending', undefined],
     ])
     const lines = replicaLines(rows, Date.parse(since) + 30_000)
-    assert.match(lines[0]!, /^REPLICA\s+MACHINE\s+DESIRED\s+OBSERVED\s+CONTAINER\s+DIGEST\s+SINCE$/)
-    assert.match(lines[1]!, /^cron\.main-1\s+main-1\s+running\s+active\s+berth-cron\s+-\s+-$/, 'an unpinned image has no digest')
-    assert.match(lines[2]!, /^web\.1\s+main-1\s+running\s+active\s+berth-web\.1\s+sha256:dddddddddddd\s+30 s ago$/)
+    assert.match(lines[0]!, /^REPLICA\s+MACHINE\s+DESIRED\s+OBSERVED\s+CONTAINER\s+DIGEST\s+REV\s+SINCE$/)
+    assert.match(lines[1]!, /^cron\.main-1\s+main-1\s+running\s+active\s+berth-cron\s+-\s+-\s+-$/, 'an unpinned image has no digest')
+    assert.match(lines[2]!, /^web\.1\s+main-1\s+running\s+active\s+berth-web\.1\s+sha256:dddddddddddd\s+a\s+30 s ago$/)
     assert.equal(rows[1]!.digest, `sha256:${'d'.repeat(64)}`, '--json carries the whole digest')
     assert.match(lines[4]!, /pending: no machine left/)
   })
@@ -36,5 +36,18 @@ describe('service ps', () => {
   it('keeps one service, and an unknown name is bad usage listing the names there are', () => {
     assert.deepEqual(replicaRows(inputs, 'berth-', 'cron').map((r) => r.replica), ['cron.main-1'])
     assert.throws(() => replicaRows(inputs, 'berth-', 'nope'), (e: unknown) => e instanceof UsageError && /use one of: cron, web/.test(e.message))
+  })
+
+  it('shows the revision each replica runs, by number where it is kept, and a line per rollout', () => {
+    const rollout = {service: 'web', from: 'a', to: 'b', fromRevision: 1, toRevision: 2, state: 'running', batchesDone: 1, batch: {replicas: ['web.2'], old: {}, startedAt: since, deadline: '2026-12-01T10:02:00.000Z'}, startedAt: since, updatedAt: since}
+    const rolling: PsInputs = {
+      ...inputs,
+      assignments: {...inputs.assignments, '/berth/assignments/web/web.2': JSON.stringify({machine: 'main-2', specHash: 'b', since})},
+      revisions: {'/berth/revisions/web/0000000001': JSON.stringify({seq: 1, hash: 'a', spec: {image: 'web:1'}, at: since, origin: 'cli'}), '/berth/revisions/web/0000000002': JSON.stringify({seq: 2, hash: 'b', spec: {image: 'web:2'}, at: since, origin: 'cli'})},
+      rollouts: {'/berth/rollouts/web': JSON.stringify(rollout)},
+    }
+    assert.deepEqual(replicaRows(rolling, 'berth-', 'web').map((r) => [r.replica, r.revision]), [['web.1', '1'], ['web.2', '2'], ['web.3', undefined]])
+    assert.deepEqual(rolloutLines(rolling, 'web'), ['rollout web: running (revision 1 → 2), 1 batches done, batch 2 (web.2) until 2026-12-01T10:02:00.000Z'])
+    assert.deepEqual(rolloutLines(rolling, 'cron'), [])
   })
 })

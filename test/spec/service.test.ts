@@ -20,7 +20,7 @@ describe('validateServiceSpec', () => {
 
   it('lists every schema problem at once, each with its path and a fix', async () => {
     assert.deepEqual(await problemLines({image: 'web', ports: ['80:80:80', '8080:80'], restart: 'sometimes', colour: 'red', stopTimeout: 0, command: 'run'}), [
-      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, pullSecret, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health, imageDigest, autoUpgrade)',
+      'cluster.yaml: services/web/colour: unknown key (remove it; known keys here: image, command, env, secrets, ports, volumes, mounts, user, capabilities, pullSecret, memory, readOnly, labels, stopTimeout, restart, roles, mode, replicas, placement, resources, health, update, imageDigest, autoUpgrade)',
       'cluster.yaml: services/web/command: must be an array (Arguments after the image, one list item per argument.)',
       'cluster.yaml: services/web/ports/0: "80:80:80" is not valid (Write [IP:]HOST:CONTAINER[/tcp|udp], like 8080:80 or 127.0.0.1:5432:5432.)',
       `cluster.yaml: services/web/stopTimeout: must be >= 1 (${stopFix})`,

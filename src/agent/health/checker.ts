@@ -81,8 +81,3 @@ export function uncheckedHealth(startedAt: number, now: number, container?: stri
     ? {status: 'healthy', since: new Date(healthyAt).toISOString(), ...base}
     : {status: 'starting', since: new Date(startedAt).toISOString(), ...base}
 }
-
-/** True when a copy counts as healthy: the one rule rollouts and the metrics gauge share. */
-export function isHealthy(health: ReplicaHealth | undefined): boolean {
-  return health?.status === 'healthy'
-}

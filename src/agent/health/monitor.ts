@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode'
 
 import type {ReplicaHealth} from '../../layout/records.js'
 import {containerName} from '../docker-run.js'
-import {canonicalJson} from '../hash.js'
+import {canonicalJson} from '../../hash.js'
 import type {NodeContainer} from '../node-ops.js'
 import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
@@ -118,7 +118,7 @@ export class HealthMonitor {
     const replica = this.#replicas.get(service)
     if (!replica) return this.#waiting.get(service)
     const short = replica.containerId.slice(0, 12)
-    return replica.checker ? replica.checker.health : uncheckedHealth(replica.facts.startedAt, now, short)
+    return replica.checker ? replica.checker.health : uncheckedHealth(replica.facts.startedAt, now, short, spec.update?.minHealthySeconds)
   }
 
   async #refresh(): Promise<void> {

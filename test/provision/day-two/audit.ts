@@ -4,7 +4,7 @@ import {writeFile} from 'node:fs/promises'
 import {hostname, userInfo} from 'node:os'
 import path from 'node:path'
 
-import {specHash} from '../../../src/agent/hash.js'
+import {specHash} from '../../../src/hash.js'
 import type {AuditEntry} from '../../../src/audit/entry.js'
 import {openLocal} from '../../../src/local-cluster/context.js'
 import type {DayTwoCluster, DayTwoPart} from './context.js'

@@ -6,6 +6,7 @@ import {deploy} from './deploy.js'
 import {metricsPart} from './metrics.js'
 import {health} from './health.js'
 import {opsPart} from './ops.js'
+import {rolloutPart} from './rollout.js'
 import {quartermasterPart} from './quartermaster.js'
 import {scheduling} from './scheduling.js'
 
@@ -20,6 +21,7 @@ export const dayTwoParts: DayTwoPart[] = [
   metricsPart,
   health,
   opsPart,
+  rolloutPart,
   quartermasterPart,
   autoUpgrade,
   // Last: it stops a node.

@@ -31,3 +31,8 @@ export function canonicalJson(value: unknown): string {
 export function specHash(spec: unknown): string {
   return sha256Hex(canonicalJson(spec))
 }
+
+/** The short hash (16 hex) of a validated spec, as assignments, revisions and rollouts name it. */
+export function shortSpecHash(spec: unknown): string {
+  return specHash(spec).slice(0, 16)
+}

@@ -1,0 +1,116 @@
+import type {Etcd3} from 'etcd3'
+
+import {cliOrigin} from '../audit/entry.js'
+import {shortSpecHash} from '../hash.js'
+import {EtcdStore} from '../agent/store-etcd.js'
+import {ETCD_PREFIX, rolloutKeys, type RolloutRecord} from '../layout/records.js'
+import {openEtcd} from '../etcd/open.js'
+import {BerthError, UsageError} from '../errors.js'
+import {runFollowing, type ProgressMode} from '../cli/progress.js'
+import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
+import {followRollout} from '../scheduler/rollout-follow.js'
+import {historyRows, rollbackTarget, updatedSpec, type HistoryRow, type Outcome} from '../scheduler/rollout-view.js'
+import {replicatedCount} from '../scheduler/replicated.js'
+
+/**
+ * `berth service update`, `rollback` and `history` against the cluster's etcd: a change is
+ * a spec put with its revision and audit entry in one transaction (the store does that);
+ * then, unless detached, the rollout the leader runs is followed until it ends. Global
+ * services are applied by every agent at once (no rollout yet), so there is nothing to follow.
+ */
+
+/** What a change did: the revision stored and, when followed, how its rollout ended. */
+export interface ChangeResult {
+  service: string
+  revision: number
+  hash: string
+  image: string
+  outcome?: Outcome
+}
+
+/** Where and how a change is made. */
+export interface ChangeOptions {
+  endpoints: string[]
+  prefix?: string
+  detach: boolean
+  timeoutMs: number
+  mode: ProgressMode
+}
+
+/** `service update NAME --image/--env`: stores the changed spec and follows its rollout. */
+export async function updateService(name: string, change: {image?: string; env?: string[]}, options: ChangeOptions): Promise<ChangeResult> {
+  return withStore(options, async (store, client) => {
+    const current = await currentSpec(store, name)
+    const spec = await validateServiceSpec(updatedSpec(current, change), {file: `service update ${name}`})
+    return putAndFollow(store, client, name, spec, {action: 'service.put', note: 'update'}, options)
+  })
+}
+
+/** `service rollback NAME [--to REV]`: stores an older revision's spec as the current one and follows its rollout. */
+export async function rollbackService(name: string, to: number | undefined, options: ChangeOptions): Promise<ChangeResult> {
+  return withStore(options, async (store, client) => {
+    const current = await currentSpec(store, name)
+    const target = rollbackTarget(name, await store.revisions(name), shortSpecHash(current), to)
+    const spec = await validateServiceSpec(target.spec, {file: `revision ${target.seq} of ${name}`})
+    return putAndFollow(store, client, name, spec, {action: 'service.rollback', note: `rollback to ${target.seq}`}, options)
+  })
+}
+
+/** `service history NAME`: its kept revisions, newest first, and its rollout. */
+export async function serviceHistory(name: string, options: Pick<ChangeOptions, 'endpoints' | 'prefix'>): Promise<{revisions: HistoryRow[]; rollout?: RolloutRecord}> {
+  return withStore(options, async (store, client) => {
+    const current = await currentSpec(store, name)
+    const rollout = await client.get(rolloutKeys(name, options.prefix ?? ETCD_PREFIX).rollout).json() as RolloutRecord | null
+    return {revisions: historyRows(await store.revisions(name), shortSpecHash(current)), ...(rollout ? {rollout} : {})}
+  })
+}
+
+async function putAndFollow(store: EtcdStore, client: Etcd3, name: string, spec: ServiceSpec, how: {action: 'service.put' | 'service.rollback'; note: string}, options: ChangeOptions): Promise<ChangeResult> {
+  const hash = shortSpecHash(spec)
+  // The record there before the change: one from an earlier attempt at the same spec must not count as this one's outcome.
+  const before = await client.get(rolloutKeys(name, options.prefix ?? ETCD_PREFIX).rollout).json() as RolloutRecord | null
+  await store.putService(name, spec, cliOrigin(), how)
+  const revision = (await store.revisions(name)).findLast((r) => r.hash === hash)?.seq ?? 0
+  const result: ChangeResult = {service: name, revision, hash, image: spec.image}
+  if (options.detach || replicatedCount(spec) === undefined || replicatedCount(spec) === 0) return result
+  result.outcome = await runFollowing(`${name}: revision ${revision} (${hash})`, (update) => followRollout(client, name, hash, {fresh: (r) => before === null || r.startedAt !== before.startedAt || r.updatedAt !== before.updatedAt, timeoutMs: options.timeoutMs, progress: update, prefix: options.prefix}), options.mode)
+  return result
+}
+
+async function currentSpec(store: EtcdStore, name: string): Promise<ServiceSpec> {
+  const services = await store.services()
+  const spec = services.get(name)
+  if (!spec) throw new UsageError([{path: name, message: 'is not a desired service', fix: services.size > 0 ? `use one of: ${[...services.keys()].sort().join(', ')}` : 'deploy one first (berth service deploy)'}])
+  return spec
+}
+
+async function withStore<T>(options: Pick<ChangeOptions, 'endpoints' | 'prefix'>, work: (store: EtcdStore, client: Etcd3) => Promise<T>): Promise<T> {
+  const store = new EtcdStore({endpoints: options.endpoints, prefix: options.prefix})
+  const client = await openEtcd(options.endpoints)
+  try {
+    return await work(store, client)
+  } finally {
+    client.close()
+    await store.close()
+  }
+}
+
+/** The exit of a followed change: a rollout that did not complete is a failure (exit 1), with its reason. */
+export function failureOf(result: ChangeResult): BerthError | undefined {
+  const outcome = result.outcome
+  if (!outcome || outcome.state === 'completed' || outcome.state === 'applied') return undefined
+  return new BerthError(`${result.service}: rollout ${outcome.state}: ${outcome.message}`)
+}
+
+/**
+ * How `update` and `rollback` end: a line saying what was stored and how its rollout went;
+ * a rollout that did not complete throws (exit 1); with --json the result is the document
+ * and the exit code is 1 (oclif's exit would print an error document after it).
+ */
+export function endChange(result: ChangeResult, out: {log: (line: string) => void; json: boolean}): ChangeResult {
+  out.log(`${result.service}: revision ${result.revision} (${result.hash}, ${result.image})${result.outcome ? `: ${result.outcome.state}: ${result.outcome.message}` : ' stored; a rollout, if any, goes on'}`)
+  const failure = failureOf(result)
+  if (failure && !out.json) throw failure
+  if (failure) process.exitCode = 1
+  return result
+}

@@ -1,0 +1,93 @@
+import {type AgentRecord, ETCD_PREFIX, parseMachineKey, rolloutKeys, type RolloutRecord} from '../layout/records.js'
+import type {ServiceSpec} from '../spec/service.js'
+import type {StoredAssignment} from './inputs.js'
+import {appendRevision, parseRevisions, type RevisionAppend} from './revisions.js'
+import {rolloutStep} from './rollout.js'
+import type {Plan} from './types.js'
+
+/**
+ * Every replicated service's rollout in one placement pass, pure: from what etcd holds
+ * (revisions, rollout records, the agents' health) to the spec hash of every planned
+ * replica, the rollout records that changed, and the rollbacks to write. The leader
+ * commits them fenced by its leadership (leader.ts).
+ */
+
+/** The raw values one pass reads: everything under revisions/, rollouts/ and machines/. */
+export interface RolloutValues {
+  revisions: Record<string, string>
+  rollouts: Record<string, string>
+  machines: Record<string, string>
+}
+
+/** A service the leader rolls back: its key gets the revision's spec, appended as a new revision, with the rollout's record saying so. */
+export interface Rollback {
+  service: string
+  spec: unknown
+  revision: RevisionAppend
+  record: RolloutRecord
+}
+
+/** What the leader writes for every rollout. */
+export interface RolloutPass {
+  /** Replica → the spec hash its assignment names. */
+  hashes: Map<string, string>
+  records: RolloutRecord[]
+  rollbacks: Rollback[]
+  /** Some rollout waits for health: agents' reports should wake the leader. */
+  active: boolean
+  recheckInMs?: number
+  logs: string[]
+}
+
+/** The rollouts of the replicated services for this pass's plan. */
+export function rolloutPass(replicated: ReadonlyArray<[string, ServiceSpec]>, plan: Plan, current: readonly StoredAssignment[], values: RolloutValues, now: number, prefix = ETCD_PREFIX): RolloutPass {
+  const agents = agentHealth(values.machines, prefix)
+  const out: RolloutPass = {hashes: new Map(), records: [], rollbacks: [], active: false, logs: []}
+  const stored = new Map(current.map((a) => [a.replica, a]))
+  for (const [service, spec] of replicated) {
+    const planned = plan.assignments.filter((a) => a.service === service)
+    const running = new Map(planned.flatMap((a) => {
+      const was = stored.get(a.replica)
+      return was && was.machine === a.machine && was.record.specHash ? [[a.replica, was.record.specHash] as const] : []
+    }))
+    const keys = rolloutKeys(service, prefix)
+    const revisionValues = Object.fromEntries(Object.entries(values.revisions).filter(([key]) => key.startsWith(keys.revisions)))
+    const decision = rolloutStep({
+      service, spec, planned, running, record: parseRecord(values.rollouts[keys.rollout]), revisions: parseRevisions(revisionValues, service, prefix),
+      health: (machine, replica) => agents.get(machine)?.[replica], now,
+    })
+    for (const [replica, hash] of decision.hashes) out.hashes.set(replica, hash)
+    if (decision.rollbackTo && decision.record) {
+      const back = decision.rollbackTo
+      const revision = appendRevision(service, revisionValues, {spec: back.spec, hash: back.hash, at: new Date(now).toISOString(), origin: 'scheduler', note: `rollback to ${back.seq}`}, prefix)
+      out.rollbacks.push({service, spec: back.spec, revision, record: decision.record})
+    } else if (decision.record) out.records.push(decision.record)
+    if (decision.log) out.logs.push(decision.log)
+    out.active ||= decision.active
+    if (decision.recheckInMs !== undefined) out.recheckInMs = Math.min(out.recheckInMs ?? Infinity, decision.recheckInMs)
+  }
+  return out
+}
+
+function agentHealth(values: Record<string, string>, prefix: string): Map<string, NonNullable<AgentRecord['health']>> {
+  const out = new Map<string, NonNullable<AgentRecord['health']>>()
+  for (const [key, text] of Object.entries(values)) {
+    if (parseMachineKey(key, prefix)?.kind !== 'agent') continue
+    try {
+      out.set(parseMachineKey(key, prefix)!.machine, (JSON.parse(text) as AgentRecord).health ?? {})
+    } catch {
+      // A damaged record reports no health; its replicas wait.
+    }
+  }
+  return out
+}
+
+function parseRecord(text: string | undefined): RolloutRecord | undefined {
+  if (text === undefined) return undefined
+  try {
+    const record = JSON.parse(text) as RolloutRecord
+    return typeof record.to === 'string' ? record : undefined
+  } catch {
+    return undefined
+  }
+}

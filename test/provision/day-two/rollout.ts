@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict'
+import {writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {setTimeout} from 'node:timers/promises'
+
+import type {RolloutRecord} from '../../../src/layout/records.js'
+import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
+
+interface Row {replica: string; machine?: string; observed: string; revision?: string}
+interface History {revisions: Array<{revision: number; origin: string; current: boolean; note?: string}>; rollout?: RolloutRecord}
+
+const SERVICE = 'roll'
+
+/**
+ * Rolling updates on the provision suite's cluster: a 2-replica service with an http check
+ * is updated through `berth service update`, which follows the rollout to `completed` one
+ * replica at a time (the other stays active meanwhile); a spec whose check cannot pass rolls
+ * back by itself; `service rollback --to` puts the first revision back.
+ */
+export const rolloutPart: DayTwoPart = {
+  name: 'rollout',
+  checks: [
+    {
+      title: 'service update rolls one replica at a time to completed; a check that cannot pass rolls back by itself; rollback --to restores a revision',
+      async run(c: DayTwoCluster) {
+        const target = ['--local-cluster', c.name]
+        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
+        const image = services.find((s) => s.name === 'web')?.spec.image
+        assert.ok(image, 'web is listed')
+        const ps = async (): Promise<Row[]> => (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', ...target]))) as {replicas: Row[]}).replicas
+        const history = async (): Promise<History> => JSON.parse(ok(await c.berth(['service', 'history', SERVICE, '--json', ...target]))) as History
+        const deploy = async (health: string, deadline: number): Promise<void> => {
+          const file = path.join(c.dir, `${SERVICE}.yaml`)
+          await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 2, health: {http: {port: 80, path: ${health}}, interval: 1, timeout: 2}, update: {healthyDeadline: ${deadline}}}\n`)
+          ok(await c.berth(['service', 'deploy', file, ...target]))
+        }
+        const until = async <T>(what: string, test: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> => {
+          for (const deadline = Date.now() + timeoutMs; ;) {
+            const value = await test()
+            if (value) return value
+            assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(await ps())}`)
+            await setTimeout(500)
+          }
+        }
+        await deploy('/index.html', 60)
+        try {
+          await until('two replicas active', async () => {
+            const rows = await ps()
+            return rows.length === 2 && rows.every((r) => r.observed === 'active')
+          })
+          // While the update rolls, sample ps: at no point may both replicas be down at once.
+          let rolling = true
+          const samples: Row[][] = []
+          const sampler = (async () => {
+            while (rolling) {
+              samples.push(await ps())
+              await setTimeout(300)
+            }
+          })()
+          const update = await c.berth(['service', 'update', SERVICE, '--env', `ROLL=${Date.now()}`, ...target])
+          rolling = false
+          await sampler
+          assert.equal(update.exitCode, 0, update.stderr || update.stdout)
+          assert.match(update.stdout, /: completed: completed \(revision 1 → 2\), 2 batches done/)
+          const both = samples.filter((rows) => rows.length === 2 && rows.every((r) => r.observed !== 'active'))
+          assert.deepEqual(both, [], 'both replicas were down at once')
+          const after = await ps()
+          assert.deepEqual(after.map((r) => r.revision), ['2', '2'])
+          const h = await history()
+          assert.deepEqual([h.rollout?.state, h.rollout?.batchesDone, h.revisions.map((r) => r.revision)], ['completed', 2, [2, 1]])
+
+          // A check that cannot pass: the first batch is not healthy in time and the service is rolled back to revision 2.
+          await deploy('/missing', 15)
+          const back = await until('rolled back', async () => {
+            const r = (await history()).rollout
+            return r?.state === 'rolled-back' && r
+          }, 180_000)
+          assert.match(back.message ?? '', /batch 1 \(roll\.\d\) was not healthy within 15 s: .*; rolled back to revision 2/)
+          const rolledBack = await history()
+          assert.deepEqual(rolledBack.revisions.slice(0, 2).map((r) => [r.revision, r.origin, r.note ?? null, r.current]), [[4, 'scheduler', 'rollback to 2', true], [3, 'api', null, false]])
+          await until('both replicas active on the rolled-back revision', async () => {
+            const rows = await ps()
+            return rows.length === 2 && rows.every((r) => r.observed === 'active' && r.revision === '4')
+          })
+
+          const rollback = await c.berth(['service', 'rollback', SERVICE, '--to', '1', ...target])
+          assert.equal(rollback.exitCode, 0, rollback.stderr || rollback.stdout)
+          assert.match(rollback.stdout, /revision 5 .*: completed/)
+        } finally {
+          ok(await c.berth(['service', 'rm', SERVICE, ...target]))
+        }
+      },
+    },
+  ],
+}

@@ -1,0 +1,266 @@
+/**
+ * Rolling updates against the real etcd: the leader moves a changed replicated service to
+ * its new revision one batch at a time, each gated on the health its agents report (the
+ * agents are simulated by writing their leased records with health, as the leader tests
+ * do); a leader that dies mid-rollout is continued by its successor; a batch that is not
+ * healthy by its deadline is rolled back, or pauses the rollout.
+ */
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+import {after, afterEach, describe, it} from 'node:test'
+import type {Etcd3, Lease} from 'etcd3'
+
+import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {shortSpecHash, specHash} from '../../src/hash.js'
+import {type AssignmentRecord, machineKeys, type ReplicaHealth, rolloutKeys, type RolloutRecord, schedulerKeys} from '../../src/layout/records.js'
+import {SchedulerCandidate} from '../../src/scheduler/leader.js'
+import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
+import {sleep, testService} from '../agent/store-support.js'
+import {testDemandOf, testPlace} from './test-placement.js'
+
+const endpoints = [testService('BERTH_TEST_ETCD')]
+const clients: Etcd3[] = []
+const stores: EtcdStore[] = []
+const candidates: SchedulerCandidate[] = []
+
+afterEach(async () => {
+  await Promise.all(candidates.splice(0).map((c) => c.stop().catch(() => undefined)))
+})
+after(async () => {
+  for (const s of stores) await s.close()
+  for (const c of clients) c.close()
+})
+
+async function client(): Promise<Etcd3> {
+  const {Etcd3} = await import('etcd3')
+  const c = new Etcd3({hosts: endpoints})
+  clients.push(c)
+  return c
+}
+
+async function until<T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    const value = await test()
+    if (value) return value
+    last = value
+    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what} (last: ${JSON.stringify(last)})`)
+    await sleep(50)
+  }
+}
+
+/** A fresh prefix with machines main-1..3, their facts, and agents whose leased records report each replica's health. */
+async function cluster(raw: Etcd3) {
+  const prefix = `/berth-roll-${randomBytes(4).toString('hex')}`
+  const machines = ['main-1', 'main-2', 'main-3']
+  const leases = new Map<string, Lease>()
+  after(async () => {
+    for (const lease of leases.values()) await lease.revoke().catch(() => undefined)
+    await raw.delete().prefix(`${prefix}/`).exec()
+  })
+  const health = new Map<string, Record<string, ReplicaHealth>>(machines.map((m) => [m, {}]))
+  const write = async (m: string): Promise<void> => {
+    await leases.get(m)!.put(machineKeys(m, prefix).agent).value(JSON.stringify({version: 't', converged: true, lastPass: new Date().toISOString(), services: {}, errors: {}, health: health.get(m)}))
+  }
+  for (const m of machines) {
+    await raw.put(machineKeys(m, prefix).facts).value(JSON.stringify({role: 'main', labels: {}, capacity: {memoryMb: 1024, cpus: 2}}))
+    const lease = raw.lease(30)
+    await lease.grant()
+    leases.set(m, lease)
+    await write(m)
+  }
+  const store = new EtcdStore({endpoints, prefix})
+  stores.push(store)
+  return {
+    prefix, store,
+    /** The replica's agent reports it with this status from this container. */
+    report: async (machine: string, replica: string, status: ReplicaHealth['status'], container: string, lastError?: string) => {
+      health.get(machine)![replica] = {status, since: new Date().toISOString(), failures: status === 'unhealthy' ? 3 : 0, check: 'none', container, ...(lastError ? {lastError} : {})}
+      await write(machine)
+    },
+  }
+}
+
+async function web(image: string, update: object = {}): Promise<ServiceSpec> {
+  return validateServiceSpec({image, replicas: 3, update: {healthyDeadline: 30, ...update}})
+}
+
+async function candidate(prefix: string, machine: string, store: EtcdStore, log: string[] = []): Promise<SchedulerCandidate> {
+  const c = new SchedulerCandidate({client: await client(), prefix, machine, services: () => store.services(), place: testPlace, demandOf: testDemandOf, lostAfterMs: 60_000, ttlSeconds: 2, log: (l) => log.push(l)})
+  candidates.push(c)
+  c.start()
+  return c
+}
+
+/** Replica → [machine, spec hash] of every assignment. */
+async function assigned(raw: Etcd3, prefix: string): Promise<Map<string, AssignmentRecord>> {
+  const values = await raw.getAll().prefix(schedulerKeys(prefix).assignments).strings()
+  return new Map(Object.entries(values).map(([k, v]) => [k.slice(k.lastIndexOf('/') + 1), JSON.parse(v) as AssignmentRecord]))
+}
+
+async function rollout(raw: Etcd3, prefix: string): Promise<RolloutRecord | undefined> {
+  return (await raw.get(rolloutKeys('web', prefix).rollout).json() as RolloutRecord | null) ?? undefined
+}
+
+/** Every replica healthy from container `<replica>-<tag>`, on its assigned machine. */
+async function allHealthy(raw: Etcd3, c: Awaited<ReturnType<typeof cluster>>, tag: string): Promise<void> {
+  for (const [replica, a] of await assigned(raw, c.prefix)) await c.report(a.machine, replica, 'healthy', `${replica}-${tag}`)
+}
+
+/** Waits for the batch the rollout started last, and returns its replicas. */
+async function batch(raw: Etcd3, prefix: string, done: number): Promise<string[]> {
+  const r = await until(`batch ${done + 1} started`, async () => {
+    const r = await rollout(raw, prefix)
+    return r?.batchesDone === done && r.batch && r
+  })
+  return r.batch!.replicas
+}
+
+describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
+  it('rolls a changed spec one replica at a time, each gated on its new container being healthy; a new leader continues mid-rollout; it ends completed', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const v1 = await web('example/web:1')
+    await c.store.putService('web', v1)
+    const a = await candidate(c.prefix, 'main-1', c.store)
+    await until('3 replicas on v1', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(v1)).length === 3)
+    await allHealthy(raw, c, 'v1')
+
+    const v2 = await web('example/web:2')
+    await c.store.putService('web', v2)
+    const order: string[] = []
+    const first = await batch(raw, c.prefix, 0)
+    assert.equal(first.length, 1, 'parallelism 1')
+    order.push(...first)
+    const now = await assigned(raw, c.prefix)
+    assert.deepEqual([...now].filter(([, r]) => r.specHash === shortSpecHash(v2)).map(([k]) => k), first, 'only the first batch names the new revision')
+    // The batch's replica restarted but is not healthy yet: the next batch waits for it.
+    await c.report(now.get(first[0]!)!.machine, first[0]!, 'starting', `${first[0]}-v2`)
+    await sleep(300)
+    assert.deepEqual((await rollout(raw, c.prefix))?.batch?.replicas, first, 'moved on before the batch was healthy')
+    await c.report(now.get(first[0]!)!.machine, first[0]!, 'healthy', `${first[0]}-v2`)
+    const second = await batch(raw, c.prefix, 1)
+    order.push(...second)
+
+    // The leader dies (its election lease runs out); a successor continues the same rollout.
+    const b = await candidate(c.prefix, 'main-2', c.store)
+    await sleep(200)
+    const lease = a.leadership!.key.slice(a.leadership!.key.lastIndexOf('/') + 1)
+    await raw.leaseClient.leaseRevoke({ID: lease})
+    await until('main-2 leads', () => b.leading)
+    await a.stop()
+    await sleep(300)
+    const mid = await rollout(raw, c.prefix)
+    assert.equal(mid?.state, 'running')
+    assert.deepEqual(mid?.batch?.replicas, second, 'the successor started the rollout over')
+    assert.equal([...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(v2)).length, 2)
+
+    const machineOf = async (replica: string) => (await assigned(raw, c.prefix)).get(replica)!.machine
+    await c.report(await machineOf(second[0]!), second[0]!, 'healthy', `${second[0]}-v2`)
+    const third = await batch(raw, c.prefix, 2)
+    order.push(...third)
+    await c.report(await machineOf(third[0]!), third[0]!, 'healthy', `${third[0]}-v2`)
+    const end = await until('completed', async () => {
+      const r = await rollout(raw, c.prefix)
+      return r?.state === 'completed' && r
+    })
+    assert.deepEqual(order, ['web.1', 'web.2', 'web.3'])
+    assert.equal(end.batchesDone, 3)
+    assert.equal(end.from, shortSpecHash(v1))
+    assert.equal(end.to, shortSpecHash(v2))
+    assert.deepEqual([end.fromRevision, end.toRevision], [1, 2])
+    assert.ok([...(await assigned(raw, c.prefix)).values()].every((r) => r.specHash === shortSpecHash(v2)))
+  })
+
+  it('a batch not healthy by its deadline rolls the service back to the previous revision, and the rollout says rolled-back and why', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const v1 = await web('example/web:1', {healthyDeadline: 1, minHealthySeconds: 0})
+    await c.store.putService('web', v1, {via: 'cli'})
+    const log: string[] = []
+    await candidate(c.prefix, 'main-1', c.store, log)
+    await until('3 replicas on v1', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(v1)).length === 3)
+    await allHealthy(raw, c, 'v1')
+
+    const broken = await web('example/web:broken', {healthyDeadline: 1, minHealthySeconds: 0})
+    await c.store.putService('web', broken, {via: 'cli'})
+    const [failing] = await batch(raw, c.prefix, 0)
+    const machine = (await assigned(raw, c.prefix)).get(failing!)!.machine
+    await c.report(machine, failing!, 'unhealthy', `${failing}-broken`, 'GET / on port 80 answered 500, expected 2xx')
+    const back = await until('rolling back', async () => {
+      const r = await rollout(raw, c.prefix)
+      return r?.state === 'rolling-back' && r
+    })
+    assert.match(back.message ?? '', new RegExp(`batch 1 \\(${failing}\\) was not healthy within 1 s: ${failing} unhealthy \\(GET / on port 80 answered 500, expected 2xx\\); rolling back to revision 1`))
+    assert.equal((await c.store.services()).get('web')?.image, 'example/web:1', 'the service\'s spec is the previous revision again')
+    const revisions = await c.store.revisions('web')
+    assert.deepEqual(revisions.map((r) => [r.seq, r.origin, r.hash, r.note]), [[1, 'cli', shortSpecHash(v1), undefined], [2, 'cli', shortSpecHash(broken), undefined], [3, 'scheduler', shortSpecHash(v1), 'rollback to 1']])
+
+    // The failed replica goes back first, and once its old revision is healthy the rollback ends.
+    await until(`${failing} back on v1`, async () => (await assigned(raw, c.prefix)).get(failing!)?.specHash === shortSpecHash(v1))
+    await c.report(machine, failing!, 'healthy', `${failing}-v1-again`)
+    const end = await until('rolled back', async () => {
+      const r = await rollout(raw, c.prefix)
+      return r?.state === 'rolled-back' && r
+    })
+    assert.match(end.message ?? '', /; rolled back to revision 1$/)
+    assert.ok([...(await assigned(raw, c.prefix)).values()].every((r) => r.specHash === shortSpecHash(v1)))
+    assert.ok(log.some((l) => l.includes('rolling back to revision 1')), log.join('\n'))
+    const audit = (await c.store.auditEntries()).filter((e) => e.action === 'service.rollback')
+    assert.deepEqual(audit.map((e) => [e.target, e.from, e.before, e.after]), [['web', {via: 'agent', claimed: {host: 'main-1'}}, specHash(broken), specHash(v1)]])
+    assert.match(audit[0]!.detail?.reason ?? '', /was not healthy within 1 s/)
+  })
+
+  it('failureAction pause stops at the failed batch: the other replicas keep their revision, and a newer spec starts a rollout of its own', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const v1 = await web('example/web:1', {healthyDeadline: 1, minHealthySeconds: 0, failureAction: 'pause'})
+    await c.store.putService('web', v1)
+    await candidate(c.prefix, 'main-1', c.store)
+    await until('3 replicas on v1', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(v1)).length === 3)
+    await allHealthy(raw, c, 'v1')
+    const broken = await web('example/web:broken', {healthyDeadline: 1, minHealthySeconds: 0, failureAction: 'pause'})
+    await c.store.putService('web', broken)
+    const [failing] = await batch(raw, c.prefix, 0)
+    const paused = await until('paused', async () => {
+      const r = await rollout(raw, c.prefix)
+      return r?.state === 'paused' && r
+    })
+    assert.match(paused.message ?? '', new RegExp(`^batch 1 \\(${failing}\\) was not healthy within 1 s: ${failing} still runs its old container ${failing}-v1; paused`))
+    const now = await assigned(raw, c.prefix)
+    assert.deepEqual([...now].map(([k, r]) => [k, r.specHash === shortSpecHash(broken) ? 'broken' : 'v1']).sort(), [['web.1', 'broken'], ['web.2', 'v1'], ['web.3', 'v1']])
+    assert.equal((await c.store.services()).get('web')?.image, 'example/web:broken', 'pause changes no spec')
+
+    const fixed = await web('example/web:3', {healthyDeadline: 30, failureAction: 'pause'})
+    await c.store.putService('web', fixed)
+    const next = await until('a rollout to the fixed spec', async () => {
+      const r = await rollout(raw, c.prefix)
+      return r?.to === shortSpecHash(fixed) && r.state === 'running' && r
+    })
+    assert.equal(next.batch?.replicas.length, 1)
+  })
+
+  it('keeps the last 10 revisions, numbered on, and a change of scheduling fields only (a scale) rolls nothing', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    for (let i = 1; i <= 12; i++) await c.store.putService('web', await web(`example/web:${i}`))
+    const revisions = await c.store.revisions('web')
+    assert.deepEqual(revisions.map((r) => r.seq), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    assert.equal((revisions.at(-1)!.spec as ServiceSpec).image, 'example/web:12')
+    assert.equal(revisions.at(-1)!.hash, shortSpecHash(await web('example/web:12')))
+
+    await candidate(c.prefix, 'main-1', c.store)
+    await until('3 replicas placed', async () => (await assigned(raw, c.prefix)).size === 3)
+    const scaled = {...await web('example/web:12'), replicas: 2, update: {parallelism: 2, healthyDeadline: 30}}
+    await c.store.putService('web', scaled)
+    await until('2 replicas on the new hash at once', async () => {
+      const a = await assigned(raw, c.prefix)
+      return a.size === 2 && [...a.values()].every((r) => r.specHash === shortSpecHash(scaled))
+    })
+    assert.equal(await rollout(raw, c.prefix), undefined, 'a scale started a rollout')
+
+    assert.equal(await c.store.deleteService('web'), true)
+    assert.deepEqual(await c.store.revisions('web'), [], 'revisions outlived their service')
+  })
+})

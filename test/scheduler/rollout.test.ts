@@ -1,0 +1,105 @@
+/** The pure rollout step as tables: batches, the health gate, superseding, rollback order, pause without a revision; and the update policy's spec checks. */
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {shortSpecHash} from '../../src/hash.js'
+import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../../src/layout/records.js'
+import {healthyNew, rolloutStep, type RolloutInput} from '../../src/scheduler/rollout.js'
+import {updatedSpec} from '../../src/scheduler/rollout-view.js'
+import {UsageError} from '../../src/errors.js'
+import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
+
+const t0 = Date.parse('2026-12-01T10:00:00.000Z')
+const at = (s: number) => new Date(t0 + s * 1000).toISOString()
+const spec = (image: string, update: object = {}) => validateServiceSpec({image, replicas: 3, update: {healthyDeadline: 60, ...update}})
+const planned = ['web.1', 'web.2', 'web.3'].map((replica, i) => ({replica, service: 'web', machine: `main-${i + 1}`}))
+const healthy = (container: string): ReplicaHealth => ({status: 'healthy', since: at(0), failures: 0, check: 'none', container})
+
+async function setup(update: object = {}) {
+  const [v1, v2] = [await spec('web:1', update), await spec('web:2', update)]
+  const [h1, h2] = [shortSpecHash(v1), shortSpecHash(v2)]
+  const revisions: RevisionRecord[] = [{seq: 1, spec: v1, hash: h1, at: at(0), origin: 'cli'}, {seq: 2, spec: v2, hash: h2, at: at(1), origin: 'cli'}]
+  return {v1, v2, h1, h2, revisions}
+}
+
+function input(spec: ServiceSpec, running: Record<string, string>, revisions: RevisionRecord[], record: RolloutRecord | undefined, health: Record<string, ReplicaHealth>, now = 10): RolloutInput {
+  return {service: 'web', spec, planned, running: new Map(Object.entries(running)), record, revisions, health: (_, replica) => health[replica], now: t0 + now * 1000}
+}
+
+describe('rolloutStep', () => {
+  it('starts a rollout at the first replica, holds it until a new container is healthy, then takes the next', async () => {
+    const {v2, h1, h2, revisions} = await setup()
+    const old = {'web.1': healthy('old1'), 'web.2': healthy('old2'), 'web.3': healthy('old3')}
+    const start = rolloutStep(input(v2, {'web.1': h1, 'web.2': h1, 'web.3': h1}, revisions, undefined, old))
+    assert.deepEqual(Object.fromEntries(start.hashes), {'web.1': h2, 'web.2': h1, 'web.3': h1})
+    assert.deepEqual(start.record?.batch, {replicas: ['web.1'], old: {'web.1': 'old1'}, startedAt: at(10), deadline: at(70)})
+    assert.deepEqual([start.record?.state, start.record?.fromRevision, start.record?.toRevision, start.active, start.recheckInMs], ['running', 1, 2, true, 60_000])
+
+    const running = {'web.1': h2, 'web.2': h1, 'web.3': h1}
+    const waiting = rolloutStep(input(v2, running, revisions, start.record, old, 20))
+    assert.equal(waiting.record, undefined, 'the old container\'s health must not pass the gate')
+    assert.deepEqual([waiting.hashes.get('web.2'), waiting.recheckInMs], [h1, 50_000])
+
+    const next = rolloutStep(input(v2, running, revisions, start.record, {...old, 'web.1': healthy('new1')}, 30))
+    assert.deepEqual(Object.fromEntries(next.hashes), {'web.1': h2, 'web.2': h2, 'web.3': h1})
+    assert.deepEqual([next.record?.batchesDone, next.record?.batch?.replicas], [1, ['web.2']])
+  })
+
+  it('a newer spec supersedes a running rollout; a failed batch rolls back to the revision before, taking the unhealthy replica first', async () => {
+    const {h1, h2, revisions} = await setup()
+    const v3 = await spec('web:3')
+    const h3 = shortSpecHash(v3)
+    const all = [...revisions, {seq: 3, spec: v3, hash: h3, at: at(2), origin: 'cli' as const}]
+    const rolling: RolloutRecord = {service: 'web', from: h1, to: h2, fromRevision: 1, toRevision: 2, state: 'running', batchesDone: 1, batch: {replicas: ['web.2'], old: {}, startedAt: at(0), deadline: at(60)}, startedAt: at(0), updatedAt: at(0)}
+    const superseded = rolloutStep(input(v3, {'web.1': h2, 'web.2': h2, 'web.3': h1}, all, rolling, {}))
+    assert.deepEqual([superseded.record?.from, superseded.record?.to, superseded.record?.fromRevision, superseded.record?.batch?.replicas], [h2, h3, 2, ['web.1']])
+    assert.match(superseded.record?.message ?? '', new RegExp(`supersedes the rollout to ${h2}`))
+
+    const failing = {...superseded.record!}
+    const failed = rolloutStep(input(v3, {'web.1': h3, 'web.2': h2, 'web.3': h1}, all, failing, {'web.1': {status: 'unhealthy', since: at(5), failures: 3, check: 'http', container: 'new1', lastError: 'refused'}}, 80))
+    assert.equal(failed.rollbackTo?.seq, 2)
+    assert.deepEqual([failed.record?.state, failed.record?.from, failed.record?.to], ['rolling-back', h3, h2])
+    assert.equal(failed.record?.message, `batch 1 (web.1) was not healthy within 60 s: web.1 unhealthy (refused); rolling back to revision 2`)
+  })
+
+  it('without a kept revision to go back to, a failed batch pauses and says so', async () => {
+    const {v2, h1, h2} = await setup()
+    const record: RolloutRecord = {service: 'web', from: h1, to: h2, toRevision: 2, state: 'running', batchesDone: 0, batch: {replicas: ['web.1'], old: {'web.1': 'old1'}, startedAt: at(0), deadline: at(60)}, startedAt: at(0), updatedAt: at(0)}
+    const step = rolloutStep(input(v2, {'web.1': h2, 'web.2': h1, 'web.3': h1}, [], record, {'web.1': healthy('old1')}, 61))
+    assert.equal(step.rollbackTo, undefined)
+    assert.equal(step.record?.state, 'paused')
+    assert.equal(step.record?.message, 'batch 1 (web.1) was not healthy within 60 s: web.1 still runs its old container old1; no kept revision to roll back to; paused (berth service update or rollback to go on)')
+  })
+
+  it('healthyNew: a new container that passes, or without the old one known, health since the batch began', () => {
+    assert.equal(healthyNew(healthy('b'), 'a', at(0)), true)
+    assert.equal(healthyNew(healthy('a'), 'a', at(0)), false)
+    assert.equal(healthyNew({...healthy('a'), status: 'starting'}, undefined, at(0)), false)
+    assert.equal(healthyNew(healthy('a'), undefined, at(1)), false)
+    assert.equal(healthyNew(undefined, undefined, at(0)), false)
+  })
+})
+
+describe('the update policy in a spec', () => {
+  it('is checked with a path and a fix: start-first, and a deadline that leaves no time to become healthy', async () => {
+    await assert.rejects(validateServiceSpec({image: 'web:1', replicas: 2, update: {order: 'start-first', minHealthySeconds: 30, healthyDeadline: 20}}), (error: unknown) => {
+      assert.ok(error instanceof UsageError)
+      assert.deepEqual(error.problems.map((p) => [p.path, p.message]), [
+        ['update/order', 'start-first is not supported yet: a replica keeps its id, so its new copy cannot start beside the old one'],
+        ['update/healthyDeadline', 'is 20 s, not more than minHealthySeconds (30 s): a copy without a health check could never be healthy in time'],
+      ])
+      return true
+    })
+    await assert.rejects(validateServiceSpec({image: 'web:1', update: {parallelism: 0, failureAction: 'retry'}}), (error: unknown) => error instanceof UsageError && error.problems.length === 2 && error.problems.every((p) => p.path?.startsWith('update/')))
+    assert.deepEqual((await validateServiceSpec({image: 'web:1', replicas: 2, update: {parallelism: 2}})).update, {parallelism: 2})
+  })
+})
+
+describe('service update\'s spec', () => {
+  it('a new image drops the old image\'s digest pin; --env sets and KEY= removes', async () => {
+    const current = await validateServiceSpec({image: 'web:1', imageDigest: `sha256:${'a'.repeat(64)}`, env: {A: '1', B: '2'}, replicas: 2})
+    const next = updatedSpec(current, {image: 'web:2', env: ['A=', 'C=3']})
+    assert.deepEqual([next.image, next.imageDigest, next.env], ['web:2', undefined, {B: '2', C: '3'}])
+    assert.equal(updatedSpec(current, {env: ['A=9']}).imageDigest, current.imageDigest, 'an env change keeps the pin')
+  })
+})
