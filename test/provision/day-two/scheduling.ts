@@ -11,6 +11,16 @@ import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
 interface Row {replica: string; machine?: string; observed: string}
 
 const SERVICE = 'spread'
+const BURST = 'burst'
+
+/** The scheduler's leader: the candidate whose election key was created first (etcd3's Election). */
+async function schedulerLeader(c: DayTwoCluster): Promise<string> {
+  const out = ok(await c.sh('main-1', 'ETCDCTL_API=3 etcdctl get --prefix /berth/scheduler/election/ -w json'))
+  const kvs = (JSON.parse(out) as {kvs?: Array<{create_revision: number; value: string}>}).kvs ?? []
+  const first = [...kvs].sort((a, b) => a.create_revision - b.create_revision)[0]
+  assert.ok(first, `no scheduler candidate in etcd: ${out}`)
+  return Buffer.from(first.value, 'base64').toString('utf8')
+}
 
 async function ps(c: DayTwoCluster): Promise<Row[]> {
   return (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', '--local-cluster', c.name]))) as {replicas: Row[]}).replicas
@@ -46,6 +56,42 @@ async function replicaContainers(c: DayTwoCluster, machine: string): Promise<str
 export const scheduling: DayTwoPart = {
   name: 'scheduling',
   checks: [
+    {
+      title: 'the leader\'s agent killed as a service is placed: a new leader finishes, every replica runs once',
+      async run(c: DayTwoCluster) {
+        const target = ['--local-cluster', c.name]
+        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
+        const image = services.find((s) => s.name === 'web')?.spec.image
+        assert.ok(image, 'web is listed')
+        const leader = await schedulerLeader(c)
+        const file = path.join(c.dir, 'burst.yaml')
+        await writeFile(file, `services:\n  ${BURST}: {image: "${image}", replicas: 3}\n`)
+        // The deploy returns once the spec is stored; the leader is killed while it places (or just after).
+        ok(await c.berth(['service', 'deploy', file, ...target]))
+        await execa('docker', ['exec', c.container(leader), 'docker', 'kill', '--signal', 'KILL', 'berth-agent'])
+        try {
+          const started = Date.now()
+          for (;;) {
+            const rows = (JSON.parse(ok(await c.berth(['service', 'ps', BURST, '--json', ...target]))) as {replicas: Row[]}).replicas
+            const containers = (await Promise.all(['main-1', 'main-2', 'main-3'].map(async (m) => ok(await c.sh(m, 'docker ps --format "{{.Names}}"')).split('\n').filter((n) => n.includes(`${BURST}.`))))).flat()
+            if (rows.length === 3 && rows.every((r) => r.observed === 'active') && containers.length === 3) {
+              assert.deepEqual(containers.sort(), [1, 2, 3].map((n) => `berth-${BURST}.${n}`), 'each replica runs once')
+              console.log(`# scheduling: leader ${leader}'s agent killed after the deploy -> 3 replicas active, once each, in ${Date.now() - started} ms (new leader ${await schedulerLeader(c)})`)
+              break
+            }
+            assert.ok(Date.now() - started < 90_000, `after the leader was killed: ${JSON.stringify(rows)}; containers ${JSON.stringify(containers)}`)
+            await setTimeout(500)
+          }
+        } finally {
+          ok(await c.berth(['service', 'rm', BURST, ...target]))
+        }
+        // The killed agent is back (Restart=always) before the next check stops a node.
+        for (const deadline = Date.now() + 60_000; (await c.sh(leader, 'systemctl is-active berth-agent.service')).exitCode !== 0;) {
+          assert.ok(Date.now() < deadline, `${leader}'s agent did not come back`)
+          await setTimeout(1000)
+        }
+      },
+    },
     {
       title: 'two replicas on two machines; a drain moves one first; a stopped node\'s replica runs elsewhere; back, it runs no duplicate',
       async run(c: DayTwoCluster) {
