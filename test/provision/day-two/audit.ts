@@ -48,7 +48,11 @@ export const auditPart: DayTwoPart = {
     async run(cluster) {
       const {api, options} = await access(cluster)
       const file = path.join(cluster.dir, 'audit-probe.yaml')
-      await writeFile(file, `services:\n  ${service}:\n    image: probe:1\n    roles: [data]\n`)
+      // An image the registry has: every stored spec is pinned to its digest. No machine has the role data, so nothing runs.
+      const {services} = JSON.parse(await ok(cluster.berth(['service', 'ls', '--json', ...api]))) as {services: Array<{name: string; spec: {image: string}}>}
+      const image = services.find((s) => s.name === 'web')?.spec.image
+      assert.ok(image, 'web is listed')
+      await writeFile(file, `services:\n  ${service}:\n    image: "${image}"\n    roles: [data]\n`)
       const started = new Date().toISOString()
       await ok(cluster.berth(['service', 'deploy', file, ...api]))
       const value = `audit-${randomBytes(12).toString('hex')}`
