@@ -33,3 +33,11 @@ export function ok(result: CliResult): string {
   assert.equal(result.exitCode, 0, result.stderr || result.stdout)
   return result.stdout
 }
+
+/** The image of the example service `web`, as stored (every node has it; the cluster's registry serves it). */
+export async function webImage(c: DayTwoCluster): Promise<string> {
+  const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', '--local-cluster', c.name]))) as {services: Array<{name: string; spec: {image: string}}>}
+  const image = services.find((s) => s.name === 'web')?.spec.image
+  assert.ok(image, 'web is listed')
+  return image
+}

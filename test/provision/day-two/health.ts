@@ -4,7 +4,7 @@ import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
 
 import type {ReplicaHealth} from '../../../src/layout/records.js'
-import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
 
 type Machines = Array<{name: string; services: Record<string, string>; health: Record<string, ReplicaHealth>}>
@@ -27,9 +27,7 @@ export const health: DayTwoPart = {
       title: 'a passing http check and an exec check are healthy on every machine, a failing one unhealthy with its reason, in cluster status',
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
-        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
-        const image = services.find((s) => s.name === 'web')?.spec.image
-        assert.ok(image, 'web is listed')
+        const image = await webImage(c)
         const file = path.join(c.dir, 'health.yaml')
         await writeFile(file, [
           'services:',

@@ -6,7 +6,7 @@ import {setTimeout} from 'node:timers/promises'
 
 import {secretsDir} from '../../../src/provision/node-secrets.js'
 import {resolveTarget} from '../../../src/provision/target.js'
-import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
 /** How a quartermaster client reaches an agent: its URL, the admin token, the agent's certificate. */
 interface Agent {
@@ -62,9 +62,7 @@ export const quartermasterPart: DayTwoPart = {
       title: 'POST /run places the web image on a worker; /status says started; /stop removes it',
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
-        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
-        const image = services.find((s) => s.name === 'web')?.spec.image
-        assert.ok(image, 'web is listed')
+        const image = await webImage(c)
         const added = JSON.parse(ok(await c.berth(['local-cluster', 'add-machine', '--role', 'worker', '--name', c.name, '--json']))) as {name: string}
         const worker = added.name
         let id: string | undefined

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
 
 import type {RolloutRecord} from '../../../src/layout/records.js'
-import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
 interface Row {replica: string; machine?: string; observed: string; revision?: string}
 interface History {revisions: Array<{revision: number; origin: string; current: boolean; note?: string}>; rollout?: RolloutRecord}
@@ -24,9 +24,7 @@ export const rolloutPart: DayTwoPart = {
       title: 'service update rolls one replica at a time to completed; a check that cannot pass rolls back by itself; rollback --to restores a revision',
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
-        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
-        const image = services.find((s) => s.name === 'web')?.spec.image
-        assert.ok(image, 'web is listed')
+        const image = await webImage(c)
         const ps = async (): Promise<Row[]> => (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', ...target]))) as {replicas: Row[]}).replicas
         const history = async (): Promise<History> => JSON.parse(ok(await c.berth(['service', 'history', SERVICE, '--json', ...target]))) as History
         const deploy = async (health: string, deadline: number): Promise<void> => {

@@ -5,7 +5,7 @@ import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
-import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
+import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
 
 interface Row {replica: string; machine?: string; observed: string}
@@ -60,9 +60,7 @@ export const scheduling: DayTwoPart = {
       title: 'the leader\'s agent killed as a service is placed: a new leader finishes, every replica runs once',
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
-        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
-        const image = services.find((s) => s.name === 'web')?.spec.image
-        assert.ok(image, 'web is listed')
+        const image = await webImage(c)
         const leader = await schedulerLeader(c)
         const file = path.join(c.dir, 'burst.yaml')
         await writeFile(file, `services:\n  ${BURST}: {image: "${image}", replicas: 3}\n`)
@@ -96,9 +94,7 @@ export const scheduling: DayTwoPart = {
       title: 'two replicas on two machines; a drain moves one first; a stopped node\'s replica runs elsewhere; back, it runs no duplicate',
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
-        const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', ...target]))) as {services: Array<{name: string; spec: {image: string}}>}
-        const image = services.find((s) => s.name === 'web')?.spec.image
-        assert.ok(image, 'web is listed')
+        const image = await webImage(c)
         const file = path.join(c.dir, 'spread.yaml')
         await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 2}\n`)
         ok(await c.berth(['service', 'deploy', file, ...target]))
