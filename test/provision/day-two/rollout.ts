@@ -87,8 +87,8 @@ export const rolloutPart: DayTwoPart = {
           assert.equal(rollback.exitCode, 0, rollback.stderr || rollback.stdout)
           assert.match(rollback.stdout, /revision 5 .*: completed/)
           // The trail has both: the leader's own rollback (from an agent) and the operator's.
-          const {entries} = JSON.parse(ok(await c.berth(['audit', '--service', SERVICE, '--json', ...target]))) as {entries: Array<{action: string; origin: {via: string}}>}
-          assert.deepEqual(entries.filter((e) => e.action === 'service.rollback').map((e) => e.origin.via), ['agent', 'cli'], JSON.stringify(entries))
+          const {entries} = JSON.parse(ok(await c.berth(['audit', '--service', SERVICE, '--json', ...target]))) as {entries: Array<{action: string; from: {via: string}}>}
+          assert.deepEqual(entries.filter((e) => e.action === 'service.rollback').map((e) => e.from.via), ['agent', 'cli'], JSON.stringify(entries))
         } finally {
           ok(await c.berth(['service', 'rm', SERVICE, ...target]))
         }
