@@ -40,7 +40,7 @@ export interface AuditChange {
 
 /** One entry of the trail. */
 export interface AuditEntry {
-  /** Time-sortable: the ISO time, then random hex so two entries of one millisecond differ. */
+  /** Time-sortable: the ISO time, then a per-process counter and random hex (entries of one millisecond differ, and one process's sort in order). */
   id: string
   at: string
   action: AuditAction
@@ -73,9 +73,13 @@ export interface AuditQuery {
 }
 
 /** A new entry for `change`, made now by `origin`. */
+let sequence = 0
+
 export function auditEntry(change: AuditChange, origin: AuditOrigin, now = new Date()): AuditEntry {
   const at = now.toISOString()
-  const entry: AuditEntry = {id: `${at}-${randomBytes(4).toString('hex')}`, at, action: change.action, target: change.target, from: origin, before: change.before ?? null, after: change.after ?? null}
+  // Within one millisecond, entries of this process sort in the order they were made (the counter), others by chance.
+  sequence = (sequence + 1) % 0x10000
+  const entry: AuditEntry = {id: `${at}-${sequence.toString(16).padStart(4, '0')}${randomBytes(2).toString('hex')}`, at, action: change.action, target: change.target, from: origin, before: change.before ?? null, after: change.after ?? null}
   if (change.detail) entry.detail = change.detail
   return entry
 }

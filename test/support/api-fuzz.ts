@@ -412,7 +412,8 @@ export function answerProblem(fuzz: FuzzRequest, answer: FuzzAnswer): string | u
   if (fuzz.method === 'HEAD') return undefined
   try {
     // Requests the HTTP parser refuses (CONNECT, a bad method) never reach a route: they get the raw answer, and a closed connection.
-    if (isQuartermasterPath(fuzz.path.split('?')[0] ?? '') && answer.headers.connection !== 'close') {
+    // A CORS preflight (OPTIONS) is answered before any route, in the API's own shape, on every path.
+    if (isQuartermasterPath(fuzz.path.split('?')[0] ?? '') && fuzz.method !== 'OPTIONS' && answer.headers.connection !== 'close') {
       const refusal = JSON.parse(answer.text) as {success?: unknown; error?: unknown}
       return refusal.success === false && typeof refusal.error === 'string' && refusal.error !== '' ? undefined : `status ${answer.status} without {success: false, error}: ${answer.text.slice(0, 200)}`
     }
