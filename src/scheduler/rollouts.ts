@@ -1,4 +1,4 @@
-import {type AgentRecord, ETCD_PREFIX, parseMachineKey, rolloutKeys, type RolloutRecord} from '../layout/records.js'
+import {type AgentRecord, ETCD_PREFIX, parseMachineKey, revisionsDir, rolloutKeys, type RolloutRecord} from '../layout/records.js'
 import type {ServiceSpec} from '../spec/service.js'
 import type {StoredAssignment} from './inputs.js'
 import {appendRevision, parseRevisions, type RevisionAppend} from './revisions.js'
@@ -44,14 +44,17 @@ export function rolloutPass(replicated: ReadonlyArray<[string, ServiceSpec]>, pl
   const agents = agentHealth(values.machines, prefix)
   const out: RolloutPass = {hashes: new Map(), records: [], rollbacks: [], active: false, logs: []}
   const stored = new Map(current.map((a) => [a.replica, a]))
+  // Grouped once: a pass sees every service's assignments and revisions, not once per service.
+  const plannedOf = groupBy(plan.assignments, (a) => a.service)
+  const revisionsOf = groupBy(Object.entries(values.revisions), ([key]) => key.slice(revisionsDir(prefix).length).split('/')[0]!)
   for (const [service, spec] of replicated) {
-    const planned = plan.assignments.filter((a) => a.service === service)
+    const planned = plannedOf.get(service) ?? []
     const running = new Map(planned.flatMap((a) => {
       const was = stored.get(a.replica)
       return was && was.machine === a.machine && was.record.specHash ? [[a.replica, was.record.specHash] as const] : []
     }))
     const keys = rolloutKeys(service, prefix)
-    const revisionValues = Object.fromEntries(Object.entries(values.revisions).filter(([key]) => key.startsWith(keys.revisions)))
+    const revisionValues = Object.fromEntries(revisionsOf.get(service) ?? [])
     const decision = rolloutStep({
       service, spec, planned, running, record: parseRecord(values.rollouts[keys.rollout]), revisions: parseRevisions(revisionValues, service, prefix),
       health: (machine, replica) => agents.get(machine)?.[replica], now,
@@ -69,12 +72,24 @@ export function rolloutPass(replicated: ReadonlyArray<[string, ServiceSpec]>, pl
   return out
 }
 
+function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>()
+  for (const item of items) {
+    const key = keyOf(item)
+    const group = out.get(key)
+    if (group) group.push(item)
+    else out.set(key, [item])
+  }
+  return out
+}
+
 function agentHealth(values: Record<string, string>, prefix: string): Map<string, NonNullable<AgentRecord['health']>> {
   const out = new Map<string, NonNullable<AgentRecord['health']>>()
   for (const [key, text] of Object.entries(values)) {
-    if (parseMachineKey(key, prefix)?.kind !== 'agent') continue
+    const parsed = parseMachineKey(key, prefix)
+    if (parsed?.kind !== 'agent') continue
     try {
-      out.set(parseMachineKey(key, prefix)!.machine, (JSON.parse(text) as AgentRecord).health ?? {})
+      out.set(parsed.machine, (JSON.parse(text) as AgentRecord).health ?? {})
     } catch {
       // A damaged record reports no health; its replicas wait.
     }
