@@ -57,6 +57,8 @@ export class AgentLoop {
   #running = false
   #lastStoreOk = Date.now()
   #store: StoreState = {reachable: true}
+  /** Specs of kept revisions, validated, by `service/hash` (bounded: cleared past 256). */
+  readonly #revisionSpecs = new Map<string, ServiceSpec>()
 
   constructor(readonly deps: LoopDeps) {}
 
@@ -91,11 +93,17 @@ export class AgentLoop {
    */
   async #revisionSpec(service: string, current: ServiceSpec, hash: string, cache: Map<string, Promise<RevisionRecord[]>>): Promise<ServiceSpec> {
     if (!hash || !this.deps.store.revisions || shortSpecHash(current) === hash) return current
+    // A revision's hash is of its content, so the spec validated for it once stays valid: no read, no validation at later passes.
+    const known = this.#revisionSpecs.get(`${service}/${hash}`)
+    if (known) return known
     if (!cache.has(service)) cache.set(service, this.deps.store.revisions(service))
     const revision = revisionOfHash(await cache.get(service)!, hash)
     if (!revision) return current
     try {
-      return await validateServiceSpec(revision.spec, {file: `revision ${revision.seq} of ${service}`})
+      const spec = await validateServiceSpec(revision.spec, {file: `revision ${revision.seq} of ${service}`})
+      if (this.#revisionSpecs.size >= 256) this.#revisionSpecs.clear()
+      this.#revisionSpecs.set(`${service}/${hash}`, spec)
+      return spec
     } catch (error) {
       this.deps.log?.(`${service}: revision ${revision.seq} no longer validates (${(error as Error).message.split('\n')[0]}); running the current spec`)
       return current
