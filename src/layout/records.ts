@@ -43,6 +43,11 @@ export interface ReplicaHealth {
   check: 'http' | 'tcp' | 'exec' | 'none'
   /** The container checked (12 hex digits). */
   container?: string
+  /**
+   * The short spec hash of the revision this copy's agent runs and checks: a rollout counts
+   * a copy's health towards its target only under the target's revision.
+   */
+  revision?: string
 }
 
 /** True when a copy counts as healthy: the one rule rollouts and the metrics gauge share. */

@@ -89,11 +89,11 @@ export function rolloutStep(input: RolloutInput): RolloutDecision {
   if (rollout.batch) {
     const batch = rollout.batch
     for (const replica of batch.replicas) if (hashes.has(replica)) hashes.set(replica, target)
-    const waiting = batch.replicas.filter((r) => machineOf.has(r) && !healthyNew(healthOf(r), batch.old[r], batch.startedAt))
+    const waiting = batch.replicas.filter((r) => machineOf.has(r) && !healthyNew(healthOf(r), batch.old[r], batch.startedAt, target))
     if (waiting.length > 0) {
       const left = Date.parse(batch.deadline) - input.now
       if (left > 0) return {hashes, active: true, recheckInMs: left, ...(record !== input.record ? {record} : {})}
-      const why = `batch ${rollout.batchesDone + 1} (${batch.replicas.join(', ')}) was not healthy within ${policy.healthyDeadline} s: ${waiting.map((r) => `${r} ${describe(healthOf(r), batch.old[r])}`).join('; ')}`
+      const why = `batch ${rollout.batchesDone + 1} (${batch.replicas.join(', ')}) was not healthy within ${policy.healthyDeadline} s: ${waiting.map((r) => `${r} ${describe(healthOf(r), batch.old[r], target)}`).join('; ')}`
       const back = rollout.fromRevision === undefined ? undefined : input.revisions.find((r) => r.seq === rollout.fromRevision)
       if (rollout.state === 'running' && policy.failureAction === 'rollback' && back) {
         changed({service: input.service, from: target, to: back.hash, fromRevision: rollout.toRevision, toRevision: back.seq, state: 'rolling-back', batchesDone: 0, startedAt: at, updatedAt: at, message: `${why}; rolling back to revision ${back.seq}`})
@@ -125,9 +125,14 @@ export function rolloutStep(input: RolloutInput): RolloutDecision {
   return {hashes, active: true, record, recheckInMs: policy.healthyDeadline * 1000, log: `${log ? `${log}; ` : `${input.service}: `}batch ${record!.batchesDone + 1}: ${next.map((a) => a.replica).join(', ')} to ${target}`}
 }
 
-/** Healthy, from a container other than the one the replica ran before the batch (or, not knowing that one, healthy since the batch began). */
-export function healthyNew(health: ReplicaHealth | undefined, oldContainer: string | undefined, batchStartedAt: string): boolean {
+/**
+ * Healthy under the target revision (when the agent says which it runs), from a container
+ * other than the one the replica ran before the batch (or, not knowing that one, healthy
+ * since the batch began).
+ */
+export function healthyNew(health: ReplicaHealth | undefined, oldContainer: string | undefined, batchStartedAt: string, target?: string): boolean {
   if (!isHealthy(health)) return false
+  if (target !== undefined && health!.revision !== undefined && health!.revision !== target) return false
   if (oldContainer !== undefined) return health!.container !== undefined && health!.container !== oldContainer
   return Date.parse(health!.since) >= Date.parse(batchStartedAt)
 }
@@ -136,8 +141,9 @@ function sameContainer(old: unknown, spec: ServiceSpec): boolean {
   return old !== undefined && runningHash(old) === runningHash(spec)
 }
 
-function describe(health: ReplicaHealth | undefined, oldContainer: string | undefined): string {
+function describe(health: ReplicaHealth | undefined, oldContainer: string | undefined, target: string): string {
   if (!health) return 'reported no health'
+  if (health.revision !== undefined && health.revision !== target) return `runs ${health.revision}, not ${target} yet`
   if (health.container !== undefined && health.container === oldContainer) return `still runs its old container ${oldContainer}`
   return `${health.status}${health.lastError ? ` (${health.lastError})` : ''}`
 }

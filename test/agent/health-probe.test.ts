@@ -9,6 +9,7 @@ import {execa} from 'execa'
 import {probeExec, probeHttp, probeTcp} from '../../src/agent/health/probe.js'
 import {createHealthMonitor} from '../../src/agent/health/wire.js'
 import {realNodeOps} from '../../src/agent/node-ops.js'
+import {shortSpecHash} from '../../src/hash.js'
 import {webImage} from './node-support.js'
 
 /** Serves `/ok` 200, `/teapot` 418, `/fail` 500 and `/slow` after 2 s, on 127.0.0.1. */
@@ -130,7 +131,9 @@ describe('health checks against the host dockerd', () => {
       // Started a moment ago: not yet MIN_HEALTHY_SECONDS.
       assert.equal(health.plain?.status, 'starting')
       assert.equal(health.plain?.check, 'none')
-      assert.deepEqual({...health.absent, since: undefined}, {status: 'starting', since: undefined, failures: 0, lastError: 'no running container', check: 'exec'})
+      assert.deepEqual({...health.absent, since: undefined, revision: undefined}, {status: 'starting', since: undefined, failures: 0, lastError: 'no running container', check: 'exec', revision: undefined})
+      // Each copy's health names the revision (the spec's short hash) it was checked under.
+      assert.equal(health.good?.revision, shortSpecHash(spec({http: {port: 8080, path: '/index.html'}, interval: 0.2, timeout: 1})))
       assert.ok(changes >= 2)
     } finally {
       monitor.stop()

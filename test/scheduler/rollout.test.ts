@@ -77,6 +77,9 @@ describe('rolloutStep', () => {
     assert.equal(healthyNew({...healthy('a'), status: 'starting'}, undefined, at(0)), false)
     assert.equal(healthyNew(healthy('a'), undefined, at(1)), false)
     assert.equal(healthyNew(undefined, undefined, at(0)), false)
+    // A new container checked under another revision (the one before, say) does not count for the target's batch.
+    assert.equal(healthyNew({...healthy('b'), revision: 'r2'}, 'a', at(0), 'r3'), false)
+    assert.equal(healthyNew({...healthy('b'), revision: 'r3'}, 'a', at(0), 'r3'), true)
   })
 })
 

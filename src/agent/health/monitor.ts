@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode'
 
 import type {ReplicaHealth} from '../../layout/records.js'
 import {containerName} from '../docker-run.js'
-import {canonicalJson} from '../../hash.js'
+import {canonicalJson, shortSpecHash} from '../../hash.js'
 import type {NodeContainer} from '../node-ops.js'
 import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
@@ -33,7 +33,13 @@ export interface HealthDeps {
   now?: () => number
   /** Called when some copy's health changed (the reporter writes the record again). */
   onChange?: () => void
-  /** How often the container list is read again, ms (default 5000). */
+  /**
+   * The `berth.spec-hash` label a container of this spec carries (the unit renderer's). A
+   * running container with another one is the previous spec's, still there until the pass
+   * replaces it: it is not checked under the new spec's check. Absent: every container counts.
+   */
+  expectedSpecHash?: (service: string, spec: ServiceSpec) => string
+  /** How often the container list is read again, ms (default 5000; at most every second while a desired copy has no current container). */
   refreshMs?: number
   /** How often due probes are started, ms (default 250). */
   tickMs?: number
@@ -42,6 +48,8 @@ export interface HealthDeps {
 
 interface Replica {
   containerId: string
+  /** The desired spec's short hash when the checker was made. */
+  revision: string
   /** The check as JSON: a changed check starts a fresh checker. */
   checkKey: string
   facts: ContainerFacts
@@ -53,6 +61,8 @@ interface Replica {
 /** Health checks of this node's copies, and their health for the agent's record. */
 export class HealthMonitor {
   #services = new Map<string, ServiceSpec>()
+  /** Each desired service's short spec hash: the revision its health is reported under. */
+  #revisions = new Map<string, string>()
   #replicas = new Map<string, Replica>()
   #waiting = new Map<string, ReplicaHealth>()
   #refreshedAt = -Infinity
@@ -68,6 +78,7 @@ export class HealthMonitor {
   /** The services this node should run, after a pass; their containers are looked up at once. */
   setServices(services: ReadonlyMap<string, ServiceSpec>): void {
     this.#services = new Map(services)
+    this.#revisions = new Map([...services].map(([name, spec]) => [name, shortSpecHash(spec)]))
     this.#refreshedAt = -Infinity
     if (!this.#timer) this.start()
   }
@@ -88,7 +99,8 @@ export class HealthMonitor {
   /** One step: refresh the containers when due, start every due probe; never throws, never waits for a probe. */
   async tick(): Promise<void> {
     const now = this.#now()
-    if (now - this.#refreshedAt >= (this.deps.refreshMs ?? 5000)) {
+    const refreshMs = this.deps.refreshMs ?? 5000
+    if (now - this.#refreshedAt >= (this.#waiting.size > 0 ? Math.min(refreshMs, 1000) : refreshMs)) {
       this.#refreshing ??= this.#refresh().catch((error: Error) => this.deps.log?.(`health: cannot list containers: ${error.message}`)).finally(() => (this.#refreshing = undefined))
       await this.#refreshing
     }
@@ -118,7 +130,8 @@ export class HealthMonitor {
     const replica = this.#replicas.get(service)
     if (!replica) return this.#waiting.get(service)
     const short = replica.containerId.slice(0, 12)
-    return replica.checker ? replica.checker.health : uncheckedHealth(replica.facts.startedAt, now, short, spec.update?.minHealthySeconds)
+    const health = replica.checker ? replica.checker.health : uncheckedHealth(replica.facts.startedAt, now, short, spec.update?.minHealthySeconds)
+    return {...health, revision: replica.revision}
   }
 
   async #refresh(): Promise<void> {
@@ -133,20 +146,28 @@ export class HealthMonitor {
     }
     for (const [service, spec] of this.#services) {
       const container = running.get(containerName(this.deps.prefix, service))
-      if (!container) {
+      const revision = this.#revisions.get(service) ?? shortSpecHash(spec)
+      const previous = container && this.deps.expectedSpecHash && container.specHash !== this.deps.expectedSpecHash(service, spec)
+      if (!container || previous) {
+        // Nothing of this spec runs yet: the copy is starting, whatever the container it replaces would answer.
         this.#replicas.delete(service)
-        if (!this.#waiting.has(service)) this.#waiting.set(service, {status: 'starting', since: new Date(this.#now()).toISOString(), failures: 0, lastError: 'no running container', check: checkKind(spec.health)})
+        const short = container?.id.slice(0, 12)
+        const waiting = this.#waiting.get(service)
+        if (waiting?.container !== short || waiting?.revision !== revision) {
+          const lastError = short ? `container ${short} runs the spec before; waiting for its replacement` : 'no running container'
+          this.#waiting.set(service, {status: 'starting', since: new Date(this.#now()).toISOString(), failures: 0, lastError, check: checkKind(spec.health), ...(short ? {container: short} : {}), revision})
+        }
         continue
       }
       this.#waiting.delete(service)
       const checkKey = canonicalJson(spec.health ?? null)
       const known = this.#replicas.get(service)
-      if (known && known.containerId === container.id && known.checkKey === checkKey) continue
+      if (known && known.containerId === container.id && known.checkKey === checkKey && known.revision === revision) continue
       const facts = await this.deps.inspect(container.id).catch(() => undefined)
       if (!facts) continue
       const now = this.#now()
       const checker = spec.health ? new ReplicaChecker(facts.startedAt, checkTiming(spec.health), now, checkKind(spec.health), container.id.slice(0, 12)) : undefined
-      this.#replicas.set(service, {containerId: container.id, checkKey, facts, checker, nextAt: now, inFlight: false})
+      this.#replicas.set(service, {containerId: container.id, revision, checkKey, facts, checker, nextAt: now, inFlight: false})
     }
   }
 
@@ -170,7 +191,7 @@ export class HealthMonitor {
 
   /** Calls onChange when any status changed since the last call (failure counts alone do not write etcd). */
   #notifyIfChanged(): void {
-    const key = JSON.stringify(Object.entries(this.health()).map(([s, h]) => [s, h.status, h.container]))
+    const key = JSON.stringify(Object.entries(this.health()).map(([s, h]) => [s, h.status, h.container, h.revision]))
     if (key === this.#last) return
     this.#last = key
     this.deps.onChange?.()

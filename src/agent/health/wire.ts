@@ -1,11 +1,11 @@
 import type Dockerode from 'dockerode'
 
 import type {NodeOps} from '../node-ops.js'
-import {dockerHealthDeps, HealthMonitor} from './monitor.js'
+import {dockerHealthDeps, type HealthDeps, HealthMonitor} from './monitor.js'
 
 /** The real health monitor of a node: containers as the node ops list them, probes and inspects over dockerd's socket (dockerode loaded on first use). */
-export function createHealthMonitor(prefix: string, ops: Pick<NodeOps, 'containers'>, log?: (line: string) => void): HealthMonitor {
+export function createHealthMonitor(prefix: string, ops: Pick<NodeOps, 'containers'>, log?: (line: string) => void, expectedSpecHash?: HealthDeps['expectedSpecHash']): HealthMonitor {
   let docker: Promise<Dockerode> | undefined
   const connect = (): Promise<Dockerode> => (docker ??= import('dockerode').then(({default: Docker}) => new Docker()))
-  return new HealthMonitor({prefix, containers: () => ops.containers(), ...dockerHealthDeps(connect), log})
+  return new HealthMonitor({prefix, containers: () => ops.containers(), ...dockerHealthDeps(connect), log, expectedSpecHash})
 }

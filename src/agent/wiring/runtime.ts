@@ -64,13 +64,14 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     return values
   }
   // Health checks need dockerd itself: on a real node only, or when a test asks for them.
-  const health = extra.ops === undefined || extra.health ? createHealthMonitor(prefix, extra.ops ?? realNodeOps(), extra.log) : undefined
+  const render = cachingRenderer(runOptions)
+  const health = extra.ops === undefined || extra.health ? createHealthMonitor(prefix, extra.ops ?? realNodeOps(), extra.log, (name, spec) => render(prefix, name, spec).specHash) : undefined
   const loop = new AgentLoop({
     store, prefix, openSecrets, envFileDir,
     ops: extra.ops ?? realNodeOps(),
     unitDir: options.unitDir,
     registry: extra.registry,
-    render: cachingRenderer(runOptions),
+    render,
     machine: options.machine,
     role: options.role,
     resyncMs: options.resyncSeconds * 1000,
