@@ -207,7 +207,9 @@ export interface RolloutRecord {
   state: RolloutState
   batchesDone: number
   /** The batch moved last and not yet healthy: its replicas, the containers they ran before, and its deadline. */
-  batch?: {replicas: string[]; old: Record<string, string>; startedAt: string; deadline: string}
+  batch?: {replicas: string[]; old: Record<string, string>; startedAt: string; deadline: string; surge?: boolean}
+  /** start-first: the extra copies of the new spec were healthy; the old copies are replaced in place while they serve. */
+  surged?: boolean
   startedAt: string
   updatedAt: string
   /** Why it paused or rolled back, or how it ended. */

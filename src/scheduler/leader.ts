@@ -6,7 +6,7 @@ import {DeposedError, Leadership} from './leadership.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
 import {replicatedCount} from './replicated.js'
 import {commitRollbacks} from './rollback.js'
-import {rolloutPass} from './rollouts.js'
+import {demandWithSurge, rolloutPass} from './rollouts.js'
 import type {Assignment, MachineView, Plan, ServiceDemand} from './types.js'
 
 /**
@@ -133,7 +133,7 @@ export class SchedulerCandidate {
     const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
     const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
-    const plan = this.options.place(replicated.map(([name, spec]) => this.options.demandOf(name, spec)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
+    const plan = this.options.place(replicated.map(([name, spec]) => demandWithSurge(this.options.demandOf(name, spec), spec, rolloutValues, this.prefix)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
     const rollouts = rolloutPass(replicated, plan, current, {revisions: revisionValues, rollouts: rolloutValues, machines: machineValues}, Date.now(), this.prefix)
     this.#rolling = rollouts.active
     for (const line of rollouts.logs) this.options.log?.(`scheduler: ${line}`)

@@ -1,4 +1,4 @@
-import type {ServiceSpec} from '../spec/service.js'
+import {hasFixedHostPort, type ServiceSpec} from '../spec/service.js'
 import {replicasOf} from '../spec/quantities.js'
 import {demandOf} from './demand.js'
 import {replicaId, type ServiceDemand} from './types.js'
@@ -13,11 +13,6 @@ import {replicaId, type ServiceDemand} from './types.js'
 export function replicatedCount(spec: ServiceSpec): number | undefined {
   const count = replicasOf(spec)
   return count === 'global' ? undefined : count
-}
-
-/** True when the spec publishes a port on a fixed host port (`8080:80`, `10.0.0.1:8080:80`): two copies cannot share a machine. */
-export function hasFixedHostPort(spec: ServiceSpec): boolean {
-  return (spec.ports ?? []).some((port) => port.split('/')[0]!.split(':').length > 1)
 }
 
 /**

@@ -2,6 +2,7 @@ import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../layout/recor
 import {isHealthy} from '../layout/records.js'
 import {shortSpecHash} from '../hash.js'
 import {SCHEDULING_FIELDS, updatePolicy, type ServiceSpec} from '../spec/service.js'
+import {replicatedCount} from './replicated.js'
 import {revisionOfHash} from './revisions.js'
 import {slotOrder, type Assignment} from './types.js'
 
@@ -103,8 +104,20 @@ export function rolloutStep(input: RolloutInput): RolloutDecision {
       changed({...rollout, batch: undefined, state: 'paused', message: `${why}${cannot}; paused (berth service update or rollback to go on)`})
       return {hashes, active: false, record, log: `${input.service}: ${why}; paused`}
     }
-    changed({...rollout, batch: undefined, batchesDone: rollout.batchesDone + 1})
+    changed({...rollout, batch: undefined, batchesDone: rollout.batchesDone + 1, ...(batch.surge ? {surged: true} : {})})
     log = `${input.service}: batch ${rollout.batchesDone + 1} healthy (${batch.replicas.join(', ')})`
+  }
+
+  // start-first: `parallelism` extra copies of the new spec (slots past the count, which the
+  // leader places while the rollout runs: surgeOf) are the first batch; only once they are
+  // healthy are the old copies replaced, in place, so the count serves throughout.
+  if (policy.order === 'start-first' && !record!.surged) {
+    const count = replicatedCount(input.spec) ?? input.planned.length
+    const extra = input.planned.filter((a) => slotNumber(a.replica) > count)
+    if (extra.length === 0) return {hashes, active: true, recheckInMs: 100, ...(record !== input.record ? {record} : {}), log: log ?? `${input.service}: starting ${policy.parallelism} extra ${policy.parallelism === 1 ? 'copy' : 'copies'} of ${target} first`}
+    for (const a of extra) hashes.set(a.replica, target)
+    changed({...record!, batch: {replicas: extra.map((a) => a.replica), old: {}, startedAt: at, deadline: new Date(input.now + policy.healthyDeadline * 1000).toISOString(), surge: true}})
+    return {hashes, active: true, record, recheckInMs: policy.healthyDeadline * 1000, log: `${input.service}: batch ${record!.batchesDone + 1}: ${extra.map((a) => a.replica).join(', ')} (extra) to ${target}`}
   }
 
   const stale = outdated()
@@ -112,7 +125,8 @@ export function rolloutStep(input: RolloutInput): RolloutDecision {
     const done = rollout.state === 'rolling-back' ? 'rolled-back' : 'completed'
     const message = done === 'completed' ? `all ${input.planned.length} replicas run ${target} in ${record!.batchesDone} batches` : `${rollout.message?.replace(/; rolling back to/, '; rolled back to') ?? 'rolled back'}`
     changed({...record!, state: done, message})
-    return {hashes, active: false, record, log: `${input.service}: rollout ${done}: ${message}`}
+    // A start-first rollout's extra copies go at the next pass, placed without them.
+    return {hashes, active: false, record, ...(surgeOf(input.spec, rollout) > 0 ? {recheckInMs: 100} : {}), log: `${input.service}: rollout ${done}: ${message}`}
   }
   // Replicas that are not healthy now go first: a rollback mends the failed batch before it touches the rest.
   const next = [...stale].sort((a, b) => Number(isHealthy(healthOf(a.replica))) - Number(isHealthy(healthOf(b.replica))) || slotOrder(a.replica, b.replica)).slice(0, policy.parallelism)
@@ -135,6 +149,22 @@ export function healthyNew(health: ReplicaHealth | undefined, oldContainer: stri
   if (target !== undefined && health!.revision !== undefined && health!.revision !== target) return false
   if (oldContainer !== undefined) return health!.container !== undefined && health!.container !== oldContainer
   return Date.parse(health!.since) >= Date.parse(batchStartedAt)
+}
+
+/** The slot number of a replica id (`web.3` → 3; 0 when it has none). */
+function slotNumber(replica: string): number {
+  const slot = Number(replica.slice(replica.lastIndexOf('.') + 1))
+  return Number.isInteger(slot) ? slot : 0
+}
+
+/**
+ * How many copies a service runs beyond its count this pass: `parallelism` while a
+ * start-first rollout runs (the new spec's copies that serve while the old ones are
+ * replaced), else none. The leader adds them to the service's placement demand.
+ */
+export function surgeOf(spec: ServiceSpec, record: RolloutRecord | undefined): number {
+  const policy = updatePolicy(spec)
+  return policy.order === 'start-first' && record !== undefined && (record.state === 'running' || record.state === 'rolling-back') ? policy.parallelism : 0
 }
 
 function sameContainer(old: unknown, spec: ServiceSpec): boolean {

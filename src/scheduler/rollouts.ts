@@ -2,8 +2,8 @@ import {type AgentRecord, ETCD_PREFIX, parseMachineKey, revisionsDir, rolloutKey
 import type {ServiceSpec} from '../spec/service.js'
 import type {StoredAssignment} from './inputs.js'
 import {appendRevision, parseRevisions, type RevisionAppend} from './revisions.js'
-import {rolloutStep} from './rollout.js'
-import type {Plan} from './types.js'
+import {rolloutStep, surgeOf} from './rollout.js'
+import type {Plan, ServiceDemand} from './types.js'
 
 /**
  * Every replicated service's rollout in one placement pass, pure: from what etcd holds
@@ -70,6 +70,12 @@ export function rolloutPass(replicated: ReadonlyArray<[string, ServiceSpec]>, pl
     if (decision.recheckInMs !== undefined) out.recheckInMs = Math.min(out.recheckInMs ?? Infinity, decision.recheckInMs)
   }
   return out
+}
+
+/** The service's placement demand with its start-first rollout's extra copies (surgeOf), read from the pass's rollout records. */
+export function demandWithSurge(demand: ServiceDemand, spec: ServiceSpec, rollouts: Record<string, string>, prefix = ETCD_PREFIX): ServiceDemand {
+  const surge = typeof demand.replicas === 'number' ? surgeOf(spec, parseRecord(rollouts[rolloutKeys(demand.name, prefix).rollout])) : 0
+  return surge > 0 ? {...demand, replicas: (demand.replicas as number) + surge} : demand
 }
 
 function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {

@@ -3,7 +3,7 @@ import {CONSTRAINT_GRAMMAR, parseConstraint} from './constraint.js'
 import {memoryMb} from './quantities.js'
 import {envLineProblem, envString} from './env-file.js'
 import {unsafeCharacterIn, type ValueSource} from './escape.js'
-import {updateDefaults, type EnvValue, type ServiceSpecInput} from './service.js'
+import {hasFixedHostPort, updateDefaults, type EnvValue, type ServiceSpecInput} from './service.js'
 
 /**
  * What the schema cannot say about a service spec: values that would break the unit or the
@@ -95,11 +95,13 @@ function healthProblems(spec: ServiceSpecInput): {path: string; message: string;
   return [{path: 'health', message: `names ${kinds.length} checks (${kinds.join(', ')})`, fix}]
 }
 
-/** What the update policy's schema cannot say: start-first is not built yet, and a deadline must leave time to become healthy. */
+/** What the update policy's schema cannot say: start-first needs a service without a fixed host port, and a deadline must leave time to become healthy. */
 function updateProblems(spec: ServiceSpecInput, at: (path: string, message: string, fix: string) => void): void {
   const update = spec.update
   if (update === undefined) return
-  if (update.order === 'start-first') at('update/order', 'start-first is not supported yet: a replica keeps its id, so its new copy cannot start beside the old one', 'write order: stop-first (or leave it out), and keep replicas at 2 or more so the others serve meanwhile')
+  if (update.order === 'start-first' && hasFixedHostPort(spec)) {
+    at('update/order', 'is start-first, but the service publishes a host port: a new copy cannot start beside the old one on its machine', 'write order: stop-first (or leave it out) for a service that publishes ports')
+  }
   const minHealthy = update.minHealthySeconds ?? updateDefaults.minHealthySeconds
   const deadline = update.healthyDeadline ?? updateDefaults.healthyDeadline
   if (spec.health === undefined && deadline <= minHealthy) {

@@ -82,7 +82,12 @@ export function autoUpgradePollSeconds(spec: Pick<ServiceSpecInput, 'autoUpgrade
 export interface UpdatePolicy {
   /** Replicas moved to the new spec at a time. */
   parallelism?: number
-  /** stop-first: the old copy stops before the new one starts (the only order so far, see NOTES.md). */
+  /**
+   * stop-first: each batch's old copies stop before their new ones start. start-first (no
+   * fixed host port): `parallelism` extra copies of the new spec start first and must be
+   * healthy; then the old copies are replaced in place, one batch at a time, while the extra
+   * ones serve; the extra copies go when the rollout ends.
+   */
   order?: 'stop-first' | 'start-first'
   /** Seconds a copy without a health check must run to count as healthy. */
   minHealthySeconds?: number
@@ -100,6 +105,11 @@ export interface UpdatePolicy {
  * because a cluster's images come from its own registry.
  */
 export const updateDefaults = {parallelism: 1, order: 'stop-first', minHealthySeconds: 10, healthyDeadline: 120, failureAction: 'rollback'} as const
+
+/** True when the spec publishes a port on a fixed host port (`8080:80`, `10.0.0.1:8080:80`): two copies cannot share a machine. */
+export function hasFixedHostPort(spec: Pick<ServiceSpecInput, 'ports'>): boolean {
+  return (spec.ports ?? []).some((port) => port.split('/')[0]!.split(':').length > 1)
+}
 
 /** A spec's update policy with the defaults filled in. */
 export function updatePolicy(spec: Pick<ServiceSpecInput, 'update'>): Required<UpdatePolicy> {

@@ -14,6 +14,7 @@ import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {shortSpecHash, specHash} from '../../src/hash.js'
 import {type AssignmentRecord, machineKeys, type ReplicaHealth, rolloutKeys, type RolloutRecord, schedulerKeys} from '../../src/layout/records.js'
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
+import {place} from '../../src/scheduler/placement.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 import {sleep, testService} from '../agent/store-support.js'
 import {testDemandOf, testPlace} from './test-placement.js'
@@ -86,8 +87,8 @@ async function web(image: string, update: object = {}): Promise<ServiceSpec> {
   return validateServiceSpec({image, replicas: 3, update: {healthyDeadline: 30, ...update}})
 }
 
-async function candidate(prefix: string, machine: string, store: EtcdStore, log: string[] = []): Promise<SchedulerCandidate> {
-  const c = new SchedulerCandidate({client: await client(), prefix, machine, services: () => store.services(), place: testPlace, demandOf: testDemandOf, lostAfterMs: 60_000, ttlSeconds: 2, log: (l) => log.push(l)})
+async function candidate(prefix: string, machine: string, store: EtcdStore, log: string[] = [], placement = testPlace): Promise<SchedulerCandidate> {
+  const c = new SchedulerCandidate({client: await client(), prefix, machine, services: () => store.services(), place: placement, demandOf: testDemandOf, lostAfterMs: 60_000, ttlSeconds: 2, log: (l) => log.push(l)})
   candidates.push(c)
   c.start()
   return c
@@ -171,6 +172,44 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     assert.equal(end.to, shortSpecHash(v2))
     assert.deepEqual([end.fromRevision, end.toRevision], [1, 2])
     assert.ok([...(await assigned(raw, c.prefix)).values()].every((r) => r.specHash === shortSpecHash(v2)))
+  })
+
+  it('start-first: an extra replica of the new spec is placed and must be healthy before any old one moves; the extra replica goes when the rollout completes', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const v1 = await web('example/web:1', {order: 'start-first'})
+    await c.store.putService('web', v1)
+    // The real placement: the test one puts one replica per machine, and the extra replica needs a fourth place.
+    await candidate(c.prefix, 'main-1', c.store, [], place)
+    await until('3 replicas on v1', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(v1)).length === 3)
+    await allHealthy(raw, c, 'v1')
+
+    const v2 = await web('example/web:2', {order: 'start-first'})
+    await c.store.putService('web', v2)
+    assert.deepEqual(await batch(raw, c.prefix, 0), ['web.4'])
+    const surge = await assigned(raw, c.prefix)
+    assert.deepEqual([...surge].map(([k, r]) => [k, r.specHash === shortSpecHash(v2)]).sort(), [['web.1', false], ['web.2', false], ['web.3', false], ['web.4', true]])
+    await c.report(surge.get('web.4')!.machine, 'web.4', 'starting', 'web.4-v2')
+    await sleep(300)
+    assert.deepEqual((await rollout(raw, c.prefix))?.batch?.replicas, ['web.4'], 'an old replica moved before the extra one was healthy')
+    await c.report(surge.get('web.4')!.machine, 'web.4', 'healthy', 'web.4-v2')
+    for (const [done, replica] of [[1, 'web.1'], [2, 'web.2'], [3, 'web.3']] as const) {
+      assert.deepEqual(await batch(raw, c.prefix, done), [replica])
+      const now = await assigned(raw, c.prefix)
+      assert.equal(now.size, 4, 'the extra replica serves while the old ones roll')
+      await c.report(now.get(replica)!.machine, replica, 'healthy', `${replica}-v2`)
+    }
+    const end = await until('completed', async () => {
+      const r = await rollout(raw, c.prefix)
+      return r?.state === 'completed' && r
+    })
+    assert.deepEqual([end.batchesDone, end.surged], [4, true])
+    const left = await until('the extra replica removed', async () => {
+      const now = await assigned(raw, c.prefix)
+      return now.size === 3 && now
+    })
+    assert.deepEqual([...left.keys()].sort(), ['web.1', 'web.2', 'web.3'])
+    assert.ok([...left.values()].every((r) => r.specHash === shortSpecHash(v2)))
   })
 
   it('a batch not healthy by its deadline rolls the service back to the previous revision, and the rollout says rolled-back and why', async () => {

@@ -4,7 +4,7 @@ import {describe, it} from 'node:test'
 
 import {shortSpecHash} from '../../src/hash.js'
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../../src/layout/records.js'
-import {healthyNew, rolloutStep, type RolloutInput} from '../../src/scheduler/rollout.js'
+import {healthyNew, rolloutStep, surgeOf, type RolloutInput} from '../../src/scheduler/rollout.js'
 import {updatedSpec} from '../../src/scheduler/rollout-view.js'
 import {UsageError} from '../../src/errors.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
@@ -71,6 +71,34 @@ describe('rolloutStep', () => {
     assert.equal(step.record?.message, 'batch 1 (web.1) was not healthy within 60 s: web.1 still runs its old container old1; no kept revision to roll back to; paused (berth service update or rollback to go on)')
   })
 
+  it('start-first: extra copies of the new spec come first, placed past the count while the rollout runs; then the old copies roll in place; the extras go at the end', async () => {
+    const {v1, v2, h1, h2, revisions} = await setup({order: 'start-first'})
+    const old = {'web.1': healthy('old1'), 'web.2': healthy('old2'), 'web.3': healthy('old3')}
+    const running = {'web.1': h1, 'web.2': h1, 'web.3': h1}
+    assert.equal(surgeOf(v2, undefined), 0)
+    // The pass that sees the change starts the rollout; its placement has no extra slot yet.
+    const start = rolloutStep(input(v2, running, revisions, undefined, old))
+    assert.deepEqual(Object.fromEntries(start.hashes), running)
+    assert.deepEqual([start.record?.state, start.record?.batch, start.recheckInMs], ['running', undefined, 100])
+    assert.equal(surgeOf(v2, start.record), 1)
+    assert.equal(surgeOf(await spec('web:2'), start.record), 0, 'stop-first has no extra copy')
+    // The next pass places web.4 (demand 3 + 1): it is batch 1, and nothing old is touched until it is healthy.
+    const surgePlan = [...planned, {replica: 'web.4', service: 'web', machine: 'main-1'}]
+    const withSurge = (spec_: ServiceSpec, run: Record<string, string>, record: RolloutRecord | undefined, health: Record<string, ReplicaHealth>, now: number): RolloutInput => ({...input(spec_, run, revisions, record, health, now), planned: surgePlan})
+    const surge = rolloutStep(withSurge(v2, running, start.record, old, 11))
+    assert.deepEqual(Object.fromEntries(surge.hashes), {...running, 'web.4': h2})
+    assert.deepEqual([surge.record?.batch?.replicas, surge.record?.batch?.surge], [['web.4'], true])
+    const waiting = rolloutStep(withSurge(v2, {...running, 'web.4': h2}, surge.record, old, 20))
+    assert.deepEqual([waiting.record, waiting.hashes.get('web.1')], [undefined, h1])
+    const first = rolloutStep(withSurge(v2, {...running, 'web.4': h2}, surge.record, {...old, 'web.4': {...healthy('new4'), since: at(15)}}, 21))
+    assert.deepEqual([first.record?.surged, first.record?.batchesDone, first.record?.batch?.replicas, first.hashes.get('web.1')], [true, 1, ['web.1'], h2])
+    // The failure of a surge batch rolls back like any other: the extra copy is what goes back first.
+    const failed = rolloutStep(withSurge(v2, {...running, 'web.4': h2}, surge.record, {...old, 'web.4': {status: 'unhealthy', since: at(15), failures: 3, check: 'http', container: 'new4', lastError: '404'}}, 80))
+    assert.equal(failed.rollbackTo?.seq, 1)
+    assert.match(failed.record?.message ?? '', /^batch 1 \(web\.4\) was not healthy within 60 s: web\.4 unhealthy \(404\); rolling back to revision 1$/)
+    void v1
+  })
+
   it('healthyNew: a new container that passes, or without the old one known, health since the batch began', () => {
     assert.equal(healthyNew(healthy('b'), 'a', at(0)), true)
     assert.equal(healthyNew(healthy('a'), 'a', at(0)), false)
@@ -85,16 +113,18 @@ describe('rolloutStep', () => {
 
 describe('the update policy in a spec', () => {
   it('is checked with a path and a fix: start-first, and a deadline that leaves no time to become healthy', async () => {
-    await assert.rejects(validateServiceSpec({image: 'web:1', replicas: 2, update: {order: 'start-first', minHealthySeconds: 30, healthyDeadline: 20}}), (error: unknown) => {
+    await assert.rejects(validateServiceSpec({image: 'web:1', replicas: 2, ports: ['8080:80'], update: {order: 'start-first', minHealthySeconds: 30, healthyDeadline: 20}}), (error: unknown) => {
       assert.ok(error instanceof UsageError)
       assert.deepEqual(error.problems.map((p) => [p.path, p.message]), [
-        ['update/order', 'start-first is not supported yet: a replica keeps its id, so its new copy cannot start beside the old one'],
+        ['update/order', 'is start-first, but the service publishes a host port: a new copy cannot start beside the old one on its machine'],
         ['update/healthyDeadline', 'is 20 s, not more than minHealthySeconds (30 s): a copy without a health check could never be healthy in time'],
       ])
       return true
     })
     await assert.rejects(validateServiceSpec({image: 'web:1', update: {parallelism: 0, failureAction: 'retry'}}), (error: unknown) => error instanceof UsageError && error.problems.length === 2 && error.problems.every((p) => p.path?.startsWith('update/')))
     assert.deepEqual((await validateServiceSpec({image: 'web:1', replicas: 2, update: {parallelism: 2}})).update, {parallelism: 2})
+    // Without a published host port, start-first is accepted.
+    assert.deepEqual((await validateServiceSpec({image: 'web:1', replicas: 2, update: {order: 'start-first'}})).update, {order: 'start-first'})
   })
 })
 
