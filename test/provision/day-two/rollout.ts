@@ -21,15 +21,15 @@ export const rolloutPart: DayTwoPart = {
   name: 'rollout',
   checks: [
     {
-      title: 'service update rolls one replica at a time to completed; a check that cannot pass rolls back by itself; rollback --to restores a revision',
+      title: 'service update rolls one replica at a time to completed; a check that cannot pass rolls back by itself; rollback --to restores a revision; start-first keeps both serving through an extra replica',
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
         const image = await webImage(c)
         const ps = async (): Promise<Row[]> => (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', ...target]))) as {replicas: Row[]}).replicas
         const history = async (): Promise<History> => JSON.parse(ok(await c.berth(['service', 'history', SERVICE, '--json', ...target]))) as History
-        const deploy = async (health: string, deadline: number): Promise<void> => {
+        const deploy = async (health: string, deadline: number, order = 'stop-first'): Promise<void> => {
           const file = path.join(c.dir, `${SERVICE}.yaml`)
-          await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 2, health: {http: {port: 80, path: ${health}}, interval: 1, timeout: 2}, update: {healthyDeadline: ${deadline}}}\n`)
+          await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 2, health: {http: {port: 80, path: ${health}}, interval: 1, timeout: 2}, update: {healthyDeadline: ${deadline}, order: ${order}}}\n`)
           ok(await c.berth(['service', 'deploy', file, ...target]))
         }
         const until = async <T>(what: string, test: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> => {
@@ -85,6 +85,33 @@ export const rolloutPart: DayTwoPart = {
           const rollback = await c.berth(['service', 'rollback', SERVICE, '--to', '1', ...target])
           assert.equal(rollback.exitCode, 0, rollback.stderr || rollback.stdout)
           assert.match(rollback.stdout, /revision 5 .*: completed/)
+
+          // start-first: an extra replica of the new spec serves first, so two stay active throughout; it goes at the end.
+          await deploy('/index.html', 60, 'start-first')
+          await until('two replicas active on revision 6', async () => {
+            const rows = await ps()
+            return rows.length === 2 && rows.every((r) => r.observed === 'active' && r.revision === '6')
+          })
+          rolling = true
+          samples.length = 0
+          const startFirstSampler = (async () => {
+            while (rolling) {
+              samples.push(await ps())
+              await setTimeout(300)
+            }
+          })()
+          const startFirst = await c.berth(['service', 'update', SERVICE, '--env', `ROLL=${Date.now()}`, ...target])
+          rolling = false
+          await startFirstSampler
+          assert.equal(startFirst.exitCode, 0, startFirst.stderr || startFirst.stdout)
+          assert.match(startFirst.stdout, /: completed: completed \(revision 6 → 7\), 3 batches done/)
+          assert.deepEqual(samples.filter((rows) => rows.filter((r) => r.observed === 'active').length < 2), [], 'fewer than two replicas active')
+          assert.ok(samples.some((rows) => rows.some((r) => r.replica === `${SERVICE}.3`)), `no extra replica seen: ${JSON.stringify(samples)}`)
+          const final = await until('the extra replica gone', async () => {
+            const rows = await ps()
+            return rows.length === 2 && rows
+          })
+          assert.deepEqual(final.map((r) => [r.replica, r.revision]), [[`${SERVICE}.1`, '7'], [`${SERVICE}.2`, '7']])
           // The trail has both: the leader's own rollback (from an agent) and the operator's.
           const {entries} = JSON.parse(ok(await c.berth(['audit', '--service', SERVICE, '--json', ...target]))) as {entries: Array<{action: string; from: {via: string}}>}
           assert.deepEqual(entries.filter((e) => e.action === 'service.rollback').map((e) => e.from.via), ['agent', 'cli'], JSON.stringify(entries))
