@@ -8,7 +8,7 @@ import {execa} from 'execa'
 
 import {probeExec, probeHttp, probeTcp} from '../../src/agent/health/probe.js'
 import {createHealthMonitor} from '../../src/agent/health/wire.js'
-import {realNodeOps} from '../../src/agent/node-ops.js'
+import {realNodeOps} from '../../src/agent/node/node-ops.js'
 import {webImage} from './node-support.js'
 
 /** Serves `/ok` 200, `/teapot` 418, `/fail` 500 and `/slow` after 2 s, on 127.0.0.1. */
