@@ -1,9 +1,9 @@
 import {loadavg} from 'node:os'
 import {performance} from 'node:perf_hooks'
 
-import {plan, type Observed, type ObservedContainer, type ObservedUnit, type UnitRenderer} from '../src/agent/reconcile.js'
+import {plan, type Observed, type ObservedContainer, type ObservedUnit, type UnitRenderer} from '../src/agent/plan/reconcile.js'
 import type {ServiceSpec} from '../src/spec/service.js'
-import {cachingRenderer, renderUnit} from '../src/agent/unit.js'
+import {cachingRenderer, renderUnit} from '../src/agent/plan/unit.js'
 
 /**
  * How long the agent's pure diff takes for 1,000 services on one node (target: under 50 ms):

@@ -3,7 +3,7 @@ import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {EtcdStore} from '../src/agent/store-etcd.js'
+import {EtcdStore} from '../src/agent/store/store-etcd.js'
 import {startTestApi, type TestApi} from '../test/agent/api-server.js'
 import {fuzzSeed} from '../test/support/api-fuzz.js'
 import {etcdStoreView, fileStoreView, runFuzz, storeMismatch, type FuzzRun, type FuzzStore} from '../test/support/api-fuzz-run.js'

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {loadavg} from 'node:os'
 import {performance} from 'node:perf_hooks'
 
-import {EtcdStore} from '../src/agent/store-etcd.js'
+import {EtcdStore} from '../src/agent/store/store-etcd.js'
 import {validateServiceSpec} from '../src/spec/service.js'
 import {percentile, printTable, type Row} from './timing.js'
 

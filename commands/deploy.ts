@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
-import type {ApiClient} from '../src/agent/api/client.js'
+import type {ApiClient} from '../src/access/api-client.js'
 import {BerthCommand} from '../src/cli/base.js'
 import {apiClient, apiFlags} from '../src/access/cluster-access.js'
 import type {DeployState} from '../src/deploy/deploy.js'

@@ -25,7 +25,7 @@ export default class Install extends BerthCommand {
     const {flags} = await this.parse(Install)
     const {installSteps} = await import('../src/provision/install.js')
     const {runSteps} = await import('../src/cli/progress.js')
-    const {realNodeOps} = await import('../src/agent/node-ops.js')
+    const {realNodeOps} = await import('../src/agent/node/node-ops.js')
     const ops = realNodeOps()
     const result: Partial<InstallResult> & {changed: string[]} = {changed: []}
     const {steps, recordFailure, close} = installSteps({

@@ -40,7 +40,7 @@ async function validator(schemaId: string): Promise<ValidateFunction> {
   return validate
 }
 
-/** Checks `value` against the schema `schemaId` (urn:berth:cluster, urn:berth:service); returns every problem. */
+/** Checks `value` against the schema `schemaId` (urn:berth:cluster, urn:berth:service, urn:berth:agent-options); returns every problem. */
 export async function schemaProblems(schemaId: string, value: unknown, file?: string, basePath = ''): Promise<Problem[]> {
   const validate = await validator(schemaId)
   if (validate(value)) return []

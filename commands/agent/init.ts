@@ -1,7 +1,7 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {optionsFlag} from '../../src/agent/options.js'
 import {loadAgent} from '../../src/agent/wiring/runtime.js'
-import type {PassReport} from '../../src/agent/status.js'
+import type {PassReport} from '../../src/agent/loop/status.js'
 
 export default class AgentInit extends BerthCommand {
   static override summary = 'Bring this node to the desired state once, then exit: 1 if any service failed.'

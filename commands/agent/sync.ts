@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../../src/cli/base.js'
 import {optionsFlag} from '../../src/agent/options.js'
 import {loadAgent} from '../../src/agent/wiring/runtime.js'
-import {describeAction, type PassReport} from '../../src/agent/status.js'
+import {describeAction, type PassReport} from '../../src/agent/loop/status.js'
 
 export default class AgentSync extends BerthCommand {
   static override summary = 'Run one pass of the agent on this node (or, with --dry-run, print what it would do).'

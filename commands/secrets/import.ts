@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
-import {importSecrets, withSecretsBackend} from '../../src/agent/secrets-service.js'
+import {importSecrets, withSecretsBackend} from '../../src/agent/store/secrets-service.js'
 
 export default class SecretsImport extends BerthCommand {
   static override summary = 'Encrypt and store every secret of a JSON file.'

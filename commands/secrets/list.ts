@@ -1,6 +1,6 @@
 import {BerthCommand} from '../../src/cli/base.js'
 import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
-import {withSecretsBackend} from '../../src/agent/secrets-service.js'
+import {withSecretsBackend} from '../../src/agent/store/secrets-service.js'
 
 export default class SecretsList extends BerthCommand {
   static override summary = 'List the names of the stored service secrets.'

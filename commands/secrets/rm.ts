@@ -4,7 +4,7 @@ import {BerthCommand} from '../../src/cli/base.js'
 import {BerthError} from '../../src/errors.js'
 import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
 import {cliOrigin} from '../../src/audit/entry.js'
-import {withSecretsBackend} from '../../src/agent/secrets-service.js'
+import {withSecretsBackend} from '../../src/agent/store/secrets-service.js'
 
 export default class SecretsRm extends BerthCommand {
   static override summary = 'Delete a service secret.'

@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {secretsBackend, secretsFlags} from '../../src/access/cluster-access.js'
-import {readSecretValue, setSecret, withSecretsBackend} from '../../src/agent/secrets-service.js'
+import {readSecretValue, setSecret, withSecretsBackend} from '../../src/agent/store/secrets-service.js'
 
 export default class SecretsSet extends BerthCommand {
   static override summary = 'Encrypt a service secret and store it.'

@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 
 import {BerthCommand} from '../../src/cli/base.js'
-import {readDeployFile} from '../../src/agent/api/deploy-file.js'
+import {readDeployFile} from '../../src/access/deploy-file.js'
 import {apiClient, apiFlags} from '../../src/access/cluster-access.js'
 
 export default class ServiceDeploy extends BerthCommand {

@@ -1,4 +1,4 @@
-import type {ApiClient} from '../agent/api/client.js'
+import type {ApiClient} from './api-client.js'
 import {ETCD_PREFIX} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
@@ -23,7 +23,7 @@ export async function readAudit(source: AuditSource, query: AuditQuery): Promise
 }
 
 async function fromEtcd(cluster: Cluster, query: AuditQuery): Promise<AuditEntry[]> {
-  const {EtcdStore} = await import('../agent/store-etcd.js')
+  const {EtcdStore} = await import('../agent/store/store-etcd.js')
   const store = new EtcdStore({endpoints: etcdEndpoints(cluster), prefix: ETCD_PREFIX})
   try {
     return await store.auditEntries(query)

@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import * as Flags from '@oclif/core/flags'
 
-import {ApiClient} from '../agent/api/client.js'
+import {ApiClient} from './api-client.js'
 import {loadAgentOptions, readToken, type SecretsOptions, type StoreOptions} from '../agent/options.js'
 import {ETCD_PREFIX} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'

@@ -2,7 +2,7 @@ import type {Etcd3} from 'etcd3'
 
 import {cliOrigin} from '../audit/entry.js'
 import {shortSpecHash} from '../hash.js'
-import {EtcdStore} from '../agent/store-etcd.js'
+import {EtcdStore} from '../agent/store/store-etcd.js'
 import {ETCD_PREFIX, rolloutKeys, type RolloutRecord} from '../layout/records.js'
 import {openEtcd} from '../etcd/open.js'
 import {BerthError, UsageError} from '../errors.js'

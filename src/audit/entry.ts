@@ -5,7 +5,7 @@ import {UsageError} from '../errors.js'
 
 /**
  * The audit trail's vocabulary: who changed what, from where, and the spec hash before and
- * after. Entries are written by the stores (src/agent/store-*.ts) in the same transaction
+ * after. Entries are written by the stores (src/agent/store/store-*.ts) in the same transaction
  * as the change where the store has transactions, and by the CLI for changes it makes to
  * etcd directly (machines, upgrades). Pure: no store, no client library.
  */

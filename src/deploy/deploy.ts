@@ -1,4 +1,4 @@
-import type {ApiClient} from '../agent/api/client.js'
+import type {ApiClient} from '../access/api-client.js'
 import {canonicalJson} from '../hash.js'
 import {type ServiceSpec, validateServiceSpec} from '../spec/service.js'
 import type {Step} from '../cli/progress.js'

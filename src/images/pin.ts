@@ -6,7 +6,7 @@ import {parseReference, qualifiedImage} from './reference.js'
  * Pinning a spec to the digest its image's tag points at now, so that every replica, on
  * every machine, and every restart later runs the same bits. The spec keeps `image` as its
  * author wrote it and gains `imageDigest`; units run `repository@digest` (runImage in
- * src/agent/docker-run.ts). Pure but for the lookup, which is handed in.
+ * src/agent/plan/docker-run.ts). Pure but for the lookup, which is handed in.
  */
 
 /** How a registry host is reached: plain HTTP or not, and with which pull credentials. */

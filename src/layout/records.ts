@@ -3,7 +3,7 @@
  * The installer writes `installed`, the agent keeps `agent` fresh under a lease (so it
  * disappears when the agent dies), and rolling-upgrade keeps its progress; status and the
  * upgrade health gates read them. Service specs and sealed secrets live beside them
- * (`services/<name>`, `secrets/<name>`, see src/agent/store-etcd.ts).
+ * (`services/<name>`, `secrets/<name>`, see src/agent/store/store-etcd.ts).
  */
 
 /** The default key prefix of a cluster's records in etcd. */

@@ -37,7 +37,7 @@ export interface AutoUpgradeOptions {
   lookup: DigestLookup
   /** The cluster registry images without a host come from. */
   registry?: string
-  /** A service's own pull credentials (its pullSecret opened, src/agent/pull-credentials.ts). */
+  /** A service's own pull credentials (its pullSecret opened, src/agent/store/pull-credentials.ts). */
   credentials?: (spec: ServiceSpec) => Promise<RegistryCredentials | undefined>
   /** How often due polls are looked for (default 5000 ms: the shortest pollSeconds is 5). */
   tickMs?: number

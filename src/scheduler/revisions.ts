@@ -3,7 +3,7 @@ import {ETCD_PREFIX, REVISIONS_KEPT, revisionKey, rolloutKeys, type RevisionReco
 /**
  * A service's revisions (`<prefix>/revisions/<service>/<seq>`), pure: which key and record a
  * change appends and which old ones it trims, from the keys etcd holds. The store writes
- * them in the transaction of the change itself (src/agent/store-etcd.ts), and so does the
+ * them in the transaction of the change itself (src/agent/store/store-etcd.ts), and so does the
  * leader when it rolls a failed update back, so a spec never changes without its revision.
  */
 

@@ -4,8 +4,8 @@ import {execa} from 'execa'
 
 import {startApi, type ApiOptions, type RunningApi} from '../../src/agent/api/server.js'
 import type {ApiDeps, ObservedService} from '../../src/agent/api/routes.js'
-import type {DesiredStore} from '../../src/agent/store.js'
-import {FileStore} from '../../src/agent/store-file.js'
+import type {DesiredStore} from '../../src/agent/store/store.js'
+import {FileStore} from '../../src/agent/store/store-file.js'
 
 /**
  * A real admin API on 127.0.0.1:0 with a self-signed certificate made by openssl, a token

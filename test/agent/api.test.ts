@@ -5,7 +5,7 @@ import {describe, it} from 'node:test'
 
 import {nestingPastLimit} from '../../src/agent/api/http.js'
 import {startApi} from '../../src/agent/api/server.js'
-import type {DesiredStore} from '../../src/agent/store.js'
+import type {DesiredStore} from '../../src/agent/store/store.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {send, sendJsonBody, testApi, tokenFile, type TestApi} from './api-support.js'
 

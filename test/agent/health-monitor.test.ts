@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {HealthMonitor} from '../../src/agent/health/monitor.js'
-import type {NodeContainer} from '../../src/agent/node-ops.js'
+import type {NodeContainer} from '../../src/agent/node/node-ops.js'
 import {shortSpecHash} from '../../src/hash.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
 

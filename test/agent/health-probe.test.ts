@@ -8,7 +8,7 @@ import {execa} from 'execa'
 
 import {probeExec, probeHttp, probeTcp} from '../../src/agent/health/probe.js'
 import {createHealthMonitor} from '../../src/agent/health/wire.js'
-import {realNodeOps} from '../../src/agent/node-ops.js'
+import {realNodeOps} from '../../src/agent/node/node-ops.js'
 import {shortSpecHash} from '../../src/hash.js'
 import {webImage} from './node-support.js'
 

@@ -1,8 +1,8 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import type {NodeOps, UnitState} from '../../src/agent/node-ops.js'
-import type {NodeContainer} from '../../src/agent/node-ops.js'
+import type {NodeOps, UnitState} from '../../src/agent/node/node-ops.js'
+import type {NodeContainer} from '../../src/agent/node/node-ops.js'
 
 /**
  * A node for the loop's tests, where systemd cannot run (PID 1 is not systemd here; the real

@@ -12,7 +12,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {AgentOptions} from '../../src/agent/options.js'
 import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
-import {setSecret} from '../../src/agent/secrets-service.js'
+import {setSecret} from '../../src/agent/store/secrets-service.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {scratch} from '../support/cli.js'

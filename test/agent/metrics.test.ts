@@ -15,8 +15,8 @@ import type {Etcd3} from 'etcd3'
 
 import {startApi, type RunningApi} from '../../src/agent/api/server.js'
 import {serveMetrics} from '../../src/agent/api/metrics-listener.js'
-import {replicaHealthy} from '../../src/agent/metrics.js'
-import {parseShow} from '../../src/agent/node-ops.js'
+import {replicaHealthy} from '../../src/agent/loop/metrics.js'
+import {parseShow} from '../../src/agent/node/node-ops.js'
 import {agentOptionsFrom, type AgentOptions} from '../../src/agent/options.js'
 import {agentMetrics, createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
@@ -226,7 +226,7 @@ describe('metrics on a listener of their own', () => {
   it('without metrics the admin API answers 404 for /metrics', async () => {
     const dir = await scratch('berth-metrics-off-')
     const tls = await selfSigned(dir)
-    const {FileStore} = await import('../../src/agent/store-file.js')
+    const {FileStore} = await import('../../src/agent/store/store-file.js')
     const api = await startApi({options: {listen: '127.0.0.1:0', tokenFile: await tokenFile(dir, token), allowedOrigins: [], tls, insecureHttp: false},
       store: new FileStore(path.join(dir, 'desired.yaml')), observe: async () => undefined, status: () => ({}), requestSync: () => undefined})
     after(() => api.close())

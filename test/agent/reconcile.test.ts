@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {plan, type Action, type Desired, type Observed, type ObservedContainer, type ObservedUnit, type UnitRenderer} from '../../src/agent/reconcile.js'
+import {plan, type Action, type Desired, type Observed, type ObservedContainer, type ObservedUnit, type UnitRenderer} from '../../src/agent/plan/reconcile.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
-import {renderUnit} from '../../src/agent/unit.js'
+import {renderUnit} from '../../src/agent/plan/unit.js'
 
 // The content of a test unit is its image, so "changed" reads as a new image tag.
 const render: UnitRenderer = (prefix, name, spec) => ({name: `${prefix}${name}.service`, content: spec.image, hash: `h(${spec.image})`, specHash: `s(${spec.image})`})

@@ -14,7 +14,7 @@ import {after, describe, it} from 'node:test'
 import {execa} from 'execa'
 
 import {runImage} from '../../src/images/reference.js'
-import {configCredentials, dockerRegistryConfig, isInsecure, nodeRegistryAccess} from '../../src/agent/registry-access.js'
+import {configCredentials, dockerRegistryConfig, isInsecure, nodeRegistryAccess} from '../../src/agent/node/registry-access.js'
 import {pinSpec, registryLookup} from '../../src/images/pin.js'
 import {scratch} from '../support/cli.js'
 import {bearerFront, pushTestImage, removeImages} from '../support/registry-images.js'

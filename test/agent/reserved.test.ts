@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {isReservedName} from '../../src/agent/observe.js'
+import {isReservedName} from '../../src/agent/node/observe.js'
 import {serviceNameProblem} from '../../src/spec/service.js'
 
 describe('berth\'s own units', () => {

@@ -10,7 +10,7 @@ import {after, describe, it} from 'node:test'
 import {execa} from 'execa'
 
 import type {ServiceSpec} from '../../src/spec/service.js'
-import {dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
+import {dockerRunArgs, renderUnit} from '../../src/agent/plan/unit.js'
 import {WEB_IMAGE, webImage} from './node-support.js'
 
 const prefix = `stop${randomBytes(3).toString('hex')}-`

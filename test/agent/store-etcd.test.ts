@@ -4,7 +4,7 @@ import {after, describe, it} from 'node:test'
 import type {Etcd3} from 'etcd3'
 
 import {validateServiceSpec} from '../../src/spec/service.js'
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {callCounter, freePort, privateEtcd, sleep, testService} from './store-support.js'
 

@@ -6,7 +6,7 @@ import {describe, it} from 'node:test'
 import {execa} from 'execa'
 
 import {validateServiceSpec} from '../../src/spec/service.js'
-import {FileStore} from '../../src/agent/store-file.js'
+import {FileStore} from '../../src/agent/store/store-file.js'
 import {UsageError} from '../../src/errors.js'
 import {withFileLock} from '../../src/fsx.js'
 import {scratch} from '../support/cli.js'
@@ -74,7 +74,7 @@ describe('the YAML file store', () => {
 })
 
 describe('the YAML file store with writers in several processes', () => {
-  const storeModule = new URL('../../src/agent/store-file.js', import.meta.url).href
+  const storeModule = new URL('../../src/agent/store/store-file.js', import.meta.url).href
 
   it('loses no write when two processes write at once', async () => {
     const file = path.join(await scratch('berth-file-lock-'), 'desired.yaml')

@@ -4,7 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import type {Client} from 'pg'
 
 import {validateServiceSpec} from '../../src/spec/service.js'
-import {PostgresStore} from '../../src/agent/store-postgres.js'
+import {PostgresStore} from '../../src/agent/store/store-postgres.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {callCounter, testService} from './store-support.js'
 

@@ -5,7 +5,7 @@ import {describe, it} from 'node:test'
 
 import {qualifiedImage} from '../../src/images/reference.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
-import {cachingRenderer, dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
+import {cachingRenderer, dockerRunArgs, renderUnit} from '../../src/agent/plan/unit.js'
 import {shipped} from '../../src/paths.js'
 
 const minimal: ServiceSpec = {image: 'web:1.0', stopTimeout: 10, restart: 'always', roles: ['main', 'worker']}

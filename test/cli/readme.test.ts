@@ -10,7 +10,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 import {execa} from 'execa'
 
-import {readDeployFile} from '../../src/agent/api/deploy-file.js'
+import {readDeployFile} from '../../src/access/deploy-file.js'
 import {packageRoot} from '../../src/paths.js'
 import {scratch} from '../support/cli.js'
 

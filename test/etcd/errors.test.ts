@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import {createServer} from 'node:net'
 import {describe, it} from 'node:test'
 
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {RetryableError} from '../../src/errors.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
 import {EtcdCallTimeout, classifyEtcdError, withTimeout} from '../../src/etcd/errors.js'

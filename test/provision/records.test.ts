@@ -8,7 +8,7 @@ import {randomBytes} from 'node:crypto'
 import {after, before, describe, test} from 'node:test'
 
 import {agentOptionsFrom} from '../../src/agent/options.js'
-import {AgentReporter} from '../../src/agent/report.js'
+import {AgentReporter} from '../../src/agent/loop/report.js'
 import {agentOptionsFor, agentUnit, type NodeFile} from '../../src/provision/agent-unit.js'
 import {openEtcd} from '../../src/etcd/open.js'
 import {RecordStore} from '../../src/etcd/records.js'

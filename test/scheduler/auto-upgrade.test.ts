@@ -12,7 +12,7 @@ import {after, afterEach, describe, it} from 'node:test'
 import type {Etcd3} from 'etcd3'
 
 import {EVENTS_TYPE, etcdPushNotifier} from '../../src/agent/api/registry-events.js'
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {shortSpecHash} from '../../src/hash.js'
 import {registryLookup} from '../../src/images/pin.js'
 import {rolloutKeys, schedulerKeys} from '../../src/layout/records.js'

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 import type {Etcd3} from 'etcd3'
 
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {machineKeys, type ReplicaHealth, schedulerKeys, type AssignmentRecord} from '../../src/layout/records.js'
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
 import {parseRevisions} from '../../src/scheduler/revisions.js'

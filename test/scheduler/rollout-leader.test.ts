@@ -10,7 +10,7 @@ import {randomBytes} from 'node:crypto'
 import {after, afterEach, describe, it} from 'node:test'
 import type {Etcd3, Lease} from 'etcd3'
 
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {shortSpecHash, specHash} from '../../src/hash.js'
 import {type AssignmentRecord, machineKeys, type ReplicaHealth, rolloutKeys, type RolloutRecord, schedulerKeys} from '../../src/layout/records.js'
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {validateServiceSpec} from '../../src/spec/service.js'
-import {specHash} from '../../src/agent/docker-run.js'
+import {specHash} from '../../src/agent/plan/docker-run.js'
 import {CONSTRAINT_GRAMMAR, parseConstraint} from '../../src/spec/constraint.js'
 import {memoryMb} from '../../src/spec/quantities.js'
 import {constraintHolds, formatConstraint} from '../../src/scheduler/constraint.js'

@@ -11,7 +11,7 @@ import {copyFile, mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {openSecret} from '../../src/secrets/envelope.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {generateEd25519} from '../../src/ssh/keygen.js'

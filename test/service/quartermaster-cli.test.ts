@@ -4,7 +4,7 @@ import path from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {quartermasterDeps} from '../../src/agent/api/quartermaster.js'
-import {EtcdStore} from '../../src/agent/store-etcd.js'
+import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {assignmentKey, machineKeys} from '../../src/layout/records.js'
 import {berth, type CliResult} from '../support/cli.js'

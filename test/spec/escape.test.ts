@@ -4,7 +4,7 @@ import {describe, it} from 'node:test'
 import {UsageError} from '../../src/errors.js'
 import {systemdCommandLine, systemdWord} from '../../src/spec/escape.js'
 import {validateServiceName, type ServiceSpec} from '../../src/spec/service.js'
-import {dockerRunArgs, renderUnit} from '../../src/agent/unit.js'
+import {dockerRunArgs, renderUnit} from '../../src/agent/plan/unit.js'
 import {parseCommandLine, parseUnit} from '../agent/systemd-parse.js'
 
 // Values an attacker (or a careless author) could put in any field that reaches a unit.

@@ -2,7 +2,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import {claimProblem, type AuditOrigin, type AuditQuery} from '../../audit/entry.js'
 import {serviceNameProblem} from '../../spec/service.js'
-import type {AuditLog} from '../store.js'
+import type {AuditLog} from '../store/store.js'
 import {ApiError, readJson, sendJson} from './http.js'
 
 /**

@@ -6,7 +6,7 @@ import type {AddressInfo} from 'node:net'
 import {BerthError, UsageError} from '../../errors.js'
 import {checkToken} from './guard.js'
 import {ApiError, sendError} from './http.js'
-import type {AgentMetrics} from '../metrics.js'
+import type {AgentMetrics} from '../loop/metrics.js'
 import {isLoopback, parseListen, readToken, type AgentOptions} from '../options.js'
 
 /**

@@ -1,4 +1,4 @@
-import type {RegistryAuth} from '../node-ops.js'
+import type {RegistryAuth} from '../node/node-ops.js'
 import type {ServiceSpecInput} from '../../spec/service.js'
 import type {ReplicaRow} from '../../scheduler/ps.js'
 

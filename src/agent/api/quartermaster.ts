@@ -12,7 +12,7 @@ import {ApiError, readJson, sendJson, toApiError} from './http.js'
 import {bodyObject, parseRun, QuartermasterError, RUN_PREFIX, statusWord} from './quartermaster-request.js'
 import type {ApiDeps} from './routes.js'
 import {DigestError} from '../../images/digest.js'
-import {authCredentials} from '../pull-credentials.js'
+import {authCredentials} from '../store/pull-credentials.js'
 
 /**
  * quartermaster's API on the admin API, as its clients call it: `POST /run`, `POST /stop`,

@@ -2,9 +2,9 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import {UsageError, formatProblem} from '../../errors.js'
 import {DigestError, type RegistryCredentials} from '../../images/digest.js'
-import {pullCredentials} from '../pull-credentials.js'
+import {pullCredentials} from '../store/pull-credentials.js'
 import {serviceNameProblem, validateServiceSpec, type ServiceSpec} from '../../spec/service.js'
-import type {DesiredStore} from '../store.js'
+import type {DesiredStore} from '../store/store.js'
 import {requestOrigin, serveAudit} from './audit-route.js'
 import {ApiError, readJson, sendJson} from './http.js'
 import type {QuartermasterDeps} from './quartermaster.js'
@@ -31,7 +31,7 @@ export interface ApiDeps extends QuartermasterDeps {
   pin?(spec: ServiceSpec, credentials?: RegistryCredentials): Promise<ServiceSpec>
   /** The registry's push notifications (./registry-events.ts); absent, that route answers 404. */
   registryEvents?: RegistryEventsDeps
-  /** The Prometheus exposition (src/agent/metrics.ts); absent when metrics are off or listen elsewhere. */
+  /** The Prometheus exposition (src/agent/loop/metrics.ts); absent when metrics are off or listen elsewhere. */
   metrics?(): Promise<{contentType: string; body: string}>
 }
 

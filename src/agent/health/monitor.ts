@@ -1,9 +1,9 @@
 import type Dockerode from 'dockerode'
 
 import type {ReplicaHealth} from '../../layout/records.js'
-import {containerName} from '../docker-run.js'
+import {containerName} from '../plan/docker-run.js'
 import {canonicalJson, shortSpecHash} from '../../hash.js'
-import type {NodeContainer} from '../node-ops.js'
+import type {NodeContainer} from '../node/node-ops.js'
 import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
 import {probeExec, probeHttp, probeTcp, type ProbeResult} from './probe.js'

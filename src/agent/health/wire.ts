@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode'
 
-import type {NodeOps} from '../node-ops.js'
+import type {NodeOps} from '../node/node-ops.js'
 import {dockerHealthDeps, type HealthDeps, HealthMonitor} from './monitor.js'
 
 /** The real health monitor of a node: containers as the node ops list them, probes and inspects over dockerd's socket (dockerode loaded on first use). */

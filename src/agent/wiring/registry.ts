@@ -4,7 +4,7 @@ import {schedulerKeys} from '../../layout/records.js'
 import type {ServiceSpec} from '../../spec/service.js'
 import {etcdPushNotifier, registryEventsToken, type RegistryEventsDeps} from '../api/registry-events.js'
 import {readToken, type AgentOptions} from '../options.js'
-import {dockerRegistryConfig, nodeRegistryAccess} from '../registry-access.js'
+import {dockerRegistryConfig, nodeRegistryAccess} from '../node/registry-access.js'
 
 /**
  * The agent's ties to the registry, put together in one place: the digest lookup (as the

@@ -2,21 +2,21 @@ import {BerthError} from '../../errors.js'
 import type {MachineFacts} from '../../layout/records.js'
 import {openEtcd} from '../../etcd/open.js'
 import {openSecret, type KeyProvider} from '../../secrets/envelope.js'
-import {machineCapacity} from '../capacity.js'
-import {defaultEnvFileDir} from '../docker-run.js'
+import {machineCapacity} from '../node/capacity.js'
+import {defaultEnvFileDir} from '../plan/docker-run.js'
 import {isHealthy} from '../../layout/records.js'
 import {createHealthMonitor} from '../health/wire.js'
 import type {HealthMonitor} from '../health/monitor.js'
-import {AgentLoop} from '../loop.js'
-import type {AgentMetrics} from '../metrics.js'
-import {realNodeOps, type NodeOps} from '../node-ops.js'
+import {AgentLoop} from '../loop/loop.js'
+import type {AgentMetrics} from '../loop/metrics.js'
+import {realNodeOps, type NodeOps} from '../node/node-ops.js'
 import {LOST_AFTER_SECONDS, OFFLINE_GRACE_SECONDS, type AgentOptions} from '../options.js'
-import {AgentReporter, agentVersion} from '../report.js'
-import {openKeyProvider} from '../secrets-service.js'
-import {EtcdStore} from '../store-etcd.js'
-import {openStore} from '../store-open.js'
-import type {DesiredStore} from '../store.js'
-import {cachingRenderer, validateUnitPrefix} from '../unit.js'
+import {AgentReporter, agentVersion} from '../loop/report.js'
+import {openKeyProvider} from '../store/secrets-service.js'
+import {EtcdStore} from '../store/store-etcd.js'
+import {openStore} from '../store/store-open.js'
+import type {DesiredStore} from '../store/store.js'
+import {cachingRenderer, validateUnitPrefix} from '../plan/unit.js'
 
 /**
  * The one place the agent's real parts are put together from its options: the store, the
@@ -119,7 +119,7 @@ async function startScheduler(options: AgentOptions, store: DesiredStore, log?: 
   })
   candidate.start()
   // The leader also follows the tags of the services with autoUpgrade (src/scheduler/auto-upgrade.ts).
-  const [{AutoUpgrader}, {nodeDigestLookup}, {pullCredentials}] = await Promise.all([import('../../scheduler/auto-upgrade.js'), import('./registry.js'), import('../pull-credentials.js')])
+  const [{AutoUpgrader}, {nodeDigestLookup}, {pullCredentials}] = await Promise.all([import('../../scheduler/auto-upgrade.js'), import('./registry.js'), import('../store/pull-credentials.js')])
   const upgrader = new AutoUpgrader({
     client, prefix: options.store.prefix, machine: options.machine, isLeader: () => candidate.leading, store, lookup: nodeDigestLookup(), registry, log,
     credentials: (spec) => pullCredentials(spec, store, key),
@@ -166,6 +166,6 @@ export async function loadAgent(optionsFile: string, log: (line: string) => void
 
 /** The agent's metrics, prom-client loaded only when they are on. */
 export async function agentMetrics(options: Pick<AgentOptions, 'machine' | 'role' | 'unitPrefix'>): Promise<AgentMetrics> {
-  const {AgentMetrics} = await import('../metrics.js')
+  const {AgentMetrics} = await import('../loop/metrics.js')
   return new AgentMetrics({machine: options.machine, role: options.role, version: await agentVersion()}, options.unitPrefix)
 }

@@ -1,10 +1,10 @@
 import type {Client, Pool} from 'pg'
 
-import {AUDIT_RETENTION, auditEntry, byId, expiredBefore, matchesQuery, trimSlack, type AuditChange, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
-import {BerthError, RetryableError, UsageError} from '../errors.js'
-import {specHash} from '../hash.js'
+import {AUDIT_RETENTION, auditEntry, byId, expiredBefore, matchesQuery, trimSlack, type AuditChange, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../../audit/entry.js'
+import {BerthError, RetryableError, UsageError} from '../../errors.js'
+import {specHash} from '../../hash.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from '../../spec/service.js'
 import type {DesiredStore} from './store.js'
 import {setupSql} from './store-postgres-sql.js'
 

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
-import {UsageError, type Problem} from '../../errors.js'
-import {serviceNameProblem, validateServiceSpec, type ServiceSpec} from '../../spec/service.js'
+import {UsageError, type Problem} from '../errors.js'
+import {serviceNameProblem, validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 
 /**
  * Reads a deploy file (YAML or JSON, `services: {name: spec}`) and checks every service

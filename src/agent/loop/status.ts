@@ -1,8 +1,8 @@
-import type {ServiceOutcome} from './apply.js'
-import {containerName} from './docker-run.js'
-import type {NodeObserved} from './observe.js'
-import type {Action} from './reconcile.js'
-import {unitName} from './unit.js'
+import type {ServiceOutcome} from '../node/apply.js'
+import {containerName} from '../plan/docker-run.js'
+import type {NodeObserved} from '../node/observe.js'
+import type {Action} from '../plan/reconcile.js'
+import {unitName} from '../plan/unit.js'
 
 /**
  * What the agent reports about itself (`GET /v1/status`, `berth agent sync`): the last pass,

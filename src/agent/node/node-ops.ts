@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode'
 
-import {BerthError} from '../errors.js'
-import type {ObservedContainer} from './reconcile.js'
+import {BerthError} from '../../errors.js'
+import type {ObservedContainer} from '../plan/reconcile.js'
 
 /** A berth container as Docker lists it, with the image it runs (for the admin API). */
 export interface NodeContainer extends ObservedContainer {

@@ -1,6 +1,6 @@
-import type {AuditLog, AuditOrigin} from '../audit/entry.js'
-import type {RevisionRecord} from '../layout/records.js'
-import type {ServiceSpec} from '../spec/service.js'
+import type {AuditLog, AuditOrigin} from '../../audit/entry.js'
+import type {RevisionRecord} from '../../layout/records.js'
+import type {ServiceSpec} from '../../spec/service.js'
 
 // The trail's interface is the audit folder's; the agent's stores and API name it from here too.
 export type {AuditLog}

@@ -1,7 +1,6 @@
-import type {EtcdTimer} from './metrics.js'
-import type {StoreOptions} from './options.js'
+import type {StoreOptions} from '../options.js'
 import type {DesiredStore} from './store.js'
-import {EtcdStore} from './store-etcd.js'
+import {EtcdStore, type EtcdTimer} from './store-etcd.js'
 import {FileStore} from './store-file.js'
 import {PostgresStore} from './store-postgres.js'
 

@@ -1,12 +1,12 @@
 import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 
-import {UsageError} from '../errors.js'
-import {shipped} from '../paths.js'
+import {UsageError} from '../../errors.js'
+import {shipped} from '../../paths.js'
 import {containerName, dockerRunArgs, specHash, type RunOptions} from './docker-run.js'
-import {systemdCommandLine, systemdWord} from '../spec/escape.js'
-import {sha256Hex} from '../hash.js'
-import {validateServiceName, type ServiceSpec, type StopTimeout} from '../spec/service.js'
+import {systemdCommandLine, systemdWord} from '../../spec/escape.js'
+import {sha256Hex} from '../../hash.js'
+import {validateServiceName, type ServiceSpec, type StopTimeout} from '../../spec/service.js'
 
 export {dockerRunArgs, type RunOptions} from './docker-run.js'
 

@@ -1,17 +1,16 @@
 import type {Etcd3, IOperation, Watcher} from 'etcd3'
 
-import {rolloutKeys, schedulerKeys, type RevisionRecord} from '../layout/records.js'
-import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../audit/entry.js'
-import {EtcdAuditLog} from '../audit/etcd.js'
-import {RetryableError} from '../errors.js'
-import {openEtcd} from '../etcd/open.js'
-import {etcdError} from '../etcd/errors.js'
-import {storedAssignments} from '../scheduler/inputs.js'
-import {appendRevision, parseRevisions} from '../scheduler/revisions.js'
-import type {EtcdTimer} from './metrics.js'
-import {sha256Hex, shortSpecHash, specHash} from '../hash.js'
+import {rolloutKeys, schedulerKeys, type RevisionRecord} from '../../layout/records.js'
+import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../../audit/entry.js'
+import {EtcdAuditLog} from '../../audit/etcd.js'
+import {RetryableError} from '../../errors.js'
+import {openEtcd} from '../../etcd/open.js'
+import {etcdError} from '../../etcd/errors.js'
+import {storedAssignments} from '../../scheduler/inputs.js'
+import {appendRevision, parseRevisions} from '../../scheduler/revisions.js'
+import {sha256Hex, shortSpecHash, specHash} from '../../hash.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateStoredServices, type ServiceSpec} from '../spec/service.js'
+import {validateServiceName, validateStoredServices, type ServiceSpec} from '../../spec/service.js'
 import type {AssignedReplica, DesiredStore} from './store.js'
 
 /** How to reach etcd and which part of its key space is berth's. */
@@ -24,6 +23,9 @@ export interface EtcdStoreOptions {
   /** Told the duration of every request (the agent's metrics). */
   timer?: EtcdTimer
 }
+
+/** The store's hook for the agent's metrics: called once per request with its duration. */
+export type EtcdTimer = (operation: string, seconds: number, ok: boolean) => void
 
 // The watch manager's default backoff grows to 30 s; a node must see changes again within
 // about a second of etcd coming back, so reconnects are retried every 0.25-2 s.

@@ -1,13 +1,13 @@
 import {chmod, mkdir, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {writeFileAtomic} from '../fsx.js'
-import {runImage} from '../images/reference.js'
-import {envFilePath} from './docker-run.js'
-import {renderEnvFile} from '../spec/env-file.js'
+import {writeFileAtomic} from '../../fsx.js'
+import {runImage} from '../../images/reference.js'
+import {envFilePath} from '../plan/docker-run.js'
+import {renderEnvFile} from '../../spec/env-file.js'
 import type {NodeOps, RegistryAuth} from './node-ops.js'
-import type {Action, Desired} from './reconcile.js'
-import type {ServiceSpec} from '../spec/service.js'
+import type {Action, Desired} from '../plan/reconcile.js'
+import type {ServiceSpec} from '../../spec/service.js'
 
 /**
  * Executes a plan's actions in order and records each service's outcome. A service that

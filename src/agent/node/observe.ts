@@ -1,9 +1,9 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {RESERVED_SERVICE_NAMES} from '../spec/service.js'
-import {sha256Hex} from '../hash.js'
-import type {Observed, ObservedUnit} from './reconcile.js'
+import {RESERVED_SERVICE_NAMES} from '../../spec/service.js'
+import {sha256Hex} from '../../hash.js'
+import type {Observed, ObservedUnit} from '../plan/reconcile.js'
 import type {NodeContainer, NodeOps} from './node-ops.js'
 
 /**

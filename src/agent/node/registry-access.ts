@@ -2,9 +2,9 @@ import {readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
-import type {RegistryCredentials} from '../images/digest.js'
-import type {RegistryAccess} from '../images/pin.js'
-import {authCredentials} from './pull-credentials.js'
+import type {RegistryCredentials} from '../../images/digest.js'
+import type {RegistryAccess} from '../../images/pin.js'
+import {authCredentials} from '../store/pull-credentials.js'
 
 /**
  * How this node reaches a registry, as its own dockerd and docker CLI do, so that a digest

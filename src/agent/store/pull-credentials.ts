@@ -1,6 +1,6 @@
-import type {RegistryCredentials} from '../images/digest.js'
-import {openSecret, type KeyProvider} from '../secrets/envelope.js'
-import type {ServiceSpec} from '../spec/service.js'
+import type {RegistryCredentials} from '../../images/digest.js'
+import {openSecret, type KeyProvider} from '../../secrets/envelope.js'
+import type {ServiceSpec} from '../../spec/service.js'
 import type {DesiredStore} from './store.js'
 
 /**

@@ -1,10 +1,11 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
 
-import {containerName} from './docker-run.js'
-import type {NodeObserved, NodeUnit} from './observe.js'
-import type {Desired} from './reconcile.js'
+import {containerName} from '../plan/docker-run.js'
+import type {NodeObserved, NodeUnit} from '../node/observe.js'
+import type {Desired} from '../plan/reconcile.js'
+import type {EtcdTimer} from '../store/store-etcd.js'
 import type {PassReport} from './status.js'
-import {unitName} from './unit.js'
+import {unitName} from '../plan/unit.js'
 
 /**
  * The agent's Prometheus metrics (prom-client), one registry per agent: its reconcile
@@ -23,9 +24,6 @@ export interface PassSeen {
 export interface PassMetrics {
   recordPass(report: PassReport, seen?: PassSeen): void
 }
-
-/** The etcd store's hook: called once per request with its duration. */
-export type EtcdTimer = (operation: string, seconds: number, ok: boolean) => void
 
 /** Who the agent is, for the info series. */
 export interface AgentIdentity {

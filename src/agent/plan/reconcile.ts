@@ -1,4 +1,4 @@
-import type {ServiceSpec} from '../spec/service.js'
+import type {ServiceSpec} from '../../spec/service.js'
 import type {RenderedUnit} from './unit.js'
 
 /**

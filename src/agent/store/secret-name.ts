@@ -1,4 +1,4 @@
-import {UsageError, type Problem} from '../errors.js'
+import {UsageError, type Problem} from '../../errors.js'
 
 /**
  * Secret names, checked wherever a secret is named (stores, CLI, API): a secret reaches its

@@ -1,6 +1,6 @@
-import {canonicalJson, sha256Hex} from '../hash.js'
-import {runImage} from '../images/reference.js'
-import {SCHEDULING_FIELDS, WATCH_FIELDS, type ServiceSpec} from '../spec/service.js'
+import {canonicalJson, sha256Hex} from '../../hash.js'
+import {runImage} from '../../images/reference.js'
+import {SCHEDULING_FIELDS, WATCH_FIELDS, type ServiceSpec} from '../../spec/service.js'
 
 /** What a node adds to every service's `docker run`: where images come from and where env files live. */
 export interface RunOptions {

@@ -1,11 +1,11 @@
 import type {Etcd3, Lease} from 'etcd3'
 
-import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys, type ReplicaHealth} from '../layout/records.js'
-import {openEtcd} from '../etcd/open.js'
-import {classifyEtcdError} from '../etcd/errors.js'
-import type {NodeOps} from './node-ops.js'
+import {type AgentRecord, ETCD_PREFIX, type MachineFacts, machineKeys, type ReplicaHealth} from '../../layout/records.js'
+import {openEtcd} from '../../etcd/open.js'
+import {classifyEtcdError} from '../../etcd/errors.js'
+import type {NodeOps} from '../node/node-ops.js'
 import type {PassReport} from './status.js'
-import {unitName} from './unit.js'
+import {unitName} from '../plan/unit.js'
 
 /**
  * The agent's record in etcd (`<prefix>/machines/<machine>/agent`), written after every
@@ -131,6 +131,6 @@ export class AgentReporter {
 export async function agentVersion(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (env.BERTH_VERSION) return env.BERTH_VERSION
   const {readFile} = await import('node:fs/promises')
-  const {shipped} = await import('../paths.js')
+  const {shipped} = await import('../../paths.js')
   return (JSON.parse(await readFile(shipped('package.json'), 'utf8')) as {version: string}).version
 }

@@ -1,17 +1,17 @@
-import type {ApplyContext, ServiceOutcome} from './apply.js'
-import {applyPlan} from './apply.js'
+import type {ApplyContext, ServiceOutcome} from '../node/apply.js'
+import {applyPlan} from '../node/apply.js'
 import type {PassMetrics, PassSeen} from './metrics.js'
-import type {NodeOps} from './node-ops.js'
-import {observeNode} from './observe.js'
-import {plan, type Action, type Desired, type UnitRenderer} from './reconcile.js'
-import {validateServiceSpec, type MachineRole, type ServiceSpec} from '../spec/service.js'
-import type {RevisionRecord} from '../layout/records.js'
-import {revisionOfHash} from '../scheduler/revisions.js'
-import {shortSpecHash} from '../hash.js'
+import type {NodeOps} from '../node/node-ops.js'
+import {observeNode} from '../node/observe.js'
+import {plan, type Action, type Desired, type UnitRenderer} from '../plan/reconcile.js'
+import {validateServiceSpec, type MachineRole, type ServiceSpec} from '../../spec/service.js'
+import type {RevisionRecord} from '../../layout/records.js'
+import {revisionOfHash} from '../../scheduler/revisions.js'
+import {shortSpecHash} from '../../hash.js'
 import {describeAction, driftOf, failingUnits, observedService, type AgentStatus, type PassReport, type StoreState} from './status.js'
-import type {DesiredStore} from './store.js'
-import {RetryableError} from '../errors.js'
-import {localReplicas, replicatedCount} from '../scheduler/replicated.js'
+import type {DesiredStore} from '../store/store.js'
+import {RetryableError} from '../../errors.js'
+import {localReplicas, replicatedCount} from '../../scheduler/replicated.js'
 
 /**
  * berth-agent's loop: observe → plan → apply → report → wait for a store change or the
@@ -40,7 +40,7 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   /** The last time etcd answered anyone in this agent (its lease's keepalives), if known. */
   lastContact?: () => number | undefined
   log?: (line: string) => void
-  /** Told of every pass (src/agent/metrics.ts); absent when metrics are off. */
+  /** Told of every pass (src/agent/loop/metrics.ts); absent when metrics are off. */
   metrics?: PassMetrics
   /** Given the services this node should run after each pass that read them (the health monitor's hook). */
   onDesired?: (desired: Desired) => void

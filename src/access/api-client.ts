@@ -1,11 +1,11 @@
 import {request as httpRequest, type IncomingMessage} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 
-import {cliClaim, type AuditEntry, type AuditQuery} from '../../audit/entry.js'
-import {BerthError, RetryableError, UsageError, type Problem} from '../../errors.js'
-import type {ServiceSpec} from '../../spec/service.js'
-import {CLAIM_HEADERS} from './audit-route.js'
-import type {ObservedService} from './routes.js'
+import {cliClaim, type AuditEntry, type AuditQuery} from '../audit/entry.js'
+import {BerthError, RetryableError, UsageError, type Problem} from '../errors.js'
+import type {ServiceSpec} from '../spec/service.js'
+import {CLAIM_HEADERS} from '../agent/api/audit-route.js'
+import type {ObservedService} from '../agent/api/routes.js'
 
 /** How to reach an agent's admin API. */
 export interface ApiClientOptions {
