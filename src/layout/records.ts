@@ -105,6 +105,12 @@ export function machineKeys(machine: string, prefix = ETCD_PREFIX) {
     drain: `${prefix}/machines/${machine}/drain`,
     /** The machine's facts (MachineFacts), kept without a lease. */
     facts: `${prefix}/machines/${machine}/facts`,
+    /**
+     * `{since}` (ISO 8601): when the scheduler's leader first saw the machine without its
+     * agent record. No lease, so a new leader's lost clock goes on from it rather than
+     * starting again; the leader deletes it when the agent is back.
+     */
+    missing: `${prefix}/machines/${machine}/missing`,
   }
 }
 

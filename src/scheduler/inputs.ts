@@ -15,19 +15,30 @@ export interface MachineState {
   /** Its agent's leased record exists. */
   alive: boolean
   draining: boolean
+  /** When a leader first saw it without its agent record (its `missing` key), ms. */
+  missingSince?: number
 }
 
 /** Machines the leader has seen without an agent record, and since when (ms). */
 export type MissingSince = Map<string, number>
 
-/** Placement's machines: the alive ones and those gone for less than `lostAfterMs` (their replicas stay); the rest are lost. */
-export function machineViews(states: readonly MachineState[], missing: MissingSince, now: number, lostAfterMs: number): {views: MachineView[]; lost: string[]; recheckInMs?: number} {
+/**
+ * Placement's machines: the alive ones and those gone for less than `lostAfterMs` (their
+ * replicas stay); the rest are lost. A machine's clock starts at its stored `missing` time
+ * when an earlier leader saw it go; `marks` are the `missing` keys to write (first seen
+ * gone) and to delete (back).
+ */
+export function machineViews(states: readonly MachineState[], missing: MissingSince, now: number, lostAfterMs: number): {views: MachineView[]; lost: string[]; recheckInMs?: number; marks: {put: Array<[string, number]>; delete: string[]}} {
   const views: MachineView[] = []
   const lost: string[] = []
+  const marks: {put: Array<[string, number]>; delete: string[]} = {put: [], delete: []}
   let recheckInMs: number | undefined
   for (const m of [...states].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (m.alive) missing.delete(m.name)
-    else if (!missing.has(m.name)) missing.set(m.name, now)
+    if (m.alive) {
+      missing.delete(m.name)
+      if (m.missingSince !== undefined) marks.delete.push(m.name)
+    } else if (!missing.has(m.name)) missing.set(m.name, Math.min(m.missingSince ?? now, now))
+    if (!m.alive && m.missingSince === undefined) marks.put.push([m.name, missing.get(m.name)!])
     const goneMs = m.alive ? 0 : now - missing.get(m.name)!
     if (goneMs >= lostAfterMs) {
       lost.push(m.name)
@@ -37,7 +48,7 @@ export function machineViews(states: readonly MachineState[], missing: MissingSi
     views.push({name: m.name, role: m.facts.role, labels: m.facts.labels, capacity: m.facts.capacity, draining: m.draining})
   }
   for (const name of missing.keys()) if (!states.some((m) => m.name === name)) missing.delete(name)
-  return {views, lost, recheckInMs}
+  return {views, lost, recheckInMs, marks}
 }
 
 /** A current assignment as read from etcd. */
@@ -68,7 +79,7 @@ export function assignmentWrites(current: readonly StoredAssignment[], plan: Pla
 
 /** Every machine with facts, alive when its agent record exists, draining when its drain key does. */
 export function machineStates(values: Record<string, string>, prefix = ETCD_PREFIX): MachineState[] {
-  const byName = new Map<string, {facts?: MachineFacts; alive: boolean; draining: boolean}>()
+  const byName = new Map<string, {facts?: MachineFacts; alive: boolean; draining: boolean; missingSince?: number}>()
   for (const [key, text] of Object.entries(values)) {
     const parsed = parseMachineKey(key, prefix)
     if (!parsed) continue
@@ -76,6 +87,10 @@ export function machineStates(values: Record<string, string>, prefix = ETCD_PREF
     byName.set(parsed.machine, m)
     if (parsed.kind === 'agent') m.alive = true
     if (parsed.kind === 'drain') m.draining = true
+    if (parsed.kind === 'missing') {
+      const since = Date.parse((JSON.parse(text) as {since?: string}).since ?? '')
+      if (Number.isFinite(since)) m.missingSince = since
+    }
     if (parsed.kind === 'facts') {
       try {
         m.facts = JSON.parse(text) as MachineFacts
@@ -84,7 +99,7 @@ export function machineStates(values: Record<string, string>, prefix = ETCD_PREF
       }
     }
   }
-  return [...byName].filter(([, m]) => m.facts).map(([name, m]) => ({name, facts: m.facts!, alive: m.alive, draining: m.draining}))
+  return [...byName].filter(([, m]) => m.facts).map(([name, m]) => ({name, facts: m.facts!, alive: m.alive, draining: m.draining, ...(m.missingSince !== undefined ? {missingSince: m.missingSince} : {})}))
 }
 
 /** The assignments etcd holds; an unreadable one is left out (and so rewritten by the plan). */

@@ -1,7 +1,7 @@
 import type {Campaign, Etcd3, IOperation} from 'etcd3'
 
 import type {ServiceSpec} from '../spec/service.js'
-import {assignmentKey, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, schedulerKeys} from '../layout/records.js'
+import {assignmentKey, ETCD_PREFIX, machineKeys, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, schedulerKeys} from '../layout/records.js'
 import {DeposedError, Leadership} from './leadership.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
 import {replicatedCount} from './replicated.js'
@@ -131,7 +131,7 @@ export class SchedulerCandidate {
       client.getAll().prefix(rolloutsDir(this.prefix)).strings(),
     ])
     const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
-    const {views, lost, recheckInMs} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
+    const {views, lost, recheckInMs, marks} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
     const plan = this.options.place(replicated.map(([name, spec]) => demandWithSurge(this.options.demandOf(name, spec), spec, rolloutValues, this.prefix)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
     const rollouts = rolloutPass(replicated, plan, current, {revisions: revisionValues, rollouts: rolloutValues, machines: machineValues}, Date.now(), this.prefix)
@@ -144,6 +144,8 @@ export class SchedulerCandidate {
       ...rollouts.records.map((r) => client.put(rolloutKeys(r.service, this.prefix).rollout).value(JSON.stringify(r))),
       ...writes.deletes.map((d) => client.delete().key(assignmentKey(d.service, d.replica, this.prefix))),
       ...writes.puts.map((p) => client.put(assignmentKey(p.service, p.replica, this.prefix)).value(JSON.stringify(p.record))),
+      ...marks.put.map(([m, since]) => client.put(machineKeys(m, this.prefix).missing).value(JSON.stringify({since: new Date(since).toISOString()}))),
+      ...marks.delete.map((m) => client.delete().key(machineKeys(m, this.prefix).missing)),
     ]
     const pendingText = JSON.stringify(pending.pending)
     const before = await client.get(keys.pending).json().catch(() => null) as PendingRecord | null

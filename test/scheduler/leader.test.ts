@@ -136,6 +136,34 @@ describe('scheduler leader against the real etcd', {timeout: 120_000}, () => {
     await until('api\'s assignments removed', async () => Object.keys(await assignments(raw, c.prefix)).every((k) => k.startsWith('web/')))
   })
 
+  it('a new leader keeps the lost clock its predecessor started: a machine lost during a failover moves lostAfter after it went, not after the new leader came', async () => {
+    const raw = await client()
+    const c = await cluster(raw, ['main-1', 'main-2', 'main-3'])
+    const services = new Map([['web', await spec(2)]])
+    const lostAfterMs = 4000
+    const a = await candidate(c.prefix, 'leader-a', async () => services, {lostAfterMs})
+    const placed = await until('web placed', async () => {
+      const now = await assignments(raw, c.prefix)
+      return Object.keys(now).length === 2 && now
+    })
+    const victim = placed['web/web.1']!
+    const died = Date.now()
+    await c.dead(victim)
+    const mark = await until<{since: string}>('the leader marks the machine missing', async () => (await raw.get(machineKeys(victim, c.prefix).missing).json()) as {since: string} | null ?? undefined)
+    await sleep(1500)
+    const b = await candidate(c.prefix, 'leader-b', async () => services, {lostAfterMs})
+    await a.stop()
+    await until('leader-b leads', () => b.leading)
+    const ledAt = Date.now()
+    await until('web.1 moved off the lost machine', async () => (await assignments(raw, c.prefix))['web/web.1'] !== victim, 20_000)
+    const movedAt = Date.now()
+    // Counted from its own start, leader-b would move it no sooner than ledAt + lostAfter.
+    assert.ok(movedAt < ledAt + lostAfterMs - 500, `moved ${movedAt - died} ms after the machine went, ${movedAt - ledAt} ms after leader-b led`)
+    assert.ok(Math.abs(Date.parse(mark.since) - died) < 2000, `missing since ${mark.since}, died ${new Date(died).toISOString()}`)
+    await c.alive(victim)
+    await until('the mark is deleted once the machine is back', async () => (await raw.get(machineKeys(victim, c.prefix).missing).string()) === null)
+  })
+
   it('a leader killed between two transactions of a pass is finished by its successor: every replica assigned once, none lost', async () => {
     const raw = await client()
     const c = await cluster(raw, ['main-1', 'main-2', 'main-3'])
