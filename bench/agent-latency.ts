@@ -3,6 +3,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {check, startAgentNode, waitUntil, WEB_IMAGE, type AgentNode} from '../test/agent/node-support.js'
+import {startEvents} from './docker-events.js'
+import {percentile} from './timing.js'
 
 /**
  * Change to running on a real node (target: p50 under 1 s, p95 under 2 s): on a one-node
@@ -14,46 +16,6 @@ import {check, startAgentNode, waitUntil, WEB_IMAGE, type AgentNode} from '../te
 
 const changes = Number(process.argv[2] ?? 25)
 const idleSeconds = Number(process.argv[3] ?? 30)
-
-interface Started {
-  ms: number
-  hash: string
-}
-
-/** Streams the node's container start events for berth-bench: time (ms) and spec hash. */
-function startEvents(node: AgentNode): {next(after: string): Promise<Started>; stop(): void} {
-  const events = execa('docker', ['exec', node.nodeId, 'docker', 'events', '--filter', 'event=start', '--filter', 'container=berth-bench',
-    '--format', '{{.TimeNano}} {{index .Actor.Attributes "berth.spec-hash"}}'], {buffer: false, reject: false})
-  const seen: Started[] = []
-  let wake: () => void = () => {}
-  let partial = ''
-  events.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n')
-    partial = lines.pop() ?? ''
-    for (const line of lines) {
-      const [nano, hash] = line.trim().split(' ')
-      if (nano && hash) seen.push({ms: Number(BigInt(nano) / 1000n) / 1000, hash})
-    }
-    wake()
-  })
-  return {
-    async next(after) {
-      for (;;) {
-        const hit = seen.find((s) => s.hash !== after)
-        if (hit) {
-          seen.length = 0
-          return hit
-        }
-        await new Promise<void>((resolve) => (wake = resolve))
-      }
-    },
-    stop: () => void events.kill(),
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
-}
 
 async function idleUsage(node: AgentNode): Promise<{cpuPercent: number; rssMb: number}> {
   const read = `pid=$(docker inspect --format '{{.State.Pid}}' berth-agent); awk '{print $14+$15}' /proc/$pid/stat; awk '/VmRSS/ {print $2}' /proc/$pid/status; getconf CLK_TCK`
@@ -69,10 +31,10 @@ async function idleUsage(node: AgentNode): Promise<{cpuPercent: number; rssMb: n
 const node = await startAgentNode('agent-bench')
 try {
   const spec = (i: number) => ({image: WEB_IMAGE, command: ['httpd', '-f', '-p', '8080'], env: {CHANGE: i}, stopTimeout: 2})
-  const events = startEvents(node)
+  const events = startEvents(node.nodeId, ['container=berth-bench'])
   await sleep(500)
   await node.api('PUT', '/v1/services/bench', spec(0))
-  let current = (await events.next('')).hash
+  let current = (await events.next(() => true)).hash
   await waitUntil(async () => (await node.api('GET', '/v1/services/bench')).body.observed?.activeState === 'active', 30_000, 'bench runs')
   const latencies: number[] = []
   for (let i = 1; i <= changes; i++) {
@@ -80,7 +42,7 @@ try {
     const put = Date.now()
     const answer = await node.api('PUT', '/v1/services/bench', spec(i))
     if (answer.status !== 200) throw new Error(`PUT: ${answer.status} ${JSON.stringify(answer.body)}`)
-    const started = await events.next(current)
+    const started = await events.next((e) => e.hash !== current)
     current = started.hash
     latencies.push(started.ms - put)
   }

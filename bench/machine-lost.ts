@@ -14,12 +14,11 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {performance} from 'node:perf_hooks'
-import {setTimeout} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {type AgentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, schedulerKeys} from '../src/layout/records.js'
 import {packageRoot} from '../src/paths.js'
-import {printTable} from './timing.js'
+import {printTable, when} from './timing.js'
 
 const rounds = Number(process.argv[2] ?? 3)
 const reuse = process.env.BERTH_BENCH_CLUSTER
@@ -33,14 +32,6 @@ const container = (node: string) => `berth-${name}-${node}`
 const inNode = (node: string, args: string[]) => execa('docker', ['exec', container(node), ...args])
 const SERVICE = 'lost4'
 const REPLICAS = 4
-
-/** Polls `probe` every 100 ms; resolves with the time since `since` at which it first holds. */
-async function when(since: number, what: string, probe: () => Promise<boolean>, seconds = 180): Promise<number> {
-  for (const deadline = performance.now() + seconds * 1000; performance.now() < deadline; await setTimeout(100)) {
-    if (await probe().catch(() => false)) return performance.now() - since
-  }
-  throw new Error(`${what}: not within ${seconds} s`)
-}
 
 interface Nodes {
   names: string[]

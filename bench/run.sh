@@ -24,6 +24,7 @@ node dist/bench/secrets-upload.js
 node dist/bench/agent-latency.js 25
 node dist/bench/agent-overhead.js 2 30
 node dist/bench/rolling-upgrade.js
+node dist/bench/service-update.js 20
 node dist/bench/restore.js 200
 node dist/bench/power-cut.js 3
 node dist/bench/logs.js 30

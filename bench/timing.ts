@@ -1,4 +1,5 @@
 import {performance} from 'node:perf_hooks'
+import {setTimeout} from 'node:timers/promises'
 
 /** Percentile of sorted samples (nearest rank). */
 export function percentile(sorted: number[], p: number): number {
@@ -35,4 +36,12 @@ export function printTable(title: string, rows: Row[]): void {
     const f = (n: number) => n.toFixed(n < 10 ? 1 : 0)
     console.log(`| ${r.what} | ${r.samples.length} | ${f(percentile(r.samples, 50))} | ${f(percentile(r.samples, 95))} | ${f(r.samples.at(-1)!)} | ${r.target ?? ''} | ${r.note ?? ''} |`)
   }
+}
+
+/** Polls `probe` every 100 ms; resolves with the time since `since` at which it first holds. */
+export async function when(since: number, what: string, probe: () => Promise<boolean>, seconds = 180): Promise<number> {
+  for (const deadline = performance.now() + seconds * 1000; performance.now() < deadline; await setTimeout(100)) {
+    if (await probe().catch(() => false)) return performance.now() - since
+  }
+  throw new Error(`${what}: not within ${seconds} s`)
 }
