@@ -60,7 +60,7 @@ export function describeSteps(steps: Step[]): string {
  * What a command does with a plan: print it (`--dry-run`, returning its titles) or run it,
  * and close what the plan opened (an etcd client) either way.
  */
-export async function planOrRun(plan: {steps: Step[]; close: () => void}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
+export async function planOrRun(plan: {steps: Step[]; close: () => void | Promise<void>}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
   try {
     if (options.dryRun) {
       options.log(describeSteps(plan.steps))
@@ -69,7 +69,7 @@ export async function planOrRun(plan: {steps: Step[]; close: () => void}, option
     await runSteps(plan.steps, options.mode)
     return undefined
   } finally {
-    plan.close()
+    await plan.close()
   }
 }
 

@@ -4,17 +4,15 @@ import {drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} f
 import {machineKeys, type InstalledRecord} from '../layout/records.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
 import type {Cluster, Machine} from '../config/types.js'
-import {BerthError, RemoteCommandError} from '../errors.js'
+import {BerthError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {findMember} from '../etcd/members.js'
 import {imageRef} from '../firstboot/model.js'
+import type {MachineShells} from '../machine/shell.js'
 import {nodeClusterFile} from '../firstboot/cluster-json.js'
 import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from '../cluster/installed-commands.js'
 import {type GateSources, waitHealthy} from './gate.js'
 import {healthProblem, type HealthTarget} from './health.js'
-
-/** Runs a shell command on a machine over SSH (verified host key), `stdin` fed to it. */
-export type Remote = (machine: Machine, command: string, stdin?: string) => Promise<{code: number | null; stdout: string; stderr: string}>
 
 /** Takes a machine out of a load balancer before its upgrade and puts it back after. */
 export interface BalancerHooks {
@@ -28,7 +26,8 @@ export interface UpgradeMachineRequest {
   machine: string
   /** A tag of cluster.yaml's installer repository, or an image reference; default cluster.yaml's installer image. */
   image?: string
-  remote: Remote
+  /** The flow's machines; the caller closes them once the flow is done. */
+  machines: MachineShells
   etcdPrefix: string
   balancer?: BalancerHooks
   timeoutMs: number
@@ -62,11 +61,8 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
     sources = {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
     return sources
   }
-  const run = async (what: string, command: string, stdin?: string) => {
-    const result = await request.remote(machine, command, stdin)
-    if (result.code !== 0) throw new RemoteCommandError(`${machine.name} (${machine.ip})`, what, result.code, result.stderr.trim().split('\n').slice(-12).join('\n'))
-    return result.stdout.trim()
-  }
+  const shell = request.machines.on(machine)
+  const run = async (what: string, command: string, stdin?: string) => (await shell.run(command, {stdin, as: what})).stdout.trim()
 
   const steps: Step[] = [{
     title: `Check etcd's health${machine.role === 'main' ? ` and ${machine.name}'s membership` : ''}`,

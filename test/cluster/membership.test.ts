@@ -12,6 +12,7 @@ import {loadClusterFile} from '../../src/config/load.js'
 import {EtcdStore} from '../../src/agent/store-etcd.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
 import {stopServicesCommand} from '../../src/cluster/installed-commands.js'
+import {machineShells} from '../../src/machine/shell.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
 
@@ -103,11 +104,14 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     const stopped: string[] = []
     const removal = removeMachineSteps({
       cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m),
-      remote: async (machine, command) => {
-        stopped.push(`${machine.name}: ${command}`)
-        if (command.includes('etcd.service')) stopMember(machine.name)
-        return {code: 0, stdout: '', stderr: ''}
-      },
+      machines: machineShells(async (machine) => ({
+        exec: async (command) => {
+          stopped.push(`${machine.name}: ${command}`)
+          if (command.includes('etcd.service')) stopMember(machine.name)
+          return {code: 0, stdout: '', stderr: ''}
+        },
+        close: async () => {},
+      })),
     })
     try {
       await runSteps(removal.steps, 'silent')
