@@ -1,4 +1,3 @@
-import type {Cluster} from '../config/types.js'
 import {BerthError, outputTail} from '../errors.js'
 import type {BalancerHooks} from './machine.js'
 
