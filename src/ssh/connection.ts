@@ -2,8 +2,8 @@ import {Socket} from 'node:net'
 
 import type {Client, ServerHostKeyAlgorithm} from 'ssh2'
 
-import {BerthError, RetryableError, UsageError} from '../errors.js'
-import {checked, type ExecResult} from '../machine/shell.js'
+import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
+import type {ExecResult} from '../machine/shell.js'
 import {connectError, HostKeyMismatchError} from './errors.js'
 import {blobType, fingerprint, parsePublicKey, type PublicKey} from './known-hosts.js'
 import {AtomicUploader, type UploadOptions} from './upload.js'
@@ -172,10 +172,10 @@ export class SshConnection {
     })
   }
 
-  /** Runs a command and throws RemoteCommandError (host, command, code, stderr's tail) unless it exits 0. */
+  /** Runs a command and throws RemoteCommandError (host, command, code, stderr) unless it exits 0. */
   async execChecked(command: string, options: {stdin?: string | Buffer} = {}): Promise<ExecResult> {
     const result = await this.exec(command, options)
-    checked(this.where, command, result)
+    if (result.code !== 0) throw new RemoteCommandError(this.where, command, result.code, result.stderr, result.signal)
     return result
   }
 
