@@ -8,6 +8,8 @@ export interface Step {
   title: string
   /** Returns an optional note shown after the title once done (what it found or changed). */
   run: () => Promise<string | void>
+  /** For --dry-run: what the step would do with its arguments, read from the live cluster; changes nothing. */
+  preview?: () => Promise<string>
 }
 
 /** How progress is shown: a live list on a terminal, plain lines otherwise, nothing with --json. */
@@ -63,8 +65,10 @@ export function describeSteps(steps: Step[]): string {
 export async function planOrRun(plan: {steps: Step[]; close: () => void | Promise<void>}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
   try {
     if (options.dryRun) {
-      options.log(describeSteps(plan.steps))
-      return {plan: plan.steps.map((s) => s.title)}
+      const lines: string[] = []
+      for (const step of plan.steps) lines.push(step.preview ? `${step.title}: ${await step.preview()}` : step.title)
+      options.log(lines.map((line, i) => `${i + 1}. ${line}`).join('\n'))
+      return {plan: lines}
     }
     await runSteps(plan.steps, options.mode)
     return undefined

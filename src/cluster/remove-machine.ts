@@ -9,7 +9,7 @@ import {EtcdCluster} from '../etcd/client.js'
 import {drainMachine, replicaRowsNow, replicatedOn, waitDrained} from './drain.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
-import type {ExecResult, MachineShells} from '../machine/shell.js'
+import {type ExecResult, hostName, type MachineShells} from '../machine/shell.js'
 import {stopServicesCommand} from './installed-commands.js'
 import {checkRemove} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
@@ -81,6 +81,7 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Stop ${old.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
+    preview: async () => `would run \`${stopServicesCommand(cluster.unitPrefix).split('\n').at(-1)}\` on ${hostName(old)}`,
     run: async () => {
       const result = await exec(stopServicesCommand(cluster.unitPrefix))
       if (result.code === 0) return `stopped ${result.stdout.trim() || 'no services'}`
@@ -90,6 +91,11 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Remove ${old.name} from etcd's members`,
+    preview: async () => {
+      const members = await (await client()).members()
+      const found = findMember(members, old.name) ?? findMember(members, old.ip)
+      return found ? `would remove member ${found.name || '(unnamed)'} (id ${found.id}, ${found.peerUrls[0] ?? 'no peer URL'})` : 'not a member: nothing to remove'
+    },
     run: async () => {
       if (!member) return 'nothing to remove'
       await (await client()).remove(member.id)
@@ -97,6 +103,7 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Stop ${old.name}'s etcd for good`,
+    preview: async () => (old.role === 'main' ? `would run \`systemctl disable --now etcd.service\` on ${hostName(old)}` : 'not a member'),
     run: async () => {
       if (old.role !== 'main') return 'not a member'
       // A removed member exits by itself; disabling it keeps systemd from starting it again.
@@ -107,9 +114,11 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Delete ${old.name}'s records from etcd`,
+    preview: async () => `would delete every key under ${request.etcdPrefix}/machines/${old.name}/`,
     run: async () => (await client()).deletePrefix(`${request.etcdPrefix}/machines/${old.name}/`),
   }, {
     title: `Remove ${old.name} from ${path.basename(request.file)}`,
+    preview: async () => `would write ${request.file} without ${old.name}`,
     run: async () => removeMachineFromFile(request.file, old.name),
   }, {
     title: `Record ${old.name}'s removal in the audit trail`,
