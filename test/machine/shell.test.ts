@@ -12,12 +12,14 @@ import {after, before, describe, it} from 'node:test'
 
 import {execa} from 'execa'
 
-import type {Machine} from '../../src/config/types.js'
+import {sshShells} from '../../src/cluster/remote.js'
+import type {Cluster, Machine} from '../../src/config/types.js'
 import {RemoteCommandError} from '../../src/errors.js'
 import {DockerProvider} from '../../src/local-cluster/docker-provider.js'
 import {nodeChannel} from '../../src/local-cluster/node-shell.js'
 import {machineShells, type MachineShells, STDERR_TAIL_LINES} from '../../src/machine/shell.js'
 import {openTestConnection} from '../ssh/fixture.js'
+import {sshTarget} from '../support/services.js'
 
 const machine: Machine = {name: 'main-1', ip: '127.0.0.1', role: 'main', labels: {}} as Machine
 /** Prints 20 numbered lines on stderr, then exits 3. */
@@ -90,6 +92,33 @@ describe('machine shells over SSH (real sshd)', () => {
     await shells.close()
     await shells.close()
     assert.equal(closed, 1)
+  })
+
+  it('sshShells (what the commands use) verifies the host key berth remembers and keeps one connection for the flow', async () => {
+    const t = sshTarget()
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'berth-shell-state-'))
+    try {
+      await writeFile(path.join(stateDir, 'hostkeys.json'), JSON.stringify({'main-1': {private: '', public: t.hostKey}}), {mode: 0o600})
+      const cluster = {name: 'shell', ssh: {user: t.username, keyFiles: []}, machines: [machine]} as unknown as Cluster
+      const shells = sshShells(cluster, {identity: t.privateKeyPath, stateDir, port: t.port, timeoutMs: 5000})
+      try {
+        const shell = shells.on({...machine, ip: t.host})
+        const ports = new Set<string>()
+        for (let i = 0; i < 4; i++) ports.add((await shell.run('echo "$SSH_CONNECTION"')).stdout.trim().split(' ')[1]!)
+        assert.equal(ports.size, 1, `one client port for four commands: ${[...ports].join(', ')}`)
+        const error = await shell.run('echo gone >&2; exit 7').then(() => undefined, (e: unknown) => e)
+        assert.ok(error instanceof RemoteCommandError, String(error))
+        assert.deepEqual([error.host, error.command, error.code, error.stderr], [`main-1 (${t.host})`, 'echo gone >&2; exit 7', 7, 'gone'])
+      } finally {
+        await shells.close()
+      }
+      // A machine berth made no host key for is refused before anything runs.
+      const stranger = sshShells(cluster, {identity: t.privateKeyPath, stateDir, port: t.port, timeoutMs: 5000})
+      await assert.rejects(stranger.on({...machine, name: 'main-9', ip: t.host}).run('true'), /berth has no host key for it/)
+      await stranger.close()
+    } finally {
+      await rm(stateDir, {recursive: true, force: true})
+    }
   })
 })
 
