@@ -81,7 +81,7 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Stop ${old.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
-    preview: async () => `would run \`${stopServicesCommand(cluster.unitPrefix).split('\n').at(-1)}\` on ${hostName(old)}`,
+    preview: async () => `would stop ${cluster.unitPrefix}agent.service, then every service unit the agent wrote, on ${hostName(old)} (a failure is a warning)`,
     run: async () => {
       const result = await exec(stopServicesCommand(cluster.unitPrefix))
       if (result.code === 0) return `stopped ${result.stdout.trim() || 'no services'}`
