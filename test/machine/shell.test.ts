@@ -131,7 +131,7 @@ describe('machine shells over docker exec (a throwaway container)', {timeout: 12
     const context = await mkdtemp(path.join(tmpdir(), 'berth-shell-'))
     try {
       await copyFile('/bin/busybox', path.join(context, 'busybox'))
-      await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sleep", "600"]\n')
+      await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/busybox", "sleep", "600"]\n')
       await execa('docker', ['build', '-q', '-t', image, context], {env: {DOCKER_BUILDKIT: '0'}})
     } finally {
       await rm(context, {recursive: true, force: true})
