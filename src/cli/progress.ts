@@ -1,6 +1,7 @@
 /**
  * Long work is a list of named steps; this is the one place that shows their progress
- * (listr2, loaded on first use). Plans stay data: `--dry-run` prints the same titles.
+ * (listr2, loaded on first use). Plans stay data: `--dry-run` prints the same titles, each
+ * with what its step would do where the step can tell (`preview`).
  */
 
 /** One step of a plan: what it does, in words, and the work. */
@@ -66,7 +67,11 @@ export async function planOrRun(plan: {steps: Step[]; close: () => void | Promis
   try {
     if (options.dryRun) {
       const lines: string[] = []
-      for (const step of plan.steps) lines.push(step.preview ? `${step.title}: ${await step.preview()}` : step.title)
+      for (const step of plan.steps) {
+        // A cluster that cannot be read still gets its plan: the step says why it cannot tell more.
+        const preview = step.preview && await step.preview().catch((error: Error) => `cannot tell what it would do (${error.message})`)
+        lines.push(preview ? `${step.title}: ${preview}` : step.title)
+      }
       options.log(lines.map((line, i) => `${i + 1}. ${line}`).join('\n'))
       return {plan: lines}
     }

@@ -65,6 +65,10 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Drain ${old.name} of replicated work (its replicas move to other machines first)`,
+    preview: async () => {
+      const services = replicatedOn(await replicaRowsNow(await (await client()).records(), cluster.unitPrefix, request.etcdPrefix), old.name)
+      return `would mark ${old.name} drained (reason: removal) and ${services.size === 0 ? 'move nothing: no replicated services on it' : `wait until ${[...services].sort().join(', ')} run elsewhere`}`
+    },
     run: async () => {
       const records = await (await client()).records()
       const services = replicatedOn(await replicaRowsNow(records, cluster.unitPrefix, request.etcdPrefix), old.name)

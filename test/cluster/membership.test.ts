@@ -112,6 +112,7 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     const lines = (JSON.parse(dry.stdout) as {plan: string[]}).plan
     assert.ok(lines.includes(`Remove main-4 from etcd's members: would remove member main-4 (id ${member4.id}, ${member4.peerUrls[0]})`), lines.join('\n'))
     assert.ok(lines.includes(`Remove main-4 from cluster.yaml: would write ${file} without main-4`), lines.join('\n'))
+    assert.ok(lines.includes('Drain main-4 of replicated work (its replicas move to other machines first): would mark main-4 drained (reason: removal) and move nothing: no replicated services on it'), lines.join('\n'))
     assert.ok(lines.includes(`Stop main-4's etcd for good: would run \`systemctl disable --now etcd.service\` on main-4 (${ip(14)})`), lines.join('\n'))
     assert.equal((await voters(endpoint)).length, 4, 'the dry run removed nothing')
     assert.match(await readFile(file, 'utf8'), /main-4/)
