@@ -40,15 +40,20 @@ export class UsageError extends BerthError {
   }
 }
 
-/** A command that failed on a machine: the host, the command, its exit code and stderr. */
+/**
+ * A command that failed on a machine: the host, the command (or what it does), its exit
+ * code (null when a signal ended it) and the tail of its stderr. Secrets go on the
+ * command's stdin, never in the command, so the message can quote it.
+ */
 export class RemoteCommandError extends BerthError {
   constructor(
     readonly host: string,
     readonly command: string,
     readonly code: number | null,
     readonly stderr: string,
+    readonly signal?: string,
   ) {
-    super(`${host}: \`${command}\` exited with ${code ?? 'a signal'}${stderr.trim() ? `: ${stderr.trim()}` : ''}`)
+    super(`${host}: \`${command}\` exited with ${code ?? (signal ? `signal ${signal}` : 'a signal')}${stderr.trim() ? `: ${stderr.trim()}` : ''}`)
   }
 }
 

@@ -5,7 +5,7 @@ import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, identityFlag, stateDirFlag} from '../../src/cli/flags.js'
 import {planOrRun} from '../../src/cli/progress.js'
 import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
-import {sshRemote} from '../../src/upgrade/hooks.js'
+import {sshShells} from '../../src/cluster/remote.js'
 import {resolveTarget} from '../../src/provision/target.js'
 
 export default class RemoveMachine extends BerthCommand {
@@ -33,6 +33,7 @@ export default class RemoveMachine extends BerthCommand {
   async run(): Promise<{removed: string} | {plan: string[]}> {
     const {args, flags} = await this.parse(RemoveMachine)
     const {cluster, stateDir, identity} = await resolveTarget(flags)
+    const machines = sshShells(cluster, {identity, stateDir})
     const plan = removeMachineSteps({
       cluster,
       file: flags.config,
@@ -41,9 +42,9 @@ export default class RemoveMachine extends BerthCommand {
       force: flags.force,
       etcdPrefix: '/berth',
       warn: (message) => this.warn(message),
-      remote: sshRemote(cluster, {identity, stateDir}),
+      machines,
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
     if (dry) return dry
     return {removed: args.old}
   }

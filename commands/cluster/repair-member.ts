@@ -5,7 +5,7 @@ import {BerthCommand} from '../../src/cli/base.js'
 import {planOrRun} from '../../src/cli/progress.js'
 import {resolveTarget, targetFlags} from '../../src/provision/target.js'
 import {repairMemberSteps} from '../../src/recovery/repair.js'
-import {sshRemote} from '../../src/upgrade/hooks.js'
+import {sshShells} from '../../src/cluster/remote.js'
 
 export default class RepairMember extends BerthCommand {
   static override summary = 'Rebuild one etcd member whose data is gone: remove it, wipe it, add it back as a learner, promote it.'
@@ -28,15 +28,16 @@ export default class RepairMember extends BerthCommand {
   async run(): Promise<{repaired: string} | {plan: string[]}> {
     const {args, flags} = await this.parse(RepairMember)
     const {cluster, identity, stateDir} = await resolveTarget(flags)
+    const machines = sshShells(cluster, {identity, stateDir})
     const plan = repairMemberSteps({
       cluster,
       machine: args.machine,
       force: flags.force,
-      remote: sshRemote(cluster, {identity, stateDir}),
+      machines,
       timeoutMs: flags.timeout * 1000,
       warn: (message) => this.warn(message),
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
     if (dry) return dry
     return {repaired: args.machine}
   }

@@ -3,7 +3,8 @@ import {configFlag, stateDirFlag} from '../../src/cli/flags.js'
 import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {UsageError} from '../../src/errors.js'
 import {rollingFlags, rollingMode, upgradeMachineFlags} from '../../src/upgrade/flags.js'
-import {commandHooks, sshRemote} from '../../src/upgrade/hooks.js'
+import {commandHooks} from '../../src/upgrade/hooks.js'
+import {sshShells} from '../../src/cluster/remote.js'
 import {renderRolling} from '../../src/upgrade/render.js'
 import {type RollingResult, rollingUpgrade} from '../../src/upgrade/rolling.js'
 import {resolveTarget} from '../../src/provision/target.js'
@@ -30,12 +31,13 @@ export default class RollingUpgrade extends BerthCommand {
     const {flags} = await this.parse(RollingUpgrade)
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
     const {cluster, stateDir, identity} = await resolveTarget(flags)
+    const machines = sshShells(cluster, {identity, stateDir})
     const result = await rollingUpgrade({
       cluster, image: flags.image, maxParallel: flags['max-parallel'], mode: rollingMode(flags), dryRun: flags['dry-run'], etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
-      remote: sshRemote(cluster, {identity, stateDir}),
+      machines,
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
       log: (line) => this.jsonEnabled() || this.log(line),
-    })
+    }).finally(() => machines.close())
     this.log(renderRolling(result, flags['dry-run']))
     return result
   }

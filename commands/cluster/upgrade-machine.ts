@@ -6,7 +6,8 @@ import {planOrRun} from '../../src/cli/progress.js'
 import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {UsageError} from '../../src/errors.js'
 import {upgradeMachineFlags} from '../../src/upgrade/flags.js'
-import {commandHooks, sshRemote} from '../../src/upgrade/hooks.js'
+import {commandHooks} from '../../src/upgrade/hooks.js'
+import {sshShells} from '../../src/cluster/remote.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
 import {resolveTarget} from '../../src/provision/target.js'
 
@@ -27,12 +28,13 @@ export default class UpgradeMachine extends BerthCommand {
     const {args, flags} = await this.parse(UpgradeMachine)
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
     const {cluster, stateDir, identity} = await resolveTarget(flags)
+    const machines = sshShells(cluster, {identity, stateDir})
     const {image, ...plan} = upgradeMachineSteps({
       cluster, machine: args.machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
-      remote: sshRemote(cluster, {identity, stateDir}),
+      machines,
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
     if (dry) return dry
     return {upgraded: args.machine, image}
   }

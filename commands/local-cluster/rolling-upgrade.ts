@@ -2,7 +2,7 @@ import {BerthCommand} from '../../src/cli/base.js'
 import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {localFlags, openLocal} from '../../src/local-cluster/context.js'
 import {rollingFlags, rollingMode} from '../../src/upgrade/flags.js'
-import {sshRemote} from '../../src/upgrade/hooks.js'
+import {nodeShells} from '../../src/local-cluster/node-shell.js'
 import {renderRolling} from '../../src/upgrade/render.js'
 import {type RollingResult, rollingUpgrade} from '../../src/upgrade/rolling.js'
 
@@ -21,13 +21,14 @@ export default class LocalClusterRollingUpgrade extends BerthCommand {
     const {flags} = await this.parse(LocalClusterRollingUpgrade)
     const local = await openLocal(flags)
     const {localBalancerHooks} = await import('../../src/balancer/local.js')
+    const machines = nodeShells(local.provider, local.record.name)
     const result = await rollingUpgrade({
       cluster: local.cluster, image: flags.image, maxParallel: flags['max-parallel'], mode: rollingMode(flags), dryRun: flags['dry-run'],
       etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
-      remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
+      machines,
       balancer: await localBalancerHooks(local),
       log: (line) => this.jsonEnabled() || this.log(line),
-    })
+    }).finally(() => machines.close())
     this.log(renderRolling(result, flags['dry-run']))
     return result
   }

@@ -5,7 +5,7 @@ import {planOrRun} from '../../src/cli/progress.js'
 import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {localFlags, localMachine, openLocal} from '../../src/local-cluster/context.js'
 import {upgradeFlags} from '../../src/upgrade/flags.js'
-import {sshRemote} from '../../src/upgrade/hooks.js'
+import {nodeShells} from '../../src/local-cluster/node-shell.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
 
 export default class LocalClusterUpgradeMachine extends BerthCommand {
@@ -24,12 +24,13 @@ export default class LocalClusterUpgradeMachine extends BerthCommand {
     const local = await openLocal(flags)
     const machine = localMachine(local, args.node).name
     const {localBalancerHooks} = await import('../../src/balancer/local.js')
+    const machines = nodeShells(local.provider, local.record.name)
     const {image, ...plan} = upgradeMachineSteps({
       cluster: local.cluster, machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
-      remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
+      machines,
       balancer: await localBalancerHooks(local),
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
     if (dry) return dry
     return {upgraded: machine, image}
   }

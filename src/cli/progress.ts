@@ -1,6 +1,7 @@
 /**
  * Long work is a list of named steps; this is the one place that shows their progress
- * (listr2, loaded on first use). Plans stay data: `--dry-run` prints the same titles.
+ * (listr2, loaded on first use). Plans stay data: `--dry-run` prints the same titles, each
+ * with what its step would do where the step can tell (`preview`).
  */
 
 /** One step of a plan: what it does, in words, and the work. */
@@ -8,6 +9,8 @@ export interface Step {
   title: string
   /** Returns an optional note shown after the title once done (what it found or changed). */
   run: () => Promise<string | void>
+  /** For --dry-run: what the step would do with its arguments, read from the live cluster; changes nothing. */
+  preview?: () => Promise<string>
 }
 
 /** How progress is shown: a live list on a terminal, plain lines otherwise, nothing with --json. */
@@ -60,16 +63,22 @@ export function describeSteps(steps: Step[]): string {
  * What a command does with a plan: print it (`--dry-run`, returning its titles) or run it,
  * and close what the plan opened (an etcd client) either way.
  */
-export async function planOrRun(plan: {steps: Step[]; close: () => void}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
+export async function planOrRun(plan: {steps: Step[]; close: () => void | Promise<void>}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
   try {
     if (options.dryRun) {
-      options.log(describeSteps(plan.steps))
-      return {plan: plan.steps.map((s) => s.title)}
+      const lines: string[] = []
+      for (const step of plan.steps) {
+        // A cluster that cannot be read still gets its plan: the step says why it cannot tell more.
+        const preview = step.preview && await step.preview().catch((error: Error) => `cannot tell what it would do (${error.message})`)
+        lines.push(preview ? `${step.title}: ${preview}` : step.title)
+      }
+      options.log(lines.map((line, i) => `${i + 1}. ${line}`).join('\n'))
+      return {plan: lines}
     }
     await runSteps(plan.steps, options.mode)
     return undefined
   } finally {
-    plan.close()
+    await plan.close()
   }
 }
 

@@ -6,6 +6,7 @@ import type {Cluster, Machine} from '../config/types.js'
 import {UsageError} from '../errors.js'
 import {clusterStateDir} from '../firstboot/index.js'
 import {knownHostKeys} from '../firstboot/hostkeys.js'
+import {machineShells, type MachineShells} from '../machine/shell.js'
 import type {SshConnection} from '../ssh/connection.js'
 
 /** The provisioner's private key: `--identity`, else the file beside ssh.authorizedKeyFiles[0], else ~/.ssh/id_ed25519. */
@@ -43,4 +44,27 @@ export async function shellOpener(cluster: Cluster, options: {identity: string; 
 export async function openShell(cluster: Cluster, machine: Machine, options: {identity: string; stateDir?: string; port?: number; timeoutMs?: number}): Promise<SshConnection> {
   const open = await shellOpener(cluster, options)
   return open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
+}
+
+/**
+ * The machines of one flow over SSH, as shellOpener opens them: one connection per machine,
+ * opened on its first command and reused by the rest, closed by `close`. The provisioner's
+ * key and the host keys are read on the first connection.
+ */
+export function sshShells(cluster: Cluster, options: {identity: string; stateDir?: string; timeoutMs?: number; port?: number}): MachineShells {
+  let opener: Promise<ShellOpener> | undefined
+  return machineShells(async (machine) => {
+    const open = await (opener ??= shellOpener(cluster, options).catch((error: unknown) => {
+      opener = undefined
+      throw error
+    }))
+    const connection = await open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
+    return {
+      exec: (command, o) => connection.exec(command, o.stdin === undefined ? {} : {stdin: o.stdin}),
+      get lost() {
+        return connection.closedReason !== undefined
+      },
+      close: () => connection.close(),
+    }
+  })
 }

@@ -3,18 +3,16 @@ import path from 'node:path'
 import {appendAudit} from '../audit/append.js'
 import type {Step} from '../cli/progress.js'
 import {removeMachineFromFile} from '../config/edit.js'
-import type {Cluster, Machine} from '../config/types.js'
+import type {Cluster} from '../config/types.js'
 import {UnsafeOperationError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {drainMachine, replicaRowsNow, replicatedOn, waitDrained} from './drain.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
+import {type ExecResult, hostName, type MachineShells} from '../machine/shell.js'
 import {stopServicesCommand} from './installed-commands.js'
 import {checkRemove} from './safety.js'
 import {etcdEndpoints, machineNamed} from './target.js'
-
-/** Runs a shell command on a machine over SSH (verified host key); rejects when unreachable. */
-export type RemoteRunner = (machine: Machine, command: string) => Promise<{code: number | null; stdout: string; stderr: string}>
 
 /** What `cluster remove-machine` is asked to do. */
 export interface RemoveMachineRequest {
@@ -25,7 +23,8 @@ export interface RemoveMachineRequest {
   force: boolean
   /** Where the machine's own records live in etcd (`<prefix>/machines/<name>/`). */
   etcdPrefix: string
-  remote: RemoteRunner
+  /** The flow's machines; the caller closes them once the flow is done. */
+  machines: MachineShells
   warn: (message: string) => void
   /** How long the drain may wait for the machine's replicas to run elsewhere (default 120 s). */
   drainTimeoutMs?: number
@@ -48,6 +47,8 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
   let etcd: EtcdCluster | undefined
   let member: MemberStatus | undefined
   const client = async () => (etcd ??= await EtcdCluster.connect([...new Set(endpoints)]))
+  // The machine being removed is often dead: an unreachable one reads as a failed command, not a failed step.
+  const exec = async (command: string): Promise<ExecResult> => request.machines.on(old).exec(command).catch((error: Error) => ({code: null, stdout: '', stderr: error.message}))
 
   const steps: Step[] = [{
     title: `Check etcd's members, health and quorum through ${existing.name}`,
@@ -64,6 +65,10 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Drain ${old.name} of replicated work (its replicas move to other machines first)`,
+    preview: async () => {
+      const services = replicatedOn(await replicaRowsNow(await (await client()).records(), cluster.unitPrefix, request.etcdPrefix), old.name)
+      return `would mark ${old.name} drained (reason: removal) and ${services.size === 0 ? 'move nothing: no replicated services on it' : `wait until ${[...services].sort().join(', ')} run elsewhere`}`
+    },
     run: async () => {
       const records = await (await client()).records()
       const services = replicatedOn(await replicaRowsNow(records, cluster.unitPrefix, request.etcdPrefix), old.name)
@@ -80,8 +85,9 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Stop ${old.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
+    preview: async () => `would stop ${cluster.unitPrefix}agent.service, then every service unit the agent wrote, on ${hostName(old)} (a failure is a warning)`,
     run: async () => {
-      const result = await request.remote(old, stopServicesCommand(cluster.unitPrefix)).catch((error: Error) => ({code: null, stdout: '', stderr: error.message}))
+      const result = await exec(stopServicesCommand(cluster.unitPrefix))
       if (result.code === 0) return `stopped ${result.stdout.trim() || 'no services'}`
       // A dead machine is the usual reason to remove one: that must not block its removal.
       request.warn(`could not stop the services on ${old.name} (${result.stderr.trim() || `exit ${result.code}`}); removing it anyway`)
@@ -89,6 +95,11 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Remove ${old.name} from etcd's members`,
+    preview: async () => {
+      const members = await (await client()).members()
+      const found = findMember(members, old.name) ?? findMember(members, old.ip)
+      return found ? `would remove member ${found.name || '(unnamed)'} (id ${found.id}, ${found.peerUrls[0] ?? 'no peer URL'})` : 'not a member: nothing to remove'
+    },
     run: async () => {
       if (!member) return 'nothing to remove'
       await (await client()).remove(member.id)
@@ -96,19 +107,22 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
     },
   }, {
     title: `Stop ${old.name}'s etcd for good`,
+    preview: async () => (old.role === 'main' ? `would run \`systemctl disable --now etcd.service\` on ${hostName(old)}` : 'not a member'),
     run: async () => {
       if (old.role !== 'main') return 'not a member'
       // A removed member exits by itself; disabling it keeps systemd from starting it again.
-      const result = await request.remote(old, 'systemctl disable --now etcd.service').catch((error: Error) => ({code: null, stdout: '', stderr: error.message}))
+      const result = await exec('systemctl disable --now etcd.service')
       if (result.code === 0) return 'stopped and disabled'
       request.warn(`could not stop etcd on ${old.name} (${result.stderr.trim() || `exit ${result.code}`}); it was removed from the cluster and cannot rejoin it`)
       return 'unreachable: skipped'
     },
   }, {
     title: `Delete ${old.name}'s records from etcd`,
+    preview: async () => `would delete every key under ${request.etcdPrefix}/machines/${old.name}/`,
     run: async () => (await client()).deletePrefix(`${request.etcdPrefix}/machines/${old.name}/`),
   }, {
     title: `Remove ${old.name} from ${path.basename(request.file)}`,
+    preview: async () => `would write ${request.file} without ${old.name}`,
     run: async () => removeMachineFromFile(request.file, old.name),
   }, {
     title: `Record ${old.name}'s removal in the audit trail`,

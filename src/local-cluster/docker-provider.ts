@@ -115,11 +115,12 @@ export class DockerProvider implements NodeProvider {
     await docker.getContainer(id).remove({force: true, v: true}).catch(ignoreNotFound)
   }
 
-  /** Runs a command inside a node, as `docker exec` does, and collects its output. */
-  async exec(id: string, argv: string[]): Promise<ExecResult> {
+  /** Runs a command inside a node, as `docker exec` does, and collects its output; `stdin` is written, then closed. */
+  async exec(id: string, argv: string[], options: {stdin?: string | Buffer} = {}): Promise<ExecResult> {
     const docker = await this.docker()
-    const exec = await docker.getContainer(id).exec({Cmd: argv, AttachStdout: true, AttachStderr: true})
-    const stream = await exec.start({hijack: true, stdin: false})
+    const withStdin = options.stdin !== undefined
+    const exec = await docker.getContainer(id).exec({Cmd: argv, AttachStdout: true, AttachStderr: true, AttachStdin: withStdin})
+    const stream = await exec.start({hijack: true, stdin: withStdin})
     const stdout = new PassThrough()
     const stderr = new PassThrough()
     const out: Buffer[] = []
@@ -127,12 +128,15 @@ export class DockerProvider implements NodeProvider {
     stdout.on('data', (chunk: Buffer) => out.push(chunk))
     stderr.on('data', (chunk: Buffer) => err.push(chunk))
     docker.modem.demuxStream(stream, stdout, stderr)
-    await new Promise<void>((resolve, reject) => {
+    const ended = new Promise<void>((resolve, reject) => {
       stream.on('end', resolve)
       stream.on('error', reject)
     })
+    // Half-closing the hijacked connection is the end of the command's stdin.
+    if (withStdin) stream.end(options.stdin)
+    await ended
     const {ExitCode} = await exec.inspect()
-    return {exitCode: ExitCode ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}
+    return {code: ExitCode ?? null, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}
   }
 
   /** Runs the registry at `.2` of the cluster's subnet, its storage in a labelled volume. */

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {type AddMachineRequest, type AddMachineResult, addMachineSteps} from '../cluster/add-machine.js'
 import {removeMachineSteps} from '../cluster/remove-machine.js'
-import {sshRemote} from '../upgrade/hooks.js'
+import {nodeShells} from './node-shell.js'
 import {type ProgressMode, runSteps} from '../cli/progress.js'
 import {loadClusterFile} from '../config/load.js'
 import type {Machine, Role} from '../config/types.js'
@@ -72,12 +72,13 @@ async function bootAndPromote(local: LocalCluster, machine: Machine, base: Omit<
   }
 }
 
-/** Removes a node: `cluster remove-machine` (quorum checked, etcd stopped over SSH), then its container. */
+/** Removes a node: `cluster remove-machine` (quorum checked, etcd stopped through `docker exec`), then its container. */
 export async function removeLocalNode(local: LocalCluster, name: string, options: {force: boolean; mode: ProgressMode; warn: (m: string) => void}): Promise<void> {
   const existing = local.cluster.machines.find((m) => m.role === 'main' && m.name !== name)?.name ?? name
+  const machines = nodeShells(local.provider, local.record.name)
   const removal = removeMachineSteps({
     cluster: local.cluster, file: local.paths.clusterFile, existing, old: name, force: options.force, etcdPrefix: '/berth', warn: options.warn,
-    remote: sshRemote(local.cluster, {identity: local.paths.key, stateDir: local.paths.stateDir}),
+    machines,
   })
   const node = (await local.provider.listNodes(local.record.name)).find((n) => n.machine === name)
   removal.steps.push({title: `Remove ${name}'s container`, run: async () => (node ? local.provider.removeNode(node.id) : 'no container')})
@@ -85,5 +86,6 @@ export async function removeLocalNode(local: LocalCluster, name: string, options
     await runSteps(removal.steps, options.mode)
   } finally {
     removal.close()
+    await machines.close()
   }
 }

@@ -3,6 +3,9 @@
  * nodes booted from a first-boot seed, and a registry the nodes can pull from. The Docker
  * provider implements it today; a Vagrant provider can implement it later.
  */
+import type {ExecResult} from '../machine/shell.js'
+
+export type {ExecResult} from '../machine/shell.js'
 
 /** The labels every object of a local cluster carries; listing and cleanup go by them. */
 export const LABEL = {
@@ -51,13 +54,6 @@ export interface RegistryInfo {
   volume: string
 }
 
-/** The outcome of a command run inside a node. */
-export interface ExecResult {
-  exitCode: number
-  stdout: string
-  stderr: string
-}
-
 /** Runs the nodes of local clusters; every method that changes something works by id. */
 export interface NodeProvider {
   createNetwork(cluster: string, run: string): Promise<ClusterNetwork>
@@ -67,7 +63,8 @@ export interface NodeProvider {
   listNodes(cluster: string): Promise<NodeInfo[]>
   restartNode(id: string): Promise<void>
   removeNode(id: string): Promise<void>
-  exec(id: string, argv: string[]): Promise<ExecResult>
+  /** Runs argv inside a node, as `docker exec` does; `stdin`, if given, is written and then closed. */
+  exec(id: string, argv: string[], options?: {stdin?: string | Buffer}): Promise<ExecResult>
   startRegistry(network: ClusterNetwork, run: string, image: string): Promise<RegistryInfo>
   stopRegistry(registry: Pick<RegistryInfo, 'id' | 'volume'>): Promise<void>
 }

@@ -1,12 +1,12 @@
 import type {Step} from '../cli/progress.js'
-import type {RemoteRunner} from '../cluster/remove-machine.js'
 import {checkAdd, checkRemove} from '../cluster/safety.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
-import {RemoteCommandError, UnsafeOperationError, UsageError} from '../errors.js'
+import {UnsafeOperationError, UsageError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
+import type {MachineShells} from '../machine/shell.js'
 import {startEtcdCommand, stopEtcdCommand, wipeAndJoinCommand} from './node-commands.js'
 
 /** What `cluster repair-member` is asked to do. */
@@ -14,7 +14,8 @@ export interface RepairRequest {
   cluster: Cluster
   machine: string
   force: boolean
-  remote: RemoteRunner
+  /** The flow's machines; the caller closes them once the flow is done. */
+  machines: MachineShells
   timeoutMs: number
   warn: (message: string) => void
 }
@@ -37,8 +38,8 @@ export function repairMemberSteps(request: RepairRequest): {steps: Step[]; close
   let old: MemberStatus | undefined
   let learner: string | undefined
   const run = async (command: string) => {
-    const r = await request.remote(machine, command)
-    if (r.code !== 0) throw new RemoteCommandError(machine.name, command.split('\n').at(-1)!, r.code, r.stderr)
+    // The plan is built without reaching the machine (--dry-run): its shell is asked for at the first command.
+    await request.machines.on(machine).run(command, {as: command.split('\n').at(-1)!})
   }
   const refuseUnless = (verdict: ReturnType<typeof checkRemove>, what: string) => {
     if (!verdict.safe && (!verdict.overridable || !request.force)) throw new UnsafeOperationError(`refusing to ${what}: ${verdict.reason}${verdict.overridable ? '; pass --force to go on anyway' : ''}`)

@@ -3,9 +3,12 @@ import {Socket} from 'node:net'
 import type {Client, ServerHostKeyAlgorithm} from 'ssh2'
 
 import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
+import type {ExecResult} from '../machine/shell.js'
 import {connectError, HostKeyMismatchError} from './errors.js'
 import {blobType, fingerprint, parsePublicKey, type PublicKey} from './known-hosts.js'
 import {AtomicUploader, type UploadOptions} from './upload.js'
+
+export type {ExecResult} from '../machine/shell.js'
 
 /** Where and as whom to connect, and the only host keys to accept. */
 export interface ConnectOptions {
@@ -18,14 +21,6 @@ export interface ConnectOptions {
   knownHostKeys: string[]
   /** Time from the TCP connect to a finished handshake; default 20 s. */
   timeoutMs?: number
-}
-
-/** What a remote command printed and how it ended; `code` is null when a signal (`SIGTERM`...) ended it. */
-export interface ExecResult {
-  code: number | null
-  signal?: string
-  stdout: string
-  stderr: string
 }
 
 /** A terminal's size (and its TERM), as a pty request and window changes carry it. */
@@ -180,7 +175,7 @@ export class SshConnection {
   /** Runs a command and throws RemoteCommandError (host, command, code, stderr) unless it exits 0. */
   async execChecked(command: string, options: {stdin?: string | Buffer} = {}): Promise<ExecResult> {
     const result = await this.exec(command, options)
-    if (result.code !== 0) throw new RemoteCommandError(this.where, command, result.code, result.stderr)
+    if (result.code !== 0) throw new RemoteCommandError(this.where, command, result.code, result.stderr, result.signal)
     return result
   }
 

@@ -1,19 +1,5 @@
-import type {Cluster} from '../config/types.js'
 import {BerthError, outputTail} from '../errors.js'
-import {openShell} from '../cluster/remote.js'
-import type {BalancerHooks, Remote} from './machine.js'
-
-/** A Remote over SSH with berth's known host keys: one connection per command. */
-export function sshRemote(cluster: Cluster, options: {identity: string; stateDir?: string}): Remote {
-  return async (machine, command, stdin) => {
-    const shell = await openShell(cluster, machine, options)
-    try {
-      return await shell.exec(command, stdin === undefined ? {} : {stdin})
-    } finally {
-      await shell.close()
-    }
-  }
-}
+import type {BalancerHooks} from './machine.js'
 
 /**
  * Balancer hooks from two shell commands (`--drain-command`, `--ready-command`), run on

@@ -4,17 +4,15 @@ import {drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} f
 import {machineKeys, type InstalledRecord} from '../layout/records.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
 import type {Cluster, Machine} from '../config/types.js'
-import {BerthError, RemoteCommandError} from '../errors.js'
+import {BerthError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {findMember} from '../etcd/members.js'
 import {imageRef} from '../firstboot/model.js'
+import {hostName, type MachineShells} from '../machine/shell.js'
 import {nodeClusterFile} from '../firstboot/cluster-json.js'
 import {removeInstalledCommand, runInstallerCommand, stopServicesCommand} from '../cluster/installed-commands.js'
 import {type GateSources, waitHealthy} from './gate.js'
 import {healthProblem, type HealthTarget} from './health.js'
-
-/** Runs a shell command on a machine over SSH (verified host key), `stdin` fed to it. */
-export type Remote = (machine: Machine, command: string, stdin?: string) => Promise<{code: number | null; stdout: string; stderr: string}>
 
 /** Takes a machine out of a load balancer before its upgrade and puts it back after. */
 export interface BalancerHooks {
@@ -28,7 +26,8 @@ export interface UpgradeMachineRequest {
   machine: string
   /** A tag of cluster.yaml's installer repository, or an image reference; default cluster.yaml's installer image. */
   image?: string
-  remote: Remote
+  /** The flow's machines; the caller closes them once the flow is done. */
+  machines: MachineShells
   etcdPrefix: string
   balancer?: BalancerHooks
   timeoutMs: number
@@ -62,11 +61,8 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
     sources = {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
     return sources
   }
-  const run = async (what: string, command: string, stdin?: string) => {
-    const result = await request.remote(machine, command, stdin)
-    if (result.code !== 0) throw new RemoteCommandError(`${machine.name} (${machine.ip})`, what, result.code, result.stderr.trim().split('\n').slice(-12).join('\n'))
-    return result.stdout.trim()
-  }
+  const shell = request.machines.on(machine)
+  const run = async (what: string, command: string, stdin?: string) => (await shell.run(command, {stdin, as: what})).stdout.trim()
 
   const steps: Step[] = [{
     title: `Check etcd's health${machine.role === 'main' ? ` and ${machine.name}'s membership` : ''}`,
@@ -84,6 +80,11 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
   let drainedBefore = false
   steps.push({
     title: `Drain ${machine.name} of replicated work (its replicas move to other machines first)`,
+    preview: async () => {
+      const s = await connect()
+      const services = replicatedOn(await replicaRowsNow(s.records, prefix, s.prefix), machine.name)
+      return `would mark ${machine.name} drained (reason: upgrade to ${image}) and ${services.size === 0 ? 'move nothing: no replicated services on it' : `wait until ${[...services].sort().join(', ')} run elsewhere`}`
+    },
     run: async () => {
       const s = await connect()
       const services = replicatedOn(await replicaRowsNow(s.records, prefix, s.prefix), machine.name)
@@ -92,15 +93,18 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
       return services.size === 0 ? 'no replicated services on it' : `${[...services].sort().join(', ')} run elsewhere`
     },
   })
-  if (request.balancer) steps.push({title: `Drain ${machine.name} from the balancer`, run: () => request.balancer!.drain(machine)})
+  if (request.balancer) steps.push({title: `Drain ${machine.name} from the balancer`, run: () => request.balancer!.drain(machine), preview: async () => `would take ${hostName(machine)} out of the balancer`})
   steps.push({
     title: `Stop ${machine.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
     run: async () => `stopped ${(await run('stop the agent and services', stopServicesCommand(prefix))) || 'no services'}`,
+    preview: async () => `would stop ${prefix}agent.service, then every service unit the agent wrote, on ${hostName(machine)}`,
   }, {
     title: `Remove ${machine.name}'s installed system (units, agent options, env files; etcd and secrets stay)`,
     run: async () => `removed ${(await run('remove the installed system', removeInstalledCommand(prefix))).split('\n').filter(Boolean).length} units`,
+    preview: async () => `would remove ${prefix}agent.service and the agent's units, /etc/berth/agent.json and /run/berth/*.env on ${hostName(machine)}`,
   }, {
     title: `Run the installer ${image} on ${machine.name}`,
+    preview: async () => `would write /etc/berth/cluster.json (installer image ${image}) on ${hostName(machine)}, pull ${image} and start ${prefix}installer.service`,
     run: async () => {
       // cluster.json names the image the installer installs the agent from: point it at the target.
       const clusterJson = `${JSON.stringify(nodeClusterFile(cluster, image), null, 2)}\n`
@@ -110,10 +114,16 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
   }, {
     title: `Wait until ${machine.name} is healthy (etcd, installer record, agent converged, services active)`,
     run: async () => waitHealthy(await connect(), machine.name, target, request.timeoutMs),
+    preview: async () => `would wait up to ${Math.round(request.timeoutMs / 1000)} s for version ${image}`,
   })
-  if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine)})
+  if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine), preview: async () => `would put ${hostName(machine)} back into the balancer`})
   steps.push({
     title: `Take ${machine.name} back into placement (unless it was drained before the upgrade)`,
+    preview: async () => {
+      const s = await connect()
+      const drained = await s.records.get<{since: string}>(machineKeys(machine.name, s.prefix).drain)
+      return drained ? `would leave it drained: an operator drained it at ${drained.since}` : 'would take it back into placement'
+    },
     run: async () => {
       if (drainedBefore) return 'left drained, as it was'
       const s = await connect()

@@ -5,7 +5,8 @@ import {rollingUpgradeKey} from '../layout/records.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
 import {BerthError, UsageError} from '../errors.js'
-import {type BalancerHooks, type Remote, targetImage, upgradeMachineSteps} from './machine.js'
+import type {MachineShells} from '../machine/shell.js'
+import {type BalancerHooks, targetImage, upgradeMachineSteps} from './machine.js'
 import {orderOf, planWaves, type Wave} from './plan.js'
 import {describeRecord, finishRecord, isUnfinished, markDone, markFailed, remaining, resumeRecord, startRecord} from './progress.js'
 import {RecordStore} from '../etcd/records.js'
@@ -18,7 +19,8 @@ export interface RollingRequest {
   mode: 'start' | 'resume' | 'abandon'
   /** Only plan: nothing is changed, not even the record. */
   dryRun: boolean
-  remote: Remote
+  /** The flow's machines, one connection each for the whole upgrade; the caller closes them. */
+  machines: MachineShells
   etcdPrefix: string
   balancer?: BalancerHooks
   timeoutMs: number

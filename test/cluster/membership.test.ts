@@ -12,6 +12,7 @@ import {loadClusterFile} from '../../src/config/load.js'
 import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
 import {stopServicesCommand} from '../../src/cluster/installed-commands.js'
+import {machineShells} from '../../src/machine/shell.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
 
@@ -97,17 +98,39 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     const four = await until(() => voters(endpoint), (v) => v.length === 4 && v.every((m) => m.healthy && !m.learner))
     assert.deepEqual(four.map((m) => [m.name, m.learner, m.healthy]), [['main-1', false, true], ['main-2', false, true], ['main-3', false, true], ['main-4', false, true]])
 
+    // The dry run names the member it would remove, read from the live cluster, and changes nothing.
+    const member4 = await (async () => {
+      const etcd = await EtcdCluster.connect([endpoint])
+      try {
+        return (await etcd.members()).find((m) => m.name === 'main-4')!
+      } finally {
+        etcd.close()
+      }
+    })()
+    const dry = await berth(['cluster', 'remove-machine', 'main-1', 'main-4', '-c', file, '--dry-run', '--json'], {env})
+    assert.equal(dry.exitCode, 0, dry.stderr)
+    const lines = (JSON.parse(dry.stdout) as {plan: string[]}).plan
+    assert.ok(lines.includes(`Remove main-4 from etcd's members: would remove member main-4 (id ${member4.id}, ${member4.peerUrls[0]})`), lines.join('\n'))
+    assert.ok(lines.includes(`Remove main-4 from cluster.yaml: would write ${file} without main-4`), lines.join('\n'))
+    assert.ok(lines.includes('Drain main-4 of replicated work (its replicas move to other machines first): would mark main-4 drained (reason: removal) and move nothing: no replicated services on it'), lines.join('\n'))
+    assert.ok(lines.includes(`Stop main-4's etcd for good: would run \`systemctl disable --now etcd.service\` on main-4 (${ip(14)})`), lines.join('\n'))
+    assert.equal((await voters(endpoint)).length, 4, 'the dry run removed nothing')
+    assert.match(await readFile(file, 'utf8'), /main-4/)
+
     // Remove main-4 safely; the "machine" runner stops its etcd as SSH would.
     const {cluster} = await loadClusterFile(file)
     const warnings: string[] = []
     const stopped: string[] = []
     const removal = removeMachineSteps({
       cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m),
-      remote: async (machine, command) => {
-        stopped.push(`${machine.name}: ${command}`)
-        if (command.includes('etcd.service')) stopMember(machine.name)
-        return {code: 0, stdout: '', stderr: ''}
-      },
+      machines: machineShells(async (machine) => ({
+        exec: async (command) => {
+          stopped.push(`${machine.name}: ${command}`)
+          if (command.includes('etcd.service')) stopMember(machine.name)
+          return {code: 0, stdout: '', stderr: ''}
+        },
+        close: async () => {},
+      })),
     })
     try {
       await runSteps(removal.steps, 'silent')

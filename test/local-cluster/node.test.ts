@@ -82,7 +82,7 @@ async function waitForSsh(host: string, command: string, timeoutMs = 30_000): Pr
 async function execOk(argv: string[]): Promise<string> {
   assert.ok(node)
   const result = await provider.exec(node.id, argv)
-  assert.equal(result.exitCode, 0, `${argv.join(' ')}: ${result.stdout}${result.stderr}`)
+  assert.equal(result.code, 0, `${argv.join(' ')}: ${result.stdout}${result.stderr}`)
   return result.stdout.trim()
 }
 

@@ -10,6 +10,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {loadClusterFile} from '../../src/config/load.js'
+import {machineShells} from '../../src/machine/shell.js'
 import {shipped} from '../../src/paths.js'
 import {backupSteps} from '../../src/recovery/backup.js'
 import {restoreCommand, wipeAndJoinCommand} from '../../src/recovery/node-commands.js'
@@ -49,7 +50,7 @@ describe('recovery plans', () => {
 
   it('repair-member: check quorum, stop, remove, wipe, learner, promote', async () => {
     const {cluster} = await loadClusterFile(fixture)
-    const plan = repairMemberSteps({cluster, machine: '10.20.0.12', force: false, remote: unused, timeoutMs: 1000, warn: unused})
+    const plan = repairMemberSteps({cluster, machine: '10.20.0.12', force: false, machines: machineShells(unused), timeoutMs: 1000, warn: unused})
     assert.deepEqual(plan.steps.map((s) => s.title), [
       'Check etcd\'s members, health and quorum through the main machines other than main-2',
       'Stop etcd on main-2',

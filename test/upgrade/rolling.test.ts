@@ -10,9 +10,9 @@ import {after, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {machineKeys, rollingUpgradeKey, type RollingUpgradeRecord} from '../../src/layout/records.js'
-import type {Cluster} from '../../src/config/types.js'
+import type {Cluster, Machine} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
-import type {Remote} from '../../src/upgrade/machine.js'
+import {type ExecResult, machineShells, type MachineShells} from '../../src/machine/shell.js'
 import {type RollingRequest, RollingUpgradeStopped, rollingUpgrade} from '../../src/upgrade/rolling.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {etcdUrl} from '../support/services.js'
@@ -31,7 +31,7 @@ function machines(store: RecordStore, broken: Set<string>) {
   const installs: string[] = []
   let running = 0
   let maxRunning = 0
-  const remote: Remote = async (machine, command) => {
+  const remote = async (machine: Machine, command: string): Promise<ExecResult> => {
     if (!command.includes('systemctl start \'berth-installer.service\'')) return {code: 0, stdout: '', stderr: ''}
     running++
     maxRunning = Math.max(maxRunning, running)
@@ -48,7 +48,7 @@ function machines(store: RecordStore, broken: Set<string>) {
       running--
     }
   }
-  return {remote, installs, maxRunning: () => maxRunning}
+  return {remote: machineShells(async (machine) => ({exec: (command) => remote(machine, command), close: async () => {}})), installs, maxRunning: () => maxRunning}
 }
 
 describe('rolling upgrade executor (real etcd)', () => {
@@ -61,8 +61,8 @@ describe('rolling upgrade executor (real etcd)', () => {
     store.close()
   })
 
-  const request = (remote: Remote, extra: Partial<RollingRequest>): RollingRequest => ({
-    cluster, image: '2.0', maxParallel: 1, mode: 'start', dryRun: false, remote, etcdPrefix: prefix, timeoutMs: 5000, log: () => {}, ...extra,
+  const request = (remote: MachineShells, extra: Partial<RollingRequest>): RollingRequest => ({
+    cluster, image: '2.0', maxParallel: 1, mode: 'start', dryRun: false, machines: remote, etcdPrefix: prefix, timeoutMs: 5000, log: () => {}, ...extra,
   })
 
   it('runs workers in waves of --max-parallel, then the main machine, and records the end', async () => {
