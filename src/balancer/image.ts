@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 
-import {BerthError, outputTail} from '../errors.js'
 import {ensureBaseImage} from '../images/base.js'
+import {ensureImage} from '../images/ensure.js'
 
 // Debian's haproxy, and socat to talk to its admin socket; never anything from Docker Hub.
 const DOCKERFILE = `ARG BASE
@@ -16,12 +16,15 @@ CMD ["/usr/sbin/haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
 
 /** Builds the balancer image (`berth-balancer:<hash>` over this Dockerfile and the base image) unless it exists. */
 export async function ensureBalancerImage(progress: (line: string) => void = () => {}): Promise<string> {
-  const {execa} = await import('execa')
   const base = await ensureBaseImage({pullTimeoutMs: 0, onProgress: progress})
   const tag = `berth-balancer:${createHash('sha256').update(DOCKERFILE).update(base.id).digest('hex').slice(0, 12)}`
-  if ((await execa('docker', ['image', 'inspect', tag], {reject: false})).exitCode === 0) return tag
-  progress(`docker build -t ${tag}`)
-  const built = await execa('docker', ['build', '--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=balancer', '-t', tag, '-'], {input: DOCKERFILE, env: {DOCKER_BUILDKIT: '0'}, reject: false, all: true})
-  if (built.exitCode !== 0) throw new BerthError(`docker build of the balancer image failed: ${outputTail(built.all, 5)}`)
+  await ensureImage({
+    tag,
+    args: ['--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=balancer'],
+    context: '-',
+    dockerfile: DOCKERFILE,
+    onProgress: progress,
+    output: {stream: false, announce: `docker build -t ${tag}`, failure: (tail) => `docker build of the balancer image failed: ${tail}`, tailLines: 5},
+  })
   return tag
 }

@@ -1,6 +1,5 @@
-import {setTimeout as sleep} from 'node:timers/promises'
-
 import {BerthError} from '../errors.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import {type LocalCluster, localNetwork} from '../local-cluster/context.js'
 import {addressIn} from '../local-cluster/subnet.js'
 import type {BalancerHooks} from '../upgrade/machine.js'
@@ -44,15 +43,15 @@ export async function serverStats(info: BalancerInfo): Promise<ServerStat[]> {
 }
 
 /** Polls `show stat` (no fixed sleep) until `done` holds; fails with the last states on timeout. */
-async function waitServers(info: BalancerInfo, done: (servers: ServerStat[]) => boolean, what: string, timeoutMs: number): Promise<ServerStat[]> {
-  const deadline = Date.now() + timeoutMs
-  let last: ServerStat[] | string = 'no answer yet'
-  for (;;) {
-    last = await serverStats(info).catch((error: Error) => error.message)
-    if (typeof last !== 'string' && done(last)) return last
-    if (Date.now() > deadline) throw new BerthError(`balancer: not ${what} within ${timeoutMs / 1000} s (${typeof last === 'string' ? last : last.map((s) => `${s.name} ${s.status}`).join(', ')})`)
-    await sleep(200)
-  }
+async function waitServers(info: BalancerInfo, finished: (servers: ServerStat[]) => boolean, what: string, timeoutMs: number): Promise<ServerStat[]> {
+  return pollUntil(async () => {
+    const servers = await serverStats(info)
+    return finished(servers) ? done(servers) : notYet(servers)
+  }, {
+    timeoutMs,
+    intervalMs: 200,
+    onTimeout: (last) => new BerthError(`balancer: not ${what} within ${timeoutMs / 1000} s (${last.error instanceof Error ? last.error.message : (last.seen ?? []).map((s) => `${s.name} ${s.status}`).join(', ')})`),
+  })
 }
 
 /** Drains a server (no new requests) and waits until its requests in flight are done. */

@@ -1,7 +1,6 @@
-import {setTimeout as sleep} from 'node:timers/promises'
-
 import {appendAudit} from '../audit/append.js'
 import {BerthError} from '../errors.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import {ETCD_PREFIX, machineKeys} from '../layout/records.js'
 import type {RecordStore} from '../etcd/records.js'
 import type {ReplicaRow} from '../scheduler/ps.js'
@@ -68,11 +67,14 @@ export async function replicaRowsNow(store: RecordStore, unitPrefix: string, pre
  */
 export async function waitDrained(store: RecordStore, machine: string, services: ReadonlySet<string>, options: {timeoutMs: number; unitPrefix: string; prefix?: string; onLeft?: (left: string[]) => void}): Promise<void> {
   const rows = (): Promise<ReplicaRow[]> => replicaRowsNow(store, options.unitPrefix, options.prefix)
-  for (const deadline = Date.now() + options.timeoutMs; ;) {
+  await pollUntil(async () => {
     const left = drainLeft(await rows(), machine, services)
     options.onLeft?.(left)
-    if (left.length === 0) return
-    if (Date.now() > deadline) throw new BerthError(`${machine} is drained, but not every replica runs elsewhere within ${options.timeoutMs / 1000} s: ${left.join(', ')}; see berth service ps`)
-    await sleep(500)
-  }
+    return left.length === 0 ? done(undefined) : notYet(left)
+  }, {
+    timeoutMs: options.timeoutMs,
+    intervalMs: 500,
+    retryOn: () => false,
+    onTimeout: (last) => new BerthError(`${machine} is drained, but not every replica runs elsewhere within ${options.timeoutMs / 1000} s: ${(last.seen ?? []).join(', ')}; see berth service ps`),
+  })
 }

@@ -1,8 +1,8 @@
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
-import {BerthError, outputTail} from '../errors.js'
 import {contextHash} from './base.js'
+import {buildArgv, ensureImage, type ImageToEnsure} from './ensure.js'
 
 /**
  * One way to build an image from a context: hash what goes in, build only when no image
@@ -50,25 +50,30 @@ export async function buildHash(input: Pick<ImageBuildInput, 'context' | 'docker
 
 /** The `docker build` argv (without `docker`) for an input whose hash is known. */
 export function buildArgs(input: ImageBuildInput, tag: string, hash: string): string[] {
-  const args = ['build', '-q']
-  if (input.dockerfile) args.push('-f', input.dockerfile)
-  for (const [name, value] of Object.entries(input.args ?? {})) args.push('--build-arg', `${name}=${value}`)
-  for (const [name, value] of Object.entries({...input.labels, [HASH_LABEL]: hash})) args.push('--label', `${name}=${value}`)
-  args.push('-t', tag, input.context)
-  return args
+  return buildArgv(toEnsure(input, tag, hash))
 }
 
 /** Builds the image unless the host's dockerd has `tag` with this hash already. */
 export async function buildImage(input: ImageBuildInput): Promise<ImageBuildResult> {
-  const started = performance.now()
-  const {execa} = await import('execa')
   const hash = await buildHash(input)
   const tag = input.tag ?? `${input.repository}:${hash}`
-  const label = await execa('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${HASH_LABEL}"}}`, tag], {reject: false})
-  const seconds = () => (performance.now() - started) / 1000
-  if (label.exitCode === 0 && label.stdout.trim() === hash) return {tag, hash, built: false, seconds: seconds()}
-  // The classic builder: dockerd 20.10 here has no buildx, and the other builders use it too.
-  const built = await execa('docker', buildArgs(input, tag, hash), {reject: false, all: true, env: {DOCKER_BUILDKIT: '0'}})
-  if (built.exitCode !== 0) throw new BerthError(`docker build of ${tag} from ${input.context} failed: ${outputTail(built.all, 5)}`)
-  return {tag, hash, built: true, seconds: seconds()}
+  return {...await ensureImage(toEnsure(input, tag, hash)), hash}
+}
+
+/** The image `ensureImage` makes of a build input: current when its tag carries the hash label. */
+function toEnsure(input: ImageBuildInput, tag: string, hash: string): ImageToEnsure {
+  const args = input.dockerfile ? ['-f', input.dockerfile] : []
+  for (const [name, value] of Object.entries(input.args ?? {})) args.push('--build-arg', `${name}=${value}`)
+  for (const [name, value] of Object.entries({...input.labels, [HASH_LABEL]: hash})) args.push('--label', `${name}=${value}`)
+  return {
+    tag,
+    args,
+    context: input.context,
+    isCurrent: async () => {
+      const {execa} = await import('execa')
+      const label = await execa('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${HASH_LABEL}"}}`, tag], {reject: false})
+      return label.exitCode === 0 && label.stdout.trim() === hash
+    },
+    output: {stream: false, quiet: true, failure: (tail) => `docker build of ${tag} from ${input.context} failed: ${tail}`, tailLines: 5},
+  }
 }

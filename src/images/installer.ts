@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {BerthError} from '../errors.js'
 import {contextHash, ensureBaseImage, type Progress} from './base.js'
+import {ensureImage} from './ensure.js'
 import {packageRoot, shipped} from '../paths.js'
 
 /**
@@ -44,19 +45,22 @@ export async function buildInstallerImage(options: {rebuild?: boolean; onProgres
     const version = (JSON.parse(await readFile(path.join(packageRoot, 'package.json'), 'utf8')) as {version: string}).version
     const tag = `${INSTALLER_REPO}:${version}-${(await contextHash(context, base.id)).slice(0, 12)}`
     const latest = `${INSTALLER_REPO}:latest`
-    const exists = (await execa('docker', ['image', 'inspect', tag], {reject: false})).exitCode === 0
-    if (!exists || options.rebuild) {
+    const image = await ensureImage({
+      tag,
+      alsoTag: [latest],
+      args: ['--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=installer'],
+      context,
+      rebuild: options.rebuild,
       // Production dependencies, installed as the lockfile says; keyed in the hash by the lockfile.
-      progress('npm ci --omit=dev')
-      await run(execa('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {cwd: path.join(context, 'berth'), all: true}), 'npm ci')
-      progress(`docker build -t ${tag} (base ${base.ref})`)
-      const args = ['build', ...(options.rebuild ? ['--no-cache'] : []), '--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=installer', '-t', tag, '-t', latest, context]
-      await run(execa('docker', args, {all: true, env: {DOCKER_BUILDKIT: '0'}}), 'docker build')
-    } else {
-      await execa('docker', ['tag', tag, latest])
-    }
+      prepare: async () => {
+        progress('npm ci --omit=dev')
+        await run(execa('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {cwd: path.join(context, 'berth'), all: true}), 'npm ci')
+      },
+      onProgress: progress,
+      output: {stream: false, announce: `docker build -t ${tag} (base ${base.ref})`, failure: (tail) => `docker build failed: ${tail}`, tailLines: 8},
+    })
     const bytes = Number((await execa('docker', ['image', 'inspect', '--format', '{{.Size}}', tag])).stdout)
-    return {tag, latest, built: !exists || options.rebuild === true, seconds: (performance.now() - started) / 1000, bytes}
+    return {tag, latest, built: image.built, seconds: (performance.now() - started) / 1000, bytes}
   } finally {
     await rm(context, {recursive: true, force: true})
   }

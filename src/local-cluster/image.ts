@@ -1,16 +1,13 @@
 import {createHash} from 'node:crypto'
 
-import {contextHash, ensureBaseImage, imageId, streamed, type EnsureOptions} from '../images/base.js'
+import {contextHash, ensureBaseImage, type EnsureOptions} from '../images/base.js'
+import {ensureImage, type EnsuredImage} from '../images/ensure.js'
 import {shipped} from '../paths.js'
 
 /** The node image and the registry image a local cluster runs, each built on the base image (images/base.ts). */
 
 /** What `ensureNodeImage` and `ensureRegistryImage` report. */
-export interface EnsuredImage {
-  tag: string
-  built: boolean
-  seconds: number
-}
+export type {EnsuredImage}
 
 /** The node image's build context, shipped with berth. */
 export const NODE_CONTEXT = shipped('images', 'node')
@@ -23,11 +20,8 @@ export async function ensureNodeImage(options: EnsureOptions = {}): Promise<Ensu
   const started = performance.now()
   const base = await ensureBaseImage(options)
   const tag = `berth-node:${(await contextHash(NODE_CONTEXT, base.id)).slice(0, 12)}`
-  const built = options.rebuild || !(await imageId(tag))
-  if (built) {
-    await dockerBuild(['--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=node', '-t', tag, NODE_CONTEXT], options)
-  }
-  return {tag, built, seconds: (performance.now() - started) / 1000}
+  const image = await ensureImage({tag, args: ['--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=node'], context: NODE_CONTEXT, rebuild: options.rebuild, onProgress: options.onProgress, output: {stream: true}})
+  return {...image, seconds: (performance.now() - started) / 1000}
 }
 
 /** The registry's own settings, baked into its image; the notifying config adds to them. */
@@ -63,19 +57,6 @@ export async function ensureRegistryImage(options: EnsureOptions = {}): Promise<
   const base = await ensureBaseImage(options)
   const hash = createHash('sha256').update(REGISTRY_DOCKERFILE).update(base.id).digest('hex')
   const tag = `berth-registry:${hash.slice(0, 12)}`
-  const built = options.rebuild || !(await imageId(tag))
-  if (built) {
-    await dockerBuild(['--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=registry', '-t', tag, '-'], {
-      ...options,
-      input: REGISTRY_DOCKERFILE,
-    })
-  }
-  return {tag, built, seconds: (performance.now() - started) / 1000}
-}
-
-async function dockerBuild(args: string[], options: EnsureOptions & {input?: string}): Promise<void> {
-  // The classic builder is what dockerd 20.10 without buildx offers; saying so silences its notice.
-  const env = {DOCKER_BUILDKIT: '0'}
-  const noCache = options.rebuild ? ['--no-cache'] : []
-  await streamed('docker', ['build', ...noCache, ...args], {input: options.input, env}, options.onProgress ?? (() => {}))
+  const image = await ensureImage({tag, args: ['--build-arg', `BASE=${base.ref}`, '--label', 'berth.image=registry'], context: '-', dockerfile: REGISTRY_DOCKERFILE, rebuild: options.rebuild, onProgress: options.onProgress, output: {stream: true}})
+  return {...image, seconds: (performance.now() - started) / 1000}
 }

@@ -1,6 +1,5 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Step} from '../cli/progress.js'
 import type {InstalledRecord} from '../layout/records.js'
@@ -10,6 +9,7 @@ import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-
 import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 import {installedVersion, pullImage, serviceImages, writeIfChanged} from './install-ops.js'
 import {mapBounded} from './pool.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import {putInstalled, readMachine, seedServices} from './records-etcd.js'
 import type {ServiceSpec} from '../spec/service.js'
 
@@ -108,17 +108,18 @@ export function installSteps(request: InstallRequest, result: Partial<InstallRes
   }, {
     title: 'Wait for the agent\'s first pass',
     run: async () => {
-      const deadline = Date.now() + request.agentWaitMs
-      for (;;) {
+      const agent = await pollUntil(async () => {
         const {agent} = await readMachine(await records(), node.machine, cluster.etcdPrefix)
         // The agent this install started: its version, and a pass begun after its (re)start.
-        if (agent && agent.version === result.version && Date.parse(agent.lastPass) >= agentSince) {
-          result.agent = {converged: agent.converged, services: agent.services}
-          return agent.converged ? 'converged' : `not converged yet: ${Object.entries(agent.errors).map(([k, v]) => `${k}: ${v}`).join('; ')}`
-        }
-        if (Date.now() > deadline) throw new BerthError(`the agent reported no pass within ${request.agentWaitMs / 1000} s; see journalctl -u ${agentUnitName(cluster.unitPrefix)}`)
-        await sleep(250)
-      }
+        return agent && agent.version === result.version && Date.parse(agent.lastPass) >= agentSince ? done(agent) : notYet(agent)
+      }, {
+        timeoutMs: request.agentWaitMs,
+        intervalMs: 250,
+        retryOn: () => false,
+        onTimeout: () => new BerthError(`the agent reported no pass within ${request.agentWaitMs / 1000} s; see journalctl -u ${agentUnitName(cluster.unitPrefix)}`),
+      })
+      result.agent = {converged: agent.converged, services: agent.services}
+      return agent.converged ? 'converged' : `not converged yet: ${Object.entries(agent.errors).map(([k, v]) => `${k}: ${v}`).join('; ')}`
     },
   }, {
     title: 'Record the installed version in etcd',

@@ -1,10 +1,10 @@
 import {readFile} from 'node:fs/promises'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Step} from '../cli/progress.js'
 import {loadClusterFile} from '../config/load.js'
 import type {Cluster} from '../config/types.js'
 import {BerthError} from '../errors.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import type {LocalCluster} from '../local-cluster/context.js'
 import {addServiceToFile} from './cluster-file.js'
 import {EXAMPLE_CONTEXT, EXAMPLE_IMAGE, buildExampleImage} from './example-image.js'
@@ -100,16 +100,16 @@ export function provisionSteps(local: LocalCluster, options: {timeoutMs: number;
 
 /** Polls http://IP:8080/ on every machine until each names its machine; returns the URLs. */
 async function waitForAnswers(cluster: Cluster, timeoutMs: number): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs
   return Promise.all(cluster.machines.map(async (m) => {
     const url = `http://${m.ip}:8080/`
-    let last = ''
-    for (;;) {
+    return pollUntil(async () => {
       const body = await fetch(url, {signal: AbortSignal.timeout(2000)}).then((r) => r.text(), (e: Error) => `(${e.message})`)
-      if (body.includes(`Hello from ${m.name}`)) return url
-      last = body.slice(0, 80)
-      if (Date.now() > deadline) throw new BerthError(`${m.name}: ${url} did not answer with its page within ${timeoutMs / 1000} s (last: ${last})`)
-      await sleep(250)
-    }
+      return body.includes(`Hello from ${m.name}`) ? done(url) : notYet(body.slice(0, 80))
+    }, {
+      timeoutMs,
+      intervalMs: 250,
+      retryOn: () => false,
+      onTimeout: (last) => new BerthError(`${m.name}: ${url} did not answer with its page within ${timeoutMs / 1000} s (last: ${last.seen ?? ''})`),
+    })
   }))
 }

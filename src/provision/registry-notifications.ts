@@ -1,10 +1,10 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {REGISTRY_EVENTS_PATH, registryEventsToken} from '../agent/api/registry-events.js'
 import type {Cluster} from '../config/types.js'
 import {BerthError, outputTail} from '../errors.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import {ensureNodeSecrets, secretsDir} from './node-secrets.js'
 import {REGISTRY_BASE_CONFIG} from '../local-cluster/image.js'
 import type {RegistryInfo} from '../local-cluster/provider.js'
@@ -79,11 +79,12 @@ async function writeInto(container: string, name: string, content: string): Prom
 
 /** Waits until the registry answers `/v2/` again after its restart (a few hundred ms). */
 async function untilServing(host: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const answer = await fetch(`http://${host}/v2/`, {signal: AbortSignal.timeout(1000)}).catch(() => undefined)
-    if (answer?.status === 200) return
-    if (Date.now() > deadline) throw new BerthError(`registry ${host} did not answer /v2/ within ${timeoutMs / 1000} s of its restart; see docker logs of its container`)
-    await sleep(100)
-  }
+  await pollUntil(async () => {
+    const answer = await fetch(`http://${host}/v2/`, {signal: AbortSignal.timeout(1000)})
+    return answer.status === 200 ? done(undefined) : notYet(answer.status)
+  }, {
+    timeoutMs,
+    intervalMs: 100,
+    onTimeout: () => new BerthError(`registry ${host} did not answer /v2/ within ${timeoutMs / 1000} s of its restart; see docker logs of its container`),
+  })
 }

@@ -1,7 +1,6 @@
-import {setTimeout as sleep} from 'node:timers/promises'
-
 import type {Cluster} from '../config/types.js'
 import {BerthError} from '../errors.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import {type MachineStatus, StatusReader} from './status.js'
 
 /**
@@ -10,19 +9,21 @@ import {type MachineStatus, StatusReader} from './status.js'
  * A failed install stops the wait at once with the machine's recorded error.
  */
 export async function waitForInstalled(cluster: Cluster, options: {since: number; version?: string; services: string[]; timeoutMs: number}): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs
   // One set of etcd connections for the whole wait, not a new set every poll.
   const reader = await StatusReader.open(cluster)
   try {
-    for (;;) {
+    await pollUntil(async () => {
       const status = await reader.read()
       const failed = status.machines.find((m) => m.installed?.result === 'failed' && Date.parse(m.installed.at) >= options.since)
       if (failed) throw new BerthError(`${failed.name}: the installer failed: ${failed.installed?.error ?? 'no reason recorded'}`)
       const waiting = status.machines.map((m) => [m.name, notReady(m, options)]).filter(([, reason]) => reason).map(([name, reason]) => `${name} (${reason})`)
-      if (waiting.length === 0) return
-      if (Date.now() > deadline) throw new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${waiting.join(', ')}`)
-      await sleep(500)
-    }
+      return waiting.length === 0 ? done(undefined) : notYet(waiting)
+    }, {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 500,
+      retryOn: () => false,
+      onTimeout: (last) => new BerthError(`not ready within ${options.timeoutMs / 1000} s: ${(last.seen ?? []).join(', ')}`),
+    })
   } finally {
     reader.close()
   }

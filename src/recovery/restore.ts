@@ -7,6 +7,7 @@ import {BerthError, UnsafeOperationError, UsageError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {openEtcd} from '../etcd/open.js'
 import {etcdUrls} from '../firstboot/index.js'
+import {done, notYet, pollUntil} from '../poll.js'
 import type {SshConnection} from '../ssh/connection.js'
 import {REMOTE_SNAPSHOT, restoreCommand, startEtcdCommand, stopEtcdCommand} from './node-commands.js'
 import {type SnapshotMeta, decodeSnapshot} from './snapshot-file.js'
@@ -119,19 +120,18 @@ export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMe
 
 /** Polls the members until `count` are healthy voters (the restored cluster has elected a leader). */
 export async function waitHealthy(endpoints: string[], count: number, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs
   const etcd = await EtcdCluster.connect(endpoints, 1500)
   try {
-    for (;;) {
-      const members = await etcd.members().catch((error: Error) => error)
-      const healthy = Array.isArray(members) ? members.filter((m) => m.healthy && !m.isLearner).length : 0
-      if (healthy === count) return `${healthy} of ${count} healthy`
-      if (Date.now() > deadline) {
-        throw new BerthError(`etcd did not become healthy within ${Math.round(timeoutMs / 1000)} s: ${Array.isArray(members) ? members.map((m) => `${m.name}: ${m.problem ?? 'healthy'}`).join('; ') : members.message}`)
-      }
+    return await pollUntil(async () => {
+      const members = await etcd.members()
+      const healthy = members.filter((m) => m.healthy && !m.isLearner).length
+      return healthy === count ? done(`${healthy} of ${count} healthy`) : notYet(members)
+    }, {
+      timeoutMs,
       // etcd's members come up within a second or two of each other; poll briskly.
-      await new Promise((resolve) => setTimeout(resolve, 250))
-    }
+      intervalMs: 250,
+      onTimeout: (last) => new BerthError(`etcd did not become healthy within ${Math.round(timeoutMs / 1000)} s: ${last.seen ? last.seen.map((m) => `${m.name}: ${m.problem ?? 'healthy'}`).join('; ') : (last.error as Error).message}`),
+    })
   } finally {
     etcd.close()
   }
@@ -144,16 +144,18 @@ export async function waitHealthy(endpoints: string[], count: number, timeoutMs:
 async function waitAgents(cluster: Cluster, since: number, timeoutMs: number): Promise<string> {
   const {StatusReader} = await import('../provision/status.js')
   const reader = await StatusReader.open(cluster)
-  const deadline = Date.now() + timeoutMs
   try {
-    for (;;) {
+    return await pollUntil(async () => {
       const now = Date.now()
       const installed = (await reader.read(now)).machines.filter((m) => m.installed)
       const behind = installed.filter((m) => m.agent.state !== 'converged' || (m.agent.lastPassAgeS ?? Infinity) * 1000 > now - since)
-      if (behind.length === 0) return `${installed.length} agents converged`
-      if (now > deadline) throw new BerthError(`etcd is restored, but within ${Math.round(timeoutMs / 1000)} s these agents made no converged pass: ${behind.map((m) => `${m.name} (${m.agent.state})`).join(', ')}; see \`cluster status\``)
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
+      return behind.length === 0 ? done(`${installed.length} agents converged`) : notYet(behind)
+    }, {
+      timeoutMs,
+      intervalMs: 500,
+      retryOn: () => false,
+      onTimeout: (last) => new BerthError(`etcd is restored, but within ${Math.round(timeoutMs / 1000)} s these agents made no converged pass: ${(last.seen ?? []).map((m) => `${m.name} (${m.agent.state})`).join(', ')}; see \`cluster status\``),
+    })
   } finally {
     reader.close()
   }

@@ -14,6 +14,7 @@ import type {AgentOptions} from '../../src/agent/options.js'
 import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
 import {setSecret} from '../../src/agent/store/secrets-service.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
+import {done, notYet, pollUntil} from '../../src/poll.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {scratch} from '../support/cli.js'
 import {FakeNode} from './loop-fake-node.js'
@@ -207,9 +208,5 @@ describe('agent loop', () => {
 })
 
 async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting')
-    await sleep(10)
-  }
+  await pollUntil(async () => (check() ? done(undefined) : notYet(false)), {timeoutMs: ms, intervalMs: 10, retryOn: () => false, onTimeout: () => new Error('timed out waiting')})
 }

@@ -3,10 +3,10 @@ import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {AGENT_COMMAND, AGENT_CONTAINER_ARGS} from '../../src/provision/agent-unit.js'
+import {done, notYet, pollUntil} from '../../src/poll.js'
 import {berth, type CliResult} from '../support/cli.js'
 
 /**
@@ -150,9 +150,5 @@ export async function check(result: Promise<CliResult>): Promise<string> {
 
 /** Polls `test` until it holds or `ms` pass. */
 export async function waitUntil(test: () => Promise<boolean>, ms: number, what: string, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${ms / 1000} s waiting until ${what}`)
-    await sleep(everyMs)
-  }
+  await pollUntil(async () => (await test() ? done(undefined) : notYet(false)), {timeoutMs: ms, intervalMs: everyMs, retryOn: () => false, onTimeout: () => new Error(`gave up after ${ms / 1000} s waiting until ${what}`)})
 }

@@ -5,6 +5,7 @@ import {after} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {execa, type ResultPromise} from 'execa'
 
+import {done, notYet, pollUntil} from '../../src/poll.js'
 import {scratch} from '../support/cli.js'
 
 /**
@@ -45,15 +46,12 @@ export function callCounter(ms: number): {fn: () => void; next: () => Promise<nu
 /** Resolves after `ms`. */
 export {setTimeout as sleep} from 'node:timers/promises'
 
-/** Polls `test` every 50 ms until it returns a truthy value, which it returns; fails naming `what` after `ms`. */
+/** Polls `test` every 50 ms until it returns a truthy value, which it returns; fails naming `what` and the last value after `ms`. */
 export async function until<T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
+  return pollUntil(async () => {
     const value = await test()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`)
-    await sleep(50)
-  }
+    return value ? done(value) : notYet(value)
+  }, {timeoutMs: ms, intervalMs: 50, retryOn: () => false, onTimeout: (last) => new Error(`gave up waiting until ${what} (last: ${JSON.stringify(last.seen)})`)})
 }
 
 /** A TCP port free on loopback now. */

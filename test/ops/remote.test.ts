@@ -12,7 +12,6 @@ import {createServer, connect as tcpConnect, type AddressInfo, type Server, type
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {after, before, describe, it} from 'node:test'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {shellOpener} from '../../src/cluster/remote.js'
 import {loadClusterFile} from '../../src/config/load.js'
@@ -21,6 +20,7 @@ import {UsageError} from '../../src/errors.js'
 import {execInReplica, ReplicaNotRunningError} from '../../src/ops/exec.js'
 import {type LogLine, type MachineOpener, streamLogs} from '../../src/ops/logs.js'
 import {type ClusterView, replicasOf} from '../../src/ops/replicas.js'
+import {done as ready, notYet, pollUntil} from '../../src/poll.js'
 import {sshConfigOf, sshMachine} from '../../src/ops/ssh.js'
 import {attach, type Stdio} from '../../src/ops/terminal.js'
 import {sshTarget} from '../support/services.js'
@@ -56,10 +56,7 @@ function fakeStdio(size = {rows: 40, cols: 120}) {
 }
 
 async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  for (const deadline = Date.now() + ms; !done();) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms`)
-    await sleep(20)
-  }
+  await pollUntil(async () => (done() ? ready(undefined) : notYet(false)), {timeoutMs: ms, intervalMs: 20, retryOn: () => false, onTimeout: () => new Error(`${what} not within ${ms} ms`)})
 }
 
 describe('day-two operations over real SSH', () => {

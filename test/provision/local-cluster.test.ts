@@ -11,13 +11,13 @@ import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
 import {destroyLocalCluster} from '../support/local-cluster.js'
 import {berth, type CliResult} from '../support/cli.js'
 import {generateEd25519} from '../../src/ssh/keygen.js'
+import {done as ready, notYet, pollUntil} from '../../src/poll.js'
 import type {DayTwoCluster} from './day-two/context.js'
 import {dayTwoParts} from './day-two/index.js'
 
@@ -34,10 +34,7 @@ async function check(result: Promise<CliResult>): Promise<string> {
 
 /** Polls `done` every 500 ms until it holds; fails naming the machine and what did not happen. */
 async function until(machine: string, what: string, done: () => Promise<boolean>, seconds: number): Promise<void> {
-  for (const deadline = Date.now() + seconds * 1000; !(await done());) {
-    if (Date.now() > deadline) throw new Error(`${machine}: ${what} not within ${seconds} s`)
-    await setTimeout(500)
-  }
+  await pollUntil(async () => (await done() ? ready(undefined) : notYet(false)), {timeoutMs: seconds * 1000, intervalMs: 500, retryOn: () => false, onTimeout: () => new Error(`${machine}: ${what} not within ${seconds} s`)})
 }
 
 /** Restarts a node container and waits until its systemd has finished booting. */

@@ -12,10 +12,10 @@ import {appendFile, mkdtemp} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {loadClusterFile} from '../../src/config/load.js'
 import {openEtcd} from '../../src/etcd/open.js'
+import {done as ready, notYet, pollUntil} from '../../src/poll.js'
 import {destroyLocalCluster} from '../support/local-cluster.js'
 import {berth, type CliResult} from '../support/cli.js'
 
@@ -35,10 +35,7 @@ async function check(result: Promise<CliResult>): Promise<string> {
 
 /** Polls `done` (each poll is a real question to the nodes or etcd) until it holds. */
 async function until(what: string, done: () => Promise<boolean>, seconds: number): Promise<void> {
-  for (const deadline = Date.now() + seconds * 1000; !(await done().catch(() => false));) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${seconds} s`)
-    await sleep(500)
-  }
+  await pollUntil(async () => (await done() ? ready(undefined) : notYet(false)), {timeoutMs: seconds * 1000, intervalMs: 500, onTimeout: () => new Error(`${what} within ${seconds} s`)})
 }
 
 const endpoints = () => ips.map((ip) => `http://${ip}:2379`)

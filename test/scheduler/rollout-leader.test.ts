@@ -16,7 +16,7 @@ import {type AssignmentRecord, machineKeys, type ReplicaHealth, rolloutKeys, typ
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
 import {place} from '../../src/scheduler/placement.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
-import {sleep, testService} from '../agent/store-support.js'
+import {sleep, testService, until as untilFor} from '../agent/store-support.js'
 import {testDemandOf, testPlace} from './test-placement.js'
 
 const endpoints = [testService('BERTH_TEST_ETCD')]
@@ -39,17 +39,8 @@ async function client(): Promise<Etcd3> {
   return c
 }
 
-async function until<T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    const value = await test()
-    if (value) return value
-    last = value
-    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what} (last: ${JSON.stringify(last)})`)
-    await sleep(50)
-  }
-}
+/** The shared poll, with this file's longer default: a rollout's batches take seconds each. */
+const until = <T>(what: string, test: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> => untilFor(what, test, ms)
 
 /** A fresh prefix with machines main-1..3, their facts, and agents whose leased records report each replica's health. */
 async function cluster(raw: Etcd3) {

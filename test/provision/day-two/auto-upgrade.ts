@@ -2,12 +2,12 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
 import {runImage} from '../../../src/images/reference.js'
 import {resolveDigest} from '../../../src/images/digest.js'
+import {done as ready, notYet, pollUntil, PollTimeout} from '../../../src/poll.js'
 import {requireRecord, localDir} from '../../../src/local-cluster/record.js'
 import type {ServiceSpec} from '../../../src/spec/service.js'
 import {ok, type DayTwoCluster, type DayTwoPart} from './context.js'
@@ -30,11 +30,15 @@ async function push(c: DayTwoCluster, image: string, ref: string): Promise<void>
 
 /** Polls until `done` returns a value, or fails with what `seen` says it saw last. */
 async function until<T>(what: string, done: () => Promise<T | undefined>, seen: () => Promise<string>, timeoutMs: number): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; ;) {
-    const value = await done()
-    if (value !== undefined) return value
-    assert.ok(Date.now() < deadline, `${what} within ${timeoutMs / 1000} s; saw: ${await seen()}`)
-    await setTimeout(500)
+  try {
+    return await pollUntil(async () => {
+      const value = await done()
+      return value !== undefined ? ready(value) : notYet(undefined)
+    }, {timeoutMs, intervalMs: 500, retryOn: () => false})
+  } catch (error) {
+    // What was seen is itself a question to the cluster, asked once, when the wait gives up.
+    if (error instanceof PollTimeout) throw new assert.AssertionError({message: `${what} within ${timeoutMs / 1000} s; saw: ${await seen()}`})
+    throw error
   }
 }
 

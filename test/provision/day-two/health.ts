@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {setTimeout} from 'node:timers/promises'
 
 import type {ReplicaHealth} from '../../../src/layout/records.js'
+import {done as ready, notYet, pollUntil} from '../../../src/poll.js'
 import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
 
@@ -11,12 +11,15 @@ type Machines = Array<{name: string; services: Record<string, string>; health: R
 
 /** Polls `cluster status --json` until `done` holds for every machine, or fails with what it saw last. */
 async function waitForStatus(c: DayTwoCluster, what: string, done: (m: Machines[number]) => boolean, timeoutMs = 90_000): Promise<Machines> {
-  for (const deadline = Date.now() + timeoutMs; ;) {
+  return pollUntil(async () => {
     const {machines} = JSON.parse(ok(await c.berth(['cluster', 'status', '--json', '--local-cluster', c.name]))) as {machines: Machines}
-    if (machines.every(done)) return machines
-    assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(machines.map((m) => ({name: m.name, services: m.services, health: m.health})))}`)
-    await setTimeout(1000)
-  }
+    return machines.every(done) ? ready(machines) : notYet(machines)
+  }, {
+    timeoutMs,
+    intervalMs: 1000,
+    retryOn: () => false,
+    onTimeout: (last) => new assert.AssertionError({message: `${what}: ${JSON.stringify((last.seen ?? []).map((m) => ({name: m.name, services: m.services, health: m.health})))}`}),
+  })
 }
 
 /** Health checks on the provision suite's cluster: each agent probes its copies and writes their health to etcd. */

@@ -6,6 +6,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {packageRoot} from '../../../src/paths.js'
+import {done as ready, notYet, pollUntil} from '../../../src/poll.js'
 import {generateEd25519} from '../../../src/ssh/keygen.js'
 import type {DayTwoCluster, DayTwoPart} from './context.js'
 
@@ -25,10 +26,7 @@ async function writeLine(cluster: DayTwoCluster, machine: string, text: string):
 }
 
 async function until(what: string, done: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  for (const deadline = Date.now() + ms; !(await done());) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms`)
-    await sleep(100)
-  }
+  await pollUntil(async () => (await done() ? ready(undefined) : notYet(false)), {timeoutMs: ms, intervalMs: 100, retryOn: () => false, onTimeout: () => new Error(`${what} not within ${ms} ms`)})
 }
 
 interface JsonLine {time: string; machine: string; replica: string; service: string; message: string}

@@ -5,6 +5,7 @@ import {setTimeout} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
+import {done as ready, notYet, pollUntil} from '../../../src/poll.js'
 import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
 
@@ -29,12 +30,11 @@ async function ps(c: DayTwoCluster): Promise<Row[]> {
 /** Polls `service ps` until `done` holds; returns the rows and how long it took. */
 async function until(c: DayTwoCluster, what: string, done: (rows: Row[]) => boolean, timeoutMs = 90_000): Promise<{rows: Row[]; ms: number}> {
   const started = Date.now()
-  for (;;) {
+  const rows = await pollUntil(async () => {
     const rows = await ps(c)
-    if (done(rows)) return {rows, ms: Date.now() - started}
-    assert.ok(Date.now() - started < timeoutMs, `${what}: ${JSON.stringify(rows)}`)
-    await setTimeout(500)
-  }
+    return done(rows) ? ready(rows) : notYet(rows)
+  }, {timeoutMs, intervalMs: 500, retryOn: () => false, onTimeout: (last) => new assert.AssertionError({message: `${what}: ${JSON.stringify(last.seen)}`})})
+  return {rows, ms: Date.now() - started}
 }
 
 /** Two replicas, each active, on two machines none of which is in `not`. */
