@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== lint"
-npx eslint .
+npm run --silent lint
 echo "== type-check and build"
 npm run --silent build >/dev/null
 

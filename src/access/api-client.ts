@@ -5,7 +5,7 @@ import {cliClaim, type AuditEntry, type AuditQuery} from '../audit/entry.js'
 import {BerthError, RetryableError, UsageError, type Problem} from '../errors.js'
 import type {ServiceSpec} from '../spec/service.js'
 import {CLAIM_HEADERS} from '../agent/api/audit-route.js'
-import type {ObservedService} from '../agent/api/routes.js'
+import type {ObservedService} from '../agent/loop/status.js'
 
 /** How to reach an agent's admin API. */
 export interface ApiClientOptions {

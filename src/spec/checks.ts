@@ -3,7 +3,7 @@ import {CONSTRAINT_GRAMMAR, parseConstraint} from './constraint.js'
 import {memoryMb} from './quantities.js'
 import {envLineProblem, envString} from './env-file.js'
 import {unsafeCharacterIn, type ValueSource} from './escape.js'
-import {hasFixedHostPort, updateDefaults, type EnvValue, type ServiceSpecInput} from './service.js'
+import {hasFixedHostPort, updateDefaults, type EnvValue, type ServiceSpecInput} from './types.js'
 
 /**
  * What the schema cannot say about a service spec: values that would break the unit or the

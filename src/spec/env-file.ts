@@ -1,5 +1,5 @@
 import {BerthError} from '../errors.js'
-import type {EnvValue} from './service.js'
+import type {EnvValue} from './types.js'
 
 /**
  * Content for `docker run --env-file`, the only way env values and secrets reach a container:

@@ -1,4 +1,4 @@
-import type {ServiceSpec} from './service.js'
+import type {ServiceSpec} from './types.js'
 
 /** What a spec asks for, read the one way every part reads it: how many replicas, how much memory. */
 

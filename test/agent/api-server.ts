@@ -3,7 +3,8 @@ import path from 'node:path'
 import {execa} from 'execa'
 
 import {startApi, type ApiOptions, type RunningApi} from '../../src/agent/api/server.js'
-import type {ApiDeps, ObservedService} from '../../src/agent/api/routes.js'
+import type {ApiDeps} from '../../src/agent/api/deps.js'
+import type {AgentStatus, ObservedService} from '../../src/agent/loop/status.js'
 import type {DesiredStore} from '../../src/agent/store/store.js'
 import {FileStore} from '../../src/agent/store/store-file.js'
 
@@ -27,6 +28,16 @@ export async function tokenFile(dir: string, token: string): Promise<string> {
   const file = path.join(dir, 'api-token')
   await writeFile(file, `${token}\n`, {mode: 0o600})
   return file
+}
+
+/** A status as the agent's loop reports it (one converged pass), for the fake behind `GET /v1/status`. */
+export const testStatus: AgentStatus = {
+  machine: 'main-1',
+  prefix: 'berth-',
+  passes: 1,
+  lastPass: {startedAt: '2026-01-01T00:00:00.000Z', durationMs: 12, actions: [], outcomes: {}, errors: [], drift: [], converged: true},
+  watching: true,
+  store: {reachable: true},
 }
 
 /** Everything a test needs to talk to a running API and look behind it. */
@@ -53,7 +64,7 @@ export async function startTestApi(dir: string, overrides: Partial<ApiOptions> &
   const deps: ApiDeps = {
     store,
     observe: async (name) => observed.get(name),
-    status: () => ({lastPass: {at: '2026-01-01T00:00:00.000Z', ms: 12}, errors: [], drift: []}),
+    status: () => testStatus,
     requestSync: () => { state.syncs++ },
     ...overrides.deps,
   }

@@ -5,7 +5,7 @@ import {after} from 'node:test'
 import {scratch} from '../support/cli.js'
 import {startTestApi, type TestApi} from './api-server.js'
 
-export {selfSigned, startTestApi, tokenFile, type TestApi} from './api-server.js'
+export {selfSigned, startTestApi, testStatus, tokenFile, type TestApi} from './api-server.js'
 
 /** Starts an API that is closed when the test file ends. */
 export async function testApi(overrides: Parameters<typeof startTestApi>[1] = {}): Promise<TestApi> {

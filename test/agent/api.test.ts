@@ -7,7 +7,7 @@ import {nestingPastLimit} from '../../src/agent/api/http.js'
 import {startApi} from '../../src/agent/api/server.js'
 import type {DesiredStore} from '../../src/agent/store/store.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
-import {send, sendJsonBody, testApi, tokenFile, type TestApi} from './api-support.js'
+import {send, sendJsonBody, testApi, testStatus, tokenFile, type TestApi} from './api-support.js'
 
 const api = await testApi()
 
@@ -200,7 +200,7 @@ describe('admin API: services, status and sync', () => {
   })
 
   it('returns the status and accepts a sync request', async () => {
-    assert.deepEqual((await send(api, 'GET', '/v1/status')).json, {lastPass: {at: '2026-01-01T00:00:00.000Z', ms: 12}, errors: [], drift: []})
+    assert.deepEqual((await send(api, 'GET', '/v1/status')).json, testStatus)
     const syncs = api.syncs
     const reply = await send(api, 'POST', '/v1/sync')
     assert.equal(reply.status, 202)
@@ -229,21 +229,21 @@ describe('admin API: listening', () => {
   it('serves plain HTTP on loopback when asked, and refuses it elsewhere', async () => {
     const dir = api.dir
     const options = {tokenFile: await tokenFile(dir, api.token), allowedOrigins: [], insecureHttp: true}
-    const plain = await startApi({store: api.store, observe: async () => undefined, status: () => ({}), requestSync: () => undefined, options: {...options, listen: '127.0.0.1:0'}})
+    const plain = await startApi({store: api.store, observe: async () => undefined, status: () => testStatus, requestSync: () => undefined, options: {...options, listen: '127.0.0.1:0'}})
     try {
       assert.match(plain.url, /^http:\/\/127\.0\.0\.1:\d+$/)
       assert.equal((await fetch(`${plain.url}/v1/health`)).status, 200)
     } finally {
       await plain.close()
     }
-    await assert.rejects(startApi({store: api.store, observe: async () => undefined, status: () => ({}), requestSync: () => undefined, options: {...options, listen: '0.0.0.0:0'}}), UsageError)
+    await assert.rejects(startApi({store: api.store, observe: async () => undefined, status: () => testStatus, requestSync: () => undefined, options: {...options, listen: '0.0.0.0:0'}}), UsageError)
   })
 
   it('refuses a token file others can read', async () => {
     const file = await tokenFile(api.dir, api.token)
     const {chmod} = await import('node:fs/promises')
     await chmod(file, 0o644)
-    await assert.rejects(startApi({store: api.store, observe: async () => undefined, status: () => ({}), requestSync: () => undefined, options: {listen: '127.0.0.1:0', tokenFile: file, allowedOrigins: [], insecureHttp: true}}), /lets others read the admin token/)
+    await assert.rejects(startApi({store: api.store, observe: async () => undefined, status: () => testStatus, requestSync: () => undefined, options: {listen: '127.0.0.1:0', tokenFile: file, allowedOrigins: [], insecureHttp: true}}), /lets others read the admin token/)
     assert.equal((await stat(file)).mode & 0o777, 0o644)
     assert.ok((await readFile(file, 'utf8')).includes(api.token))
   })

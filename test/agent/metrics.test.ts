@@ -23,7 +23,7 @@ import {validateServiceSpec} from '../../src/spec/service.js'
 import {UsageError} from '../../src/errors.js'
 import {scratch} from '../support/cli.js'
 import {startPrometheus} from '../support/prometheus.js'
-import {selfSigned, tokenFile} from './api-support.js'
+import {selfSigned, testStatus, tokenFile} from './api-support.js'
 import {FakeNode} from './loop-fake-node.js'
 import {testService} from './store-support.js'
 
@@ -228,7 +228,7 @@ describe('metrics on a listener of their own', () => {
     const tls = await selfSigned(dir)
     const {FileStore} = await import('../../src/agent/store/store-file.js')
     const api = await startApi({options: {listen: '127.0.0.1:0', tokenFile: await tokenFile(dir, token), allowedOrigins: [], tls, insecureHttp: false},
-      store: new FileStore(path.join(dir, 'desired.yaml')), observe: async () => undefined, status: () => ({}), requestSync: () => undefined})
+      store: new FileStore(path.join(dir, 'desired.yaml')), observe: async () => undefined, status: () => testStatus, requestSync: () => undefined})
     after(() => api.close())
     assert.equal((await get(`${api.url}/metrics`, {ca: tls.ca, token})).status, 404)
   })

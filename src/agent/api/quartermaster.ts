@@ -10,7 +10,7 @@ import {requestOrigin} from './audit-route.js'
 import {tokenMatches} from './guard.js'
 import {ApiError, readJson, sendJson, toApiError} from './http.js'
 import {bodyObject, parseRun, QuartermasterError, RUN_PREFIX, statusWord} from './quartermaster-request.js'
-import type {ApiDeps} from './routes.js'
+import type {ApiDeps, QuartermasterDeps} from './deps.js'
 import {DigestError} from '../../images/digest.js'
 import {authCredentials} from '../store/pull-credentials.js'
 
@@ -22,14 +22,6 @@ import {authCredentials} from '../store/pull-credentials.js'
  * replica, worker machines), so the scheduler places it and that machine's agent runs it;
  * its registry auth is sealed as a service secret before anything is stored.
  */
-
-/** What the routes need beyond the admin API's own deps; the agent wires the real ones. */
-export interface QuartermasterDeps {
-  /** The key provider that seals a run's registry auth; without it a run with `auth` is refused. */
-  key?: () => Promise<KeyProvider>
-  /** A service's replicas with their machines and observed states (etcd); without it `/status` asks `observe`. */
-  replicas?: (service: string) => Promise<ReplicaRow[]>
-}
 
 /** The real deps for an agent with these options: its key provider, and the replicas from etcd when it has etcd. */
 export function quartermasterDeps(store: StoreOptions, unitPrefix: string, key: () => Promise<KeyProvider>): QuartermasterDeps {

@@ -1,39 +1,12 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import {UsageError, formatProblem} from '../../errors.js'
-import {DigestError, type RegistryCredentials} from '../../images/digest.js'
+import {DigestError} from '../../images/digest.js'
 import {pullCredentials} from '../store/pull-credentials.js'
 import {serviceNameProblem, validateServiceSpec, type ServiceSpec} from '../../spec/service.js'
-import type {DesiredStore} from '../store/store.js'
 import {requestOrigin, serveAudit} from './audit-route.js'
 import {ApiError, readJson, sendJson} from './http.js'
-import type {QuartermasterDeps} from './quartermaster.js'
-import type {RegistryEventsDeps} from './registry-events.js'
-
-/** What the node runs for a service, as the executor sees it (systemd unit and Docker container). */
-export interface ObservedService {
-  unit: string
-  activeState: string
-  containerId?: string
-  image?: string
-}
-
-/** What the routes need from the agent; the loop plugs in the real ones, tests fakes. */
-export interface ApiDeps extends QuartermasterDeps {
-  store: DesiredStore
-  /** The observed state of one service, or undefined when the node runs nothing for it. */
-  observe(name: string): Promise<ObservedService | undefined>
-  /** The loop's last pass, errors and drift, as JSON. */
-  status(): Promise<object> | object
-  /** Asks the loop for a pass soon; must not wait for it. */
-  requestSync(): void | Promise<void>
-  /** Pins a spec to its image's digest before it is stored (src/images/pin.ts), with the service's pull credentials; absent, specs are stored as written. */
-  pin?(spec: ServiceSpec, credentials?: RegistryCredentials): Promise<ServiceSpec>
-  /** The registry's push notifications (./registry-events.ts); absent, that route answers 404. */
-  registryEvents?: RegistryEventsDeps
-  /** The Prometheus exposition (src/agent/loop/metrics.ts); absent when metrics are off or listen elsewhere. */
-  metrics?(): Promise<{contentType: string; body: string}>
-}
+import type {ApiDeps} from './deps.js'
 
 const servicePath = /^\/v1\/services\/([^/]*)$/
 

@@ -10,7 +10,8 @@ import {applyCors, checkToken} from './guard.js'
 import {ApiError, sendError, sendJson, sendRawError, toApiError} from './http.js'
 import {isQuartermasterPath, serveQuartermaster} from './quartermaster.js'
 import {REGISTRY_EVENTS_PATH, serveRegistryEvents} from './registry-events.js'
-import {route, type ApiDeps} from './routes.js'
+import type {ApiDeps} from './deps.js'
+import {route} from './routes.js'
 
 /** The options the admin API reads. */
 export type ApiOptions = Pick<AgentOptions, 'listen' | 'tls' | 'insecureHttp' | 'tokenFile' | 'allowedOrigins'>

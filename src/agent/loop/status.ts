@@ -35,6 +35,14 @@ export interface StoreState {
   error?: string
 }
 
+/** What the node runs for a service, as the executor sees it (systemd unit and Docker container). */
+export interface ObservedService {
+  unit: string
+  activeState: string
+  containerId?: string
+  image?: string
+}
+
 /** The agent's status: its last pass and how many passes ran. */
 export interface AgentStatus {
   machine: string
@@ -76,12 +84,8 @@ export function failingUnits(observed: NodeObserved, prefix: string, services: I
   return failing
 }
 
-/**
- * One service as the node runs it, from an observation, or undefined when it runs nothing for
- * it: the API's ObservedService (api/routes.ts), left to inference so the agent's part does
- * not import its API's (the loop's observe is checked against ApiDeps where it is plugged in).
- */
-export function observedService(observed: NodeObserved, prefix: string, service: string) {
+/** One service as the node runs it, from an observation, or undefined when it runs nothing for it. */
+export function observedService(observed: NodeObserved, prefix: string, service: string): ObservedService | undefined {
   const unit = unitName(prefix, service)
   const seen = observed.units.get(unit)
   const container = observed.containers.find((c) => c.name === containerName(prefix, service) && c.running)
