@@ -91,16 +91,21 @@ export async function loadImage(nodeId: string, image: string): Promise<void> {
 
 /** Builds the test service image from the host's static busybox (FROM scratch: nothing to pull). */
 export async function webImage(): Promise<string> {
-  if ((await execa('docker', ['image', 'inspect', WEB_IMAGE], {reject: false})).exitCode === 0) return WEB_IMAGE
-  const context = await mkdtemp(path.join(tmpdir(), 'berth-web-'))
+  return busyboxImage(WEB_IMAGE, 'ENTRYPOINT ["/bin/busybox"]\nCMD ["httpd", "-f", "-p", "8080"]\n')
+}
+
+/** An image of the host's static busybox alone, FROM scratch (nothing to pull), with `rest` after its COPY; built once per tag. */
+export async function busyboxImage(tag: string, rest: string): Promise<string> {
+  if ((await execa('docker', ['image', 'inspect', tag], {reject: false})).exitCode === 0) return tag
+  const context = await mkdtemp(path.join(tmpdir(), 'berth-busybox-'))
   try {
     await copyFile('/bin/busybox', path.join(context, 'busybox'))
-    await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\nCMD ["httpd", "-f", "-p", "8080"]\n')
-    await execa('docker', ['build', '-q', '-t', WEB_IMAGE, context], {env: {DOCKER_BUILDKIT: '0'}})
+    await writeFile(path.join(context, 'Dockerfile'), `FROM scratch\nCOPY busybox /bin/busybox\n${rest}`)
+    await execa('docker', ['build', '-q', '-t', tag, context], {env: {DOCKER_BUILDKIT: '0'}})
   } finally {
     await rm(context, {recursive: true, force: true})
   }
-  return WEB_IMAGE
+  return tag
 }
 
 /** Master key, admin token and a self-signed certificate for the node's IP, each 0600 on the node. */

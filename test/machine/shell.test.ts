@@ -5,7 +5,7 @@
  * flow reuses one SSH connection per machine and closes it once.
  */
 import assert from 'node:assert/strict'
-import {copyFile, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -18,6 +18,7 @@ import {RemoteCommandError} from '../../src/errors.js'
 import {DockerProvider} from '../../src/local-cluster/docker-provider.js'
 import {nodeChannel} from '../../src/local-cluster/node-shell.js'
 import {machineShells, type MachineShells, STDERR_TAIL_LINES} from '../../src/machine/shell.js'
+import {busyboxImage} from '../agent/node-support.js'
 import {openTestConnection} from '../ssh/fixture.js'
 import {sshTarget} from '../support/services.js'
 
@@ -128,14 +129,7 @@ describe('machine shells over docker exec (a throwaway container)', {timeout: 12
   const image = 'localhost/berth-test-shell:1'
   before(async () => {
     // busybox alone, its applets linked into /bin: nothing to pull.
-    const context = await mkdtemp(path.join(tmpdir(), 'berth-shell-'))
-    try {
-      await copyFile('/bin/busybox', path.join(context, 'busybox'))
-      await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/busybox", "sleep", "600"]\n')
-      await execa('docker', ['build', '-q', '-t', image, context], {env: {DOCKER_BUILDKIT: '0'}})
-    } finally {
-      await rm(context, {recursive: true, force: true})
-    }
+    await busyboxImage(image, 'RUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/busybox", "sleep", "600"]\n')
     id = (await execa('docker', ['run', '-d', '--rm', '--label', 'berth.test=shell', image])).stdout.trim()
   })
   after(async () => {

@@ -40,6 +40,23 @@ export const rolloutPart: DayTwoPart = {
             await setTimeout(500)
           }
         }
+        /** `service update --env ROLL=…`, followed to its end, with `service ps` sampled every 300 ms meanwhile. */
+        const sampledUpdate = async () => {
+          const samples: Row[][] = []
+          let rolling = true
+          const sampler = (async () => {
+            while (rolling) {
+              samples.push(await ps())
+              await setTimeout(300)
+            }
+          })()
+          try {
+            return {update: await c.berth(['service', 'update', SERVICE, '--env', `ROLL=${Date.now()}`, ...target]), samples}
+          } finally {
+            rolling = false
+            await sampler
+          }
+        }
         await deploy('/index.html', 60)
         try {
           await until('two replicas active', async () => {
@@ -47,17 +64,7 @@ export const rolloutPart: DayTwoPart = {
             return rows.length === 2 && rows.every((r) => r.observed === 'active')
           })
           // While the update rolls, sample ps: at no point may both replicas be down at once.
-          let rolling = true
-          const samples: Row[][] = []
-          const sampler = (async () => {
-            while (rolling) {
-              samples.push(await ps())
-              await setTimeout(300)
-            }
-          })()
-          const update = await c.berth(['service', 'update', SERVICE, '--env', `ROLL=${Date.now()}`, ...target])
-          rolling = false
-          await sampler
+          const {update, samples} = await sampledUpdate()
           assert.equal(update.exitCode, 0, update.stderr || update.stdout)
           assert.match(update.stdout, /: completed: completed \(revision 1 → 2\), 2 batches done/)
           const both = samples.filter((rows) => rows.length === 2 && rows.every((r) => r.observed !== 'active'))
@@ -92,21 +99,11 @@ export const rolloutPart: DayTwoPart = {
             const rows = await ps()
             return rows.length === 2 && rows.every((r) => r.observed === 'active' && r.revision === '6')
           })
-          rolling = true
-          samples.length = 0
-          const startFirstSampler = (async () => {
-            while (rolling) {
-              samples.push(await ps())
-              await setTimeout(300)
-            }
-          })()
-          const startFirst = await c.berth(['service', 'update', SERVICE, '--env', `ROLL=${Date.now()}`, ...target])
-          rolling = false
-          await startFirstSampler
+          const {update: startFirst, samples: startFirstSamples} = await sampledUpdate()
           assert.equal(startFirst.exitCode, 0, startFirst.stderr || startFirst.stdout)
           assert.match(startFirst.stdout, /: completed: completed \(revision 6 → 7\), 3 batches done/)
-          assert.deepEqual(samples.filter((rows) => rows.filter((r) => r.observed === 'active').length < 2), [], 'fewer than two replicas active')
-          assert.ok(samples.some((rows) => rows.some((r) => r.replica === `${SERVICE}.3`)), `no extra replica seen: ${JSON.stringify(samples)}`)
+          assert.deepEqual(startFirstSamples.filter((rows) => rows.filter((r) => r.observed === 'active').length < 2), [], 'fewer than two replicas active')
+          assert.ok(startFirstSamples.some((rows) => rows.some((r) => r.replica === `${SERVICE}.3`)), `no extra replica seen: ${JSON.stringify(startFirstSamples)}`)
           const final = await until('the extra replica gone', async () => {
             const rows = await ps()
             return rows.length === 2 && rows
