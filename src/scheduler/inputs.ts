@@ -87,10 +87,7 @@ export function machineStates(values: Record<string, string>, prefix = ETCD_PREF
     byName.set(parsed.machine, m)
     if (parsed.kind === 'agent') m.alive = true
     if (parsed.kind === 'drain') m.draining = true
-    if (parsed.kind === 'missing') {
-      const since = Date.parse((JSON.parse(text) as {since?: string}).since ?? '')
-      if (Number.isFinite(since)) m.missingSince = since
-    }
+    if (parsed.kind === 'missing') m.missingSince = missingSince(text)
     if (parsed.kind === 'facts') {
       try {
         m.facts = JSON.parse(text) as MachineFacts
@@ -100,6 +97,16 @@ export function machineStates(values: Record<string, string>, prefix = ETCD_PREF
     }
   }
   return [...byName].filter(([, m]) => m.facts).map(([name, m]) => ({name, facts: m.facts!, alive: m.alive, draining: m.draining, ...(m.missingSince !== undefined ? {missingSince: m.missingSince} : {})}))
+}
+
+/** A `missing` mark's time in ms; undefined for a damaged one (the leader then writes it again). */
+function missingSince(text: string): number | undefined {
+  try {
+    const since = Date.parse((JSON.parse(text) as {since?: unknown}).since as string)
+    return Number.isFinite(since) ? since : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The assignments etcd holds; an unreadable one is left out (and so rewritten by the plan). */
