@@ -54,13 +54,8 @@ export async function runFollowing<T>(title: string, work: (update: (text: strin
   return result as T
 }
 
-/** The plan as text, for --dry-run. */
-export function describeSteps(steps: Step[]): string {
-  return steps.map((s, i) => `${i + 1}. ${s.title}`).join('\n')
-}
-
 /**
- * What a command does with a plan: print it (`--dry-run`, returning its titles) or run it,
+ * What a command does with a plan: print it (`--dry-run`, returning its lines) or run it,
  * and close what the plan opened (an etcd client) either way.
  */
 export async function planOrRun(plan: {steps: Step[]; close: () => void | Promise<void>}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
