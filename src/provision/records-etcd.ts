@@ -1,7 +1,7 @@
 import {specHash} from '../hash.js'
 import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
-import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys} from '../layout/records.js'
+import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys, machinesDir, serviceKey} from '../layout/records.js'
 import type {RecordStore} from '../etcd/records.js'
 
 /**
@@ -22,7 +22,7 @@ export async function seedServices(store: RecordStore, services: Record<string, 
   const created: string[] = []
   for (const [name, written] of specs) {
     const spec = pin ? await pin(name, written) : written
-    const key = `${prefix}/services/${name}`
+    const key = serviceKey(name, prefix)
     const entry = auditEntry({action: 'service.put', target: name, before: null, after: specHash(spec), detail: {by: 'installer'}}, cliOrigin())
     if (await audit.commit(entry, {guard: {key, revision: '0'}, ops: (c) => [c.put(key).value(JSON.stringify(spec))]})) created.push(name)
   }
@@ -49,7 +49,7 @@ export async function readMachine(store: RecordStore, machine: string, prefix = 
 
 /** Every machine's records under `<prefix>/machines/`, by machine name. */
 export async function readAllMachines(store: RecordStore, prefix = ETCD_PREFIX): Promise<Map<string, MachineRecords>> {
-  const dir = `${prefix}/machines/`
+  const dir = machinesDir(prefix)
   const machines = new Map<string, MachineRecords>()
   for (const [key, record] of await store.getAll<InstalledRecord & AgentRecord>(dir, {lenient: true})) {
     const [machine, kind] = key.slice(dir.length).split('/')
