@@ -82,7 +82,8 @@ describe('scheduler leader against the real etcd', {timeout: 120_000}, () => {
     const a = await candidate(prefix, 'main-1', none)
     await until('main-1 leads', () => a.leading)
     const b = await candidate(prefix, 'main-2', none)
-    await sleep(500)
+    // main-2's campaign key is in the election, behind main-1's: it campaigns, and waits.
+    await until('main-2 campaigns', async () => Object.values(await raw.getAll().prefix(`${schedulerKeys(prefix).namespace}election/`).strings()).includes('main-2'))
     assert.equal(b.leading, false, 'two leaders at once')
     const first = a.leadership!
     const key = assignmentKey('web', 'web.1', prefix)
