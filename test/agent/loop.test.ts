@@ -10,7 +10,6 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import type {AgentOptions} from '../../src/agent/options.js'
-import type {PassReport} from '../../src/agent/loop/status.js'
 import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
 import {setSecret} from '../../src/agent/store/secrets-service.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
@@ -18,6 +17,7 @@ import {done, notYet, pollUntil} from '../../src/poll.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {scratch} from '../support/cli.js'
 import {FakeNode} from './loop-fake-node.js'
+import {recordPasses} from './pass-record.js'
 
 const secretValue = 's3cr3t-canary-7f1e'
 
@@ -192,13 +192,7 @@ describe('agent loop', () => {
     node.gate = async (args) => {
       if (slow && args[0] === 'start') await new Promise<void>((r) => (release = r))
     }
-    const reports: PassReport[] = []
-    const pass = agent.loop.pass.bind(agent.loop)
-    agent.loop.pass = async () => {
-      const report = await pass()
-      reports.push(report)
-      return report
-    }
+    const reports = recordPasses(agent.loop)
     await agent.loop.start()
     await waitFor(() => agent.loop.status().passes >= 1)
     slow = true

@@ -13,11 +13,11 @@ import {execa} from 'execa'
 
 import type {NodeOps} from '../../src/agent/node/node-ops.js'
 import {renderUnit} from '../../src/agent/plan/unit.js'
-import type {PassReport} from '../../src/agent/loop/status.js'
 import type {Agent} from '../../src/agent/wiring/runtime.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 import {agentFor, nodeAt, reachNode, type LoopPlace, type NodeAt} from './node-reach.js'
 import {startNode, waitUntil, WEB_IMAGE, type TestNode} from './node-support.js'
+import {recordPasses} from './pass-record.js'
 
 let node: TestNode
 let at: NodeAt
@@ -165,13 +165,7 @@ describe("the agent's loop on a real node", {timeout: 10 * 60_000}, () => {
       heard++
       onChange()
     })
-    const reports: PassReport[] = []
-    const pass = agent.loop.pass.bind(agent.loop)
-    agent.loop.pass = async () => {
-      const report = await pass()
-      reports.push(report)
-      return report
-    }
+    const reports = recordPasses(agent.loop)
     try {
       const specs = await Promise.all(['0', '1', '2', '3', '4', '5'].map(version))
       await put(agent, {coal: specs[0]!})
