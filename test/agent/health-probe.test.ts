@@ -11,6 +11,7 @@ import {createHealthMonitor} from '../../src/agent/health/wire.js'
 import {realNodeOps} from '../../src/agent/node/node-ops.js'
 import {shortSpecHash} from '../../src/hash.js'
 import {webImage} from './node-support.js'
+import {until} from './store-support.js'
 
 /** Serves `/ok` 200, `/teapot` 418, `/fail` 500 and `/slow` after 2 s, on 127.0.0.1. */
 async function testServer(): Promise<{server: Server; port: number}> {
@@ -118,10 +119,7 @@ describe('health checks against the host dockerd', () => {
       ['absent', spec({exec: ['/bin/busybox', 'true']})],
     ]))
     try {
-      const deadline = Date.now() + 15_000
-      while (Date.now() < deadline && !(monitor.replicaHealth('good')?.status === 'healthy' && monitor.replicaHealth('bad')?.status === 'unhealthy' && monitor.replicaHealth('tcp')?.status === 'healthy')) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
+      await until('good and tcp healthy, bad unhealthy', () => monitor.replicaHealth('good')?.status === 'healthy' && monitor.replicaHealth('bad')?.status === 'unhealthy' && monitor.replicaHealth('tcp')?.status === 'healthy')
       const health = monitor.health()
       assert.equal(health.good?.status, 'healthy', JSON.stringify(health.good))
       assert.equal(health.tcp?.status, 'healthy', JSON.stringify(health.tcp))

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {describe, it} from 'node:test'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {AgentOptions} from '../../src/agent/options.js'
 import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
@@ -18,6 +17,7 @@ import {done, notYet, pollUntil} from '../../src/poll.js'
 import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
 import {scratch} from '../support/cli.js'
 import {FakeNode} from './loop-fake-node.js'
+import {recordPasses} from './pass-record.js'
 
 const secretValue = 's3cr3t-canary-7f1e'
 
@@ -123,16 +123,21 @@ describe('agent pass', () => {
     await put(agent, 'b', {image: 'localhost/b:1'})
     await put(agent, 'bad', {image: 'localhost/bad:1'})
     node.badImages.add('localhost/bad:1')
-    // Each start waits until the other good one has begun: one after the other, the first would give up.
-    let begun = 0
-    let bothBegun!: () => void
-    const both = new Promise<void>((resolve) => (bothBegun = resolve))
+    // Each start first makes sure of its image, then runs systemctl. At once, every start has
+    // asked for its image before the first systemctl start runs; one after the other, the
+    // second would ask only after the first's systemctl. The order of the calls tells, with
+    // no clock involved.
+    const order: string[] = []
+    const ensureImage = node.ensureImage.bind(node)
+    node.ensureImage = async (ref) => {
+      order.push(`image ${ref}`)
+      return ensureImage(ref)
+    }
     node.gate = async (args) => {
-      if (args[0] !== 'start') return
-      if (++begun === 2) bothBegun()
-      await Promise.race([both, sleep(3000).then(() => Promise.reject(new Error(`${args[1]} started alone`)))])
+      if (args[0] === 'start') order.push(args.join(' '))
     }
     const report = await agent.loop.pass()
+    assert.deepEqual(order, ['image localhost/a:1', 'image localhost/b:1', 'image localhost/bad:1', 'start berth-a.service', 'start berth-b.service'])
     assert.deepEqual(report.actions.filter((a) => a.startsWith('start')), ['start berth-a.service', 'start berth-b.service', 'start berth-bad.service'])
     assert.deepEqual([report.outcomes.a?.ok, report.outcomes.b?.ok, report.outcomes.bad?.ok], [true, true, false], JSON.stringify(report.outcomes))
     assert.deepEqual(node.running(), ['berth-a', 'berth-b'])
@@ -147,11 +152,15 @@ describe('agent pass', () => {
     await put(agent, 'a', {image: 'localhost/a:2'})
     await put(agent, 'b', {image: 'localhost/b:2'})
     // The "kill": the pass stops for good at its first restart, after the units were written.
+    let atRestart!: () => void
+    const stuck = new Promise<void>((resolve) => (atRestart = resolve))
     node.gate = async (args) => {
-      if (args[0] === 'restart') await new Promise(() => {})
+      if (args[0] !== 'restart') return
+      atRestart()
+      await new Promise(() => {})
     }
     void agent.loop.pass()
-    await sleep(200)
+    await stuck
     assert.deepEqual(node.calls.slice(-1), ['daemon-reload'])
     const restarted = createAgent({...agentOptions(agent)}, {ops: node, envFileDir: agent.loop.deps.envFileDir})
     node.gate = async () => {}
@@ -183,6 +192,7 @@ describe('agent loop', () => {
     node.gate = async (args) => {
       if (slow && args[0] === 'start') await new Promise<void>((r) => (release = r))
     }
+    const reports = recordPasses(agent.loop)
     await agent.loop.start()
     await waitFor(() => agent.loop.status().passes >= 1)
     slow = true
@@ -190,16 +200,21 @@ describe('agent loop', () => {
     await waitFor(() => node.calls.includes('daemon-reload'))
     const passesDuring = agent.loop.status().passes
     for (let i = 0; i < 5; i++) await put(agent, `burst-${i}`, {image: 'localhost/x:1'})
-    agent.loop.requestSync()
-    agent.loop.requestSync()
+    // Five requests besides the watch's: one pass per request would make at least six.
+    for (let i = 0; i < 5; i++) agent.loop.requestSync()
     slow = false
     release()
     await waitFor(() => node.running().length === 6, 5000)
-    await sleep(300)
     assert.deepEqual(node.running(), ['berth-burst-0', 'berth-burst-1', 'berth-burst-2', 'berth-burst-3', 'berth-burst-4', 'berth-first'])
+    // A later change marks the end of the burst's passes: passes run one at a time, and a
+    // watch callback for the burst that comes after this put reads the file with it, so it is
+    // this change's own. Every pass the burst caused comes before the one that starts it.
+    await put(agent, 'sentinel', {image: 'localhost/x:1'})
+    await waitFor(() => reports.some((r) => r.actions.includes('start berth-sentinel.service')))
     // The stuck pass, then one pass for the whole burst (watch events and requests coalesced),
-    // and at most the follow-up check after starts: never one pass per change.
-    const extra = agent.loop.status().passes - passesDuring
+    // and at most one for a watch callback the file's debounce delivered after it: never one
+    // pass per change. (node-loop.test.ts counts them exactly, over etcd's one event per change.)
+    const extra = reports.findIndex((r) => r.actions.includes('start berth-sentinel.service')) - passesDuring
     assert.ok(extra >= 2 && extra <= 3, `passes after the burst: ${extra}`)
     assert.equal(agent.loop.status().lastPass?.converged, true)
     assert.equal(agent.loop.status().watching, true)

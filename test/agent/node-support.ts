@@ -30,23 +30,30 @@ export interface ApiAnswer {
   body: any
 }
 
-/** A running one-node cluster with the agent on it. */
-export interface AgentNode {
+/** A running one-node local cluster, the test service's image loaded into its dockerd. */
+export interface TestNode {
   name: string
   dir: string
   ip: string
   nodeId: string
-  token: string
-  ca: Buffer
   /** Runs a shell command on the node over `berth local-cluster ssh`. */
   sh(command: string, input?: string): Promise<CliResult>
-  /** Calls the admin API; `token: null` sends none. */
-  api(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<ApiAnswer>
   destroy(): Promise<void>
 }
 
-/** Starts a one-node local cluster named `prefix-<random>`; destroy() removes it, whatever happened. */
-export async function startAgentNode(prefix: string, agentImage = 'berth/installer:latest'): Promise<AgentNode> {
+/** A running one-node cluster with the agent on it. */
+export interface AgentNode extends TestNode {
+  token: string
+  ca: Buffer
+  /** Calls the admin API; `token: null` sends none. */
+  api(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<ApiAnswer>
+}
+
+/**
+ * Starts a one-node local cluster named `prefix-<random>` and loads the test service's
+ * image (and `images`) into its dockerd; destroy() removes it, whatever happened.
+ */
+export async function startNode(prefix: string, images: readonly string[] = []): Promise<TestNode> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-node-'))
   const env = {BERTH_STATE_DIR: dir}
@@ -60,7 +67,19 @@ export async function startAgentNode(prefix: string, agentImage = 'berth/install
     const ip = (JSON.parse(started.stdout) as {nodes: {ip: string}[]}).nodes[0]!.ip
     const nodeId = (await execa('docker', ['ps', '-q', '--no-trunc', '--filter', `label=berth.cluster=${name}`, '--filter', 'label=berth.role=node'])).stdout.trim()
     const sh = (command: string, input?: string) => berth(['local-cluster', 'ssh', 'main-1', '--name', name, '--', command], {env, input})
-    await Promise.all([loadImage(nodeId, agentImage), loadImage(nodeId, await webImage())])
+    await Promise.all([...images, await webImage()].map((image) => loadImage(nodeId, image)))
+    return {name, dir, ip, nodeId, sh, destroy}
+  } catch (error) {
+    await destroy()
+    throw error
+  }
+}
+
+/** Starts a one-node local cluster with berth-agent running on it as the installer runs it. */
+export async function startAgentNode(prefix: string, agentImage = 'berth/installer:latest'): Promise<AgentNode> {
+  const base = await startNode(prefix, [agentImage])
+  const {ip, sh, destroy} = base
+  try {
     const token = randomBytes(24).toString('hex')
     const ca = await putNodeSecrets(sh, ip, token)
     const options = {
@@ -70,7 +89,7 @@ export async function startAgentNode(prefix: string, agentImage = 'berth/install
     }
     await check(sh('cat > /etc/berth/agent.json', JSON.stringify(options, null, 2)))
     await check(sh(runAgentCommand(agentImage)))
-    const node: AgentNode = {name, dir, ip, nodeId, token, ca, sh, destroy, api: (method, p, body, t = token, h = {}) => callApi(ip, ca, method, p, body, t, h)}
+    const node: AgentNode = {...base, token, ca, api: (method, p, body, t = token, h = {}) => callApi(ip, ca, method, p, body, t, h)}
     await waitUntil(async () => (await node.api('GET', '/v1/health').catch(() => ({status: 0}))).status === 200, 30_000, 'the admin API answers')
     return node
   } catch (error) {

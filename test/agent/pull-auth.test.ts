@@ -11,7 +11,7 @@ import {applyPlan} from '../../src/agent/node/apply.js'
 import {realNodeOps, type NodeOps, type RegistryAuth} from '../../src/agent/node/node-ops.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import {scratch} from '../support/cli.js'
-import {freePort, sleep} from './store-support.js'
+import {freePort, until} from './store-support.js'
 
 /**
  * A service's pull secret reaches dockerd, and only there: a real registry that wants
@@ -76,12 +76,7 @@ after(async () => {
   server.kill('SIGTERM')
   await server
 })
-for (let i = 0; ; i++) {
-  const status = await fetch(`http://${registry}/v2/`).then((r) => r.status, () => 0)
-  if (status === 401) break
-  assert.ok(i < 100, `the registry on ${registry} did not answer 401 on /v2/ (got ${status})`)
-  await sleep(100)
-}
+await until(`the registry on ${registry} answers 401 on /v2/`, async () => (await fetch(`http://${registry}/v2/`).then((r) => r.status, () => 0)) === 401, 10_000)
 
 const docker = new Docker()
 const ref = `${registry}/private/tiny:${randomBytes(4).toString('hex')}`

@@ -9,7 +9,7 @@ import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {FileStore} from '../../src/agent/store/store-file.js'
 import {PostgresStore} from '../../src/agent/store/store-postgres.js'
 import {scratch} from '../support/cli.js'
-import {callCounter, sleep, testService} from './store-support.js'
+import {callCounter, testService} from './store-support.js'
 
 /**
  * One contract, three stores, each against the real thing: etcd and PostgreSQL as started
@@ -124,11 +124,19 @@ for (const [kind, make] of Object.entries(backends)) {
       } finally {
         await stop()
       }
-      // Stopped: a change now must not reach the old callback.
-      await sleep(200)
+      // Stopped: a change now must not reach the old callback. A second watch on the same
+      // instance, opened after the stop, hears the change the way the first one would have
+      // (etcd's one watch stream per client, PostgreSQL's NOTIFY sent to every listener at
+      // commit, a directory watch with the same debounce), so a first watch still live
+      // would have heard it by then too.
       const before = seen.count()
-      await a.putService('late', worker)
-      await sleep(500)
+      const proof = callCounter(5000)
+      const stopProof = await b.watch(proof.fn)
+      try {
+        await Promise.all([proof.next(), a.putService('late', worker)])
+      } finally {
+        await stopProof()
+      }
       assert.equal(seen.count(), before)
     })
   })

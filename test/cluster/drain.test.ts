@@ -11,7 +11,7 @@ import {assignmentKey, machineKeys, type AgentRecord} from '../../src/layout/rec
 import {drainLeft, drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} from '../../src/cluster/drain.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import type {ReplicaRow} from '../../src/scheduler/ps.js'
-import {testService} from '../agent/store-support.js'
+import {testService, until} from '../agent/store-support.js'
 
 const prefix = `/berth-drain-${randomBytes(4).toString('hex')}`
 const agent = (services: Record<string, string>): AgentRecord => ({version: '0.1.0', converged: true, lastPass: new Date().toISOString(), services, errors: {}})
@@ -64,7 +64,8 @@ describe('machine drain and ready (real etcd)', async () => {
     // The leader moves it; the new machine's agent starts it.
     await store.put(assignmentKey('api', 'api.1', prefix), {machine: 'm2', specHash: 'h', since: new Date().toISOString()})
     await store.put(machineKeys('m2', prefix).agent, agent({'api.1': 'activating'}))
-    await new Promise((resolve) => setTimeout(resolve, 700))
+    // Active only once the wait has reported the copy activating: it must say what it waits for.
+    await until('the wait reports api.1 activating on m2', () => seen.some((left) => left.includes('api.1 activating on m2')))
     await store.put(machineKeys('m2', prefix).agent, agent({'api.1': 'active'}))
     await waiting
     assert.deepEqual(seen.at(-1), [])

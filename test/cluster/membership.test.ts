@@ -3,7 +3,6 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {parse} from 'yaml'
 
 import {runSteps} from '../../src/cli/progress.js'
@@ -13,6 +12,7 @@ import {EtcdStore} from '../../src/agent/store/store-etcd.js'
 import {EtcdCluster} from '../../src/etcd/client.js'
 import {stopServicesCommand} from '../../src/cluster/installed-commands.js'
 import {machineShells} from '../../src/machine/shell.js'
+import {done, notYet, pollUntil} from '../../src/poll.js'
 import {berth, scratch} from '../support/cli.js'
 import {fixture} from '../support/fixture.js'
 
@@ -55,14 +55,12 @@ async function voters(endpoint: string): Promise<{name: string; learner: boolean
   }
 }
 
+/** Polls `fn` until `ok` holds for its value (a failed call counts as not yet); fails with the last value after `ms`. */
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await fn().catch(() => undefined as T)
-    if (value !== undefined && ok(value)) return value
-    if (Date.now() > deadline) return value
-    await sleep(200)
-  }
+  return pollUntil(async () => {
+    const value = await fn().catch(() => undefined)
+    return value !== undefined && ok(value) ? done(value) : notYet(value)
+  }, {timeoutMs: ms, intervalMs: 200, retryOn: () => false, onTimeout: (last) => new Error(`etcd members not as expected within ${ms / 1000} s: ${JSON.stringify(last.seen)}`)})
 }
 
 describe('etcd membership on real members', {timeout: 120_000}, () => {
@@ -155,6 +153,8 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
 
     // With main-3 down, removing main-2 would leave 1 healthy of 2: refused, with the numbers.
     stopMember('main-3')
+    // If main-3 led, main-2 answers "no leader" until the other two elect one: wait for that.
+    await until(() => voters(endpoint), (v) => v.filter((m) => m.healthy).map((m) => m.name).join(' ') === 'main-1 main-2')
     const refused = await berth(['cluster', 'remove-machine', 'main-1', 'main-2', '-c', file], {env})
     assert.equal(refused.exitCode, 2, refused.stderr)
     assert.match(refused.stderr, /refusing to remove main-2: removing main-2 would leave 1 healthy of 2 etcd members; quorum needs 2 \(down: main-3: no answer/)

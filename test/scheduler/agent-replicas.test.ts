@@ -18,7 +18,7 @@ import {cachingRenderer} from '../../src/agent/plan/unit.js'
 import {assignmentKey} from '../../src/layout/records.js'
 import {scratch} from '../support/cli.js'
 import {FakeNode} from '../agent/loop-fake-node.js'
-import {privateEtcd, sleep} from '../agent/store-support.js'
+import {privateEtcd, until} from '../agent/store-support.js'
 
 const clients: Etcd3[] = []
 after(() => clients.forEach((c) => c.close()))
@@ -76,6 +76,7 @@ describe('an agent runs what is assigned to its machine', {timeout: 120_000}, ()
     await put('web', {image: 'localhost/web:1', replicas: 1})
     await put('cron', {image: 'localhost/cron:1'})
     await assign('web.1', 'main-1')
+    const contact = Date.now()
     assert.equal((await loop.pass()).converged, true)
     await etcd.stop()
     const cut = await loop.pass()
@@ -84,14 +85,17 @@ describe('an agent runs what is assigned to its machine', {timeout: 120_000}, ()
     assert.deepEqual(node.running(), ['berth-cron', 'berth-web.1'], 'a cut-off agent changed something before the grace')
     assert.equal(loop.status().store?.reachable, false)
     assert.match(loop.status().store?.error ?? '', /etcd/)
-    await sleep(1600)
-    const late = await loop.pass()
+    // Passes until one stops the replica: it must be the first that acts, and not come before the 1.5 s grace.
+    const late = await until('a pass stops the replica', async () => {
+      const report = await loop.pass()
+      return report.actions.length > 0 && report
+    })
     assert.deepEqual(late.actions, ['stop berth-web.1.service'])
+    assert.ok(Date.now() - contact >= 1500, `the replica stopped ${Date.now() - contact} ms after the last contact, within the grace`)
     assert.deepEqual(node.running(), ['berth-cron'], 'the global service must keep running')
     assert.ok(loop.status().store?.replicasStoppedAt)
     await etcd.start()
-    let back = await loop.pass()
-    for (let i = 0; i < 20 && !back.converged; i++) back = await loop.pass().then(async (r) => (await sleep(250), r))
+    await until('the agent converges with etcd back', async () => (await loop.pass()).converged)
     assert.deepEqual(node.running(), ['berth-cron', 'berth-web.1'])
     assert.equal(loop.status().store?.reachable, true)
   })

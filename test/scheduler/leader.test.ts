@@ -82,7 +82,8 @@ describe('scheduler leader against the real etcd', {timeout: 120_000}, () => {
     const a = await candidate(prefix, 'main-1', none)
     await until('main-1 leads', () => a.leading)
     const b = await candidate(prefix, 'main-2', none)
-    await sleep(500)
+    // main-2's campaign key is in the election, behind main-1's: it campaigns, and waits.
+    await until('main-2 campaigns', async () => Object.values(await raw.getAll().prefix(`${schedulerKeys(prefix).namespace}election/`).strings()).includes('main-2'))
     assert.equal(b.leading, false, 'two leaders at once')
     const first = a.leadership!
     const key = assignmentKey('web', 'web.1', prefix)
@@ -125,8 +126,11 @@ describe('scheduler leader against the real etcd', {timeout: 120_000}, () => {
     assert.ok(Date.now() - started >= 450, `moved after ${Date.now() - started} ms, before lostAfter`)
     assert.equal(Object.values(moved).includes(victim), false, 'the lost machine still holds replicas')
 
+    // The leader's pass that sees the machine back deletes its missing mark in the same
+    // commit as any move that pass makes: once the mark is gone, a move back would be there.
+    assert.notEqual(await raw.get(machineKeys(victim, c.prefix).missing).string(), null, 'the lost machine has its missing mark')
     await c.alive(victim)
-    await sleep(800)
+    await until('the leader has seen the machine back', async () => (await raw.get(machineKeys(victim, c.prefix).missing).string()) === null)
     const back = await assignments(raw, c.prefix)
     assert.equal(back['web/web.1'], moved['web/web.1'], 'a returning machine took its replica back (placement must be stable)')
 

@@ -16,7 +16,7 @@ import {type AssignmentRecord, machineKeys, type ReplicaHealth, rolloutKeys, typ
 import {SchedulerCandidate} from '../../src/scheduler/leader.js'
 import {place} from '../../src/scheduler/placement.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
-import {sleep, testService, until as untilFor} from '../agent/store-support.js'
+import {testService, until as untilFor} from '../agent/store-support.js'
 import {testDemandOf, testPlace} from './test-placement.js'
 
 const endpoints = [testService('BERTH_TEST_ETCD')]
@@ -66,6 +66,8 @@ async function cluster(raw: Etcd3) {
   stores.push(store)
   return {
     prefix, store,
+    /** The machine's agent writes its record again, as it does after every pass. */
+    refresh: (machine: string) => write(machine),
     /** The replica's agent reports it with this status from this container. */
     report: async (machine: string, replica: string, status: ReplicaHealth['status'], container: string, lastError?: string) => {
       health.get(machine)![replica] = {status, since: new Date().toISOString(), failures: status === 'unhealthy' ? 3 : 0, check: 'none', container, ...(lastError ? {lastError} : {})}
@@ -81,8 +83,33 @@ async function web(image: string, update: object = {}): Promise<ServiceSpec> {
 async function candidate(prefix: string, machine: string, store: EtcdStore, log: string[] = [], placement = testPlace): Promise<SchedulerCandidate> {
   const c = new SchedulerCandidate({client: await client(), prefix, machine, services: () => store.services(), place: placement, demandOf: testDemandOf, lostAfterMs: 60_000, ttlSeconds: 2, log: (l) => log.push(l)})
   candidates.push(c)
+  const count = {begun: 0, ended: [] as number[]}
+  passes.set(c, count)
+  const pass = c.place.bind(c)
+  c.place = async (leadership) => {
+    const n = ++count.begun
+    const done = await pass(leadership)
+    count.ended.push(n)
+    return done
+  }
   c.start()
   return c
+}
+
+/** Per candidate: placement passes begun, and the numbers of those that ended. */
+const passes = new WeakMap<SchedulerCandidate, {begun: number; ended: number[]}>()
+
+/**
+ * Runs `wake` (a write that wakes the leader) and waits until a placement pass of `c` that
+ * began after everything written before this call has ended. The wake's watch event starts
+ * a pass, or asks the one in flight for one more, so such a pass comes; what it did not do,
+ * the leader will not do for those writes.
+ */
+async function passAfter(c: SchedulerCandidate, wake: () => Promise<void>): Promise<void> {
+  const count = passes.get(c)!
+  const mark = count.begun
+  await wake()
+  await until(`a placement pass of ${c.options.machine} after pass ${mark}`, () => count.ended.some((n) => n > mark))
 }
 
 /** Replica → [machine, spec hash] of every assignment. */
@@ -129,7 +156,7 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     assert.deepEqual([...now].filter(([, r]) => r.specHash === shortSpecHash(v2)).map(([k]) => k), first, 'only the first batch names the new revision')
     // The batch's replica restarted but is not healthy yet: the next batch waits for it.
     await c.report(now.get(first[0]!)!.machine, first[0]!, 'starting', `${first[0]}-v2`)
-    await sleep(300)
+    await passAfter(a, () => c.refresh(now.get(first[0]!)!.machine))
     assert.deepEqual((await rollout(raw, c.prefix))?.batch?.replicas, first, 'moved on before the batch was healthy')
     await c.report(now.get(first[0]!)!.machine, first[0]!, 'healthy', `${first[0]}-v2`)
     const second = await batch(raw, c.prefix, 1)
@@ -137,12 +164,12 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
 
     // The leader dies (its election lease runs out); a successor continues the same rollout.
     const b = await candidate(c.prefix, 'main-2', c.store)
-    await sleep(200)
+    await until('main-2 campaigns', async () => Object.values(await raw.getAll().prefix(`${schedulerKeys(c.prefix).namespace}election/`).strings()).includes('main-2'))
     const lease = a.leadership!.key.slice(a.leadership!.key.lastIndexOf('/') + 1)
     await raw.leaseClient.leaseRevoke({ID: lease})
     await until('main-2 leads', () => b.leading)
     await a.stop()
-    await sleep(300)
+    await until("main-2's first placement pass as the leader", () => passes.get(b)!.ended.length > 0)
     const mid = await rollout(raw, c.prefix)
     assert.equal(mid?.state, 'running')
     assert.deepEqual(mid?.batch?.replicas, second, 'the successor started the rollout over')
@@ -171,7 +198,7 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     const v1 = await web('example/web:1', {order: 'start-first'})
     await c.store.putService('web', v1)
     // The real placement: the test one puts one replica per machine, and the extra replica needs a fourth place.
-    await candidate(c.prefix, 'main-1', c.store, [], place)
+    const leader = await candidate(c.prefix, 'main-1', c.store, [], place)
     await until('3 replicas on v1', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(v1)).length === 3)
     await allHealthy(raw, c, 'v1')
 
@@ -181,7 +208,7 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     const surge = await assigned(raw, c.prefix)
     assert.deepEqual([...surge].map(([k, r]) => [k, r.specHash === shortSpecHash(v2)]).sort(), [['web.1', false], ['web.2', false], ['web.3', false], ['web.4', true]])
     await c.report(surge.get('web.4')!.machine, 'web.4', 'starting', 'web.4-v2')
-    await sleep(300)
+    await passAfter(leader, () => c.refresh(surge.get('web.4')!.machine))
     assert.deepEqual((await rollout(raw, c.prefix))?.batch?.replicas, ['web.4'], 'an old replica moved before the extra one was healthy')
     await c.report(surge.get('web.4')!.machine, 'web.4', 'healthy', 'web.4-v2')
     for (const [done, replica] of [[1, 'web.1'], [2, 'web.2'], [3, 'web.3']] as const) {

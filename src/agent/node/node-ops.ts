@@ -57,13 +57,26 @@ const systemctlTimeoutMs = 120_000
 // Pulls are bounded by the unit's own TimeoutStartSec when systemd does them; so here.
 const pullTimeoutMs = 900_000
 
+/**
+ * Where the node's systemd and dockerd are, when not where the agent runs: the command that
+ * runs systemctl there (`docker exec NODE systemctl`) and dockerd's socket. The agent on its
+ * node uses the defaults; the loop's real-node tests reach a node container from outside.
+ */
+export interface NodeReach {
+  /** The command and first words that run systemctl on the node (default `systemctl`). */
+  systemctl?: readonly [string, ...string[]]
+  /** dockerd's socket (default dockerode's, /var/run/docker.sock). */
+  dockerSocket?: string
+}
+
 /** The real node: systemctl through execa, dockerd through dockerode (both loaded on first use). */
-export function realNodeOps(): NodeOps {
+export function realNodeOps(reach: NodeReach = {}): NodeOps {
   let docker: Promise<Dockerode> | undefined
-  const connect = (): Promise<Dockerode> => (docker ??= import('dockerode').then(({default: Docker}) => new Docker()))
+  const connect = (): Promise<Dockerode> => (docker ??= import('dockerode').then(({default: Docker}) => new Docker(reach.dockerSocket === undefined ? undefined : {socketPath: reach.dockerSocket})))
+  const [command, ...first] = reach.systemctl ?? ['systemctl']
   const systemctl = async (args: readonly string[]): Promise<string> => {
     const {execa} = await import('execa')
-    const result = await execa('systemctl', args, {reject: false, timeout: systemctlTimeoutMs})
+    const result = await execa(command, [...first, ...args], {reject: false, timeout: systemctlTimeoutMs})
     if (result.exitCode !== 0) {
       const why = result.timedOut ? `timed out after ${systemctlTimeoutMs / 1000} s` : `exited with ${result.exitCode ?? result.signal}`
       throw new SystemctlError(`systemctl ${args.join(' ')} ${why}${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`)
