@@ -4,7 +4,8 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {type AddMachineResult, addMachineSteps} from '../../src/cluster/add-machine.js'
+import {addMachineEndpoints, type AddMachineResult, addMachineSteps} from '../../src/cluster/add-machine.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 import {isIPv4Problem} from '../../src/cluster/target.js'
 import type {Role} from '../../src/config/types.js'
 import {FORMATS, type Format, clusterStateDir} from '../../src/firstboot/index.js'
@@ -42,7 +43,8 @@ export default class AddMachine extends BerthCommand {
     isIPv4Problem(args.new, 'NEW')
     const {cluster} = await loadWithWarnings(flags.config)
     const result: Partial<AddMachineResult> = {}
-    const plan = await addMachineSteps({
+    const etcd = sharedEtcd(addMachineEndpoints(cluster, args.existing))
+    const {steps} = await addMachineSteps({
       cluster,
       file: flags.config,
       existing: args.existing,
@@ -56,8 +58,12 @@ export default class AddMachine extends BerthCommand {
       timeoutMs: flags.timeout * 1000,
       force: flags.force,
       warn: (message) => this.warn(message),
-    }, result)
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+      etcd,
+    }, result).catch((error: unknown) => {
+      etcd.close()
+      throw error
+    })
+    const dry = await planOrRun({steps, close: () => etcd.close()}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
     const done = result as AddMachineResult
     if (!flags.wait && done.machine.role === 'main') {

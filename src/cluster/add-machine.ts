@@ -5,7 +5,7 @@ import {appendAudit} from '../audit/append.js'
 import {resolveCluster} from '../config/load.js'
 import type {Cluster, ClusterDocument, Machine, Role} from '../config/types.js'
 import {BerthError, UnsafeOperationError} from '../errors.js'
-import {EtcdCluster} from '../etcd/client.js'
+import type {SharedEtcd} from '../etcd/client.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {type EtcdJoin, type Format, clusterStateDir, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
 import type {Step} from '../cli/progress.js'
@@ -31,6 +31,14 @@ export interface AddMachineRequest {
   timeoutMs: number
   force: boolean
   warn: (message: string) => void
+  /** The flow's etcd client, through EXISTING first (addMachineEndpoints); the caller closes it. */
+  etcd: SharedEtcd
+}
+
+/** The etcd endpoints an addition talks through: EXISTING's first when it is a main machine, then the other mains. */
+export function addMachineEndpoints(cluster: Cluster, existingName: string): string[] {
+  const existing = machineNamed(cluster, existingName, 'EXISTING')
+  return existing.role === 'main' ? [...new Set([etcdUrls(cluster, existing.ip).client, ...etcdEndpoints(cluster, existing.name)])] : etcdEndpoints(cluster)
 }
 
 /** What the steps found and did, for the command's output. */
@@ -53,7 +61,7 @@ function nextName(cluster: Cluster, role: Role): string {
  * starts, leaving the cluster as it was. Re-running after a stop resumes: an existing
  * learner for the same address is reused.
  */
-export async function addMachineSteps(request: AddMachineRequest, result: Partial<AddMachineResult>): Promise<{steps: Step[]; close: () => void}> {
+export async function addMachineSteps(request: AddMachineRequest, result: Partial<AddMachineResult>): Promise<{steps: Step[]}> {
   const {cluster} = request
   const existing = cluster.machines.find((m) => m.name === request.existing || m.ip === request.existing)
   const already = cluster.machines.find((m) => m.ip === request.ip)
@@ -61,9 +69,6 @@ export async function addMachineSteps(request: AddMachineRequest, result: Partia
   if (!existing) machineNamed(cluster, request.existing, 'EXISTING')
   // The grown cluster passes the same checks as cluster.yaml: unique name and IP, valid IP, ≤ 9 mains.
   const grown = already ? cluster : (await resolveCluster(toDocument(cluster, machine), cluster.file)).cluster
-  const endpoints = existing?.role === 'main'
-    ? [etcdUrls(cluster, existing.ip).client, ...etcdEndpoints(cluster, existing.name)]
-    : etcdEndpoints(cluster)
   const peerUrl = etcdUrls(cluster, machine.ip).peer
   const firstBootFile = path.resolve(request.outDir, firstBootFileName(machine, request.format))
   Object.assign(result, {machine, firstBootFile, promoted: false})
@@ -72,8 +77,7 @@ export async function addMachineSteps(request: AddMachineRequest, result: Partia
   const out = await cannotWrite(label, () => inspectOutDir(request.outDir, label, [{label: '--state-dir', dir: request.stateDir ?? clusterStateDir(cluster)}]))
   requireAddable(out, [path.basename(firstBootFile), 'known_hosts'])
   let members: MemberStatus[] = []
-  let etcd: EtcdCluster | undefined
-  const client = async () => (etcd ??= await EtcdCluster.connect(endpoints))
+  const client = () => request.etcd.client()
 
   const steps: Step[] = [{
     title: `Check etcd's members and health through ${existing?.name ?? request.existing}`,
@@ -136,7 +140,7 @@ export async function addMachineSteps(request: AddMachineRequest, result: Partia
       await appendAudit(await (await client()).auditLog(ETCD_PREFIX), {action: 'machine.add', target: machine.name, detail})
     },
   })
-  return {steps, close: () => etcd?.close()}
+  return {steps}
 }
 
 /** How the new machine's etcd joins: today's voters plus itself, state existing. */

@@ -5,7 +5,7 @@ import type {Step} from '../cli/progress.js'
 import {removeMachineFromFile} from '../config/edit.js'
 import type {Cluster} from '../config/types.js'
 import {UnsafeOperationError} from '../errors.js'
-import {EtcdCluster} from '../etcd/client.js'
+import type {SharedEtcd} from '../etcd/client.js'
 import {drainMachine, replicaRowsNow, replicatedOn, waitDrained} from './drain.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
@@ -25,9 +25,21 @@ export interface RemoveMachineRequest {
   etcdPrefix: string
   /** The flow's machines; the caller closes them once the flow is done. */
   machines: MachineShells
+  /** The flow's etcd client, through EXISTING and not OLD (removeMachineEndpoints); the caller closes it. */
+  etcd: SharedEtcd
   warn: (message: string) => void
   /** How long the drain may wait for the machine's replicas to run elsewhere (default 120 s). */
   drainTimeoutMs?: number
+}
+
+/** The etcd endpoints a removal talks through: EXISTING's first when it is a main machine, never OLD's. */
+export function removeMachineEndpoints(cluster: Cluster, existingName: string, oldName: string): string[] {
+  const old = machineNamed(cluster, oldName, 'OLD')
+  const existing = machineNamed(cluster, existingName, 'EXISTING')
+  return [...new Set([
+    ...(existing.role === 'main' && existing.name !== old.name ? [etcdUrls(cluster, existing.ip).client] : []),
+    ...etcdEndpoints(cluster, old.name),
+  ])]
 }
 
 /**
@@ -36,17 +48,12 @@ export interface RemoveMachineRequest {
  * the member, stop its etcd for good, delete its records from etcd and drop it from
  * cluster.yaml.
  */
-export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[]; close: () => void} {
+export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[]} {
   const {cluster} = request
   const old = machineNamed(cluster, request.old, 'OLD')
   const existing = machineNamed(cluster, request.existing, 'EXISTING')
-  const endpoints = [
-    ...(existing.role === 'main' && existing.name !== old.name ? [etcdUrls(cluster, existing.ip).client] : []),
-    ...etcdEndpoints(cluster, old.name),
-  ]
-  let etcd: EtcdCluster | undefined
   let member: MemberStatus | undefined
-  const client = async () => (etcd ??= await EtcdCluster.connect([...new Set(endpoints)]))
+  const client = () => request.etcd.client()
   // The machine being removed is often dead: an unreachable one reads as a failed command, not a failed step.
   const exec = async (command: string): Promise<ExecResult> => request.machines.on(old).exec(command).catch((error: Error) => ({code: null, stdout: '', stderr: error.message}))
 
@@ -130,5 +137,5 @@ export function removeMachineSteps(request: RemoveMachineRequest): {steps: Step[
       await appendAudit(await (await client()).auditLog(request.etcdPrefix), {action: 'machine.remove', target: old.name, detail: {ip: old.ip, role: old.role, ...(request.force ? {forced: 'yes'} : {})}})
     },
   }]
-  return {steps, close: () => etcd?.close()}
+  return {steps}
 }

@@ -3,7 +3,7 @@ import {checkAdd, checkRemove} from '../cluster/safety.js'
 import {etcdEndpoints, machineNamed} from '../cluster/target.js'
 import type {Cluster} from '../config/types.js'
 import {UnsafeOperationError, UsageError} from '../errors.js'
-import {EtcdCluster} from '../etcd/client.js'
+import type {SharedEtcd} from '../etcd/client.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {etcdUrls} from '../firstboot/index.js'
 import type {MachineShells} from '../machine/shell.js'
@@ -18,6 +18,13 @@ export interface RepairRequest {
   machines: MachineShells
   timeoutMs: number
   warn: (message: string) => void
+  /** The flow's etcd client, through the other main machines (`etcdEndpoints(cluster, machine)`); the caller closes it. */
+  etcd: SharedEtcd
+}
+
+/** The etcd endpoints a repair talks through: every main machine but MACHINE. */
+export function repairMemberEndpoints(cluster: Cluster, machine: string): string[] {
+  return etcdEndpoints(cluster, machineNamed(cluster, machine, 'MACHINE').name)
 }
 
 /**
@@ -26,15 +33,14 @@ export interface RepairRequest {
  * the members, wipe its data dir and point it at the running cluster, add it back as a
  * learner, start it, and promote it once it has caught up.
  */
-export function repairMemberSteps(request: RepairRequest): {steps: Step[]; close: () => void} {
+export function repairMemberSteps(request: RepairRequest): {steps: Step[]} {
   const {cluster} = request
   const machine = machineNamed(cluster, request.machine, 'MACHINE')
   if (machine.role !== 'main') {
     throw new UsageError([{file: cluster.file, path: 'MACHINE', message: `${machine.name} is a ${machine.role}, not an etcd member`, fix: 'name a machine with role main'}])
   }
   const peerUrl = etcdUrls(cluster, machine.ip).peer
-  let etcd: EtcdCluster | undefined
-  const client = async () => (etcd ??= await EtcdCluster.connect(etcdEndpoints(cluster, machine.name)))
+  const client = () => request.etcd.client()
   let old: MemberStatus | undefined
   let learner: string | undefined
   const run = async (command: string) => {
@@ -88,5 +94,5 @@ export function repairMemberSteps(request: RepairRequest): {steps: Step[]; close
       return 'promoted'
     },
   }]
-  return {steps, close: () => etcd?.close()}
+  return {steps}
 }

@@ -2,10 +2,10 @@ import {appendAudit} from '../audit/append.js'
 import type {Step} from '../cli/progress.js'
 import {drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} from '../cluster/drain.js'
 import {machineKeys, type InstalledRecord} from '../layout/records.js'
-import {etcdEndpoints, machineNamed} from '../cluster/target.js'
+import {machineNamed} from '../cluster/target.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError} from '../errors.js'
-import {EtcdCluster} from '../etcd/client.js'
+import type {SharedEtcd} from '../etcd/client.js'
 import {findMember} from '../etcd/members.js'
 import {imageRef} from '../firstboot/model.js'
 import {hostName, type MachineShells} from '../machine/shell.js'
@@ -28,6 +28,8 @@ export interface UpgradeMachineRequest {
   image?: string
   /** The flow's machines; the caller closes them once the flow is done. */
   machines: MachineShells
+  /** The flow's etcd client, through the main machines (`etcdEndpoints(cluster)`); the caller closes it. */
+  etcd: SharedEtcd
   etcdPrefix: string
   balancer?: BalancerHooks
   timeoutMs: number
@@ -48,18 +50,15 @@ export function targetImage(cluster: Cluster, image?: string): string {
  * wait for the health gate, make it ready in the balancer. etcd on the machine is never
  * touched: it stays a member throughout.
  */
-export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Step[]; close: () => void; image: string} {
+export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Step[]; image: string} {
   const {cluster} = request
   const machine = machineNamed(cluster, request.machine, 'MACHINE')
   const image = targetImage(cluster, request.image)
   const prefix = cluster.unitPrefix
   const target: HealthTarget = {version: image}
-  let sources: GateSources | undefined
   const connect = async (): Promise<GateSources> => {
-    if (sources) return sources
-    const etcd = await EtcdCluster.connect(etcdEndpoints(cluster))
-    sources = {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
-    return sources
+    const etcd = await request.etcd.client()
+    return {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
   }
   const shell = request.machines.on(machine)
   const run = async (what: string, command: string, stdin?: string) => (await shell.run(command, {stdin, as: what})).stdout.trim()
@@ -136,7 +135,5 @@ export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Ste
       await appendAudit(await (await connect()).etcd.auditLog(request.etcdPrefix), {action: 'machine.upgrade', target: machine.name, detail: {image}})
     },
   })
-  return {steps, image, close: () => {
-    sources?.etcd.close() // the records' connection with it
-  }}
+  return {steps, image}
 }

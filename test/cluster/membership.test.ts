@@ -7,10 +7,10 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {parse} from 'yaml'
 
 import {runSteps} from '../../src/cli/progress.js'
-import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
+import {removeMachineEndpoints, removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {loadClusterFile} from '../../src/config/load.js'
 import {EtcdStore} from '../../src/agent/store/store-etcd.js'
-import {EtcdCluster} from '../../src/etcd/client.js'
+import {EtcdCluster, sharedEtcd} from '../../src/etcd/client.js'
 import {stopServicesCommand} from '../../src/cluster/installed-commands.js'
 import {machineShells} from '../../src/machine/shell.js'
 import {berth, scratch} from '../support/cli.js'
@@ -121,8 +121,9 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     const {cluster} = await loadClusterFile(file)
     const warnings: string[] = []
     const stopped: string[] = []
+    const etcd = sharedEtcd(removeMachineEndpoints(cluster, 'main-1', 'main-4'))
     const removal = removeMachineSteps({
-      cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m),
+      cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m), etcd,
       machines: machineShells(async (machine) => ({
         exec: async (command) => {
           stopped.push(`${machine.name}: ${command}`)
@@ -135,7 +136,7 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     try {
       await runSteps(removal.steps, 'silent')
     } finally {
-      removal.close()
+      etcd.close()
     }
     assert.deepEqual(stopped, [`main-4: ${stopServicesCommand('berth-')}`, 'main-4: systemctl disable --now etcd.service'])
     assert.deepEqual(warnings, [])

@@ -3,7 +3,7 @@
  * beside a loopback port nothing listens on.
  */
 import assert from 'node:assert/strict'
-import {connect, createServer, type Server, type Socket} from 'node:net'
+import {createServer} from 'node:net'
 import {describe, it} from 'node:test'
 
 import {EtcdCluster} from '../../src/etcd/client.js'
@@ -11,6 +11,7 @@ import {answeringEndpoints, tcpProbe} from '../../src/etcd/probe.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {done, pollUntil} from '../../src/poll.js'
 import {etcdUrl} from '../support/services.js'
+import {type TcpProxy, tcpProxy} from '../support/tcp-proxy.js'
 
 /** A loopback URL nothing listens on. */
 async function deadUrl(): Promise<string> {
@@ -19,29 +20,6 @@ async function deadUrl(): Promise<string> {
   const {port} = server.address() as {port: number}
   await new Promise((resolve) => server.close(resolve))
   return `http://127.0.0.1:${port}`
-}
-
-/** A TCP proxy on loopback `port` (0: any) to the test etcd; `stop` closes it and drops its connections, as a member going down does. */
-async function proxy(port = 0): Promise<{url: string; stop: () => Promise<void>}> {
-  const target = new URL(etcdUrl())
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((socket) => {
-    const upstream = connect(Number(target.port), target.hostname)
-    for (const s of [socket, upstream]) {
-      sockets.add(s)
-      s.on('error', () => undefined)
-      s.on('close', () => sockets.delete(s))
-    }
-    socket.pipe(upstream).pipe(socket)
-  })
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${(server.address() as {port: number}).port}`,
-    stop: async () => {
-      for (const s of sockets) s.destroy()
-      await new Promise((resolve) => server.close(resolve))
-    },
-  }
 }
 
 describe('answering etcd endpoints', () => {
@@ -86,13 +64,13 @@ describe('answering etcd endpoints', () => {
     // Two ways in to the same etcd: `late` is down at connect time and comes up; `early` goes down.
     const late = new URL(await deadUrl())
     for (const probe of [false, true]) {
-      const early = await proxy()
+      const early = await tcpProxy(etcdUrl())
       const cluster = await EtcdCluster.connect([`http://${late.host}`, early.url], {timeoutMs: 1000, probe})
-      let lateProxy: Awaited<ReturnType<typeof proxy>> | undefined
+      let lateProxy: TcpProxy | undefined
       try {
         assert.ok((await cluster.members()).length >= 1, 'works through the early one')
         await early.stop()
-        lateProxy = await proxy(Number(late.port))
+        lateProxy = await tcpProxy(etcdUrl(), Number(late.port))
         // As a wait polls: the breaker tries the late endpoint again a second after its failed connect.
         const after = await pollUntil(async () => done(await cluster.members()), {timeoutMs: 4000, intervalMs: 300, retryOn: () => true})
           .then(() => 'answered', (error: Error) => error.message)

@@ -10,6 +10,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {loadClusterFile} from '../../src/config/load.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 import {machineShells} from '../../src/machine/shell.js'
 import {shipped} from '../../src/paths.js'
 import {backupSteps} from '../../src/recovery/backup.js'
@@ -50,7 +51,7 @@ describe('recovery plans', () => {
 
   it('repair-member: check quorum, stop, remove, wipe, learner, promote', async () => {
     const {cluster} = await loadClusterFile(fixture)
-    const plan = repairMemberSteps({cluster, machine: '10.20.0.12', force: false, machines: machineShells(unused), timeoutMs: 1000, warn: unused})
+    const plan = repairMemberSteps({cluster, machine: '10.20.0.12', force: false, machines: machineShells(unused), timeoutMs: 1000, warn: unused, etcd: sharedEtcd([], unused)})
     assert.deepEqual(plan.steps.map((s) => s.title), [
       'Check etcd\'s members, health and quorum through the main machines other than main-2',
       'Stop etcd on main-2',
@@ -59,7 +60,6 @@ describe('recovery plans', () => {
       'Add main-2 (http://10.20.0.12:2380) back as an etcd learner',
       'Start etcd on main-2, wait for it to catch up, then promote it to a voting member',
     ])
-    plan.close()
   })
 
   it('the node commands, exactly', () => {

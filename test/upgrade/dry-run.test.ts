@@ -9,6 +9,7 @@ import {after, describe, it} from 'node:test'
 
 import {planOrRun} from '../../src/cli/progress.js'
 import type {Cluster} from '../../src/config/types.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {machineKeys} from '../../src/layout/records.js'
 import {machineShells} from '../../src/machine/shell.js'
@@ -38,10 +39,11 @@ describe('upgrade-machine --dry-run (real etcd)', () => {
 
   const dryRun = async (balancer: boolean): Promise<string[]> => {
     const hooks = {drain: unreachable, ready: unreachable}
-    const {image, ...plan} = upgradeMachineSteps({cluster, machine: 'w1', image: '2.0', machines: machineShells(unreachable), etcdPrefix: prefix, timeoutMs: 30_000, ...(balancer ? {balancer: hooks} : {})})
+    const etcd = sharedEtcd([etcdUrl()])
+    const {image, steps} = upgradeMachineSteps({cluster, machine: 'w1', image: '2.0', machines: machineShells(unreachable), etcd, etcdPrefix: prefix, timeoutMs: 30_000, ...(balancer ? {balancer: hooks} : {})})
     assert.equal(image, '127.0.0.1:5055/berth/installer:2.0')
     const printed: string[] = []
-    const result = await planOrRun(plan, {dryRun: true, mode: 'silent', log: (t) => printed.push(t)})
+    const result = await planOrRun({steps, close: () => etcd.close()}, {dryRun: true, mode: 'silent', log: (t) => printed.push(t)})
     assert.equal(printed.join('\n'), result!.plan.map((line, i) => `${i + 1}. ${line}`).join('\n'))
     return result!.plan
   }
