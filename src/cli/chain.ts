@@ -22,7 +22,7 @@ export class Chain<C extends object> {
    * `preview` says, for --dry-run, what it would do with its arguments (it runs without the
    * steps before it, so it reads only the plan's inputs and the live cluster).
    */
-  step<A extends {note?: string}>(title: string, run: (context: C) => Promise<A>, preview?: () => Promise<string>): Chain<C & Omit<A, 'note'>> {
+  step<A extends {note?: string; [handed: string]: unknown}>(title: string, run: (context: C) => Promise<A>, preview?: () => Promise<string>): Chain<C & Omit<A, 'note'>> {
     const index = this.#steps.length
     this.#steps.push({
       title,
