@@ -42,9 +42,8 @@ export default class AddMachine extends BerthCommand {
     const {args, flags} = await this.parse(AddMachine)
     isIPv4Problem(args.new, 'NEW')
     const {cluster} = await loadWithWarnings(flags.config)
-    const result: Partial<AddMachineResult> = {}
     const etcd = sharedEtcd(addMachineEndpoints(cluster, args.existing))
-    const {steps} = await addMachineSteps({
+    const {steps, result} = await addMachineSteps({
       cluster,
       file: flags.config,
       existing: args.existing,
@@ -59,13 +58,13 @@ export default class AddMachine extends BerthCommand {
       force: flags.force,
       warn: (message) => this.warn(message),
       etcd,
-    }, result).catch((error: unknown) => {
+    }).catch((error: unknown) => {
       etcd.close()
       throw error
     })
     const dry = await planOrRun({steps, close: () => etcd.close()}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
-    const done = result as AddMachineResult
+    const done = result()
     if (!flags.wait && done.machine.role === 'main') {
       this.log(`Boot ${done.machine.name} with ${done.firstBootFile}, then run \`berth cluster add-machine ${args.existing} ${args.new} --wait\` to promote it.`)
     }

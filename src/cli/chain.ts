@@ -37,6 +37,11 @@ export class Chain<C extends object> {
     return this as unknown as Chain<C & Omit<A, 'note'>>
   }
 
+  /** Adds a step only `when` it applies; what it hands on is then optional to the steps after it. */
+  stepWhen<A extends {note?: string; [handed: string]: unknown}>(when: boolean, title: string, run: (context: C) => Promise<A>, preview?: () => Promise<string>): Chain<C & Partial<Omit<A, 'note'>>> {
+    return when ? this.step(title, run, preview) : this
+  }
+
   /** The steps, in order. */
   get steps(): Step[] {
     return [...this.#steps]

@@ -8,6 +8,7 @@ import {BerthError, UnsafeOperationError} from '../errors.js'
 import type {SharedEtcd} from '../etcd/client.js'
 import {type MemberStatus, findMember} from '../etcd/members.js'
 import {type EtcdJoin, type Format, clusterStateDir, etcdUrls, firstBootFileName, writeFirstBoot} from '../firstboot/index.js'
+import {Chain} from '../cli/chain.js'
 import type {Step} from '../cli/progress.js'
 import {cannotWrite, inspectOutDir, removeFromOutDir, requireAddable} from '../out-dir.js'
 import {ETCD_PREFIX} from '../layout/records.js'
@@ -61,86 +62,69 @@ function nextName(cluster: Cluster, role: Role): string {
  * starts, leaving the cluster as it was. Re-running after a stop resumes: an existing
  * learner for the same address is reused.
  */
-export async function addMachineSteps(request: AddMachineRequest, result: Partial<AddMachineResult>): Promise<{steps: Step[]}> {
+export async function addMachineSteps(request: AddMachineRequest): Promise<{steps: Step[]; machine: Machine; result: () => AddMachineResult}> {
   const {cluster} = request
-  const existing = cluster.machines.find((m) => m.name === request.existing || m.ip === request.existing)
+  const existing = machineNamed(cluster, request.existing, 'EXISTING')
   const already = cluster.machines.find((m) => m.ip === request.ip)
   const machine: Machine = already ?? {name: request.name ?? nextName(cluster, request.role), ip: request.ip, role: request.role, labels: {}}
-  if (!existing) machineNamed(cluster, request.existing, 'EXISTING')
   // The grown cluster passes the same checks as cluster.yaml: unique name and IP, valid IP, ≤ 9 mains.
   const grown = already ? cluster : (await resolveCluster(toDocument(cluster, machine), cluster.file)).cluster
   const peerUrl = etcdUrls(cluster, machine.ip).peer
   const firstBootFile = path.resolve(request.outDir, firstBootFileName(machine, request.format))
-  Object.assign(result, {machine, firstBootFile, promoted: false})
   // Refused before etcd is changed: a learner added for a file that cannot be written would stay behind.
   const label = `--out ${request.outDir}`
   const out = await cannotWrite(label, () => inspectOutDir(request.outDir, label, [{label: '--state-dir', dir: request.stateDir ?? clusterStateDir(cluster)}]))
   requireAddable(out, [path.basename(firstBootFile), 'known_hosts'])
-  let members: MemberStatus[] = []
   const client = () => request.etcd.client()
+  const main = machine.role === 'main'
 
-  const steps: Step[] = [{
-    title: `Check etcd's members and health through ${existing?.name ?? request.existing}`,
-    run: async () => {
-      members = await (await client()).members()
-      if (machine.role !== 'main') return `${members.length} members`
+  const plan = new Chain({})
+    .step(`Check etcd's members and health through ${existing.name}`, async () => {
+      const members = await (await client()).members()
+      if (!main) return {note: `${members.length} members`, members}
       const verdict = checkAdd(members, peerUrl)
       if (!verdict.safe && (!verdict.overridable || !request.force)) {
         throw new UnsafeOperationError(`cannot add ${machine.name}: ${verdict.reason}${verdict.overridable ? '; pass --force to add it anyway' : ''}`)
       }
       if (!verdict.safe) request.warn(`adding ${machine.name} although ${verdict.reason}`)
-      return `${members.filter((m) => m.healthy).length} of ${members.length} healthy`
-    },
-  }]
-  if (machine.role === 'main') {
-    steps.push({
-      title: `Add ${machine.name} (${peerUrl}) as an etcd learner`,
-      run: async () => {
-        const known = findMember(members, peerUrl) ?? members.find((m) => m.peerUrls.includes(peerUrl))
-        if (known) {
-          result.memberId = known.id
-          return known.isLearner ? 'already a learner: resuming' : 'already a voting member'
-        }
-        result.memberId = await (await client()).addLearner(peerUrl)
-        members = await (await client()).members()
-        return `member ${result.memberId}`
-      },
+      return {note: `${members.filter((m) => m.healthy).length} of ${members.length} healthy`, members}
     })
-  }
-  steps.push({
-    title: `Write ${machine.name}'s first-boot file (${request.format}, joining the running cluster)`,
-    run: async () => {
+    .stepWhen(main, `Add ${machine.name} (${peerUrl}) as an etcd learner`, async ({members}) => {
+      const known = findMember(members, peerUrl) ?? members.find((m) => m.peerUrls.includes(peerUrl))
+      if (known) return {note: known.isLearner ? 'already a learner: resuming' : 'already a voting member', memberId: known.id}
+      const memberId = await (await client()).addLearner(peerUrl)
+      return {note: `member ${memberId}`, memberId, members: await (await client()).members()}
+    })
+    .step(`Write ${machine.name}'s first-boot file (${request.format}, joining the running cluster)`, async ({members}) => {
       await writeFirstBoot(grown, {format: request.format, outDir: request.outDir, stateDir: request.stateDir, only: {machines: [machine], join: joinOf(cluster, members, machine, peerUrl)}})
-      return firstBootFile
-    },
-  }, {
-    title: `Record ${machine.name} in ${path.basename(request.file)}`,
-    run: async () => addMachineToFile(request.file, machine),
-  })
-  if (machine.role === 'main' && request.wait) {
-    steps.push({
-      title: `Wait for ${machine.name} to start and catch up, then promote it to a voting member`,
-      run: async () => {
-        try {
-          await (await client()).promote(result.memberId!, request.timeoutMs)
-          result.promoted = true
-        } catch (error) {
-          await (await client()).remove(result.memberId!).catch(() => undefined)
-          await removeMachineFromFile(request.file, machine.name)
-          await removeFromOutDir(path.dirname(firstBootFile), [path.basename(firstBootFile)])
-          throw new BerthError(`${machine.name} did not start and catch up within ${Math.round(request.timeoutMs / 1000)} s (${(error as Error).message}); its learner was removed and ${path.basename(request.file)} restored`)
-        }
-      },
+      return {note: firstBootFile}
     })
-  }
-  steps.push({
-    title: `Record ${machine.name}'s addition in the audit trail`,
-    run: async () => {
-      const detail = {ip: machine.ip, role: machine.role, ...(machine.role === 'main' ? {member: result.promoted ? 'voter' : 'learner'} : {})}
+    .step(`Record ${machine.name} in ${path.basename(request.file)}`, async () => {
+      await addMachineToFile(request.file, machine)
+      return {}
+    })
+    .stepWhen(main && request.wait, `Wait for ${machine.name} to start and catch up, then promote it to a voting member`, async ({memberId}) => {
+      try {
+        if (memberId === undefined) throw new BerthError('no learner was added')
+        await (await client()).promote(memberId, request.timeoutMs)
+        return {promoted: true}
+      } catch (error) {
+        if (memberId !== undefined) await (await client()).remove(memberId).catch(() => undefined)
+        await removeMachineFromFile(request.file, machine.name)
+        await removeFromOutDir(path.dirname(firstBootFile), [path.basename(firstBootFile)])
+        throw new BerthError(`${machine.name} did not start and catch up within ${Math.round(request.timeoutMs / 1000)} s (${(error as Error).message}); its learner was removed and ${path.basename(request.file)} restored`)
+      }
+    })
+    .step(`Record ${machine.name}'s addition in the audit trail`, async ({promoted}) => {
+      const detail = {ip: machine.ip, role: machine.role, ...(main ? {member: promoted ? 'voter' : 'learner'} : {})}
       await appendAudit(await (await client()).auditLog(ETCD_PREFIX), {action: 'machine.add', target: machine.name, detail})
-    },
-  })
-  return {steps}
+      return {}
+    })
+  const result = (): AddMachineResult => {
+    const {memberId, promoted} = plan.result()
+    return {machine, firstBootFile, ...(memberId === undefined ? {} : {memberId}), promoted: promoted ?? false}
+  }
+  return {steps: plan.steps, machine, result}
 }
 
 /** How the new machine's etcd joins: today's voters plus itself, state existing. */

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {type AddMachineRequest, type AddMachineResult, addMachineSteps} from '../cluster/add-machine.js'
+import {type AddMachineRequest, addMachineSteps} from '../cluster/add-machine.js'
 import {removeMachineSteps} from '../cluster/remove-machine.js'
 import {nodeShells} from './node-shell.js'
 import {type ProgressMode, runSteps} from '../cli/progress.js'
@@ -29,10 +29,9 @@ export async function addLocalNode(local: LocalCluster, options: {role: Role; na
   const ip = nextIp(local)
   const existing = local.cluster.machines.find((m) => m.role === 'main')!.name
   const base = {file: local.paths.clusterFile, existing, ip, name: options.name, role: options.role, format: 'cloud-init' as const, outDir: local.paths.bootDir, stateDir: local.paths.stateDir, timeoutMs: options.timeoutMs, force: false, warn: options.warn, etcd: options.etcd}
-  const first: Partial<AddMachineResult> = {}
-  const prepare = await addMachineSteps({...base, cluster: local.cluster, wait: false}, first)
+  const prepare = await addMachineSteps({...base, cluster: local.cluster, wait: false})
   await runSteps(prepare.steps, options.mode)
-  const machine = first.machine!
+  const {machine} = prepare
   try {
     await bootAndPromote(local, machine, base, options)
   } catch (error) {
@@ -61,7 +60,7 @@ async function bootAndPromote(local: LocalCluster, machine: Machine, base: Omit<
     run: () => waitForSsh(cluster, machine, {identity: local.paths.key, stateDir: local.paths.stateDir, timeoutMs: options.timeoutMs}),
   }], options.mode)
   if (machine.role === 'main') {
-    const promote = await addMachineSteps({...base, cluster, wait: true}, {})
+    const promote = await addMachineSteps({...base, cluster, wait: true})
     await runSteps(promote.steps, options.mode)
   }
 }
