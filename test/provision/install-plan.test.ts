@@ -12,17 +12,14 @@ import {after, describe, it} from 'node:test'
 
 import {RecordStore} from '../../src/etcd/records.js'
 import {berth, scratch} from '../support/cli.js'
-import {etcdUrl} from '../support/services.js'
+import {deleteEtcdPrefix, etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-install-dry-${randomBytes(3).toString('hex')}`
 
 describe('install --dry-run (real etcd)', () => {
   const stores: RecordStore[] = []
   after(async () => {
-    const {Etcd3} = await import('etcd3')
-    const client = new Etcd3({hosts: [etcdUrl()]})
-    await client.delete().prefix(prefix).exec()
-    client.close()
+    await deleteEtcdPrefix(prefix)
     stores.forEach((s) => s.close())
   })
 

@@ -14,7 +14,7 @@ import {RecordStore} from '../../src/etcd/records.js'
 import {machineKeys} from '../../src/layout/records.js'
 import {machineShells} from '../../src/machine/shell.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
-import {etcdUrl} from '../support/services.js'
+import {deleteEtcdPrefix, etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-upgrade-dry-${randomBytes(3).toString('hex')}`
 const port = Number(new URL(etcdUrl()).port)
@@ -30,10 +30,7 @@ const unreachable = async (): Promise<never> => {
 describe('upgrade-machine --dry-run (real etcd)', () => {
   const stores: RecordStore[] = []
   after(async () => {
-    const {Etcd3} = await import('etcd3')
-    const client = new Etcd3({hosts: [etcdUrl()]})
-    await client.delete().prefix(prefix).exec()
-    client.close()
+    await deleteEtcdPrefix(prefix)
     stores.forEach((s) => s.close())
   })
 
