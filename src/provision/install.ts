@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Step} from '../cli/progress.js'
-import {type InstalledRecord, machineKeys} from '../layout/records.js'
+import {type InstalledRecord, machineKeys, serviceKey, servicesDir} from '../layout/records.js'
 import {BerthError, UsageError} from '../errors.js'
 import type {RecordStore} from '../etcd/records.js'
 import {Chain} from '../cli/chain.js'
@@ -86,10 +86,10 @@ export function installSteps(request: InstallRequest & InstallInputs & {records:
       return {note: unpinned.length > 0 ? `${created}; not pinned: ${unpinned.join('; ')}` : created, createdServices}
     }, async () => {
       const names = Object.keys(cluster.services).sort()
-      const present = new Set((await Promise.all(names.map(async (name) => ((await records.get(`${cluster.etcdPrefix}/services/${name}`)) === undefined ? [] : [name])))).flat())
+      const present = new Set((await Promise.all(names.map(async (name) => ((await records.get(serviceKey(name, cluster.etcdPrefix))) === undefined ? [] : [name])))).flat())
       const absent = names.filter((name) => !present.has(name))
       if (names.length === 0) return 'cluster.json names no services: nothing to put'
-      return `would put ${absent.length > 0 ? absent.join(', ') : 'nothing'} under ${cluster.etcdPrefix}/services/${present.size > 0 ? ` (${[...present].join(', ')} there already: left as they are)` : ''}`
+      return `would put ${absent.length > 0 ? absent.join(', ') : 'nothing'} under ${servicesDir(cluster.etcdPrefix)}${present.size > 0 ? ` (${[...present].join(', ')} there already: left as they are)` : ''}`
     })
     .step('Pull the agent image and the images of this machine\'s services', async () => {
       const pulled = [image, ...(await serviceImages(node, cluster, records))]
