@@ -88,21 +88,31 @@ export async function addMachineSteps(request: AddMachineRequest): Promise<{step
       }
       if (!verdict.safe) request.warn(`adding ${machine.name} although ${verdict.reason}`)
       return {note: `${members.filter((m) => m.healthy).length} of ${members.length} healthy`, members}
+    }, async () => {
+      const members = await (await client()).members()
+      const now = `now ${members.filter((m) => m.healthy).length} of ${members.length} healthy`
+      return main ? `would go on only if etcd keeps its quorum with a learner at ${peerUrl} (through ${request.etcd.endpoints.join(', ')}): ${now}` : `would read the members through ${request.etcd.endpoints.join(', ')}: ${now}`
     })
     .stepWhen(main, `Add ${machine.name} (${peerUrl}) as an etcd learner`, async ({members}) => {
       const known = findMember(members, peerUrl) ?? members.find((m) => m.peerUrls.includes(peerUrl))
       if (known) return {note: known.isLearner ? 'already a learner: resuming' : 'already a voting member', memberId: known.id}
       const memberId = await (await client()).addLearner(peerUrl)
       return {note: `member ${memberId}`, memberId, members: await (await client()).members()}
+    }, async () => {
+      const known = (await (await client()).members()).find((m) => m.peerUrls.includes(peerUrl))
+      return known ? `would reuse member ${known.id}, ${known.isLearner ? 'a learner' : 'a voting member'} at ${peerUrl} already` : `would add a learner with peer URL ${peerUrl}`
     })
     .step(`Write ${machine.name}'s first-boot file (${request.format}, joining the running cluster)`, async ({members}) => {
       await writeFirstBoot(grown, {format: request.format, outDir: request.outDir, stateDir: request.stateDir, only: {machines: [machine], join: joinOf(cluster, members, machine, peerUrl)}})
       return {note: firstBootFile}
+    }, async () => {
+      const join = joinOf(cluster, await (await client()).members(), machine, peerUrl)
+      return `would write ${firstBootFile} (${machine.name} at ${machine.ip}, ${machine.role}; etcd state existing, initial cluster ${join.members.map((m) => `${m.name}=${m.peerUrl}`).join(',')}) and its host key into ${path.join(request.outDir, 'known_hosts')}`
     })
     .step(`Record ${machine.name} in ${path.basename(request.file)}`, async () => {
       await addMachineToFile(request.file, machine)
       return {}
-    })
+    }, async () => `would add {name: ${machine.name}, ip: ${machine.ip}, role: ${machine.role}} to ${request.file}${already ? ' (it is there already: unchanged)' : ''}`)
     .stepWhen(main && request.wait, `Wait for ${machine.name} to start and catch up, then promote it to a voting member`, async ({memberId}) => {
       try {
         if (memberId === undefined) throw new BerthError('no learner was added')
@@ -114,7 +124,7 @@ export async function addMachineSteps(request: AddMachineRequest): Promise<{step
         await removeFromOutDir(path.dirname(firstBootFile), [path.basename(firstBootFile)])
         throw new BerthError(`${machine.name} did not start and catch up within ${Math.round(request.timeoutMs / 1000)} s (${(error as Error).message}); its learner was removed and ${path.basename(request.file)} restored`)
       }
-    })
+    }, async () => `would wait up to ${Math.round(request.timeoutMs / 1000)} s for ${machine.name} to catch up and promote it; if it does not, remove its learner, ${machine.name} from ${path.basename(request.file)} and ${path.basename(firstBootFile)}`)
     .step(`Record ${machine.name}'s addition in the audit trail`, async ({promoted}) => {
       const detail = {ip: machine.ip, role: machine.role, ...(main ? {member: promoted ? 'voter' : 'learner'} : {})}
       await appendAudit(await (await client()).auditLog(ETCD_PREFIX), {action: 'machine.add', target: machine.name, detail})
