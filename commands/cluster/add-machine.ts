@@ -4,7 +4,8 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, loadWithWarnings, stateDirFlag} from '../../src/cli/flags.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {type AddMachineResult, addMachineSteps} from '../../src/cluster/add-machine.js'
+import {addMachineEndpoints, type AddMachineResult, addMachineSteps} from '../../src/cluster/add-machine.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 import {isIPv4Problem} from '../../src/cluster/target.js'
 import type {Role} from '../../src/config/types.js'
 import {FORMATS, type Format, clusterStateDir} from '../../src/firstboot/index.js'
@@ -41,8 +42,8 @@ export default class AddMachine extends BerthCommand {
     const {args, flags} = await this.parse(AddMachine)
     isIPv4Problem(args.new, 'NEW')
     const {cluster} = await loadWithWarnings(flags.config)
-    const result: Partial<AddMachineResult> = {}
-    const plan = await addMachineSteps({
+    const etcd = sharedEtcd(addMachineEndpoints(cluster, args.existing))
+    const {steps, result} = await addMachineSteps({
       cluster,
       file: flags.config,
       existing: args.existing,
@@ -56,10 +57,14 @@ export default class AddMachine extends BerthCommand {
       timeoutMs: flags.timeout * 1000,
       force: flags.force,
       warn: (message) => this.warn(message),
-    }, result)
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+      etcd,
+    }).catch((error: unknown) => {
+      etcd.close()
+      throw error
+    })
+    const dry = await planOrRun({steps, close: () => etcd.close()}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
-    const done = result as AddMachineResult
+    const done = result()
     if (!flags.wait && done.machine.role === 'main') {
       this.log(`Boot ${done.machine.name} with ${done.firstBootFile}, then run \`berth cluster add-machine ${args.existing} ${args.new} --wait\` to promote it.`)
     }

@@ -4,7 +4,8 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag, identityFlag, stateDirFlag} from '../../src/cli/flags.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
+import {removeMachineEndpoints, removeMachineSteps} from '../../src/cluster/remove-machine.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 import {sshShells} from '../../src/cluster/remote.js'
 import {resolveTarget} from '../../src/provision/target.js'
 
@@ -33,8 +34,9 @@ export default class RemoveMachine extends BerthCommand {
   async run(): Promise<{removed: string} | {plan: string[]}> {
     const {args, flags} = await this.parse(RemoveMachine)
     const {cluster, stateDir, identity} = await resolveTarget(flags)
+    const etcd = sharedEtcd(removeMachineEndpoints(cluster, args.existing, args.old))
     const machines = sshShells(cluster, {identity, stateDir})
-    const plan = removeMachineSteps({
+    const {steps} = removeMachineSteps({
       cluster,
       file: flags.config,
       existing: args.existing,
@@ -43,8 +45,9 @@ export default class RemoveMachine extends BerthCommand {
       etcdPrefix: '/berth',
       warn: (message) => this.warn(message),
       machines,
+      etcd,
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
+    const dry = await planOrRun({steps, close: () => Promise.all([etcd.close(), machines.close()])}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
     return {removed: args.old}
   }

@@ -4,7 +4,8 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../../src/cli/base.js'
 import {planOrRun} from '../../src/cli/progress.js'
 import {resolveTarget, targetFlags} from '../../src/provision/target.js'
-import {repairMemberSteps} from '../../src/recovery/repair.js'
+import {repairMemberEndpoints, repairMemberSteps} from '../../src/recovery/repair.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 import {sshShells} from '../../src/cluster/remote.js'
 
 export default class RepairMember extends BerthCommand {
@@ -28,16 +29,18 @@ export default class RepairMember extends BerthCommand {
   async run(): Promise<{repaired: string} | {plan: string[]}> {
     const {args, flags} = await this.parse(RepairMember)
     const {cluster, identity, stateDir} = await resolveTarget(flags)
+    const etcd = sharedEtcd(repairMemberEndpoints(cluster, args.machine))
     const machines = sshShells(cluster, {identity, stateDir})
-    const plan = repairMemberSteps({
+    const {steps} = repairMemberSteps({
       cluster,
       machine: args.machine,
       force: flags.force,
       machines,
       timeoutMs: flags.timeout * 1000,
       warn: (message) => this.warn(message),
+      etcd,
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
+    const dry = await planOrRun({steps, close: () => Promise.all([etcd.close(), machines.close()])}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
     return {repaired: args.machine}
   }

@@ -7,6 +7,8 @@ import {commandHooks} from '../../src/upgrade/hooks.js'
 import {sshShells} from '../../src/cluster/remote.js'
 import {renderRolling} from '../../src/upgrade/render.js'
 import {type RollingResult, rollingUpgrade} from '../../src/upgrade/rolling.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
+import {etcdEndpoints} from '../../src/cluster/target.js'
 import {resolveTarget} from '../../src/provision/target.js'
 
 export default class RollingUpgrade extends BerthCommand {
@@ -32,12 +34,14 @@ export default class RollingUpgrade extends BerthCommand {
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
     const {cluster, stateDir, identity} = await resolveTarget(flags)
     const machines = sshShells(cluster, {identity, stateDir})
+    const etcd = sharedEtcd(etcdEndpoints(cluster))
     const result = await rollingUpgrade({
       cluster, image: flags.image, maxParallel: flags['max-parallel'], mode: rollingMode(flags), dryRun: flags['dry-run'], etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
       machines,
+      etcd,
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
       log: (line) => this.jsonEnabled() || this.log(line),
-    }).finally(() => machines.close())
+    }).finally(() => Promise.all([etcd.close(), machines.close()]))
     this.log(renderRolling(result, flags['dry-run']))
     return result
   }

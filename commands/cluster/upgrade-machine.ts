@@ -9,6 +9,8 @@ import {upgradeMachineFlags} from '../../src/upgrade/flags.js'
 import {commandHooks} from '../../src/upgrade/hooks.js'
 import {sshShells} from '../../src/cluster/remote.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
+import {etcdEndpoints} from '../../src/cluster/target.js'
 import {resolveTarget} from '../../src/provision/target.js'
 
 export default class UpgradeMachine extends BerthCommand {
@@ -29,12 +31,14 @@ export default class UpgradeMachine extends BerthCommand {
     if (Boolean(flags['drain-command']) !== Boolean(flags['ready-command'])) throw new UsageError([{path: '--drain-command', message: 'needs --ready-command too (and the other way round)', fix: 'give both, or neither'}])
     const {cluster, stateDir, identity} = await resolveTarget(flags)
     const machines = sshShells(cluster, {identity, stateDir})
-    const {image, ...plan} = upgradeMachineSteps({
+    const etcd = sharedEtcd(etcdEndpoints(cluster))
+    const {image, steps} = upgradeMachineSteps({
       cluster, machine: args.machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
       machines,
+      etcd,
       balancer: flags['drain-command'] ? commandHooks(flags['drain-command'], flags['ready-command']!) : undefined,
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
+    const dry = await planOrRun({steps, close: () => Promise.all([etcd.close(), machines.close()])}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
     return {upgraded: args.machine, image}
   }

@@ -4,6 +4,8 @@ import {BerthCommand} from '../../src/cli/base.js'
 import type {Role} from '../../src/config/types.js'
 import {localFlags, openLocal} from '../../src/local-cluster/context.js'
 import {addLocalNode} from '../../src/local-cluster/grow.js'
+import {etcdEndpoints} from '../../src/cluster/target.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 
 export default class LocalClusterAddMachine extends BerthCommand {
   static override summary = 'Boot one more node and add it to the cluster (a main node joins etcd as a learner, then votes).'
@@ -20,7 +22,9 @@ export default class LocalClusterAddMachine extends BerthCommand {
   async run(): Promise<{name: string; ip: string; role: string}> {
     const {flags} = await this.parse(LocalClusterAddMachine)
     const local = await openLocal(flags)
-    const machine = await addLocalNode(local, {role: flags.role as Role, name: flags['machine-name'], timeoutMs: flags.timeout * 1000, mode: this.jsonEnabled() ? 'silent' : 'auto', warn: (m) => this.warn(m)})
+    const etcd = sharedEtcd(etcdEndpoints(local.cluster))
+    const machine = await addLocalNode(local, {role: flags.role as Role, name: flags['machine-name'], timeoutMs: flags.timeout * 1000, mode: this.jsonEnabled() ? 'silent' : 'auto', warn: (m) => this.warn(m), etcd})
+      .finally(() => etcd.close())
     this.log(`${machine.name} (${machine.ip}) joined local cluster ${local.record.name} as ${machine.role}.`)
     return {name: machine.name, ip: machine.ip, role: machine.role}
   }

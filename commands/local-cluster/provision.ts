@@ -26,9 +26,9 @@ export default class LocalClusterProvision extends BerthCommand {
     const {provisionSteps} = await import('../../src/provision/local.js')
     const {runSteps} = await import('../../src/cli/progress.js')
     const {gatherStatus, statusLines} = await import('../../src/provision/status.js')
-    const result: Partial<ProvisionResult> = {}
-    await runSteps(provisionSteps(local, {timeoutMs: flags.timeout * 1000, parallel: flags.parallel}, result), this.jsonEnabled() ? 'silent' : 'auto')
-    const done = result as ProvisionResult
+    const {steps, result} = provisionSteps(local, {timeoutMs: flags.timeout * 1000, parallel: flags.parallel})
+    await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
+    const done = result()
     const {loadClusterFile} = await import('../../src/config/load.js')
     const status = await gatherStatus((await loadClusterFile(local.paths.clusterFile)).cluster)
     this.log(`The example service answers on every node (${done.secondsFromBuiltImage} s from the built images):`)

@@ -4,6 +4,8 @@ import * as Flags from '@oclif/core/flags'
 import {BerthCommand} from '../../src/cli/base.js'
 import {localFlags, localMachine, openLocal} from '../../src/local-cluster/context.js'
 import {removeLocalNode} from '../../src/local-cluster/grow.js'
+import {etcdEndpoints} from '../../src/cluster/target.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
 
 export default class LocalClusterRemoveMachine extends BerthCommand {
   static override summary = 'Remove a node (the newest by default) without breaking etcd\'s quorum, then delete its container.'
@@ -17,7 +19,8 @@ export default class LocalClusterRemoveMachine extends BerthCommand {
     const {args, flags} = await this.parse(LocalClusterRemoveMachine)
     const local = await openLocal(flags)
     const name = args.node ? localMachine(local, args.node).name : local.cluster.machines.at(-1)!.name
-    await removeLocalNode(local, name, {force: flags.force, mode: this.jsonEnabled() ? 'silent' : 'auto', warn: (m) => this.warn(m)})
+    const etcd = sharedEtcd(etcdEndpoints(local.cluster, name))
+    await removeLocalNode(local, name, {force: flags.force, mode: this.jsonEnabled() ? 'silent' : 'auto', warn: (m) => this.warn(m), etcd}).finally(() => etcd.close())
     this.log(`Removed ${name} from local cluster ${local.record.name}.`)
     return {removed: name}
   }

@@ -5,6 +5,8 @@ import {rollingFlags, rollingMode} from '../../src/upgrade/flags.js'
 import {nodeShells} from '../../src/local-cluster/node-shell.js'
 import {renderRolling} from '../../src/upgrade/render.js'
 import {type RollingResult, rollingUpgrade} from '../../src/upgrade/rolling.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
+import {etcdEndpoints} from '../../src/cluster/target.js'
 
 export default class LocalClusterRollingUpgrade extends BerthCommand {
   static override summary = 'Upgrade every node in turn as `cluster rolling-upgrade` does, each drained from the local balancer around it.'
@@ -22,13 +24,15 @@ export default class LocalClusterRollingUpgrade extends BerthCommand {
     const local = await openLocal(flags)
     const {localBalancerHooks} = await import('../../src/balancer/local.js')
     const machines = nodeShells(local.provider, local.record.name)
+    const etcd = sharedEtcd(etcdEndpoints(local.cluster))
     const result = await rollingUpgrade({
       cluster: local.cluster, image: flags.image, maxParallel: flags['max-parallel'], mode: rollingMode(flags), dryRun: flags['dry-run'],
       etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
       machines,
+      etcd,
       balancer: await localBalancerHooks(local),
       log: (line) => this.jsonEnabled() || this.log(line),
-    }).finally(() => machines.close())
+    }).finally(() => Promise.all([etcd.close(), machines.close()]))
     this.log(renderRolling(result, flags['dry-run']))
     return result
   }

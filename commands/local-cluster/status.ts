@@ -21,7 +21,7 @@ export default class LocalClusterStatus extends BerthCommand {
     const local = await openLocal(flags)
     const containers = await local.provider.listNodes(local.record.name)
     const endpoints = local.cluster.machines.filter((m) => m.role === 'main').map((m) => `http://${m.ip}:${local.cluster.etcd.clientPort}`)
-    const etcd = await EtcdCluster.connect(endpoints, 2000)
+    const etcd = await EtcdCluster.connect(endpoints, {timeoutMs: 2000})
     const members = await etcd.members().catch(() => []).finally(() => etcd.close())
     const nodes = local.cluster.machines.map((m) => {
       const member = findMember(members, m.name) ?? findMember(members, m.ip)

@@ -7,6 +7,8 @@ import {localFlags, localMachine, openLocal} from '../../src/local-cluster/conte
 import {upgradeFlags} from '../../src/upgrade/flags.js'
 import {nodeShells} from '../../src/local-cluster/node-shell.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
+import {sharedEtcd} from '../../src/etcd/client.js'
+import {etcdEndpoints} from '../../src/cluster/target.js'
 
 export default class LocalClusterUpgradeMachine extends BerthCommand {
   static override summary = 'Upgrade one node as `cluster upgrade-machine` does, drained from the local balancer around it.'
@@ -25,12 +27,14 @@ export default class LocalClusterUpgradeMachine extends BerthCommand {
     const machine = localMachine(local, args.node).name
     const {localBalancerHooks} = await import('../../src/balancer/local.js')
     const machines = nodeShells(local.provider, local.record.name)
-    const {image, ...plan} = upgradeMachineSteps({
+    const etcd = sharedEtcd(etcdEndpoints(local.cluster))
+    const {image, steps} = upgradeMachineSteps({
       cluster: local.cluster, machine, image: flags.image, etcdPrefix: ETCD_PREFIX, timeoutMs: flags.timeout * 1000,
       machines,
+      etcd,
       balancer: await localBalancerHooks(local),
     })
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)}).finally(() => machines.close())
+    const dry = await planOrRun({steps, close: () => Promise.all([etcd.close(), machines.close()])}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
     return {upgraded: machine, image}
   }

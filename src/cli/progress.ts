@@ -56,9 +56,10 @@ export async function runFollowing<T>(title: string, work: (update: (text: strin
 
 /**
  * What a command does with a plan: print it (`--dry-run`, returning its lines) or run it,
- * and close what the plan opened (an etcd client) either way.
+ * and close what the command opened for it (the flow's etcd client, its machines) either
+ * way. The previews run one after the other on the clients the steps were handed.
  */
-export async function planOrRun(plan: {steps: Step[]; close: () => void | Promise<void>}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
+export async function planOrRun(plan: {steps: Step[]; close?: () => unknown}, options: {dryRun: boolean; mode: ProgressMode; log: (text: string) => void}): Promise<{plan: string[]} | undefined> {
   try {
     if (options.dryRun) {
       const lines: string[] = []
@@ -73,7 +74,7 @@ export async function planOrRun(plan: {steps: Step[]; close: () => void | Promis
     await runSteps(plan.steps, options.mode)
     return undefined
   } finally {
-    await plan.close()
+    await plan.close?.()
   }
 }
 

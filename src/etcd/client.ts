@@ -19,9 +19,16 @@ export class EtcdCluster {
 
   private constructor(private readonly client: Etcd3, readonly endpoints: string[], private readonly timeoutMs: number) {}
 
-  /** A client for the cluster behind `endpoints` (http://IP:2379), through the members that accept a connect now (a dead one would cost a dial timeout per call that picks it). */
-  static async connect(endpoints: string[], timeoutMs = 3000): Promise<EtcdCluster> {
-    return new EtcdCluster(await openEtcd(await answeringEndpoints(endpoints), {}, {callTimeoutMs: timeoutMs}), endpoints, timeoutMs)
+  /**
+   * A client for the cluster behind `endpoints` (http://IP:2379), through the members that
+   * accept a connect now (a dead one would cost a dial timeout per call that picks it). With
+   * `probe: false` it keeps every endpoint (the breaker skips the dead ones): for a wait that
+   * starts while some members are still down and must see them come up.
+   */
+  static async connect(endpoints: string[], options: {timeoutMs?: number; probe?: boolean} = {}): Promise<EtcdCluster> {
+    const timeoutMs = options.timeoutMs ?? 3000
+    const hosts = options.probe === false ? [...endpoints] : await answeringEndpoints(endpoints)
+    return new EtcdCluster(await openEtcd(hosts, {}, {callTimeoutMs: timeoutMs}), endpoints, timeoutMs)
   }
 
   /** The audit trail under `prefix`, over this same connection; closed with it. */
@@ -106,5 +113,39 @@ export class EtcdCluster {
         await sleep(delay)
       }
     }
+  }
+}
+
+/** How a process's wiring makes an etcd client; a test passes one that counts. */
+export type EtcdConnect = (endpoints: string[]) => Promise<EtcdCluster>
+
+/**
+ * The one etcd client of a flow, made by the process's wiring (a command) and handed to
+ * every step, preview and wait: connected on first use, so a plan that never reads etcd
+ * never dials it, and closed once by the wiring.
+ */
+export interface SharedEtcd {
+  readonly endpoints: string[]
+  client(): Promise<EtcdCluster>
+  close(): void
+}
+
+/** A SharedEtcd for `endpoints`; a failed connect is tried again by the next use. */
+export function sharedEtcd(endpoints: string[], connect: EtcdConnect = (e) => EtcdCluster.connect(e)): SharedEtcd {
+  let made: Promise<EtcdCluster> | undefined
+  return {
+    endpoints: [...new Set(endpoints)],
+    client() {
+      made ??= connect([...new Set(endpoints)]).catch((error: unknown) => {
+        made = undefined
+        throw error
+      })
+      return made
+    },
+    close() {
+      const closing = made
+      made = undefined
+      void closing?.then((c) => c.close(), () => undefined)
+    },
   }
 }

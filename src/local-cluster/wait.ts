@@ -32,7 +32,7 @@ export async function waitForSsh(cluster: Cluster, machine: Machine, options: {i
 
 /** Waits until etcd reports `count` healthy voting members; returns them. One client for the whole wait. */
 export async function waitForEtcd(endpoints: string[], count: number, timeoutMs: number): Promise<MemberStatus[]> {
-  const etcd = await EtcdCluster.connect(endpoints, 2000)
+  const etcd = await EtcdCluster.connect(endpoints, {timeoutMs: 2000, probe: false})
   try {
     return await pollUntil(async () => {
       const members = await etcd.members()

@@ -74,6 +74,10 @@ export function machineShells(open: ChannelOpener): MachineShells {
     if (cached) {
       const c = await cached.catch(() => undefined)
       if (c && !c.lost) return c
+      // Another command noticed first and is opening the next channel already: share its promise.
+      const now = channels.get(machine.name)
+      if (now !== undefined && now !== cached) return channel(machine)
+      if (c) void c.close().catch(() => undefined)
     }
     const opening = open(machine)
     channels.set(machine.name, opening)

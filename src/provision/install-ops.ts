@@ -7,7 +7,8 @@ import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'
 import type {NodeFile} from './agent-unit.js'
 import type {NodeClusterFile} from '../firstboot/cluster-json.js'
-import {openEtcd} from '../etcd/open.js'
+import type {RecordStore} from '../etcd/records.js'
+import {parseServiceKey, servicesDir} from '../layout/records.js'
 
 /** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */
 
@@ -27,17 +28,12 @@ export async function pullImage(ref: string): Promise<void> {
 }
 
 /** The images of the services this machine's role runs, from etcd (newer than cluster.json) with cluster.json's as the fallback. */
-export async function serviceImages(node: NodeFile, cluster: NodeClusterFile): Promise<string[]> {
+export async function serviceImages(node: NodeFile, cluster: NodeClusterFile, records: RecordStore): Promise<string[]> {
   const specs = new Map<string, {image: string; imageDigest?: string; roles: string[]}>()
   for (const [name, raw] of Object.entries(cluster.services)) specs.set(name, await validateServiceSpec(raw))
-  const client = await openEtcd(node.etcdEndpoints)
-  try {
-    const dir = `${cluster.etcdPrefix}/services/`
-    for (const [key, text] of Object.entries(await client.getAll().prefix(dir).strings())) {
-      specs.set(key.slice(dir.length), await validateServiceSpec(JSON.parse(text)))
-    }
-  } finally {
-    client.close()
+  for (const [key, spec] of await records.getAll<unknown>(servicesDir(cluster.etcdPrefix))) {
+    const name = parseServiceKey(key, cluster.etcdPrefix)
+    if (name !== undefined) specs.set(name, await validateServiceSpec(spec))
   }
   const images = [...specs.values()].filter((s) => s.roles.includes(node.role)).map((s) => runImage(s, node.registry))
   return [...new Set(images)].sort()

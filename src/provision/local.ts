@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
+import {Chain} from '../cli/chain.js'
 import type {Step} from '../cli/progress.js'
 import {loadClusterFile} from '../config/load.js'
 import type {Cluster} from '../config/types.js'
@@ -33,69 +34,53 @@ export async function exampleService(): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(`${EXAMPLE_CONTEXT}/service.json`, 'utf8')) as Record<string, unknown>
 }
 
-/** The steps; `result` fills in as they run. */
-export function provisionSteps(local: LocalCluster, options: {timeoutMs: number; parallel: number}, result: Partial<ProvisionResult>): Step[] {
+/** The steps as a chain, each given what the ones before it handed on; `result` once every step ran. */
+export function provisionSteps(local: LocalCluster, options: {timeoutMs: number; parallel: number}): {steps: Step[]; result: () => ProvisionResult} {
   const registry = local.record.registry.host
-  let installer = {tag: '', latest: ''}
-  let started = 0
-  let uploadedSince = 0
-  let cluster: Cluster = local.cluster
-  return [{
-    title: 'Build the installer image',
-    run: async () => {
+  const plan = new Chain({})
+    .step('Build the installer image', async () => {
       const {buildInstallerImage} = await import('../images/installer.js')
-      const image = await buildInstallerImage()
-      installer = image
-      return `${image.built ? 'built' : 'up to date'}: ${image.tag}`
-    },
-  }, {
-    title: `Build the example service image ${EXAMPLE_IMAGE}`,
-    run: async () => ((await buildExampleImage()).built ? 'built' : 'up to date'),
-  }, {
-    title: 'Have the registry notify the agents of every push (auto-upgrade)',
-    run: async () => {
+      const installer = await buildInstallerImage()
+      return {note: `${installer.built ? 'built' : 'up to date'}: ${installer.tag}`, installer}
+    })
+    .step(`Build the example service image ${EXAMPLE_IMAGE}`, async () => ({note: (await buildExampleImage()).built ? 'built' : 'up to date'}))
+    .step('Have the registry notify the agents of every push (auto-upgrade)', async () => {
       const {configureRegistryNotifications} = await import('./registry-notifications.js')
-      return configureRegistryNotifications(local.record.registry, local.cluster, local.paths.stateDir)
-    },
-  }, {
-    title: `Push both to the cluster's registry ${registry}`,
-    run: async () => {
-      started = performance.now()
+      return {note: await configureRegistryNotifications(local.record.registry, local.cluster, local.paths.stateDir)}
+    })
+    .step(`Push both to the cluster's registry ${registry}`, async ({installer}) => {
+      const started = performance.now()
       const {pushImage} = await import('../images/push.js')
       const viaNode = (await local.provider.listNodes(local.record.name)).find((n) => n.state === 'running')?.id
       const pushed = await pushImage([installer.tag, installer.latest, EXAMPLE_IMAGE], registry, {viaNode})
-      result.installerImage = `${registry}/${installer.tag}`
-      return pushed.via === 'node' ? 'through a node (this host\'s dockerd does not trust the registry)' : undefined
-    },
-  }, {
-    title: 'Add the example service to cluster.yaml',
-    run: async () => {
+      return {note: pushed.via === 'node' ? 'through a node (this host\'s dockerd does not trust the registry)' : undefined, started, installerImage: `${registry}/${installer.tag}`}
+    })
+    .step('Add the example service to cluster.yaml', async () => {
       const added = await addServiceToFile(local.paths.clusterFile, 'web', await exampleService())
-      cluster = (await loadClusterFile(local.paths.clusterFile)).cluster
-      return added ? 'services.web added' : 'services.web is there already'
-    },
-  }, {
-    title: 'Upload secrets to every node (starts the installer)',
-    run: async () => {
-      uploadedSince = Date.now()
+      const {cluster} = await loadClusterFile(local.paths.clusterFile)
+      return {note: added ? 'services.web added' : 'services.web is there already', cluster}
+    })
+    .step('Upload secrets to every node (starts the installer)', async ({cluster, installer}) => {
+      const uploadedSince = Date.now()
       const uploads = await uploadSecrets(cluster, cluster.machines, {identity: local.paths.key, stateDir: local.paths.stateDir, parallel: options.parallel, installerImage: installer.tag})
-      result.uploads = uploads
       const failed = uploads.filter((u) => !u.ok)
       if (failed.length > 0) throw new BerthError(failed.map((f) => `${f.machine}: ${f.step} failed: ${f.error}`).join('; '))
-    },
-  }, {
-    title: 'Wait until every node is installed and its agent has web active',
-    run: async () => {
+      return {uploads, uploadedSince}
+    })
+    .step('Wait until every node is installed and its agent has web active', async ({cluster, installer, uploadedSince}) => {
       await waitForInstalled(cluster, {since: uploadedSince, version: installer.tag.split(':')[1], services: ['web'], timeoutMs: options.timeoutMs})
-    },
-  }, {
-    title: 'Check that web answers on every node',
-    run: async () => {
-      result.urls = await waitForAnswers(cluster, options.timeoutMs)
-      result.secondsFromBuiltImage = Math.round((performance.now() - started) / 100) / 10
-      return `${result.urls.length} nodes, ${result.secondsFromBuiltImage} s after the push began`
-    },
-  }]
+      return {}
+    })
+    .step('Check that web answers on every node', async ({cluster, started}) => {
+      const urls = await waitForAnswers(cluster, options.timeoutMs)
+      const secondsFromBuiltImage = Math.round((performance.now() - started) / 100) / 10
+      return {note: `${urls.length} nodes, ${secondsFromBuiltImage} s after the push began`, urls, secondsFromBuiltImage}
+    })
+  const result = (): ProvisionResult => {
+    const {installerImage, uploads, urls, secondsFromBuiltImage} = plan.result()
+    return {installerImage, uploads, urls, secondsFromBuiltImage}
+  }
+  return {steps: plan.steps, result}
 }
 
 /** Polls http://IP:8080/ on every machine until each names its machine; returns the URLs. */

@@ -51,7 +51,7 @@ export class StatusReader {
   private constructor(private readonly cluster: Cluster, private readonly etcd: EtcdCluster, private readonly store: RecordStore, private readonly prefix: string) {}
 
   static async open(cluster: Cluster, options: {endpoints?: string[]; prefix?: string} = {}): Promise<StatusReader> {
-    const etcd = await EtcdCluster.connect(options.endpoints ?? etcdEndpoints(cluster), 2000)
+    const etcd = await EtcdCluster.connect(options.endpoints ?? etcdEndpoints(cluster), {timeoutMs: 2000})
     return new StatusReader(cluster, etcd, await etcd.records(), options.prefix ?? ETCD_PREFIX)
   }
 

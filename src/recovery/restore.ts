@@ -120,7 +120,7 @@ export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMe
 
 /** Polls the members until `count` are healthy voters (the restored cluster has elected a leader). */
 export async function waitHealthy(endpoints: string[], count: number, timeoutMs: number): Promise<string> {
-  const etcd = await EtcdCluster.connect(endpoints, 1500)
+  const etcd = await EtcdCluster.connect(endpoints, {timeoutMs: 1500})
   try {
     return await pollUntil(async () => {
       const members = await etcd.members()

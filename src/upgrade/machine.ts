@@ -1,11 +1,12 @@
 import {appendAudit} from '../audit/append.js'
+import {Chain} from '../cli/chain.js'
 import type {Step} from '../cli/progress.js'
 import {drainMachine, readyMachine, replicaRowsNow, replicatedOn, waitDrained} from '../cluster/drain.js'
 import {machineKeys, type InstalledRecord} from '../layout/records.js'
-import {etcdEndpoints, machineNamed} from '../cluster/target.js'
+import {machineNamed} from '../cluster/target.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError} from '../errors.js'
-import {EtcdCluster} from '../etcd/client.js'
+import type {SharedEtcd} from '../etcd/client.js'
 import {findMember} from '../etcd/members.js'
 import {imageRef} from '../firstboot/model.js'
 import {hostName, type MachineShells} from '../machine/shell.js'
@@ -28,6 +29,8 @@ export interface UpgradeMachineRequest {
   image?: string
   /** The flow's machines; the caller closes them once the flow is done. */
   machines: MachineShells
+  /** The flow's etcd client, through the main machines (`etcdEndpoints(cluster)`); the caller closes it. */
+  etcd: SharedEtcd
   etcdPrefix: string
   balancer?: BalancerHooks
   timeoutMs: number
@@ -48,95 +51,73 @@ export function targetImage(cluster: Cluster, image?: string): string {
  * wait for the health gate, make it ready in the balancer. etcd on the machine is never
  * touched: it stays a member throughout.
  */
-export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Step[]; close: () => void; image: string} {
+export function upgradeMachineSteps(request: UpgradeMachineRequest): {steps: Step[]; image: string} {
   const {cluster} = request
   const machine = machineNamed(cluster, request.machine, 'MACHINE')
   const image = targetImage(cluster, request.image)
   const prefix = cluster.unitPrefix
-  const target: HealthTarget = {version: image}
-  let sources: GateSources | undefined
+  const {balancer} = request
   const connect = async (): Promise<GateSources> => {
-    if (sources) return sources
-    const etcd = await EtcdCluster.connect(etcdEndpoints(cluster))
-    sources = {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
-    return sources
+    const etcd = await request.etcd.client()
+    return {etcd, records: await etcd.records(), prefix: request.etcdPrefix, expectedMembers: cluster.machines.filter((m) => m.role === 'main').length}
   }
   const shell = request.machines.on(machine)
   const run = async (what: string, command: string, stdin?: string) => (await shell.run(command, {stdin, as: what})).stdout.trim()
 
-  const steps: Step[] = [{
-    title: `Check etcd's health${machine.role === 'main' ? ` and ${machine.name}'s membership` : ''}`,
-    run: async () => {
+  const plan = new Chain({})
+    .step(`Check etcd's health${machine.role === 'main' ? ` and ${machine.name}'s membership` : ''}`, async () => {
       const s = await connect()
       const members = await s.etcd.members()
       if (machine.role === 'main' && !findMember(members, machine.name) && !findMember(members, machine.ip)) throw new BerthError(`${machine.name} is not an etcd member; add it back with cluster add-machine before upgrading it`)
       const problem = healthProblem({machine: machine.name, members, expectedMembers: s.expectedMembers}, {})
       if (problem?.startsWith('etcd')) throw new BerthError(`not upgrading ${machine.name} while ${problem}`)
-      target.previousAt = (await s.records.get<InstalledRecord>(machineKeys(machine.name, request.etcdPrefix).installed))?.at
-      return `${members.length} members healthy`
-    },
-  }]
-  // An operator's own drain is left in place afterwards; one made here is undone at the end.
-  let drainedBefore = false
-  steps.push({
-    title: `Drain ${machine.name} of replicated work (its replicas move to other machines first)`,
-    preview: async () => {
+      // The gate waits for an installer record newer than this one.
+      const target: HealthTarget = {version: image, previousAt: (await s.records.get<InstalledRecord>(machineKeys(machine.name, request.etcdPrefix).installed))?.at}
+      return {note: `${members.length} members healthy`, target}
+    })
+    // An operator's own drain is left in place afterwards; one made here is undone at the end.
+    .step(`Drain ${machine.name} of replicated work (its replicas move to other machines first)`, async () => {
+      const s = await connect()
+      const services = replicatedOn(await replicaRowsNow(s.records, prefix, s.prefix), machine.name)
+      const drainedBefore = await drainMachine(s.records, machine.name, {prefix: s.prefix, reason: `upgrade to ${image}`})
+      await waitDrained(s.records, machine.name, services, {timeoutMs: request.timeoutMs, unitPrefix: prefix, prefix: s.prefix})
+      return {note: services.size === 0 ? 'no replicated services on it' : `${[...services].sort().join(', ')} run elsewhere`, drainedBefore}
+    }, async () => {
       const s = await connect()
       const services = replicatedOn(await replicaRowsNow(s.records, prefix, s.prefix), machine.name)
       return `would mark ${machine.name} drained (reason: upgrade to ${image}) and ${services.size === 0 ? 'move nothing: no replicated services on it' : `wait until ${[...services].sort().join(', ')} run elsewhere`}`
-    },
-    run: async () => {
-      const s = await connect()
-      const services = replicatedOn(await replicaRowsNow(s.records, prefix, s.prefix), machine.name)
-      drainedBefore = await drainMachine(s.records, machine.name, {prefix: s.prefix, reason: `upgrade to ${image}`})
-      await waitDrained(s.records, machine.name, services, {timeoutMs: request.timeoutMs, unitPrefix: prefix, prefix: s.prefix})
-      return services.size === 0 ? 'no replicated services on it' : `${[...services].sort().join(', ')} run elsewhere`
-    },
-  })
-  if (request.balancer) steps.push({title: `Drain ${machine.name} from the balancer`, run: () => request.balancer!.drain(machine), preview: async () => `would take ${hostName(machine)} out of the balancer`})
-  steps.push({
-    title: `Stop ${machine.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`,
-    run: async () => `stopped ${(await run('stop the agent and services', stopServicesCommand(prefix))) || 'no services'}`,
-    preview: async () => `would stop ${prefix}agent.service, then every service unit the agent wrote, on ${hostName(machine)}`,
-  }, {
-    title: `Remove ${machine.name}'s installed system (units, agent options, env files; etcd and secrets stay)`,
-    run: async () => `removed ${(await run('remove the installed system', removeInstalledCommand(prefix))).split('\n').filter(Boolean).length} units`,
-    preview: async () => `would remove ${prefix}agent.service and the agent's units, /etc/berth/agent.json and /run/berth/*.env on ${hostName(machine)}`,
-  }, {
-    title: `Run the installer ${image} on ${machine.name}`,
-    preview: async () => `would write /etc/berth/cluster.json (installer image ${image}) on ${hostName(machine)}, pull ${image} and start ${prefix}installer.service`,
-    run: async () => {
+    })
+    .stepWhen(balancer !== undefined, `Drain ${machine.name} from the balancer`, async () => ({note: (await balancer?.drain(machine)) ?? undefined}), async () => `would take ${hostName(machine)} out of the balancer`)
+    .step(`Stop ${machine.name}'s agent, then its services politely (SIGTERM, each service's stop timeout)`, async () => ({
+      note: `stopped ${(await run('stop the agent and services', stopServicesCommand(prefix))) || 'no services'}`,
+    }), async () => `would stop ${prefix}agent.service, then every service unit the agent wrote, on ${hostName(machine)}`)
+    .step(`Remove ${machine.name}'s installed system (units, agent options, env files; etcd and secrets stay)`, async () => ({
+      note: `removed ${(await run('remove the installed system', removeInstalledCommand(prefix))).split('\n').filter(Boolean).length} units`,
+    }), async () => `would remove ${prefix}agent.service and the agent's units, /etc/berth/agent.json and /run/berth/*.env on ${hostName(machine)}`)
+    .step(`Run the installer ${image} on ${machine.name}`, async () => {
       // cluster.json names the image the installer installs the agent from: point it at the target.
       const clusterJson = `${JSON.stringify(nodeClusterFile(cluster, image), null, 2)}\n`
       await run('write /etc/berth/cluster.json', 'umask 022 && cat > /etc/berth/cluster.json.new && mv /etc/berth/cluster.json.new /etc/berth/cluster.json', clusterJson)
       await run(`docker pull ${image} && systemctl start ${prefix}installer.service`, runInstallerCommand(prefix, imageRef(cluster, cluster.installer.image), image))
-    },
-  }, {
-    title: `Wait until ${machine.name} is healthy (etcd, installer record, agent converged, services active)`,
-    run: async () => waitHealthy(await connect(), machine.name, target, request.timeoutMs),
-    preview: async () => `would wait up to ${Math.round(request.timeoutMs / 1000)} s for version ${image}`,
-  })
-  if (request.balancer) steps.push({title: `Make ${machine.name} ready in the balancer`, run: () => request.balancer!.ready(machine), preview: async () => `would put ${hostName(machine)} back into the balancer`})
-  steps.push({
-    title: `Take ${machine.name} back into placement (unless it was drained before the upgrade)`,
-    preview: async () => {
+      return {}
+    }, async () => `would write /etc/berth/cluster.json (installer image ${image}) on ${hostName(machine)}, pull ${image} and start ${prefix}installer.service`)
+    .step(`Wait until ${machine.name} is healthy (etcd, installer record, agent converged, services active)`, async ({target}) => ({
+      note: await waitHealthy(await connect(), machine.name, target, request.timeoutMs),
+    }), async () => `would wait up to ${Math.round(request.timeoutMs / 1000)} s for version ${image}`)
+    .stepWhen(balancer !== undefined, `Make ${machine.name} ready in the balancer`, async () => ({note: (await balancer?.ready(machine)) ?? undefined}), async () => `would put ${hostName(machine)} back into the balancer`)
+    .step(`Take ${machine.name} back into placement (unless it was drained before the upgrade)`, async ({drainedBefore}) => {
+      if (drainedBefore) return {note: 'left drained, as it was'}
+      const s = await connect()
+      await readyMachine(s.records, machine.name, s.prefix)
+      return {}
+    }, async () => {
       const s = await connect()
       const drained = await s.records.get<{since: string}>(machineKeys(machine.name, s.prefix).drain)
       return drained ? `would leave it drained: an operator drained it at ${drained.since}` : 'would take it back into placement'
-    },
-    run: async () => {
-      if (drainedBefore) return 'left drained, as it was'
-      const s = await connect()
-      await readyMachine(s.records, machine.name, s.prefix)
-    },
-  })
-  steps.push({
-    title: `Record ${machine.name}'s upgrade in the audit trail`,
-    run: async () => {
+    })
+    .step(`Record ${machine.name}'s upgrade in the audit trail`, async () => {
       await appendAudit(await (await connect()).etcd.auditLog(request.etcdPrefix), {action: 'machine.upgrade', target: machine.name, detail: {image}})
-    },
-  })
-  return {steps, image, close: () => {
-    sources?.etcd.close() // the records' connection with it
-  }}
+      return {}
+    })
+  return {steps: plan.steps, image}
 }

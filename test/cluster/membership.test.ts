@@ -6,10 +6,10 @@ import {after, describe, it} from 'node:test'
 import {parse} from 'yaml'
 
 import {runSteps} from '../../src/cli/progress.js'
-import {removeMachineSteps} from '../../src/cluster/remove-machine.js'
+import {removeMachineEndpoints, removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {loadClusterFile} from '../../src/config/load.js'
 import {EtcdStore} from '../../src/agent/store/store-etcd.js'
-import {EtcdCluster} from '../../src/etcd/client.js'
+import {EtcdCluster, sharedEtcd} from '../../src/etcd/client.js'
 import {stopServicesCommand} from '../../src/cluster/installed-commands.js'
 import {machineShells} from '../../src/machine/shell.js'
 import {done, notYet, pollUntil} from '../../src/poll.js'
@@ -81,7 +81,20 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     // Add: a learner first, then the machine boots with its file and is promoted.
     const plan = await berth(['cluster', 'add-machine', 'main-1', ip(14), '-c', file, '-f', 'cloud-init', '-o', out, '--dry-run'], {env})
     assert.equal(plan.exitCode, 0, plan.stderr)
-    assert.match(plan.stdout, /^1\. Check etcd's members and health through main-1\n2\. Add main-4 .* as an etcd learner\n3\. Write main-4's first-boot file/m)
+    // Each step says what it would do, read from the live members: the learner's peer URL, the cluster it joins, the files.
+    const peer = (n: number) => `http://${ip(n)}:2380`
+    const planned = plan.stdout.split('\n')
+    // The voters come in etcd's order (by member id), as the written file will have them; the new member last.
+    const initial = / initial cluster (\S+)\) /.exec(planned[2] ?? '')?.[1] ?? ''
+    assert.deepEqual([...initial.split(',').slice(0, 3)].sort(), [11, 12, 13].map((n) => `main-${n - 10}=${peer(n)}`), planned[2])
+    assert.deepEqual(planned.slice(0, 4), [
+      `1. Check etcd's members and health through main-1: would go on only if etcd keeps its quorum with a learner at ${peer(14)} (through http://${ip(11)}:2379, http://${ip(12)}:2379, http://${ip(13)}:2379): now 3 of 3 healthy`,
+      `2. Add main-4 (${peer(14)}) as an etcd learner: would add a learner with peer URL ${peer(14)}`,
+      `3. Write main-4's first-boot file (cloud-init, joining the running cluster): would write ${path.join(out, 'main-4.yaml')} (main-4 at ${ip(14)}, main; etcd state existing, initial cluster ${initial}) and its host key into ${path.join(out, 'known_hosts')}`,
+      `4. Record main-4 in cluster.yaml: would add {name: main-4, ip: ${ip(14)}, role: main} to ${file}`,
+    ])
+    assert.equal(initial.split(',').at(-1), `main-4=${peer(14)}`)
+    assert.equal((await voters(endpoint)).length, 3, 'the dry run added no member')
     const added = await berth(['cluster', 'add-machine', 'main-1', ip(14), '-c', file, '-f', 'cloud-init', '-o', out], {env})
     assert.equal(added.exitCode, 0, added.stderr)
     assert.deepEqual((await voters(endpoint)).map((m) => [m.name, m.learner]), [['', true], ['main-1', false], ['main-2', false], ['main-3', false]])
@@ -119,8 +132,9 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     const {cluster} = await loadClusterFile(file)
     const warnings: string[] = []
     const stopped: string[] = []
+    const etcd = sharedEtcd(removeMachineEndpoints(cluster, 'main-1', 'main-4'))
     const removal = removeMachineSteps({
-      cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m),
+      cluster, file, existing: 'main-1', old: 'main-4', force: false, etcdPrefix: '/berth', warn: (m) => warnings.push(m), etcd,
       machines: machineShells(async (machine) => ({
         exec: async (command) => {
           stopped.push(`${machine.name}: ${command}`)
@@ -133,7 +147,7 @@ describe('etcd membership on real members', {timeout: 120_000}, () => {
     try {
       await runSteps(removal.steps, 'silent')
     } finally {
-      removal.close()
+      etcd.close()
     }
     assert.deepEqual(stopped, [`main-4: ${stopServicesCommand('berth-')}`, 'main-4: systemctl disable --now etcd.service'])
     assert.deepEqual(warnings, [])

@@ -42,7 +42,7 @@ describe('etcd errors', () => {
         return {call: () => store.secretNames(), close: () => store.close()}
       }],
       ['cluster', async () => {
-        const cluster = await EtcdCluster.connect([url], 1000)
+        const cluster = await EtcdCluster.connect([url], {timeoutMs: 1000})
         return {call: () => cluster.members(), close: () => cluster.close()}
       }],
     ]

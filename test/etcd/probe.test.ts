@@ -9,7 +9,9 @@ import {describe, it} from 'node:test'
 import {EtcdCluster} from '../../src/etcd/client.js'
 import {answeringEndpoints, tcpProbe} from '../../src/etcd/probe.js'
 import {RecordStore} from '../../src/etcd/records.js'
+import {done, pollUntil} from '../../src/poll.js'
 import {etcdUrl} from '../support/services.js'
+import {type TcpProxy, tcpProxy} from '../support/tcp-proxy.js'
 
 /** A loopback URL nothing listens on. */
 async function deadUrl(): Promise<string> {
@@ -55,6 +57,29 @@ describe('answering etcd endpoints', () => {
     } finally {
       store.close()
       cluster.close()
+    }
+  })
+
+  it('with probe: false a client keeps every endpoint, so a member that comes up after the connect is used', async () => {
+    // Two ways in to the same etcd: `late` is down at connect time and comes up; `early` goes down.
+    const late = new URL(await deadUrl())
+    for (const probe of [false, true]) {
+      const early = await tcpProxy(etcdUrl())
+      const cluster = await EtcdCluster.connect([`http://${late.host}`, early.url], {timeoutMs: 1000, probe})
+      let lateProxy: TcpProxy | undefined
+      try {
+        assert.ok((await cluster.members()).length >= 1, 'works through the early one')
+        await early.stop()
+        lateProxy = await tcpProxy(etcdUrl(), Number(late.port))
+        // As a wait polls: the breaker tries the late endpoint again a second after its failed connect.
+        const after = await pollUntil(async () => done(await cluster.members()), {timeoutMs: 4000, intervalMs: 300, retryOn: () => true})
+          .then(() => 'answered', (error: Error) => error.message)
+        if (probe) assert.notEqual(after, 'answered', 'a probed client kept only the early endpoint, now gone')
+        else assert.equal(after, 'answered', 'the client reached etcd through the endpoint that came up')
+      } finally {
+        cluster.close()
+        await lateProxy?.stop()
+      }
     }
   })
 })

@@ -18,6 +18,7 @@ import {RemoteCommandError} from '../../src/errors.js'
 import {DockerProvider} from '../../src/local-cluster/docker-provider.js'
 import {nodeChannel} from '../../src/local-cluster/node-shell.js'
 import {machineShells, type MachineShells, STDERR_TAIL_LINES} from '../../src/machine/shell.js'
+import {done, notYet, pollUntil} from '../../src/poll.js'
 import {busyboxImage} from '../agent/node-support.js'
 import {openTestConnection} from '../ssh/fixture.js'
 import {sshTarget} from '../support/services.js'
@@ -93,6 +94,35 @@ describe('machine shells over SSH (real sshd)', () => {
     await shells.close()
     await shells.close()
     assert.equal(closed, 1)
+  })
+
+  it('two commands that find the cached connection lost share one new connection', async () => {
+    const connections: Awaited<ReturnType<typeof openTestConnection>>[] = []
+    const shells = machineShells(async () => {
+      const connection = await openTestConnection()
+      connections.push(connection)
+      return {
+        exec: (command, o) => connection.exec(command, o),
+        get lost() {
+          return connection.closedReason !== undefined
+        },
+        close: () => connection.close(),
+      }
+    })
+    try {
+      const port = async (): Promise<string> => (await shells.on(machine).run('echo "$SSH_CONNECTION"')).stdout.trim().split(' ')[1]!
+      const first = await port()
+      // The network drops the flow's connection; both next commands find it lost at once.
+      connections[0]!.destroy()
+      await pollUntil(async () => (connections[0]!.closedReason ? done(undefined) : notYet('open')), {timeoutMs: 5000, intervalMs: 20})
+      const [a, b] = await Promise.all([port(), port()])
+      assert.equal(connections.length, 2, `one new connection for both commands, not ${connections.length - 1}`)
+      assert.equal(a, b, 'both commands came from one client port')
+      assert.notEqual(a, first)
+    } finally {
+      await shells.close()
+      for (const c of connections) c.destroy()
+    }
   })
 
   it('sshShells (what the commands use) verifies the host key berth remembers and keeps one connection for the flow', async () => {

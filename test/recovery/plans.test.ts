@@ -1,7 +1,7 @@
 /**
  * The recovery plans as data: the exact steps of backup, restore and repair-member for the
  * fixture cluster, the exact commands they run on a node, and the CLI's --dry-run and
- * usage errors (exit 2). Nothing here reaches etcd or SSH.
+ * usage errors (exit 2). Only repair-member's dry run reaches etcd: the test etcd, on loopback.
  */
 import assert from 'node:assert/strict'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
@@ -10,6 +10,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {loadClusterFile} from '../../src/config/load.js'
+import {EtcdCluster, sharedEtcd} from '../../src/etcd/client.js'
 import {machineShells} from '../../src/machine/shell.js'
 import {shipped} from '../../src/paths.js'
 import {backupSteps} from '../../src/recovery/backup.js'
@@ -17,6 +18,7 @@ import {restoreCommand, wipeAndJoinCommand} from '../../src/recovery/node-comman
 import {repairMemberSteps} from '../../src/recovery/repair.js'
 import {restoreSteps, restoreToken} from '../../src/recovery/restore.js'
 import {berth} from '../support/cli.js'
+import {etcdUrl} from '../support/services.js'
 
 const fixture = shipped('test', 'fixtures', 'cluster.yaml')
 const unused = (): never => { throw new Error('a plan must not act while it is only listed') }
@@ -50,7 +52,7 @@ describe('recovery plans', () => {
 
   it('repair-member: check quorum, stop, remove, wipe, learner, promote', async () => {
     const {cluster} = await loadClusterFile(fixture)
-    const plan = repairMemberSteps({cluster, machine: '10.20.0.12', force: false, machines: machineShells(unused), timeoutMs: 1000, warn: unused})
+    const plan = repairMemberSteps({cluster, machine: '10.20.0.12', force: false, machines: machineShells(unused), timeoutMs: 1000, warn: unused, etcd: sharedEtcd([], unused)})
     assert.deepEqual(plan.steps.map((s) => s.title), [
       'Check etcd\'s members, health and quorum through the main machines other than main-2',
       'Stop etcd on main-2',
@@ -59,7 +61,6 @@ describe('recovery plans', () => {
       'Add main-2 (http://10.20.0.12:2380) back as an etcd learner',
       'Start etcd on main-2, wait for it to catch up, then promote it to a voting member',
     ])
-    plan.close()
   })
 
   it('the node commands, exactly', () => {
@@ -83,10 +84,34 @@ describe('recovery plans', () => {
     ].join('\n'))
   })
 
-  it('--dry-run prints the plan; a worker or an unknown machine is bad usage (exit 2)', async () => {
-    const dry = await berth(['cluster', 'repair_member', 'main-3', '-c', fixture, '--dry-run'])
-    assert.equal(dry.exitCode, 0, dry.stderr)
-    assert.match(dry.stdout, /^1\. Check etcd's members, health and quorum through the main machines other than main-3\n2\. Stop etcd on main-3\n/)
+  it('repair-member --dry-run prints what each step would do, read from the live cluster (the test etcd), and changes nothing', async () => {
+    // main-1 is the test etcd's member on loopback; main-2, the one repaired, is not a member of it.
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-repair-dry-'))
+    try {
+      const port = Number(new URL(etcdUrl()).port)
+      const file = path.join(dir, 'cluster.yaml')
+      await writeFile(file, `name: loop\nregistry: {url: "127.0.0.1:5055"}\nssh: {authorizedKeyFiles: ["${path.join(path.dirname(fixture), 'provisioner.pub')}"]}\netcd: {clientPort: ${port}}\nmachines:\n  - {name: main-1, ip: 127.0.0.1, role: main}\n  - {name: main-2, ip: 127.0.0.2, role: main}\n`)
+      const etcd = await EtcdCluster.connect([etcdUrl()])
+      const before = await etcd.members().finally(() => etcd.close())
+      const voters = before.filter((m) => !m.isLearner).map((m) => `${m.name}=${m.peerUrls[0]}`)
+      const dry = await berth(['cluster', 'repair_member', 'main-2', '-c', file, '--dry-run', '--timeout', '45'], {env: {BERTH_STATE_DIR: dir}})
+      assert.equal(dry.exitCode, 0, dry.stderr)
+      assert.equal(dry.stdout, [
+        `1. Check etcd's members, health and quorum through the main machines other than main-2: would go on only if quorum holds without main-2 and with it added back (through ${etcdUrl()}): now ${before.length} of ${before.length} healthy`,
+        '2. Stop etcd on main-2: would run `systemctl stop etcd.service` on main-2 (127.0.0.2)',
+        '3. Remove main-2\'s member (http://127.0.0.2:2380) from etcd: not a member: nothing to remove',
+        `4. Wipe main-2's etcd data dir and make it join the running cluster (state existing): would delete the data dir /etc/default/etcd names on main-2 (127.0.0.2) and set ETCD_INITIAL_CLUSTER="${[...voters, 'main-2=http://127.0.0.2:2380'].join(',')}", ETCD_INITIAL_CLUSTER_STATE="existing" there`,
+        '5. Add main-2 (http://127.0.0.2:2380) back as an etcd learner: would add a learner with peer URL http://127.0.0.2:2380 (a member there already is reused)',
+        '6. Start etcd on main-2, wait for it to catch up, then promote it to a voting member: would run `systemctl reset-failed etcd.service 2>/dev/null; systemctl start --no-block etcd.service` on main-2 (127.0.0.2), then promote the learner once it has caught up (up to 45 s)',
+      ].join('\n'))
+      const after = await EtcdCluster.connect([etcdUrl()])
+      assert.deepEqual((await after.members().finally(() => after.close())).map((m) => m.id), before.map((m) => m.id), 'no member added or removed')
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('repair-member: a worker or an unknown machine is bad usage (exit 2); backup --dry-run prints its plan', async () => {
     const backup = await berth(['cluster', 'backup', '-c', fixture, '--out', '/srv/x.snapshot', '--dry-run', '--json'])
     assert.equal(backup.exitCode, 0, backup.stderr)
     assert.equal((JSON.parse(backup.stdout) as {plan: string[]}).plan[1], 'Write /srv/x.snapshot (mode 0600, temp file then rename)')

@@ -90,3 +90,14 @@ export function sshTarget(): SshTarget {
     hostKey: read(hostKeyPath).trim(),
   }
 }
+
+/** Deletes every key under `prefix` in the test etcd: a test file's cleanup of its own unique prefix. */
+export async function deleteEtcdPrefix(prefix: string): Promise<void> {
+  const {Etcd3} = await import('etcd3')
+  const client = new Etcd3({hosts: [etcdUrl()]})
+  try {
+    await client.delete().prefix(prefix).exec()
+  } finally {
+    client.close()
+  }
+}

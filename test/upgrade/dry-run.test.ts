@@ -9,11 +9,12 @@ import {after, describe, it} from 'node:test'
 
 import {planOrRun} from '../../src/cli/progress.js'
 import type {Cluster} from '../../src/config/types.js'
+import {EtcdCluster, sharedEtcd} from '../../src/etcd/client.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {machineKeys} from '../../src/layout/records.js'
 import {machineShells} from '../../src/machine/shell.js'
 import {upgradeMachineSteps} from '../../src/upgrade/machine.js'
-import {etcdUrl} from '../support/services.js'
+import {deleteEtcdPrefix, etcdUrl} from '../support/services.js'
 
 const prefix = `/berth-test-upgrade-dry-${randomBytes(3).toString('hex')}`
 const port = Number(new URL(etcdUrl()).port)
@@ -29,20 +30,24 @@ const unreachable = async (): Promise<never> => {
 describe('upgrade-machine --dry-run (real etcd)', () => {
   const stores: RecordStore[] = []
   after(async () => {
-    const {Etcd3} = await import('etcd3')
-    const client = new Etcd3({hosts: [etcdUrl()]})
-    await client.delete().prefix(prefix).exec()
-    client.close()
+    await deleteEtcdPrefix(prefix)
     stores.forEach((s) => s.close())
   })
 
   const dryRun = async (balancer: boolean): Promise<string[]> => {
     const hooks = {drain: unreachable, ready: unreachable}
-    const {image, ...plan} = upgradeMachineSteps({cluster, machine: 'w1', image: '2.0', machines: machineShells(unreachable), etcdPrefix: prefix, timeoutMs: 30_000, ...(balancer ? {balancer: hooks} : {})})
+    // The previews read etcd one after the other through the plan's one client.
+    let connects = 0
+    const etcd = sharedEtcd([etcdUrl()], (endpoints) => {
+      connects++
+      return EtcdCluster.connect(endpoints)
+    })
+    const {image, steps} = upgradeMachineSteps({cluster, machine: 'w1', image: '2.0', machines: machineShells(unreachable), etcd, etcdPrefix: prefix, timeoutMs: 30_000, ...(balancer ? {balancer: hooks} : {})})
     assert.equal(image, '127.0.0.1:5055/berth/installer:2.0')
     const printed: string[] = []
-    const result = await planOrRun(plan, {dryRun: true, mode: 'silent', log: (t) => printed.push(t)})
+    const result = await planOrRun({steps, close: () => etcd.close()}, {dryRun: true, mode: 'silent', log: (t) => printed.push(t)})
     assert.equal(printed.join('\n'), result!.plan.map((line, i) => `${i + 1}. ${line}`).join('\n'))
+    assert.equal(connects, 1, 'one etcd client for every preview')
     return result!.plan
   }
 

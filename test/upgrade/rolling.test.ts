@@ -13,7 +13,8 @@ import {machineKeys, rollingUpgradeKey, type RollingUpgradeRecord} from '../../s
 import type {Cluster, Machine} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
 import {type ExecResult, machineShells, type MachineShells} from '../../src/machine/shell.js'
-import {type RollingRequest, RollingUpgradeStopped, rollingUpgrade} from '../../src/upgrade/rolling.js'
+import {type RollingRequest, type RollingResult, RollingUpgradeStopped, rollingUpgrade} from '../../src/upgrade/rolling.js'
+import {EtcdCluster, sharedEtcd} from '../../src/etcd/client.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {etcdUrl} from '../support/services.js'
 
@@ -61,17 +62,32 @@ describe('rolling upgrade executor (real etcd)', () => {
     store.close()
   })
 
-  const request = (remote: MachineShells, extra: Partial<RollingRequest>): RollingRequest => ({
-    cluster, image: '2.0', maxParallel: 1, mode: 'start', dryRun: false, machines: remote, etcdPrefix: prefix, timeoutMs: 5000, log: () => {}, ...extra,
-  })
+  /** Every etcd client a flow made, through the connect its wiring hands it. */
+  let connects = 0
+  /** One flow, as the command wires it: one etcd client for the record, every machine's steps and gate. */
+  const flow = async (remote: MachineShells, extra: Partial<RollingRequest>): Promise<RollingResult> => {
+    const etcd = sharedEtcd([etcdUrl()], (endpoints) => {
+      connects++
+      return EtcdCluster.connect(endpoints)
+    })
+    try {
+      return await rollingUpgrade({
+        cluster, image: '2.0', maxParallel: 1, mode: 'start', dryRun: false, machines: remote, etcd, etcdPrefix: prefix, timeoutMs: 5000, log: () => {}, ...extra,
+      })
+    } finally {
+      etcd.close()
+    }
+  }
 
   it('runs workers in waves of --max-parallel, then the main machine, and records the end', async () => {
     store = await RecordStore.connect([etcdUrl()])
     const fake = machines(store, new Set())
-    const plan = await rollingUpgrade(request(fake.remote, {maxParallel: 2, dryRun: true}))
+    const plan = await flow(fake.remote, {maxParallel: 2, dryRun: true})
+    assert.equal(connects, 1, 'the dry run made one etcd client')
     assert.deepEqual(plan.waves.map((w) => w.machines), [['w1', 'w2'], ['w3'], ['berth-test']])
     assert.equal(await store.get(rollingUpgradeKey(prefix)), undefined, 'a dry run writes nothing')
-    const result = await rollingUpgrade(request(fake.remote, {maxParallel: 2}))
+    const result = await flow(fake.remote, {maxParallel: 2})
+    assert.equal(connects, 2, 'the upgrade of four machines, their drains and health gates made one etcd client')
     assert.deepEqual(result.done, ['w1', 'w2', 'w3', 'berth-test'])
     assert.deepEqual(fake.installs.slice(2), ['w3', 'berth-test'])
     assert.equal(fake.maxRunning(), 2)
@@ -88,7 +104,7 @@ describe('rolling upgrade executor (real etcd)', () => {
   it('stops at the first failure, refuses a plain rerun, resumes, and can be abandoned', async () => {
     const broken = new Set(['w2'])
     const fake = machines(store, broken)
-    await assert.rejects(rollingUpgrade(request(fake.remote, {image: '3.0'})), (error: Error) => {
+    await assert.rejects(flow(fake.remote, {image: '3.0'}), (error: Error) => {
       assert.ok(error instanceof RollingUpgradeStopped)
       assert.match(error.message, /^rolling upgrade stopped at w2, step "Run the installer 127\.0\.0\.1:5055\/berth\/installer:3\.0 on w2": w2 \(10\.0\.0\.22\): .* exited with 1: broken on purpose; 1 of 4 machines done; fix it and run again with --resume$/)
       return true
@@ -98,18 +114,18 @@ describe('rolling upgrade executor (real etcd)', () => {
     const record = await store.get<RollingUpgradeRecord>(rollingUpgradeKey(prefix))
     assert.deepEqual([record?.done, record?.failed?.machine, record?.finishedAt], [['w1'], 'w2', undefined])
 
-    await assert.rejects(rollingUpgrade(request(fake.remote, {image: '3.0'})), (error: Error) => error instanceof UsageError && /continue it with --resume, or drop it with --abandon/.test(error.message))
-    await assert.rejects(rollingUpgrade(request(fake.remote, {image: '4.0', mode: 'resume'})), /the unfinished upgrade installs 127\.0\.0\.1:5055\/berth\/installer:3\.0/)
+    await assert.rejects(flow(fake.remote, {image: '3.0'}), (error: Error) => error instanceof UsageError && /continue it with --resume, or drop it with --abandon/.test(error.message))
+    await assert.rejects(flow(fake.remote, {image: '4.0', mode: 'resume'}), /the unfinished upgrade installs 127\.0\.0\.1:5055\/berth\/installer:3\.0/)
 
     broken.clear()
-    const resumed = await rollingUpgrade(request(fake.remote, {image: undefined, mode: 'resume'}))
+    const resumed = await flow(fake.remote, {image: undefined, mode: 'resume'})
     assert.deepEqual(resumed.done, ['w1', 'w2', 'w3', 'berth-test'])
     assert.deepEqual(fake.installs, ['w1', 'w2', 'w3', 'berth-test'], 'w1 not upgraded twice')
 
     broken.add('w1')
-    await assert.rejects(rollingUpgrade(request(fake.remote, {image: '5.0'})), RollingUpgradeStopped)
-    const abandoned = await rollingUpgrade(request(fake.remote, {mode: 'abandon'}))
+    await assert.rejects(flow(fake.remote, {image: '5.0'}), RollingUpgradeStopped)
+    const abandoned = await flow(fake.remote, {mode: 'abandon'})
     assert.equal(abandoned.finished, false)
-    await assert.rejects(rollingUpgrade(request(fake.remote, {mode: 'resume'})), /there is no unfinished rolling upgrade to resume/)
+    await assert.rejects(flow(fake.remote, {mode: 'resume'}), /there is no unfinished rolling upgrade to resume/)
   })
 })
