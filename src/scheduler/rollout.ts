@@ -7,8 +7,8 @@ import {revisionOfHash} from './revisions.js'
 import {slotOrder, type Assignment} from './types.js'
 
 /**
- * Rolling updates, pure: for one replicated service, which spec hash each replica's
- * assignment names this pass, and the rollout record that says how far the roll got. A
+ * Rolling updates, pure: for one service, which spec hash each replica's (or, for a global
+ * service, each machine's copy's) assignment names this pass, and the rollout record that says how far the roll got. A
  * changed spec moves `update.parallelism` replicas at a time to the new hash; the next
  * batch goes only when every replica of the last one reports healthy from a new container
  * (its agent's record). A batch not healthy by its deadline pauses the rollout, or rolls
@@ -83,7 +83,7 @@ export function rolloutStep(input: RolloutInput): RolloutDecision {
   const rollout = record!
   if (rollout.state === 'paused' || terminal(rollout.state)) return {hashes, active: false, ...(record !== input.record ? {record} : {})}
 
-  const policy = updatePolicy(input.spec)
+  const policy = rollPolicy(input.spec)
   const machineOf = new Map(input.planned.map((a) => [a.replica, a.machine]))
   const healthOf = (replica: string): ReplicaHealth | undefined => machineOf.has(replica) ? input.health(machineOf.get(replica)!, replica) : undefined
   let log: string | undefined
@@ -163,8 +163,17 @@ function slotNumber(replica: string): number {
  * replaced), else none. The leader adds them to the service's placement demand.
  */
 export function surgeOf(spec: ServiceSpec, record: RolloutRecord | undefined): number {
-  const policy = updatePolicy(spec)
+  const policy = rollPolicy(spec)
   return policy.order === 'start-first' && record !== undefined && (record.state === 'running' || record.state === 'rolling-back') ? policy.parallelism : 0
+}
+
+/**
+ * The update policy a rollout follows: the spec's, except that a global service rolls
+ * stop-first (one copy per machine under one container name: no extra copy can start beside it).
+ */
+export function rollPolicy(spec: ServiceSpec): ReturnType<typeof updatePolicy> {
+  const policy = updatePolicy(spec)
+  return replicatedCount(spec) === undefined && policy.order === 'start-first' ? {...policy, order: 'stop-first'} : policy
 }
 
 function sameContainer(old: unknown, spec: ServiceSpec): boolean {
