@@ -28,23 +28,29 @@ const endpoint = testService('BERTH_TEST_ETCD')
 const clients: Etcd3[] = []
 after(() => clients.forEach((c) => c.close()))
 
+/** A fresh prefix on the real etcd, its store, and the agent loop of machine main-1 over a fake node. */
+async function agentOnEtcd() {
+  const {Etcd3} = await import('etcd3')
+  const raw = new Etcd3({hosts: [endpoint]})
+  clients.push(raw)
+  const prefix = `/berth-rev-${randomBytes(4).toString('hex')}`
+  after(async () => {
+    await raw.delete().prefix(`${prefix}/`).exec()
+  })
+  const dir = await scratch('berth-revision-')
+  const unitDir = path.join(dir, 'units')
+  await mkdir(unitDir, {recursive: true})
+  const store = new EtcdStore({endpoints: [endpoint], prefix})
+  after(() => store.close())
+  const loop = new AgentLoop({
+    store, ops: new FakeNode(unitDir), prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer(), machine: 'main-1', role: 'main', resyncMs: 60_000, openSecrets: async () => new Map(),
+  })
+  return {raw, prefix, store, loop, unitDir}
+}
+
 describe('an agent runs the revision its assignment names', {timeout: 60_000}, () => {
   it('runs web.1 on the old revision and web.2 on the new one, and a hash no longer kept on the current spec', async () => {
-    const {Etcd3} = await import('etcd3')
-    const raw = new Etcd3({hosts: [endpoint]})
-    clients.push(raw)
-    const prefix = `/berth-rev-${randomBytes(4).toString('hex')}`
-    after(async () => {
-      await raw.delete().prefix(`${prefix}/`).exec()
-    })
-    const dir = await scratch('berth-revision-')
-    const unitDir = path.join(dir, 'units')
-    await mkdir(unitDir, {recursive: true})
-    const store = new EtcdStore({endpoints: [endpoint], prefix})
-    after(() => store.close())
-    const loop = new AgentLoop({
-      store, ops: new FakeNode(unitDir), prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer(), machine: 'main-1', role: 'main', resyncMs: 60_000, openSecrets: async () => new Map(),
-    })
+    const {raw, prefix, store, loop, unitDir} = await agentOnEtcd()
     const v1 = await validateServiceSpec({image: 'localhost/web:1', replicas: 2})
     const v2 = await validateServiceSpec({image: 'localhost/web:2', replicas: 2})
     await store.putService('web', v1)
@@ -65,21 +71,7 @@ describe('an agent runs the revision its assignment names', {timeout: 60_000}, (
   })
 
   it('runs a global copy under its own unit at the revision its assignment <service>.<machine> names; a change waits for the leader to move it; no assignment runs the current spec', async () => {
-    const {Etcd3} = await import('etcd3')
-    const raw = new Etcd3({hosts: [endpoint]})
-    clients.push(raw)
-    const prefix = `/berth-rev-${randomBytes(4).toString('hex')}`
-    after(async () => {
-      await raw.delete().prefix(`${prefix}/`).exec()
-    })
-    const dir = await scratch('berth-revision-')
-    const unitDir = path.join(dir, 'units')
-    await mkdir(unitDir, {recursive: true})
-    const store = new EtcdStore({endpoints: [endpoint], prefix})
-    after(() => store.close())
-    const loop = new AgentLoop({
-      store, ops: new FakeNode(unitDir), prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer(), machine: 'main-1', role: 'main', resyncMs: 60_000, openSecrets: async () => new Map(),
-    })
+    const {raw, prefix, store, loop, unitDir} = await agentOnEtcd()
     const unit = () => readFile(path.join(unitDir, 'berth-cron.service'), 'utf8')
     const [g1, g2, g3] = await Promise.all([1, 2, 3].map((n) => validateServiceSpec({image: `localhost/cron:${n}`}))) as [ServiceSpec, ServiceSpec, ServiceSpec]
     // The first change after the upgrade: no leader has named the copy yet, so it runs the current spec, as before.
