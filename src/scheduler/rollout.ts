@@ -1,7 +1,7 @@
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../layout/records.js'
 import {isHealthy} from '../layout/records.js'
 import {shortSpecHash} from '../hash.js'
-import {SCHEDULING_FIELDS, updatePolicy, type ServiceSpec} from '../spec/service.js'
+import {SCHEDULING_FIELDS, updatePolicy, WATCH_FIELDS, type ServiceSpec} from '../spec/service.js'
 import {replicatedCount} from './replicated.js'
 import {revisionOfHash} from './revisions.js'
 import {slotOrder, type Assignment} from './types.js'
@@ -49,9 +49,15 @@ export interface RolloutDecision {
   log?: string
 }
 
-/** The hash of what decides how a container runs: a change of only scheduling fields (a scale, the update policy) restarts nothing, so it does not roll. */
+/**
+ * The hash of what decides how a container runs: a change of only scheduling fields (a
+ * scale, the update policy) or of what only the leader watches (`autoUpgrade`) restarts
+ * nothing, so it does not roll (the fields `docker run` ignores: src/agent/plan/docker-run.ts).
+ * A rollout of such a change would wait for new containers that never come, and roll back.
+ */
 export function runningHash(spec: unknown): string {
-  const running = Object.fromEntries(Object.entries(spec as Record<string, unknown>).filter(([key]) => !(SCHEDULING_FIELDS as readonly string[]).includes(key)))
+  const ignored: readonly string[] = [...SCHEDULING_FIELDS, ...WATCH_FIELDS]
+  const running = Object.fromEntries(Object.entries(spec as Record<string, unknown>).filter(([key]) => !ignored.includes(key)))
   return shortSpecHash(running)
 }
 

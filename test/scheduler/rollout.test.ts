@@ -4,7 +4,7 @@ import {describe, it} from 'node:test'
 
 import {shortSpecHash} from '../../src/hash.js'
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../../src/layout/records.js'
-import {healthyNew, rollPolicy, rolloutStep, surgeOf, type RolloutInput} from '../../src/scheduler/rollout.js'
+import {healthyNew, rollPolicy, rolloutStep, runningHash, surgeOf, type RolloutInput} from '../../src/scheduler/rollout.js'
 import {rolloutPass, rolloutRecords, type RolloutValues} from '../../src/scheduler/rollouts.js'
 import type {StoredAssignment} from '../../src/scheduler/inputs.js'
 import {outcomeOf, updatedSpec} from '../../src/scheduler/rollout-view.js'
@@ -99,6 +99,15 @@ describe('rolloutStep', () => {
     assert.equal(failed.rollbackTo?.seq, 1)
     assert.match(failed.record?.message ?? '', /^batch 1 \(web\.4\) was not healthy within 60 s: web\.4 unhealthy \(404\); rolling back to revision 1$/)
     void v1
+  })
+
+  it('a change of what restarts nothing (autoUpgrade, a scale, the policy) names the new hash at once, with no rollout', async () => {
+    const {v2, h2, revisions} = await setup()
+    const watched = await validateServiceSpec({...v2, autoUpgrade: {pollSeconds: 300}})
+    assert.equal(runningHash(watched), runningHash(v2))
+    const all = [...revisions, {seq: 3, spec: watched, hash: shortSpecHash(watched), at: at(2), origin: 'cli' as const}]
+    const step = rolloutStep(input(watched, {'web.1': h2, 'web.2': h2, 'web.3': h2}, all, undefined, {}))
+    assert.deepEqual([step.record, step.active, [...new Set(step.hashes.values())]], [undefined, false, [shortSpecHash(watched)]])
   })
 
   it('healthyNew: a new container that passes, or without the old one known, health since the batch began', () => {
