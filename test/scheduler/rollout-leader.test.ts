@@ -322,6 +322,25 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     assert.deepEqual(await onV2(), copies)
   })
 
+  it('a service stored without a revision (by a berth from before, or its installer) gets one with its first change, which then rolls', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const g1 = await validateServiceSpec({image: 'example/cron:1', update: {healthyDeadline: 30}})
+    await raw.put(rolloutKeys('cron', c.prefix).service).value(JSON.stringify(g1))
+    await candidate(c.prefix, 'main-1', c.store)
+    await until('3 copies named at the stored hash', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(g1)).length === 3)
+    const g2 = await validateServiceSpec({image: 'example/cron:2', update: {healthyDeadline: 30}})
+    await c.store.putService('cron', g2, {via: 'cli'})
+    assert.deepEqual((await c.store.revisions('cron')).map((r) => [r.seq, r.hash, r.origin, r.note]), [[1, shortSpecHash(g1), 'unknown', 'stored before revisions'], [2, shortSpecHash(g2), 'cli', undefined]])
+    const r = await until('batch 1', async () => {
+      const r = await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null
+      return r?.batch && r
+    })
+    assert.deepEqual([r.batch?.replicas.length, r.fromRevision, r.toRevision], [1, 1, 2])
+    await c.store.putService('cron', await validateServiceSpec({image: 'example/cron:3', update: {healthyDeadline: 30}}))
+    assert.equal((await c.store.revisions('cron')).length, 3, 'a spec with its revision kept is not appended again')
+  })
+
   it('a global copy not healthy by its deadline rolls the service back, that machine first', async () => {
     const raw = await client()
     const c = await cluster(raw)
