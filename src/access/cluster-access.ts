@@ -23,14 +23,16 @@ const clusterFlags = {
   'local-cluster': Flags.string({description: 'Work on this local cluster (its cluster.yaml and state) instead of --config.'}),
 }
 
-/** The flags of every command that calls an agent's admin API. */
-export const apiFlags = {
-  ...clusterFlags,
+/** The flags that name one agent's admin API instead of the cluster's first that answers. */
+export const apiUrlFlags = {
   url: Flags.string({description: 'Admin API of an agent, like https://10.0.0.11:8443 (default: the first agent of the cluster that answers).', env: 'BERTH_API_URL'}),
   'token-file': Flags.string({description: 'File (mode 0600) holding the admin token (default: the cluster\'s, from berth\'s state dir).', env: 'BERTH_API_TOKEN_FILE'}),
   ca: Flags.string({description: "PEM certificate to trust: the agent's own, when it is self-signed.", env: 'BERTH_API_CA'}),
   'insecure-skip-verify': Flags.boolean({description: "Do not check the agent's certificate (anyone on the path could read the token).", exclusive: ['ca']}),
 }
+
+/** The flags of every command that calls an agent's admin API. */
+export const apiFlags = {...clusterFlags, ...apiUrlFlags}
 
 /** The flags of every `secrets` command. */
 export const secretsFlags = {

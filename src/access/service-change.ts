@@ -37,12 +37,24 @@ export interface ChangeOptions {
   mode: ProgressMode
 }
 
-/** `service update NAME --image/--env`: stores the changed spec and follows its rollout. */
-export async function updateService(name: string, change: {image?: string; env?: string[]}, options: ChangeOptions): Promise<ChangeResult> {
+/** An agent's admin API, as far as a change needs it: a PUT that pins the spec to its image's digest and stores it. */
+export interface PinningApi {
+  putService(name: string, spec: unknown): Promise<ServiceSpec>
+}
+
+/**
+ * `service update NAME --image/--env`: stores the changed spec and follows its rollout. A new
+ * image is stored through an agent's admin API (`api`), which pins it to the digest its tag
+ * names now, as every deploy is: the agent holds the registry's address and the service's
+ * pull credentials, the CLI does not. An env change keeps the spec's pin and goes to etcd.
+ */
+export async function updateService(name: string, change: {image?: string; env?: string[]}, options: ChangeOptions & {api: () => Promise<PinningApi>}): Promise<ChangeResult> {
   return withStore(options, async (store, client) => {
     const current = await currentSpec(store, name)
     const spec = await validateServiceSpec(updatedSpec(current, change), {file: `service update ${name}`})
-    return putAndFollow(store, client, name, spec, {action: 'service.put', note: 'update'}, options)
+    if (spec.image === current.image) return putAndFollow(store, client, name, spec, {action: 'service.put', note: 'update'}, options)
+    const api = await options.api()
+    return putAndFollow(store, client, name, spec, () => api.putService(name, spec), options)
   })
 }
 
@@ -65,11 +77,17 @@ export async function serviceHistory(name: string, options: Pick<ChangeOptions, 
   })
 }
 
-async function putAndFollow(store: EtcdStore, client: Etcd3, name: string, spec: ServiceSpec, how: {action: 'service.put' | 'service.rollback'; note: string}, options: ChangeOptions): Promise<ChangeResult> {
-  const hash = shortSpecHash(spec)
+/**
+ * Stores the spec, into etcd with the CLI's origin and note (`how`) or through `put`, which
+ * returns the spec as stored (pinned), and follows its rollout unless detached.
+ */
+async function putAndFollow(store: EtcdStore, client: Etcd3, name: string, written: ServiceSpec, how: {action: 'service.put' | 'service.rollback'; note: string} | (() => Promise<ServiceSpec>), options: ChangeOptions): Promise<ChangeResult> {
   // The record there before the change: one from an earlier attempt at the same spec must not count as this one's outcome.
   const before = await client.get(rolloutKeys(name, options.prefix ?? ETCD_PREFIX).rollout).json() as RolloutRecord | null
-  await store.putService(name, spec, cliOrigin(), how)
+  let spec = written
+  if (typeof how === 'function') spec = await how()
+  else await store.putService(name, spec, cliOrigin(), how)
+  const hash = shortSpecHash(spec)
   const revision = (await store.revisions(name)).findLast((r) => r.hash === hash)?.seq ?? 0
   const result: ChangeResult = {service: name, revision, hash, image: spec.image}
   // A global service is followed too: the leader rolls it across its machines (replicas: 0 has nothing to follow).

@@ -1,5 +1,6 @@
 import type {Etcd3, IOperation, IRequestOp} from 'etcd3'
 
+import {auditDir} from '../layout/records.js'
 import {AUDIT_RETENTION, byId, expiredBefore, matchesQuery, trimSlack, type AuditEntry, type AuditLog, type AuditQuery, type AuditRetention} from './entry.js'
 
 /** Runs one call on the etcd client, translating its errors (each owner has its own wording). */
@@ -11,10 +12,6 @@ export interface Guard {
   revision: string
 }
 
-/** `<prefix>/audit/`: one key per entry, named by its time-sortable id. */
-export function auditDir(prefix: string): string {
-  return `${prefix}/audit/`
-}
 
 /** The first key after every key that starts with `dir` (its last byte plus one). */
 function rangeEnd(dir: string): string {

@@ -1,4 +1,5 @@
 import {UsageError} from '../errors.js'
+import {AGENT_UNIT_MARK, NODE_PATHS, systemUnitName, UNIT_PREFIX_PATTERN} from '../layout/node.js'
 
 /**
  * The shell commands that stop, remove and (re)install berth's system on a machine over SSH
@@ -7,7 +8,7 @@ import {UsageError} from '../errors.js'
  * files), etcd and /etc/berth/secrets are left alone.
  */
 
-const PREFIX = /^[a-z][a-z0-9-]{0,30}-$/
+const PREFIX = new RegExp(UNIT_PREFIX_PATTERN)
 // An image reference: registry host[:port]/path[:tag]; nothing a shell would read as syntax.
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/
 
@@ -27,7 +28,7 @@ function checkImage(image: string, path: string): void {
  * units of its own that share it (an operator's, or an image's).
  */
 function agentUnits(prefix: string): string {
-  return `cd /etc/systemd/system && { grep -l -s '^# Written by berth-agent' ${prefix}*.service || true; } | grep -vx -e '${prefix}agent.service' -e '${prefix}installer.service' || true`
+  return `cd /etc/systemd/system && { grep -l -s '^${AGENT_UNIT_MARK}' ${prefix}*.service || true; } | grep -vx -e '${systemUnitName(prefix, 'agent')}' -e '${systemUnitName(prefix, 'installer')}' || true`
 }
 
 /**
@@ -41,7 +42,7 @@ export function stopServicesCommand(prefix: string): string {
   return [
     'set -e',
     // Absent after an interrupted upgrade removed it already: a second run goes on from there.
-    `if [ -e '/etc/systemd/system/${p}agent.service' ]; then systemctl stop '${p}agent.service'; fi`,
+    `if [ -e '/etc/systemd/system/${systemUnitName(p, 'agent')}' ]; then systemctl stop '${systemUnitName(p, 'agent')}'; fi`,
     `units=$(${agentUnits(p)})`,
     'if [ -n "$units" ]; then systemctl stop $units; fi',
     'echo $units',
@@ -57,14 +58,14 @@ export function removeInstalledCommand(prefix: string): string {
   const p = checked(prefix)
   return [
     'set -e',
-    `units="$(${agentUnits(p)}) ${p}agent.service"`,
+    `units="$(${agentUnits(p)}) ${systemUnitName(p, 'agent')}"`,
     'cd /etc/systemd/system',
     'for f in $units; do',
     '  [ -e "$f" ] || continue',
     '  rm -rf "$f" "$f.d" */"$f"',
     '  echo "$f"',
     'done',
-    'rm -f /etc/berth/agent.json /run/berth/*.env',
+    `rm -f ${NODE_PATHS.agentOptions} ${NODE_PATHS.envFiles}/*.env`,
     'systemctl daemon-reload',
     `systemctl reset-failed '${p}*.service' 2>/dev/null || true`,
   ].join('\n')
@@ -84,19 +85,19 @@ export function runInstallerCommand(prefix: string, unitImage: string, chosen?: 
   const p = checked(prefix)
   checkImage(unitImage, 'installer/image')
   if (chosen !== undefined) checkImage(chosen, '--image')
-  const unit = `${p}installer.service`
+  const unit = systemUnitName(p, 'installer')
   const dropInDir = `/etc/systemd/system/${unit}.d`
   const pin = chosen !== undefined && chosen !== unitImage
   return [
     'set -e',
     // Uploaded over SSH, or put back from their sealed copy at a reboot: either lets the installer run.
-    "test -e /etc/berth/secrets/uploaded || test -e /etc/berth/secrets/unsealed || { echo 'no node secrets: run berth cluster upload-secrets first' >&2; exit 3; }",
+    `test -e ${NODE_PATHS.secrets}/uploaded || test -e ${NODE_PATHS.secrets}/unsealed || { echo 'no node secrets: run berth cluster upload-secrets first' >&2; exit 3; }`,
     `docker pull -q '${pin ? chosen : unitImage}' >/dev/null`,
     ...(pin
       ? [
           `docker tag '${chosen}' '${unitImage}'`,
           `mkdir -p '${dropInDir}'`,
-          `printf '%s\\n' '[Service]' 'ExecStartPre=' 'ExecStartPre=/usr/bin/install -d -m 0700 /run/berth' 'ExecStartPre=-/usr/bin/docker rm -f ${p}installer' > '${dropInDir}/${DROP_IN}'`,
+          `printf '%s\\n' '[Service]' 'ExecStartPre=' 'ExecStartPre=/usr/bin/install -d -m 0700 ${NODE_PATHS.envFiles}' 'ExecStartPre=-/usr/bin/docker rm -f ${p}installer' > '${dropInDir}/${DROP_IN}'`,
         ]
       : [`rm -f '${dropInDir}/${DROP_IN}'`]),
     'systemctl daemon-reload',

@@ -1,5 +1,6 @@
 import {toYaml} from '../yaml-emit.js'
 
+import {NODE_PATHS} from '../layout/node.js'
 import {SECRETS_MOUNT, type NodeBoot} from './model.js'
 import type {Templates} from './templates.js'
 
@@ -31,13 +32,13 @@ export function renderCloudInit(boot: NodeBoot, t: Templates): string {
   // --no-block: a first etcd member waits for its peers' quorum before it reports started.
   if (boot.etcdEnv) runcmd.push(['systemctl', 'enable', 'etcd.service'], ['systemctl', 'start', '--no-block', 'etcd.service'])
   // Secrets that arrived before the path unit was watching would otherwise wait forever.
-  runcmd.push(['sh', '-c', `test ! -e /etc/berth/secrets/uploaded || systemctl start --no-block ${boot.installerUnit}`])
+  runcmd.push(['sh', '-c', `test ! -e ${NODE_PATHS.secrets}/uploaded || systemctl start --no-block ${boot.installerUnit}`])
 
   // The secrets' tmpfs is mounted in cloud-init's first stage, which runs before sshd
   // starts (and installs the host key berth checks), so no upload can come before it. On
   // later boots systemd mounts it through the unit and this finds it mounted.
   const {where, options} = SECRETS_MOUNT
-  const bootcmd = [['sh', '-c', `install -d -m 0755 /etc/berth && install -d -m 0700 ${where} && { mountpoint -q ${where} || mount -t tmpfs -o ${options} tmpfs ${where}; }`]]
+  const bootcmd = [['sh', '-c', `install -d -m 0755 ${NODE_PATHS.config} && install -d -m 0700 ${where} && { mountpoint -q ${where} || mount -t tmpfs -o ${options} tmpfs ${where}; }`]]
 
   const userData = {
     hostname: machine.name,

@@ -1,5 +1,6 @@
 import type {Cluster, Machine} from '../config/types.js'
 import type {Templates} from './templates.js'
+import {NODE_PATHS, systemUnitName} from '../layout/node.js'
 
 /** An etcd member as the bootstrap flags name it. */
 export interface Member {
@@ -54,15 +55,10 @@ export interface NodeBoot {
  * (upload-secrets refuses to write anywhere else). After a reboot it is empty until the
  * secrets are uploaded again.
  */
-export const SECRETS_MOUNT = {where: '/etc/berth/secrets', unit: 'etc-berth-secrets.mount', options: 'mode=0700,nosuid,nodev,noexec,size=1m'}
+export const SECRETS_MOUNT = {where: NODE_PATHS.secrets, unit: 'etc-berth-secrets.mount', options: 'mode=0700,nosuid,nodev,noexec,size=1m'}
 
 /** Where a machine keeps its sealed copy of the node secrets, and the script that seals and unseals them. */
-export const SEALED_SECRETS = {dir: '/var/lib/berth/sealed', script: '/etc/berth/node-secrets'}
-
-/** The unit that unseals the node secrets at boot. */
-export function unsealUnitName(prefix: string): string {
-  return `${prefix}unseal.service`
-}
+export const SEALED_SECRETS = {dir: NODE_PATHS.sealed, script: NODE_PATHS.nodeSecretsScript}
 
 /** The client and peer URLs of a machine's etcd. */
 export function etcdUrls(cluster: Cluster, ip: string): {client: string; peer: string} {
@@ -111,24 +107,24 @@ export function nodeBoot(cluster: Cluster, machine: Machine, hostKey: NodeBoot['
     {name: 'var-lib-containerd.mount', content: t['containerd-state.mount']({}), dropIns: [], enable: true, command: 'start'},
     {name: 'containerd.service', dropIns: [{name: '50-berth.conf', content: t['containerd.conf']({})}], enable: false, command: 'try-restart'},
     {name: 'docker.service', dropIns: [{name: '50-berth.conf', content: t['docker.conf']({registry: cluster.registry.insecure ? cluster.registry.url : ''})}], enable: false, command: 'try-restart'},
-    {name: `${prefix}installer.service`, content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
-    {name: `${prefix}installer.path`, content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
+    {name: systemUnitName(prefix, 'installer'), content: t['installer.service']({prefix, image, machine: machine.name}), dropIns: [], enable: false},
+    {name: systemUnitName(prefix, 'installer', 'path'), content: t['installer.path']({prefix}), dropIns: [], enable: true, command: 'start'},
     // Enabled for the next boots; at first boot there is nothing sealed yet.
-    {name: unsealUnitName(prefix), content: t['unseal.service'](sealed), dropIns: [], enable: true},
+    {name: systemUnitName(prefix, 'unseal'), content: t['unseal.service'](sealed), dropIns: [], enable: true},
   ]
   return {
     cluster: cluster.name,
     machine,
     authorizedKeys: cluster.ssh.authorizedKeys,
     hostKey,
-    directories: [{path: '/etc/berth', mode: 0o755}, {path: SECRETS_MOUNT.where, mode: 0o700}],
+    directories: [{path: NODE_PATHS.config, mode: 0o755}, {path: SECRETS_MOUNT.where, mode: 0o700}],
     files: [
-      {path: '/etc/berth/node.json', mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`},
+      {path: NODE_PATHS.nodeFile, mode: 0o644, content: `${JSON.stringify(nodeJson, null, 2)}\n`},
       {path: SEALED_SECRETS.script, mode: 0o755, content: t['node-secrets.sh'](sealed)},
     ],
     etcdEnv: machine.role === 'main' ? etcdEnv(cluster, machine, join) : undefined,
     units,
-    installerUnit: `${prefix}installer.service`,
+    installerUnit: systemUnitName(prefix, 'installer'),
   }
 }
 

@@ -9,6 +9,32 @@
 /** The default key prefix of a cluster's records in etcd. */
 export const ETCD_PREFIX = '/berth'
 
+/** `<prefix>/services/`: one key a service, its spec as JSON. */
+export function servicesDir(prefix = ETCD_PREFIX): string {
+  return `${prefix}/services/`
+}
+
+/** The key of one service's spec. */
+export function serviceKey(service: string, prefix = ETCD_PREFIX): string {
+  return `${servicesDir(prefix)}${service}`
+}
+
+/** The service a key under servicesDir names, or undefined for another key. */
+export function parseServiceKey(key: string, prefix = ETCD_PREFIX): string | undefined {
+  const dir = servicesDir(prefix)
+  return key.startsWith(dir) && key.length > dir.length ? key.slice(dir.length) : undefined
+}
+
+/** `<prefix>/secrets/`: one key a secret, its sealed blob. */
+export function secretsDir(prefix = ETCD_PREFIX): string {
+  return `${prefix}/secrets/`
+}
+
+/** `<prefix>/audit/`: one key per entry, named by its time-sortable id. */
+export function auditDir(prefix = ETCD_PREFIX): string {
+  return `${prefix}/audit/`
+}
+
 /** `<prefix>/machines/<machine>/installed`: what the installer last did on the machine. */
 export interface InstalledRecord {
   version: string
@@ -225,7 +251,7 @@ export interface RolloutRecord {
 /** The keys of a service's spec, revisions and rollout. */
 export function rolloutKeys(service: string, prefix = ETCD_PREFIX) {
   return {
-    service: `${prefix}/services/${service}`,
+    service: serviceKey(service, prefix),
     revisions: `${prefix}/revisions/${service}/`,
     rollout: `${prefix}/rollouts/${service}`,
   }

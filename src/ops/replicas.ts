@@ -1,6 +1,6 @@
 import type {MachineRole} from '../spec/service.js'
 import {specDefaults} from '../spec/service.js'
-import {type AgentRecord, ETCD_PREFIX, schedulerKeys} from '../layout/records.js'
+import {type AgentRecord, ETCD_PREFIX, parseServiceKey, schedulerKeys, servicesDir} from '../layout/records.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {replicasOf as replicaCount} from '../spec/quantities.js'
 import {storedAssignments} from '../scheduler/inputs.js'
@@ -90,13 +90,13 @@ export async function readClusterView(cluster: Cluster, options: {endpoints: str
   const store = await RecordStore.connect(options.endpoints)
   try {
     const [specs, machines, assignments] = await Promise.all([
-      store.getAll<{roles?: unknown; mode?: 'global' | 'replicated'; replicas?: number}>(`${prefix}/services/`, {lenient: true}),
+      store.getAll<{roles?: unknown; mode?: 'global' | 'replicated'; replicas?: number}>(servicesDir(prefix), {lenient: true}),
       readAllMachines(store, prefix),
       store.getAll<unknown>(schedulerKeys(prefix).assignments, {lenient: true}),
     ])
     const placed = storedAssignments(Object.fromEntries([...assignments].map(([k, v]) => [k, JSON.stringify(v)])), prefix)
     const services = new Map([...specs].map(([key, spec]) => {
-      const name = key.slice(`${prefix}/services/`.length)
+      const name = parseServiceKey(key, prefix) ?? key
       const assigned = replicaCount(spec) === 'global' ? undefined : new Map(placed.filter((a) => a.service === name).map((a) => [a.replica, a.machine]))
       return [name, {roles: rolesOf(spec), ...(assigned ? {assigned} : {})}]
     }))

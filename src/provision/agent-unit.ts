@@ -1,6 +1,6 @@
 import type {MachineRole} from '../spec/service.js'
 import {UsageError} from '../errors.js'
-import {unsealUnitName} from '../firstboot/model.js'
+import {NODE_PATHS, systemUnitName} from '../layout/node.js'
 import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 
 /**
@@ -24,7 +24,7 @@ export interface NodeFile {
 }
 
 /** Where the node secrets live on a node (uploaded by `cluster upload-secrets`). */
-export const NODE_SECRETS = '/etc/berth/secrets'
+export const NODE_SECRETS = NODE_PATHS.secrets
 
 /** The agent's options: etcd at the node's endpoints, TLS and token from the node secrets, the admin API on the node's address. */
 export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Record<string, unknown> {
@@ -46,11 +46,11 @@ export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Recor
 }
 
 /** Where a main machine keeps the etcd snapshots its agent took. */
-export const SNAPSHOT_DIR = '/var/lib/berth/snapshots'
+export const SNAPSHOT_DIR = NODE_PATHS.snapshots
 
 /** The agent's unit name. */
 export function agentUnitName(prefix: string): string {
-  return `${prefix}agent.service`
+  return systemUnitName(prefix, 'agent')
 }
 
 /**
@@ -60,12 +60,12 @@ export function agentUnitName(prefix: string): string {
 export const AGENT_CONTAINER_ARGS = [
   '--pid host --network host',
   '-v /run/systemd:/run/systemd -v /etc/systemd/system:/etc/systemd/system',
-  '-v /var/run/docker.sock:/var/run/docker.sock -v /run/berth:/run/berth -v /etc/berth:/etc/berth',
-  '-v /var/lib/berth/snapshots:/var/lib/berth/snapshots',
+  `-v /var/run/docker.sock:/var/run/docker.sock -v ${NODE_PATHS.envFiles}:${NODE_PATHS.envFiles} -v ${NODE_PATHS.config}:${NODE_PATHS.config}`,
+  `-v ${NODE_PATHS.snapshots}:${NODE_PATHS.snapshots}`,
 ].join(' ')
 
 /** The agent's command line inside its image. */
-export const AGENT_COMMAND = 'agent run --options /etc/berth/agent.json'
+export const AGENT_COMMAND = `agent run --options ${NODE_PATHS.agentOptions}`
 
 /** Where each value of the agent's unit comes from, for the fix. */
 const UNIT_VALUE_SOURCE = {prefix: 'unitPrefix in cluster.yaml', image: 'installer.image in cluster.yaml or --image', version: 'the installer image\'s version', machine: 'the machine\'s name in cluster.yaml'}
@@ -85,10 +85,10 @@ export function agentUnit(options: {prefix: string; image: string; version: stri
   return `# Written by \`berth install\`. berth-agent keeps this node equal to the desired state in etcd.
 [Unit]
 Description=berth-agent on ${options.machine}
-After=docker.service network-online.target ${unsealUnitName(options.prefix)}
+After=docker.service network-online.target ${systemUnitName(options.prefix, 'unseal')}
 Requires=docker.service
 Wants=network-online.target
-# Node secrets are in memory only. After a reboot ${unsealUnitName(options.prefix)} puts the
+# Node secrets are in memory only. After a reboot ${systemUnitName(options.prefix, 'unseal')} puts the
 # sealed copy back (\`unsealed\`); without one (nodeSecrets: memory, or a copy that no longer
 # unseals) the agent waits for upload-secrets, whose installer run starts it.
 ConditionPathExists=|${NODE_SECRETS}/uploaded
@@ -96,7 +96,7 @@ ConditionPathExists=|${NODE_SECRETS}/unsealed
 
 [Service]
 Type=simple
-ExecStartPre=/usr/bin/install -d -m 0700 /run/berth
+ExecStartPre=/usr/bin/install -d -m 0700 ${NODE_PATHS.envFiles}
 ExecStartPre=-/usr/bin/docker rm -f ${name}
 ExecStart=${run}
 # The agent finishes its pass in flight on SIGTERM; its services keep running.

@@ -3,7 +3,7 @@ import type {Etcd3} from 'etcd3'
 import {shortSpecHash, specHash} from '../hash.js'
 import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
-import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys, rolloutKeys} from '../layout/records.js'
+import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys, machinesDir, rolloutKeys, serviceKey} from '../layout/records.js'
 import {appendRevision} from '../scheduler/revisions.js'
 import type {RecordStore} from '../etcd/records.js'
 
@@ -25,7 +25,7 @@ export async function seedServices(store: RecordStore, services: Record<string, 
   const created: string[] = []
   for (const [name, written] of specs) {
     const spec = pin ? await pin(name, written) : written
-    const key = `${prefix}/services/${name}`
+    const key = serviceKey(name, prefix)
     const entry = auditEntry({action: 'service.put', target: name, before: null, after: specHash(spec), detail: {by: 'installer'}}, cliOrigin())
     // Its first revision goes with it, as with every change (src/agent/store/store-etcd.ts): the scheduler's assignments name it, and a copy whose revision is not kept runs the current spec, so without it the first change would restart every copy at once.
     const revision = appendRevision(name, await revisionValues(store, name, prefix), {spec, hash: shortSpecHash(spec), at: new Date().toISOString(), origin: 'cli', note: 'installed'}, prefix)
@@ -60,7 +60,7 @@ export async function readMachine(store: RecordStore, machine: string, prefix = 
 
 /** Every machine's records under `<prefix>/machines/`, by machine name. */
 export async function readAllMachines(store: RecordStore, prefix = ETCD_PREFIX): Promise<Map<string, MachineRecords>> {
-  const dir = `${prefix}/machines/`
+  const dir = machinesDir(prefix)
   const machines = new Map<string, MachineRecords>()
   for (const [key, record] of await store.getAll<InstalledRecord & AgentRecord>(dir, {lenient: true})) {
     const [machine, kind] = key.slice(dir.length).split('/')

@@ -1,4 +1,4 @@
-import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, type RolloutRecord, schedulerKeys} from '../layout/records.js'
+import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, parseServiceKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, type RolloutRecord, schedulerKeys, servicesDir} from '../layout/records.js'
 import {parseRevisions, revisionOfHash} from './revisions.js'
 import {rolloutLine} from './rollout-view.js'
 import {UsageError} from '../errors.js'
@@ -50,13 +50,13 @@ export interface PsInputs {
 export async function readPsInputs(store: RecordStore, prefix = ETCD_PREFIX): Promise<PsInputs> {
   const keys = schedulerKeys(prefix)
   const raw = async (dir: string): Promise<Record<string, string>> => Object.fromEntries([...await store.getAll<unknown>(dir, {lenient: true})].map(([k, v]) => [k, JSON.stringify(v)]))
-  const [services, assignments, pending, machines, revisions, rollouts] = await Promise.all([raw(`${prefix}/services/`), raw(keys.assignments), store.get<PendingRecord>(keys.pending, {lenient: true}), raw(machinesDir(prefix)), raw(revisionsDir(prefix)), raw(rolloutsDir(prefix))])
+  const [services, assignments, pending, machines, revisions, rollouts] = await Promise.all([raw(servicesDir(prefix)), raw(keys.assignments), store.get<PendingRecord>(keys.pending, {lenient: true}), raw(machinesDir(prefix)), raw(revisionsDir(prefix)), raw(rolloutsDir(prefix))])
   return {services, assignments, pending, machines, revisions, rollouts}
 }
 
 /** The rows, by service then replica; `name` keeps one service (an unknown name is a usage error listing those there are). */
 export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string, prefix = ETCD_PREFIX): ReplicaRow[] {
-  const specs = new Map(Object.entries(inputs.services).map(([key, text]) => [key.slice(`${prefix}/services/`.length), JSON.parse(text) as {mode?: 'global' | 'replicated'; replicas?: number; imageDigest?: string}]))
+  const specs = new Map(Object.entries(inputs.services).map(([key, text]) => [parseServiceKey(key, prefix) ?? key, JSON.parse(text) as {mode?: 'global' | 'replicated'; replicas?: number; imageDigest?: string}]))
   if (name !== undefined && !specs.has(name)) {
     throw new UsageError([{path: name, message: 'is not a desired service', fix: specs.size > 0 ? `use one of: ${[...specs.keys()].sort().join(', ')}` : 'deploy one first (berth service deploy)'}])
   }

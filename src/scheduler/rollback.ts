@@ -1,8 +1,7 @@
 import type {Leadership} from './leadership.js'
 import {auditEntry} from '../audit/entry.js'
-import {auditDir} from '../audit/etcd.js'
 import {specHash} from '../hash.js'
-import {ETCD_PREFIX, rolloutKeys} from '../layout/records.js'
+import {auditDir, ETCD_PREFIX, rolloutKeys} from '../layout/records.js'
 import type {Rollback} from './rollouts.js'
 
 /**
