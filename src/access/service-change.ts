@@ -90,8 +90,9 @@ async function putAndFollow(store: EtcdStore, client: Etcd3, name: string, writt
   const hash = shortSpecHash(spec)
   const revision = (await store.revisions(name)).findLast((r) => r.hash === hash)?.seq ?? 0
   const result: ChangeResult = {service: name, revision, hash, image: spec.image}
-  if (options.detach || replicatedCount(spec) === undefined || replicatedCount(spec) === 0) return result
-  result.outcome = await runFollowing(`${name}: revision ${revision} (${hash})`, (update) => followRollout(client, name, hash, {fresh: (r) => before === null || r.startedAt !== before.startedAt || r.updatedAt !== before.updatedAt, timeoutMs: options.timeoutMs, progress: update, prefix: options.prefix}), options.mode)
+  // A global service is followed too: the leader rolls it across its machines (replicas: 0 has nothing to follow).
+  if (options.detach || replicatedCount(spec) === 0) return result
+  result.outcome = await runFollowing(`${name}: revision ${revision} (${hash})`, (update) => followRollout(client, name, hash, {fresh: (r) => before === null || r.startedAt !== before.startedAt || r.updatedAt !== before.updatedAt, timeoutMs: options.timeoutMs, progress: update, prefix: options.prefix, global: replicatedCount(spec) === undefined}), options.mode)
   return result
 }
 

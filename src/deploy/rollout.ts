@@ -13,8 +13,9 @@ import {outcomeOf, rolloutLine} from '../scheduler/rollout-view.js'
  * The roll-out of changed specs, after they were PUT: today every agent applies a new spec
  * on its own within about a second, so rolling out is waiting until each machine's agent
  * record (etcd, as `cluster status` reads it) shows the service active after a pass that
- * began after the PUT, or the deadline passes; for a replicated service, also until the
- * scheduler's rolling update (src/scheduler/rollout.ts) has completed, or ended otherwise.
+ * began after the PUT, or the deadline passes; also until the scheduler's rolling update
+ * (src/scheduler/rollout.ts) across the replicas or, for a global service, its machines has
+ * completed, or ended otherwise.
  */
 
 /** One machine's part of a service's roll-out. */
@@ -62,20 +63,20 @@ export function pending(m: MachineStatus | undefined, service: string, since: nu
 }
 
 /**
- * A replicated service's rolling update as one more entry of its outcome (`(rollout)`):
+ * A service's rolling update (replicated or global) as one more entry of its outcome (`(rollout)`):
  * done when the rollout to `hash` completed (or nothing had to restart); `final` when it
  * ended otherwise (rolled back, paused, superseded), so waiting for it is over.
  */
-export function rolloutGate(hash: string, record: RolloutRecord | undefined, assignmentHashes: readonly string[], since: string): MachineOutcome & {final: boolean} {
-  const outcome = outcomeOf(hash, record, assignmentHashes, (r) => r.updatedAt >= since)
+export function rolloutGate(hash: string, record: RolloutRecord | undefined, assignmentHashes: readonly string[], since: string, global = false): MachineOutcome & {final: boolean} {
+  const outcome = outcomeOf(hash, record, assignmentHashes, (r) => r.updatedAt >= since, global)
   if (outcome?.state === 'completed' || outcome?.state === 'applied') return {machine: '(rollout)', ok: true, final: true}
   if (outcome) return {machine: '(rollout)', ok: false, final: true, reason: `${outcome.state}: ${outcome.message}`}
   return {machine: '(rollout)', ok: false, final: false, reason: record && (record.to === hash || record.from === hash) ? rolloutLine(record) : 'waiting for the scheduler'}
 }
 
 /**
- * Waits until every changed service is active on each of its machines (and a replicated
- * one's rolling update has completed), a rollout ended otherwise, or `timeoutMs` passes;
+ * Waits until every changed service is active on each of its machines (and its rolling
+ * update has completed), a rollout ended otherwise, or `timeoutMs` passes;
  * returns each service's outcome.
  */
 export async function rollOut(cluster: Cluster, changed: Map<string, ServiceSpec>, options: {since: number; timeoutMs: number; pollMs?: number}): Promise<RolloutOutcome[]> {
@@ -96,11 +97,11 @@ export async function rollOut(cluster: Cluster, changed: Map<string, ServiceSpec
           return {machine: machine ?? '(not placed)', ok: reason === undefined, ...(reason ? {reason} : {})}
         })
         const count = replicasOf(spec)
-        if (count !== 'global' && count > 0) {
+        if (count === 'global' || count > 0) {
           const keys = rolloutKeys(service)
           if (!hashes.has(service)) hashes.set(service, shortSpecHash(await records.get(keys.service, {lenient: true}) ?? spec))
           const [record, assigned] = await Promise.all([records.get<RolloutRecord>(keys.rollout, {lenient: true}), records.getAll<AssignmentRecord>(`${schedulerKeys().assignments}${service}/`, {lenient: true})])
-          const {final: ended, ...gate} = rolloutGate(hashes.get(service)!, record, [...assigned.values()].map((a) => a.specHash), new Date(options.since).toISOString())
+          const {final: ended, ...gate} = rolloutGate(hashes.get(service)!, record, [...assigned.values()].map((a) => a.specHash), new Date(options.since).toISOString(), count === 'global')
           machines.push(gate)
           // A rollout that rolled back or paused is final; a completed one still waits for its units.
           if (!(ended && !gate.ok) && !machines.every((m) => m.ok)) final = false

@@ -1,7 +1,10 @@
-import {specHash} from '../hash.js'
+import type {Etcd3} from 'etcd3'
+
+import {shortSpecHash, specHash} from '../hash.js'
 import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
-import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys, machinesDir, serviceKey} from '../layout/records.js'
+import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys, machinesDir, rolloutKeys, serviceKey} from '../layout/records.js'
+import {appendRevision} from '../scheduler/revisions.js'
 import type {RecordStore} from '../etcd/records.js'
 
 /**
@@ -24,9 +27,17 @@ export async function seedServices(store: RecordStore, services: Record<string, 
     const spec = pin ? await pin(name, written) : written
     const key = serviceKey(name, prefix)
     const entry = auditEntry({action: 'service.put', target: name, before: null, after: specHash(spec), detail: {by: 'installer'}}, cliOrigin())
-    if (await audit.commit(entry, {guard: {key, revision: '0'}, ops: (c) => [c.put(key).value(JSON.stringify(spec))]})) created.push(name)
+    // Its first revision goes with it, as with every change (src/agent/store/store-etcd.ts): the scheduler's assignments name it, and a copy whose revision is not kept runs the current spec, so without it the first change would restart every copy at once.
+    const revision = appendRevision(name, await revisionValues(store, name, prefix), {spec, hash: shortSpecHash(spec), at: new Date().toISOString(), origin: 'cli', note: 'installed'}, prefix)
+    const ops = (c: Etcd3) => [c.put(key).value(JSON.stringify(spec)), c.put(revision.key).value(JSON.stringify(revision.record)), ...revision.trim.map((k) => c.delete().key(k))]
+    if (await audit.commit(entry, {guard: {key, revision: '0'}, ops})) created.push(name)
   }
   return created
+}
+
+/** The raw values under a service's revisions (left by nothing but a crash between a delete's steps; their keys number the next one). */
+async function revisionValues(store: RecordStore, name: string, prefix: string): Promise<Record<string, string>> {
+  return Object.fromEntries([...await store.getAll<unknown>(rolloutKeys(name, prefix).revisions, {lenient: true})].map(([k, v]) => [k, JSON.stringify(v)]))
 }
 
 /** Writes the machine's InstalledRecord. */

@@ -4,9 +4,8 @@ import type {ServiceSpec} from '../spec/service.js'
 import {assignmentKey, ETCD_PREFIX, machineKeys, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, schedulerKeys} from '../layout/records.js'
 import {DeposedError, Leadership} from './leadership.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
-import {replicatedCount} from './replicated.js'
 import {commitRollbacks} from './rollback.js'
-import {demandWithSurge, rolloutPass} from './rollouts.js'
+import {demandWithSurge, rolloutPass, rolloutRecords} from './rollouts.js'
 import type {Assignment, MachineView, Plan, ServiceDemand} from './types.js'
 
 /**
@@ -130,11 +129,13 @@ export class SchedulerCandidate {
       client.getAll().prefix(revisionsDir(this.prefix)).strings(),
       client.getAll().prefix(rolloutsDir(this.prefix)).strings(),
     ])
-    const replicated = [...services].filter(([, spec]) => replicatedCount(spec) !== undefined)
+    // Global services too: the leader names the revision each machine's copy runs, so a change rolls across machines as it does across replicas.
+    const placed = [...services]
     const {views, lost, recheckInMs, marks} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
-    const plan = this.options.place(replicated.map(([name, spec]) => demandWithSurge(this.options.demandOf(name, spec), spec, rolloutValues, this.prefix)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
-    const rollouts = rolloutPass(replicated, plan, current, {revisions: revisionValues, rollouts: rolloutValues, machines: machineValues}, Date.now(), this.prefix)
+    const records = rolloutRecords(rolloutValues, this.prefix)
+    const plan = this.options.place(placed.map(([name, spec]) => demandWithSurge(this.options.demandOf(name, spec), spec, records)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
+    const rollouts = rolloutPass(placed, plan, current, {revisions: revisionValues, rollouts: records, machines: machineValues}, Date.now(), this.prefix)
     this.#rolling = rollouts.active
     for (const line of rollouts.logs) this.options.log?.(`scheduler: ${line}`)
     const writes = assignmentWrites(current, plan, rollouts.hashes, new Date().toISOString())

@@ -74,21 +74,27 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
   for (const [service, spec] of [...specs].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (name !== undefined && service !== name) continue
     const pinned = spec.imageDigest ? {digest: spec.imageDigest} : {}
+    const revisions = parseRevisions(inputs.revisions ?? {}, service, prefix)
+    const revisionOf = (hash: string): string => String(revisionOfHash(revisions, hash)?.seq ?? hash)
+    const mine = assignments.filter((a) => a.service === service)
     if (replicasOf(spec) === 'global') {
+      // A copy's revision is its assignment's while the leader names one, else what its agent reports running.
+      const assignedHash = new Map(mine.map((a) => [a.replica, a.record.specHash]))
       for (const [machine, agent] of [...agents].sort(([a], [b]) => (a < b ? -1 : 1))) {
         if (agent.services[service] === undefined) continue
-        rows.push({replica: replicaId(service, machine), service, machine, desired: 'running', observed: agent.services[service]!, container: `${unitPrefix}${service}`, ...pinned})
+        const replica = replicaId(service, machine)
+        const hash = assignedHash.get(replica) || agent.health?.[service]?.revision
+        rows.push({replica, service, machine, desired: 'running', observed: agent.services[service]!, container: `${unitPrefix}${service}`, ...pinned, ...(hash ? {revision: revisionOf(hash)} : {})})
       }
       continue
     }
-    const revisions = parseRevisions(inputs.revisions ?? {}, service, prefix)
-    const mine = assignments.filter((a) => a.service === service).map((a): ReplicaRow => ({
+    const replicas = mine.map((a): ReplicaRow => ({
       replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: `${unitPrefix}${a.replica}`, since: (a.record as AssignmentRecord).since, ...pinned,
-      revision: String(revisionOfHash(revisions, a.record.specHash)?.seq ?? a.record.specHash),
+      revision: revisionOf(a.record.specHash),
     }))
-    const pending = (inputs.pending?.pending ?? []).filter((p) => p.service === service && !mine.some((r) => r.replica === p.replica))
+    const pending = (inputs.pending?.pending ?? []).filter((p) => p.service === service && !replicas.some((r) => r.replica === p.replica))
       .map((p): ReplicaRow => ({replica: p.replica, service, desired: 'running', observed: 'pending', reason: p.reason, ...pinned}))
-    rows.push(...[...mine, ...pending].sort((a, b) => slotOrder(a.replica, b.replica)))
+    rows.push(...[...replicas, ...pending].sort((a, b) => slotOrder(a.replica, b.replica)))
   }
   return rows
 }

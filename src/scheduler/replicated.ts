@@ -4,9 +4,11 @@ import {demandOf} from './demand.js'
 import {replicaId, type ServiceDemand} from './types.js'
 
 /**
- * Which services the scheduler places: the replicated ones (`replicas`, or `mode:
- * replicated`). Every other spec, today's included, keeps its meaning: one copy on every
- * machine of its roles, run by each agent on its own, untouched by the scheduler.
+ * Replicated services (`replicas`, or `mode: replicated`) run where the scheduler places
+ * them. Every other spec, today's included, keeps its meaning: one copy on every machine of
+ * its roles, which each agent runs on its own; the scheduler only names the revision a
+ * machine's copy runs while a change rolls (an agent without that assignment runs the
+ * current spec).
  */
 
 /** The replica count of a replicated service, or undefined for a global one. */

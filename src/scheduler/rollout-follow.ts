@@ -10,7 +10,7 @@ import {outcomeOf, rolloutLine, type Outcome} from './rollout-view.js'
  * `service update` and `rollback`): watches the rollout record and the service's
  * assignments, reads both again on every event, and tells each new state to `progress`.
  */
-export async function followRollout(client: Etcd3, service: string, hash: string, options: {fresh: (record: RolloutRecord) => boolean; timeoutMs: number; progress: (line: string) => void; prefix?: string}): Promise<Outcome> {
+export async function followRollout(client: Etcd3, service: string, hash: string, options: {fresh: (record: RolloutRecord) => boolean; timeoutMs: number; progress: (line: string) => void; prefix?: string; global?: boolean}): Promise<Outcome> {
   const prefix = options.prefix ?? ETCD_PREFIX
   const key = rolloutKeys(service, prefix).rollout
   const dir = `${schedulerKeys(prefix).assignments}${service}/`
@@ -29,7 +29,7 @@ export async function followRollout(client: Etcd3, service: string, hash: string
             again = false
             const [record, values] = await Promise.all([client.get(key).json() as Promise<RolloutRecord | null>, client.getAll().prefix(dir).strings()])
             const hashes = storedAssignments(values, prefix).map((a) => a.record.specHash)
-            const outcome = outcomeOf(hash, record ?? undefined, hashes, options.fresh)
+            const outcome = outcomeOf(hash, record ?? undefined, hashes, options.fresh, options.global)
             if (outcome) return resolve(outcome)
             const line = record && (record.to === hash || record.from === hash) ? rolloutLine(record) : `waiting for the scheduler (${hashes.filter((h) => h === hash).length} of ${hashes.length} replicas on ${hash})`
             if (line !== last) options.progress((last = line))

@@ -88,9 +88,11 @@ export type Outcome = {state: 'completed' | 'rolled-back' | 'paused' | 'supersed
  * leader's rollback rolls from `hash`), a newer change superseded it, or it needed no
  * rollout (every assignment names it, and no rollout record does). `fresh` tells a record
  * written since the change from one that was there before (the same spec may have failed
- * before, leaving a rolled-back record from that hash).
+ * before, leaving a rolled-back record from that hash). A global service whose copies no
+ * assignment names (a leader from before global services rolled, or none yet) had every
+ * machine apply the change at once: that is its outcome.
  */
-export function outcomeOf(hash: string, rollout: RolloutRecord | undefined, assignmentHashes: readonly string[], fresh: (record: RolloutRecord) => boolean): Outcome | undefined {
+export function outcomeOf(hash: string, rollout: RolloutRecord | undefined, assignmentHashes: readonly string[], fresh: (record: RolloutRecord) => boolean, global = false): Outcome | undefined {
   if (rollout?.to === hash) {
     if (rollout.state === 'completed' || rollout.state === 'paused' || rollout.state === 'rolled-back') return {state: rollout.state, message: rolloutLine(rollout)}
     return undefined
@@ -100,5 +102,6 @@ export function outcomeOf(hash: string, rollout: RolloutRecord | undefined, assi
   }
   if (rollout && fresh(rollout) && rollout.to !== hash) return {state: 'superseded', message: `a newer change (${rollout.to}) superseded it: ${rolloutLine(rollout)}`}
   if (assignmentHashes.length > 0 && assignmentHashes.every((h) => h === hash)) return {state: 'applied', message: `every replica runs ${hash}; nothing had to restart`}
+  if (global && assignmentHashes.length === 0 && !(rollout && fresh(rollout))) return {state: 'applied', message: `no assignment names the revision of its copies: every machine runs ${hash} at once`}
   return undefined
 }

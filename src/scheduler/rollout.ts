@@ -1,14 +1,14 @@
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../layout/records.js'
 import {isHealthy} from '../layout/records.js'
 import {shortSpecHash} from '../hash.js'
-import {SCHEDULING_FIELDS, updatePolicy, type ServiceSpec} from '../spec/service.js'
+import {SCHEDULING_FIELDS, updatePolicy, WATCH_FIELDS, type ServiceSpec} from '../spec/service.js'
 import {replicatedCount} from './replicated.js'
 import {revisionOfHash} from './revisions.js'
 import {slotOrder, type Assignment} from './types.js'
 
 /**
- * Rolling updates, pure: for one replicated service, which spec hash each replica's
- * assignment names this pass, and the rollout record that says how far the roll got. A
+ * Rolling updates, pure: for one service, which spec hash each replica's (or, for a global
+ * service, each machine's copy's) assignment names this pass, and the rollout record that says how far the roll got. A
  * changed spec moves `update.parallelism` replicas at a time to the new hash; the next
  * batch goes only when every replica of the last one reports healthy from a new container
  * (its agent's record). A batch not healthy by its deadline pauses the rollout, or rolls
@@ -49,9 +49,15 @@ export interface RolloutDecision {
   log?: string
 }
 
-/** The hash of what decides how a container runs: a change of only scheduling fields (a scale, the update policy) restarts nothing, so it does not roll. */
+/**
+ * The hash of what decides how a container runs: a change of only scheduling fields (a
+ * scale, the update policy) or of what only the leader watches (`autoUpgrade`) restarts
+ * nothing, so it does not roll (the fields `docker run` ignores: src/agent/plan/docker-run.ts).
+ * A rollout of such a change would wait for new containers that never come, and roll back.
+ */
 export function runningHash(spec: unknown): string {
-  const running = Object.fromEntries(Object.entries(spec as Record<string, unknown>).filter(([key]) => !(SCHEDULING_FIELDS as readonly string[]).includes(key)))
+  const ignored: readonly string[] = [...SCHEDULING_FIELDS, ...WATCH_FIELDS]
+  const running = Object.fromEntries(Object.entries(spec as Record<string, unknown>).filter(([key]) => !ignored.includes(key)))
   return shortSpecHash(running)
 }
 
@@ -83,7 +89,7 @@ export function rolloutStep(input: RolloutInput): RolloutDecision {
   const rollout = record!
   if (rollout.state === 'paused' || terminal(rollout.state)) return {hashes, active: false, ...(record !== input.record ? {record} : {})}
 
-  const policy = updatePolicy(input.spec)
+  const policy = rollPolicy(input.spec)
   const machineOf = new Map(input.planned.map((a) => [a.replica, a.machine]))
   const healthOf = (replica: string): ReplicaHealth | undefined => machineOf.has(replica) ? input.health(machineOf.get(replica)!, replica) : undefined
   let log: string | undefined
@@ -163,8 +169,17 @@ function slotNumber(replica: string): number {
  * replaced), else none. The leader adds them to the service's placement demand.
  */
 export function surgeOf(spec: ServiceSpec, record: RolloutRecord | undefined): number {
-  const policy = updatePolicy(spec)
+  const policy = rollPolicy(spec)
   return policy.order === 'start-first' && record !== undefined && (record.state === 'running' || record.state === 'rolling-back') ? policy.parallelism : 0
+}
+
+/**
+ * The update policy a rollout follows: the spec's, except that a global service rolls
+ * stop-first (one copy per machine under one container name: no extra copy can start beside it).
+ */
+export function rollPolicy(spec: ServiceSpec): ReturnType<typeof updatePolicy> {
+  const policy = updatePolicy(spec)
+  return replicatedCount(spec) === undefined && policy.order === 'start-first' ? {...policy, order: 'stop-first'} : policy
 }
 
 function sameContainer(old: unknown, spec: ServiceSpec): boolean {

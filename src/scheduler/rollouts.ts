@@ -1,21 +1,23 @@
-import {type AgentRecord, ETCD_PREFIX, parseMachineKey, revisionsDir, rolloutKeys, type RolloutRecord} from '../layout/records.js'
+import {type AgentRecord, ETCD_PREFIX, parseMachineKey, revisionsDir, rolloutsDir, type RolloutRecord} from '../layout/records.js'
 import type {ServiceSpec} from '../spec/service.js'
 import type {StoredAssignment} from './inputs.js'
 import {appendRevision, parseRevisions, type RevisionAppend} from './revisions.js'
+import {replicatedCount} from './replicated.js'
 import {rolloutStep, surgeOf} from './rollout.js'
 import type {Plan, ServiceDemand} from './types.js'
 
 /**
- * Every replicated service's rollout in one placement pass, pure: from what etcd holds
+ * Every placed service's rollout in one placement pass, pure: from what etcd holds
  * (revisions, rollout records, the agents' health) to the spec hash of every planned
- * replica, the rollout records that changed, and the rollbacks to write. The leader
- * commits them fenced by its leadership (leader.ts).
+ * replica (a replicated service's slots, a global service's copies `<service>.<machine>`),
+ * the rollout records that changed, and the rollbacks to write. The leader commits them
+ * fenced by its leadership (leader.ts).
  */
 
-/** The raw values one pass reads: everything under revisions/, rollouts/ and machines/. */
+/** What one pass reads: the raw values under revisions/ and machines/, and the rollout records (rolloutRecords). */
 export interface RolloutValues {
   revisions: Record<string, string>
-  rollouts: Record<string, string>
+  rollouts: ReadonlyMap<string, RolloutRecord>
   machines: Record<string, string>
 }
 
@@ -39,25 +41,26 @@ export interface RolloutPass {
   logs: string[]
 }
 
-/** The rollouts of the replicated services for this pass's plan. */
-export function rolloutPass(replicated: ReadonlyArray<[string, ServiceSpec]>, plan: Plan, current: readonly StoredAssignment[], values: RolloutValues, now: number, prefix = ETCD_PREFIX): RolloutPass {
+/** The rollouts of the placed services for this pass's plan. */
+export function rolloutPass(services: ReadonlyArray<[string, ServiceSpec]>, plan: Plan, current: readonly StoredAssignment[], values: RolloutValues, now: number, prefix = ETCD_PREFIX): RolloutPass {
   const agents = agentHealth(values.machines, prefix)
   const out: RolloutPass = {hashes: new Map(), records: [], rollbacks: [], active: false, logs: []}
   const stored = new Map(current.map((a) => [a.replica, a]))
   // Grouped once: a pass sees every service's assignments and revisions, not once per service.
   const plannedOf = groupBy(plan.assignments, (a) => a.service)
   const revisionsOf = groupBy(Object.entries(values.revisions), ([key]) => key.slice(revisionsDir(prefix).length).split('/')[0]!)
-  for (const [service, spec] of replicated) {
+  for (const [service, spec] of services) {
     const planned = plannedOf.get(service) ?? []
     const running = new Map(planned.flatMap((a) => {
       const was = stored.get(a.replica)
       return was && was.machine === a.machine && was.record.specHash ? [[a.replica, was.record.specHash] as const] : []
     }))
-    const keys = rolloutKeys(service, prefix)
+    // An agent reports a global copy's health under the service's name (its unit's), a replica's under the replica id.
+    const global = replicatedCount(spec) === undefined
     const revisionValues = Object.fromEntries(revisionsOf.get(service) ?? [])
     const decision = rolloutStep({
-      service, spec, planned, running, record: parseRecord(values.rollouts[keys.rollout]), revisions: parseRevisions(revisionValues, service, prefix),
-      health: (machine, replica) => agents.get(machine)?.[replica], now,
+      service, spec, planned, running, record: values.rollouts.get(service), revisions: parseRevisions(revisionValues, service, prefix),
+      health: (machine, replica) => agents.get(machine)?.[global ? service : replica], now,
     })
     for (const [replica, hash] of decision.hashes) out.hashes.set(replica, hash)
     if (decision.rollbackTo && decision.record) {
@@ -72,9 +75,9 @@ export function rolloutPass(replicated: ReadonlyArray<[string, ServiceSpec]>, pl
   return out
 }
 
-/** The service's placement demand with its start-first rollout's extra copies (surgeOf), read from the pass's rollout records. */
-export function demandWithSurge(demand: ServiceDemand, spec: ServiceSpec, rollouts: Record<string, string>, prefix = ETCD_PREFIX): ServiceDemand {
-  const surge = typeof demand.replicas === 'number' ? surgeOf(spec, parseRecord(rollouts[rolloutKeys(demand.name, prefix).rollout])) : 0
+/** The service's placement demand with its start-first rollout's extra copies (surgeOf), from the pass's rollout records. */
+export function demandWithSurge(demand: ServiceDemand, spec: ServiceSpec, rollouts: ReadonlyMap<string, RolloutRecord>): ServiceDemand {
+  const surge = typeof demand.replicas === 'number' ? surgeOf(spec, rollouts.get(demand.name)) : 0
   return surge > 0 ? {...demand, replicas: (demand.replicas as number) + surge} : demand
 }
 
@@ -103,12 +106,18 @@ function agentHealth(values: Record<string, string>, prefix: string): Map<string
   return out
 }
 
-function parseRecord(text: string | undefined): RolloutRecord | undefined {
-  if (text === undefined) return undefined
-  try {
-    const record = JSON.parse(text) as RolloutRecord
-    return typeof record.to === 'string' ? record : undefined
-  } catch {
-    return undefined
+/** The rollout records under `<prefix>/rollouts/`, by service, parsed once a pass; a damaged one is left out (its service's next change starts a fresh one). */
+export function rolloutRecords(values: Record<string, string>, prefix = ETCD_PREFIX): Map<string, RolloutRecord> {
+  const out = new Map<string, RolloutRecord>()
+  const dir = rolloutsDir(prefix)
+  for (const [key, text] of Object.entries(values)) {
+    if (!key.startsWith(dir) || key.slice(dir.length).includes('/')) continue
+    try {
+      const record = JSON.parse(text) as RolloutRecord
+      if (typeof record.to === 'string') out.set(key.slice(dir.length), record)
+    } catch {
+      // Damaged: as if there were none.
+    }
   }
+  return out
 }

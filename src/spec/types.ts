@@ -86,7 +86,10 @@ export interface UpdatePolicy {
    * stop-first: each batch's old copies stop before their new ones start. start-first (no
    * fixed host port): `parallelism` extra copies of the new spec start first and must be
    * healthy; then the old copies are replaced in place, one batch at a time, while the extra
-   * ones serve; the extra copies go when the rollout ends.
+   * ones serve; the extra copies go when the rollout ends. A global service rolls
+   * stop-first whatever this says: its one copy per machine has one container name, so no
+   * second copy can start beside it (not refused: specs stored before global services
+   * rolled keep validating).
    */
   order?: 'stop-first' | 'start-first'
   /** Seconds a copy without a health check must run to count as healthy. */

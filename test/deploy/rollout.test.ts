@@ -74,4 +74,13 @@ describe('deploy: when a machine runs the new spec', () => {
     assert.deepEqual(rolloutGate('new', undefined, ['new', 'new'], since), {machine: '(rollout)', ok: true, final: true})
     assert.deepEqual(rolloutGate('new', record('rolled-back', 'new', 'old'), ['old', 'old'], since), {machine: '(rollout)', ok: false, final: true, reason: 'rolled-back: rolled-back (revision 1 → 2), 1 batches done: m'})
   })
+
+  it('a global service waits for its rollout across its machines; with no copy named (a leader from before), the agents applied it at once', () => {
+    const since = '2026-12-02T10:00:00.000Z'
+    const running: RolloutRecord = {service: 'cron', from: 'old', to: 'new', state: 'running', batchesDone: 1, startedAt: since, updatedAt: since}
+    assert.deepEqual(rolloutGate('new', running, ['new', 'old', 'old'], since, true), {machine: '(rollout)', ok: false, final: false, reason: 'running (revision old → new), 1 batches done'})
+    assert.deepEqual(rolloutGate('new', {...running, state: 'completed'}, ['new', 'new', 'new'], since, true), {machine: '(rollout)', ok: true, final: true})
+    assert.deepEqual(rolloutGate('new', undefined, [], since, true), {machine: '(rollout)', ok: true, final: true})
+    assert.deepEqual(rolloutGate('new', undefined, [], since).ok, false, 'a replicated service with nothing placed yet must wait')
+  })
 })

@@ -14,7 +14,9 @@ import {openEtcd} from '../../src/etcd/open.js'
 import {RecordStore} from '../../src/etcd/records.js'
 import {readAllMachines, readMachine, seedServices} from '../../src/provision/records-etcd.js'
 import {statusLines} from '../../src/provision/status.js'
-import type {ReplicaHealth} from '../../src/layout/records.js'
+import type {ReplicaHealth, RevisionRecord} from '../../src/layout/records.js'
+import {shortSpecHash} from '../../src/hash.js'
+import type {ServiceSpec} from '../../src/spec/service.js'
 import {RetryableError, UsageError} from '../../src/errors.js'
 import {pinSpec, registryLookup} from '../../src/images/pin.js'
 import {pushTestImage, removeImages} from '../support/registry-images.js'
@@ -39,6 +41,10 @@ describe('provision records in etcd', () => {
     assert.deepEqual(await seedServices(store, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), ['web', 'api'])
     const seeded = await (await store.auditLog(prefix)).auditEntries()
     assert.deepEqual(seeded.map((e) => [e.action, e.target, e.before, e.after?.length, e.detail]), [['service.put', 'web', null, 64, {by: 'installer'}], ['service.put', 'api', null, 64, {by: 'installer'}]])
+    // With its first revision, which the scheduler's assignments name: the first change then rolls instead of restarting every copy.
+    const web = JSON.parse((await client.get(`${prefix}/services/web`).string())!) as ServiceSpec
+    const revisions = Object.values(await client.getAll().prefix(`${prefix}/revisions/web/`).strings()).map((t) => JSON.parse(t) as RevisionRecord)
+    assert.deepEqual(revisions.map((r) => [r.seq, r.hash, r.note, (r.spec as ServiceSpec).image]), [[1, shortSpecHash(web), 'installed', 'examples/web:1']])
     await client.put(`${prefix}/services/web`).value(JSON.stringify({image: 'examples/web:2', stopTimeout: 10, restart: 'always', roles: ['main']}))
     assert.deepEqual(await seedServices(store, {web: {image: 'examples/web:1'}, api: {image: 'api:1'}}, prefix), [])
     assert.equal(JSON.parse((await client.get(`${prefix}/services/web`).string())!).image, 'examples/web:2')

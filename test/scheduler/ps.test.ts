@@ -50,4 +50,18 @@ describe('service ps', () => {
     assert.deepEqual(rolloutLines(rolling, 'web'), ['rollout web: running (revision 1 → 2), 1 batches done, batch 2 (web.2) until 2026-12-01T10:02:00.000Z'])
     assert.deepEqual(rolloutLines(rolling, 'cron'), [])
   })
+
+  it('shows the revision of each global copy: its assignment\'s while the leader names one, else the one its agent reports', () => {
+    const global: PsInputs = {
+      services: {'/berth/services/cron': JSON.stringify({image: 'cron:2'})},
+      assignments: {'/berth/assignments/cron/cron.main-1': JSON.stringify({machine: 'main-1', specHash: 'c1', since})},
+      machines: {
+        '/berth/machines/main-1/agent': JSON.stringify({services: {cron: 'active'}, health: {cron: {status: 'healthy', revision: 'c2'}}}),
+        '/berth/machines/main-2/agent': JSON.stringify({services: {cron: 'active'}, health: {cron: {status: 'healthy', revision: 'c2'}}}),
+        '/berth/machines/main-3/agent': JSON.stringify({services: {cron: 'active'}}),
+      },
+      revisions: {'/berth/revisions/cron/0000000001': JSON.stringify({seq: 1, hash: 'c1', spec: {image: 'cron:1'}, at: since, origin: 'cli'})},
+    }
+    assert.deepEqual(replicaRows(global, 'berth-').map((r) => [r.replica, r.revision]), [['cron.main-1', '1'], ['cron.main-2', 'c2'], ['cron.main-3', undefined]])
+  })
 })

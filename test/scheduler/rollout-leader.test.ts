@@ -3,7 +3,8 @@
  * its new revision one batch at a time, each gated on the health its agents report (the
  * agents are simulated by writing their leased records with health, as the leader tests
  * do); a leader that dies mid-rollout is continued by its successor; a batch that is not
- * healthy by its deadline is rolled back, or pauses the rollout.
+ * healthy by its deadline is rolled back, or pauses the rollout. A global service rolls the
+ * same way across its machines.
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
@@ -296,6 +297,104 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
       return r?.to === shortSpecHash(fixed) && r.state === 'running' && r
     })
     assert.equal(next.batch?.replicas.length, 1)
+  })
+
+  it('a global service rolls one machine at a time: every copy is named at the old revision before the change, the agents report health under the service\'s name, and a successor continues', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const g1 = await validateServiceSpec({image: 'example/cron:1', update: {healthyDeadline: 30, order: 'start-first'}})
+    await c.store.putService('cron', g1)
+    const log: string[] = []
+    const a = await candidate(c.prefix, 'main-1', c.store, log)
+    const copies = ['cron.main-1', 'cron.main-2', 'cron.main-3']
+    await until('a copy on every machine named at v1', async () => {
+      const now = await assigned(raw, c.prefix)
+      return copies.every((r) => now.get(r)?.specHash === shortSpecHash(g1) && now.get(r)?.machine === r.slice('cron.'.length))
+    })
+    for (const m of ['main-1', 'main-2', 'main-3']) await c.report(m, 'cron', 'healthy', `cron-${m}-v1`)
+
+    const g2 = await validateServiceSpec({image: 'example/cron:2', update: {healthyDeadline: 30, order: 'start-first'}})
+    await c.store.putService('cron', g2)
+    const onV2 = async () => [...(await assigned(raw, c.prefix))].filter(([, r]) => r.specHash === shortSpecHash(g2)).map(([k]) => k).sort()
+    const order: string[] = []
+    for (const done of [0, 1, 2]) {
+      const [copy, ...more] = await until(`batch ${done + 1}`, async () => {
+        const r = await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null
+        return r?.batchesDone === done && r.batch?.replicas
+      })
+      assert.deepEqual(more, [], 'one machine at a time (start-first rolls stop-first)')
+      order.push(copy!)
+      assert.deepEqual(await onV2(), [...order].sort(), 'only the batches so far name the new revision')
+      assert.equal((await assigned(raw, c.prefix)).size, 3, 'a global service got an extra copy')
+      const machine = copy!.slice('cron.'.length)
+      await c.report(machine, 'cron', 'starting', `cron-${machine}-v2`)
+      if (done === 1) {
+        // The leader dies mid-rollout; its successor continues the same batch.
+        const b = await candidate(c.prefix, 'main-2', c.store, log)
+        await sleep(200)
+        await raw.leaseClient.leaseRevoke({ID: a.leadership!.key.slice(a.leadership!.key.lastIndexOf('/') + 1)})
+        await until('main-2 leads', () => b.leading)
+        await a.stop()
+      }
+      await sleep(300)
+      assert.deepEqual((await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord).batch?.replicas, [copy], 'moved on before the copy was healthy')
+      await c.report(machine, 'cron', 'healthy', `cron-${machine}-v2`)
+    }
+    const end = await until('completed', async () => {
+      const r = await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null
+      return r?.state === 'completed' && r
+    })
+    assert.deepEqual(order, copies)
+    assert.deepEqual([end.batchesDone, end.from, end.to, end.surged], [3, shortSpecHash(g1), shortSpecHash(g2), undefined])
+    assert.deepEqual(await onV2(), copies)
+  })
+
+  it('a service stored without a revision (by a berth from before, or its installer) gets one with its first change, which then rolls', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const g1 = await validateServiceSpec({image: 'example/cron:1', update: {healthyDeadline: 30}})
+    await raw.put(rolloutKeys('cron', c.prefix).service).value(JSON.stringify(g1))
+    await candidate(c.prefix, 'main-1', c.store)
+    await until('3 copies named at the stored hash', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(g1)).length === 3)
+    const g2 = await validateServiceSpec({image: 'example/cron:2', update: {healthyDeadline: 30}})
+    await c.store.putService('cron', g2, {via: 'cli'})
+    assert.deepEqual((await c.store.revisions('cron')).map((r) => [r.seq, r.hash, r.origin, r.note]), [[1, shortSpecHash(g1), 'unknown', 'stored before revisions'], [2, shortSpecHash(g2), 'cli', undefined]])
+    const r = await until('batch 1', async () => {
+      const r = await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null
+      return r?.batch && r
+    })
+    assert.deepEqual([r.batch?.replicas.length, r.fromRevision, r.toRevision], [1, 1, 2])
+    await c.store.putService('cron', await validateServiceSpec({image: 'example/cron:3', update: {healthyDeadline: 30}}))
+    assert.equal((await c.store.revisions('cron')).length, 3, 'a spec with its revision kept is not appended again')
+  })
+
+  it('a global copy not healthy by its deadline rolls the service back, that machine first', async () => {
+    const raw = await client()
+    const c = await cluster(raw)
+    const g1 = await validateServiceSpec({image: 'example/cron:1', update: {healthyDeadline: 1, minHealthySeconds: 0}})
+    await c.store.putService('cron', g1)
+    await candidate(c.prefix, 'main-1', c.store)
+    await until('3 copies on v1', async () => [...(await assigned(raw, c.prefix)).values()].filter((r) => r.specHash === shortSpecHash(g1)).length === 3)
+    for (const m of ['main-1', 'main-2', 'main-3']) await c.report(m, 'cron', 'healthy', `cron-${m}-v1`)
+    const broken = await validateServiceSpec({image: 'example/cron:broken', update: {healthyDeadline: 1, minHealthySeconds: 0}})
+    await c.store.putService('cron', broken)
+    const [failing] = await until('batch 1', async () => {
+      const r = await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null
+      return r?.batch?.replicas
+    })
+    const machine = failing!.slice('cron.'.length)
+    await c.report(machine, 'cron', 'unhealthy', `cron-${machine}-broken`, 'exited 1')
+    const back = await until('rolling back', async () => {
+      const r = await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null
+      return r?.state === 'rolling-back' && r
+    })
+    assert.match(back.message ?? '', new RegExp(`batch 1 \\(${failing}\\) was not healthy within 1 s: ${failing} unhealthy \\(exited 1\\); rolling back to revision 1`))
+    assert.equal((await c.store.services()).get('cron')?.image, 'example/cron:1')
+    const others = [...(await assigned(raw, c.prefix))].filter(([k]) => k !== failing).map(([, r]) => r.specHash)
+    assert.deepEqual(others, [shortSpecHash(g1), shortSpecHash(g1)], 'the other machines never left v1')
+    await until(`${failing} back on v1`, async () => (await assigned(raw, c.prefix)).get(failing!)?.specHash === shortSpecHash(g1))
+    await c.report(machine, 'cron', 'healthy', `cron-${machine}-v1-again`)
+    await until('rolled back', async () => (await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord | null)?.state === 'rolled-back')
   })
 
   it('keeps the last 10 revisions, numbered on, and a change of scheduling fields only (a scale) rolls nothing', async () => {

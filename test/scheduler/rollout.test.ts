@@ -1,11 +1,13 @@
-/** The pure rollout step as tables: batches, the health gate, superseding, rollback order, pause without a revision; and the update policy's spec checks. */
+/** The pure rollout step as tables: batches, the health gate, superseding, rollback order, pause without a revision, a global service's machines; and the update policy's spec checks. */
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {shortSpecHash} from '../../src/hash.js'
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../../src/layout/records.js'
-import {healthyNew, rolloutStep, surgeOf, type RolloutInput} from '../../src/scheduler/rollout.js'
-import {updatedSpec} from '../../src/scheduler/rollout-view.js'
+import {healthyNew, rollPolicy, rolloutStep, runningHash, surgeOf, type RolloutInput} from '../../src/scheduler/rollout.js'
+import {rolloutPass, rolloutRecords, type RolloutValues} from '../../src/scheduler/rollouts.js'
+import type {StoredAssignment} from '../../src/scheduler/inputs.js'
+import {outcomeOf, updatedSpec} from '../../src/scheduler/rollout-view.js'
 import {UsageError} from '../../src/errors.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 
@@ -99,6 +101,15 @@ describe('rolloutStep', () => {
     void v1
   })
 
+  it('a change of what restarts nothing (autoUpgrade, a scale, the policy) names the new hash at once, with no rollout', async () => {
+    const {v2, h2, revisions} = await setup()
+    const watched = await validateServiceSpec({...v2, autoUpgrade: {pollSeconds: 300}})
+    assert.equal(runningHash(watched), runningHash(v2))
+    const all = [...revisions, {seq: 3, spec: watched, hash: shortSpecHash(watched), at: at(2), origin: 'cli' as const}]
+    const step = rolloutStep(input(watched, {'web.1': h2, 'web.2': h2, 'web.3': h2}, all, undefined, {}))
+    assert.deepEqual([step.record, step.active, [...new Set(step.hashes.values())]], [undefined, false, [shortSpecHash(watched)]])
+  })
+
   it('healthyNew: a new container that passes, or without the old one known, health since the batch began', () => {
     assert.equal(healthyNew(healthy('b'), 'a', at(0)), true)
     assert.equal(healthyNew(healthy('a'), 'a', at(0)), false)
@@ -108,6 +119,58 @@ describe('rolloutStep', () => {
     // A new container checked under another revision (the one before, say) does not count for the target's batch.
     assert.equal(healthyNew({...healthy('b'), revision: 'r2'}, 'a', at(0), 'r3'), false)
     assert.equal(healthyNew({...healthy('b'), revision: 'r3'}, 'a', at(0), 'r3'), true)
+  })
+})
+
+describe('a global service\'s rollout (rolloutPass)', () => {
+  const machines = ['main-1', 'main-2', 'main-3']
+  const copies = machines.map((machine) => ({replica: `cron.${machine}`, service: 'cron', machine}))
+  const global = (image: string, update: object = {}) => validateServiceSpec({image, update: {healthyDeadline: 60, ...update}})
+  /** The values a pass reads: each machine's agent record with the health of its copy, keyed by the service's name (its unit's). */
+  const values = (health: Record<string, ReplicaHealth>, records: Map<string, RolloutRecord>, revisions: RevisionRecord[]): RolloutValues => ({
+    revisions: Object.fromEntries(revisions.map((r) => [`/berth/revisions/cron/${String(r.seq).padStart(10, '0')}`, JSON.stringify(r)])),
+    rollouts: records,
+    machines: Object.fromEntries(machines.map((m) => [`/berth/machines/${m}/agent`, JSON.stringify({version: 't', converged: true, lastPass: at(0), services: {cron: 'active'}, errors: {}, health: health[m] ? {cron: health[m]} : {}})])),
+  })
+  const stored = (hashes: Record<string, string>): StoredAssignment[] => copies.map((a) => ({...a, record: {machine: a.machine, specHash: hashes[a.machine]!, since: at(0)}}))
+
+  it('rolls one machine at a time, gated on the health its agent reports under the service\'s name; start-first is rolled stop-first', async () => {
+    const [v1, v2] = [await global('cron:1', {order: 'start-first'}), await global('cron:2', {order: 'start-first'})]
+    const [h1, h2] = [shortSpecHash(v1), shortSpecHash(v2)]
+    const revisions: RevisionRecord[] = [{seq: 1, spec: v1, hash: h1, at: at(0), origin: 'cli'}, {seq: 2, spec: v2, hash: h2, at: at(1), origin: 'cli'}]
+    const plan = {assignments: copies, pending: []}
+    const old = Object.fromEntries(machines.map((m) => [m, {...healthy(`old-${m}`), revision: h1}]))
+    const all = (h: string) => Object.fromEntries(machines.map((m) => [m, h]))
+
+    assert.equal(surgeOf(v2, {service: 'cron', from: h1, to: h2, state: 'running', batchesDone: 0, startedAt: at(0), updatedAt: at(0)}), 0, 'a global service has no extra copy')
+    assert.equal(rollPolicy(v2).order, 'stop-first')
+    const start = rolloutPass([['cron', v2]], plan, stored(all(h1)), values(old, new Map(), revisions), t0 + 10_000)
+    assert.deepEqual(Object.fromEntries(start.hashes), {'cron.main-1': h2, 'cron.main-2': h1, 'cron.main-3': h1})
+    assert.deepEqual(start.records[0]?.batch, {replicas: ['cron.main-1'], old: {'cron.main-1': 'old-main-1'}, startedAt: at(10), deadline: at(70)})
+    const record = new Map([['cron', start.records[0]!]])
+    const moved = stored({...all(h1), 'main-1': h2})
+
+    const waiting = rolloutPass([['cron', v2]], plan, moved, values(old, record, revisions), t0 + 20_000)
+    assert.deepEqual([waiting.records, waiting.hashes.get('cron.main-2'), waiting.active], [[], h1, true], 'the old container\'s health passed the gate')
+    const next = rolloutPass([['cron', v2]], plan, moved, values({...old, 'main-1': {...healthy('new-main-1'), revision: h2}}, record, revisions), t0 + 30_000)
+    assert.deepEqual([next.records[0]?.batchesDone, next.records[0]?.batch?.replicas, next.hashes.get('cron.main-2'), next.hashes.get('cron.main-3')], [1, ['cron.main-2'], h2, h1])
+  })
+
+  it('a copy the leader has not named yet (a machine that just joined) runs the current spec at once; a damaged rollout record reads as none', async () => {
+    const [v1, v2] = [await global('cron:1'), await global('cron:2')]
+    const [h1, h2] = [shortSpecHash(v1), shortSpecHash(v2)]
+    const revisions: RevisionRecord[] = [{seq: 1, spec: v1, hash: h1, at: at(0), origin: 'cli'}, {seq: 2, spec: v2, hash: h2, at: at(1), origin: 'cli'}]
+    const two = stored({'main-1': h1, 'main-2': h1}).slice(0, 2)
+    const pass = rolloutPass([['cron', v2]], {assignments: copies, pending: []}, two, values({}, new Map(), revisions), t0)
+    assert.deepEqual(Object.fromEntries(pass.hashes), {'cron.main-1': h2, 'cron.main-2': h1, 'cron.main-3': h2})
+    assert.deepEqual([...rolloutRecords({'/berth/rollouts/cron': '{"to":', '/berth/rollouts/web': JSON.stringify({to: h2}), '/berth/rollouts/x/y': '{}'})].map(([k, r]) => [k, r.to]), [['web', h2]])
+  })
+
+  it('a change is followed to its end: with no assignment naming any copy (a leader from before), every machine applied it at once', () => {
+    const fresh = () => true
+    assert.equal(outcomeOf('h2', undefined, [], fresh, true)?.state, 'applied')
+    assert.equal(outcomeOf('h2', undefined, [], fresh), undefined, 'a replicated service with nothing placed yet waits')
+    assert.equal(outcomeOf('h2', undefined, ['h1', 'h1'], fresh, true), undefined, 'a global service whose copies are named waits for its rollout')
   })
 })
 

@@ -6,13 +6,17 @@ import {replicaId, type Assignment, type MachineView, type Plan, type ServiceDem
  * A small placement for the wiring's tests (the real one, src/scheduler/placement.ts, has
  * its own table tests): a replica stays where it is while its machine is offered and not
  * draining, else it goes to the machine of its roles holding the fewest replicas (then by
- * name), one per machine; no machine left makes it pending.
+ * name), one per machine; no machine left makes it pending. A global service has a copy on
+ * every machine of its roles, draining or not (not counted in the load).
  */
 export function testPlace(demands: ServiceDemand[], machines: MachineView[], current: Assignment[]): Plan {
   const plan: Plan = {assignments: [], pending: []}
   const load = new Map(machines.map((m) => [m.name, 0]))
   for (const d of demands) {
-    if (d.replicas === 'global') continue
+    if (d.replicas === 'global') {
+      for (const m of machines) if (d.roles.includes(m.role)) plan.assignments.push({replica: replicaId(d.name, m.name), service: d.name, machine: m.name})
+      continue
+    }
     const eligible = machines.filter((m) => !m.draining && d.roles.includes(m.role))
     const used = new Set<string>()
     const keep = new Map(current.filter((a) => a.service === d.name).map((a) => [a.replica, a.machine]))

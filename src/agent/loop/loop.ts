@@ -12,6 +12,7 @@ import {describeAction, driftOf, failingUnits, observedService, type AgentStatus
 import type {DesiredStore} from '../store/store.js'
 import {RetryableError} from '../../errors.js'
 import {localReplicas, replicatedCount} from '../../scheduler/replicated.js'
+import {replicaId} from '../../scheduler/types.js'
 
 /**
  * berth-agent's loop: observe → plan → apply → report → wait for a store change or the
@@ -70,16 +71,21 @@ export class AgentLoop {
     const desired = new Map<string, ServiceSpec>()
     const services = await this.deps.store.services()
     // With a scheduler (etcd), a replicated service runs here as the replicas assigned here;
-    // without one the host runs them all. Global services are what they always were.
+    // without one the host runs them all. A global service runs on every machine of its
+    // roles under its own name, as it always did, at the revision the leader's assignment
+    // `<service>.<machine>` names while a change rolls; without one (no leader yet, a file
+    // or PostgreSQL store, a machine just joined), at the current spec.
     const assigned = await this.deps.store.assignedTo?.(this.deps.machine)
+    const revisions = new Map<string, Promise<RevisionRecord[]>>()
     for (const [name, spec] of services) {
       if (replicatedCount(spec) === undefined) {
-        if (spec.roles.includes(this.deps.role)) desired.set(name, spec)
+        if (!spec.roles.includes(this.deps.role)) continue
+        const mine = assigned?.get(replicaId(name, this.deps.machine))
+        desired.set(name, mine ? await this.#revisionSpec(name, spec, mine.specHash, revisions) : spec)
       } else if (!assigned) {
         for (const replica of localReplicas(name, spec)) desired.set(replica, spec)
       }
     }
-    const revisions = new Map<string, Promise<RevisionRecord[]>>()
     for (const [replica, {service, specHash}] of assigned ?? []) {
       const spec = services.get(service)
       if (spec && replicatedCount(spec) !== undefined) desired.set(replica, await this.#revisionSpec(service, spec, specHash, revisions))

@@ -10,7 +10,7 @@ import {storedAssignments} from '../../scheduler/inputs.js'
 import {appendRevision, parseRevisions} from '../../scheduler/revisions.js'
 import {sha256Hex, shortSpecHash, specHash} from '../../hash.js'
 import {validateSecretName} from './secret-name.js'
-import {validateServiceName, validateStoredServices, type ServiceSpec} from '../../spec/service.js'
+import {validateServiceName, validateServiceSpec, validateStoredServices, type ServiceSpec} from '../../spec/service.js'
 import type {AssignedReplica, DesiredStore} from './store.js'
 
 /** How to reach etcd and which part of its key space is berth's. */
@@ -75,9 +75,19 @@ export class EtcdStore implements DesiredStore {
     const value = JSON.stringify(spec)
     const ops = async (c: Etcd3): Promise<IOperation[]> => {
       const dir = rolloutKeys(name, this.#prefix).revisions
-      const existing = await this.#call('revisions', `read ${dir}`, () => c.getAll().prefix(dir).strings())
-      const next = appendRevision(name, existing, {spec, hash: shortSpecHash(spec), at: new Date().toISOString(), origin: origin?.via ?? 'unknown', ...(options.note ? {note: options.note} : {})}, this.#prefix)
-      return [c.put(key).value(value), c.put(next.key).value(JSON.stringify(next.record)), ...next.trim.map((k) => c.delete().key(k))]
+      const [existing, stored] = await Promise.all([
+        this.#call('revisions', `read ${dir}`, () => c.getAll().prefix(dir).strings()),
+        this.#call('services', `read ${key}`, () => c.get(key).string()),
+      ])
+      const at = new Date().toISOString()
+      // A spec stored without a revision (by a berth before revisions, or an installer before it wrote one) is kept first: the
+      // assignments name its hash, and a copy whose revision is not kept runs the current spec, so this change would restart every copy at once.
+      const previous = await unrevisedSpec(stored, parseRevisions(existing, name, this.#prefix))
+      const kept = previous ? appendRevision(name, existing, {spec: previous, hash: shortSpecHash(previous), at, origin: 'unknown', note: 'stored before revisions'}, this.#prefix) : undefined
+      const after = kept ? {...existing, [kept.key]: JSON.stringify(kept.record)} : existing
+      const next = appendRevision(name, after, {spec, hash: shortSpecHash(spec), at, origin: origin?.via ?? 'unknown', ...(options.note ? {note: options.note} : {})}, this.#prefix)
+      // next's trim counts the kept one among those etcd holds: it is never put and deleted at once with the 10 kept.
+      return [c.put(key).value(value), ...(kept ? [c.put(kept.key).value(JSON.stringify(kept.record))] : []), c.put(next.key).value(JSON.stringify(next.record)), ...next.trim.map((k) => c.delete().key(k))]
     }
     await this.#audited(key, {action: options.action ?? 'service.put', target: name, origin, after: specHash(spec)}, ops)
   }
@@ -263,5 +273,16 @@ function storedSpecHash(text: string): string {
     return specHash(JSON.parse(text))
   } catch {
     return sha256Hex(text)
+  }
+}
+
+/** The stored spec, validated, when no kept revision has its hash; undefined when one has, or there is none, or it no longer validates. */
+async function unrevisedSpec(stored: string | null, revisions: readonly RevisionRecord[]): Promise<ServiceSpec | undefined> {
+  if (stored === null) return undefined
+  try {
+    const spec = await validateServiceSpec(JSON.parse(stored))
+    return revisions.some((r) => r.hash === shortSpecHash(spec)) ? undefined : spec
+  } catch {
+    return undefined
   }
 }

@@ -93,6 +93,10 @@ export const autoUpgrade: DayTwoPart = {
         } finally {
           // web as it was (pinned to its first digest, not following the tag), and the tag back on the first build.
           await deployWith(original)
+          // web rolls back one machine at a time: the parts after this one (a node stopped) must find it whole.
+          const history = async () => JSON.parse(ok(await c.berth(['service', 'history', 'web', '--json', ...target]))) as {revisions: Array<{hash: string; current: boolean}>; rollout?: {state: string; to: string}}
+          const ended = (h: Awaited<ReturnType<typeof history>>): boolean => h.rollout?.to === h.revisions.find((r) => r.current)?.hash && !['running', 'rolling-back'].includes(h.rollout?.state ?? '')
+          await until('web rolled back to its first digest', async () => (ended(await history()) ? true : undefined), async () => JSON.stringify((await history()).rollout), 180_000)
           await push(c, original.image, tag)
           await execa('docker', ['image', 'rm', '-f', build], {reject: false})
         }

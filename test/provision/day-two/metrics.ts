@@ -44,7 +44,10 @@ export const metricsPart: DayTwoPart = {
         // The agent's pass runs at least every resyncSeconds; web has run since provisioning.
         for (const series of ['running', 'healthy', 'desired']) {
           const result = await prometheus.query(`berth_service_${series}_replicas{service="web"}`)
-          assert.deepEqual(result.map((s) => [s.metric.instance, s.value[1]]), [[address, '1']], series)
+          const seen = result.map((s) => [s.metric.instance, s.value[1]])
+          // On a mismatch, what the agent reports of web there (its unit and health) says why.
+          const reported = JSON.stringify(seen) === JSON.stringify([[address, '1']]) ? '' : `; ${machine} reports ${JSON.stringify((JSON.parse((await cluster.berth(['cluster', 'status', '--json', '--local-cluster', cluster.name])).stdout) as {machines: Array<{name: string; services: unknown; health: unknown}>}).machines.find((m) => m.name === machine))}`
+          assert.deepEqual(seen, [[address, '1']], `${series}${reported}`)
         }
         const passes = await prometheus.query('berth_agent_reconcile_passes_total{result="converged"}')
         assert.ok(Number(passes[0]?.value[1]) >= 1, JSON.stringify(passes))

@@ -15,8 +15,44 @@ const SERVICE = 'roll'
  * Rolling updates on the provision suite's cluster: a 2-replica service with an http check
  * is updated through `berth service update`, which follows the rollout to `completed` one
  * replica at a time (the other stays active meanwhile); a spec whose check cannot pass rolls
- * back by itself; `service rollback --to` puts the first revision back.
+ * back by itself; `service rollback --to` puts the first revision back. A global service on
+ * the three main machines rolls one machine at a time the same way.
  */
+/** `service ps SERVICE --json`'s rows. */
+async function psRows(c: DayTwoCluster, service: string): Promise<Row[]> {
+  return (JSON.parse(ok(await c.berth(['service', 'ps', service, '--json', '--local-cluster', c.name]))) as {replicas: Row[]}).replicas
+}
+
+/** Polls `test` every 500 ms until it gives a value; the failure shows the rows `ps` gives then. */
+async function untilRows<T>(what: string, ps: () => Promise<Row[]>, test: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ;) {
+    const value = await test()
+    if (value) return value
+    assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(await ps())}`)
+    await setTimeout(500)
+  }
+}
+
+/** `service update SERVICE --env ROLL=…`, followed to its end, with `service ps` sampled every 300 ms meanwhile. */
+async function sampledUpdateOf(c: DayTwoCluster, service: string) {
+  const samples: Row[][] = []
+  let rolling = true
+  const sampler = (async () => {
+    while (rolling) {
+      samples.push(await psRows(c, service))
+      await setTimeout(300)
+    }
+  })()
+  try {
+    return {update: await c.berth(['service', 'update', service, '--env', `ROLL=${Date.now()}`, '--local-cluster', c.name]), samples}
+  } finally {
+    rolling = false
+    await sampler
+  }
+}
+
+const GLOBAL = 'rollg'
+
 export const rolloutPart: DayTwoPart = {
   name: 'rollout',
   checks: [
@@ -25,38 +61,15 @@ export const rolloutPart: DayTwoPart = {
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
         const image = await webImage(c)
-        const ps = async (): Promise<Row[]> => (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', ...target]))) as {replicas: Row[]}).replicas
+        const ps = () => psRows(c, SERVICE)
         const history = async (): Promise<History> => JSON.parse(ok(await c.berth(['service', 'history', SERVICE, '--json', ...target]))) as History
         const deploy = async (health: string, deadline: number, order = 'stop-first'): Promise<void> => {
           const file = path.join(c.dir, `${SERVICE}.yaml`)
           await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 2, health: {http: {port: 80, path: ${health}}, interval: 1, timeout: 2}, update: {healthyDeadline: ${deadline}, order: ${order}}}\n`)
           ok(await c.berth(['service', 'deploy', file, ...target]))
         }
-        const until = async <T>(what: string, test: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> => {
-          for (const deadline = Date.now() + timeoutMs; ;) {
-            const value = await test()
-            if (value) return value
-            assert.ok(Date.now() < deadline, `${what}: ${JSON.stringify(await ps())}`)
-            await setTimeout(500)
-          }
-        }
-        /** `service update --env ROLL=…`, followed to its end, with `service ps` sampled every 300 ms meanwhile. */
-        const sampledUpdate = async () => {
-          const samples: Row[][] = []
-          let rolling = true
-          const sampler = (async () => {
-            while (rolling) {
-              samples.push(await ps())
-              await setTimeout(300)
-            }
-          })()
-          try {
-            return {update: await c.berth(['service', 'update', SERVICE, '--env', `ROLL=${Date.now()}`, ...target]), samples}
-          } finally {
-            rolling = false
-            await sampler
-          }
-        }
+        const until = <T>(what: string, test: () => Promise<T | undefined | false>, timeoutMs?: number) => untilRows(what, ps, test, timeoutMs)
+        const sampledUpdate = () => sampledUpdateOf(c, SERVICE)
         await deploy('/index.html', 60)
         try {
           await until('two replicas active', async () => {
@@ -114,6 +127,38 @@ export const rolloutPart: DayTwoPart = {
           assert.deepEqual(entries.filter((e) => e.action === 'service.rollback').map((e) => e.from.via), ['agent', 'cli'], JSON.stringify(entries))
         } finally {
           ok(await c.berth(['service', 'rm', SERVICE, ...target]))
+        }
+      },
+    },
+    {
+      title: 'a global service rolls one machine at a time: service update follows it to completed, never two copies down, the copies\' revisions moving one by one',
+      async run(c: DayTwoCluster) {
+        const target = ['--local-cluster', c.name]
+        const ps = () => psRows(c, GLOBAL)
+        const file = path.join(c.dir, `${GLOBAL}.yaml`)
+        // start-first on a global service is rolled stop-first (one container name per machine).
+        await writeFile(file, `services:\n  ${GLOBAL}: {image: "${await webImage(c)}", roles: [main], health: {http: {port: 80, path: /index.html}, interval: 1, timeout: 2}, update: {healthyDeadline: 60, order: start-first}}\n`)
+        ok(await c.berth(['service', 'deploy', file, ...target]))
+        try {
+          await untilRows('three copies active on revision 1', ps, async () => {
+            const rows = await ps()
+            return rows.length === 3 && rows.every((r) => r.observed === 'active' && r.revision === '1')
+          })
+          const {update, samples} = await sampledUpdateOf(c, GLOBAL)
+          assert.equal(update.exitCode, 0, update.stderr || update.stdout)
+          assert.match(update.stdout, /: completed: completed \(revision 1 → 2\), 3 batches done/)
+          assert.deepEqual(samples.filter((rows) => rows.filter((r) => r.observed !== 'active').length > 1), [], 'two copies were down at once')
+          // Each machine's copy moved on its own: some sample shows copies on both revisions.
+          assert.ok(samples.some((rows) => new Set(rows.map((r) => r.revision)).size > 1), `every copy changed at once: ${JSON.stringify(samples)}`)
+          const after = await untilRows('three copies active on revision 2', ps, async () => {
+            const rows = await ps()
+            return rows.length === 3 && rows.every((r) => r.observed === 'active' && r.revision === '2') && rows
+          })
+          assert.deepEqual(after.map((r) => r.machine), ['main-1', 'main-2', 'main-3'])
+          const h = JSON.parse(ok(await c.berth(['service', 'history', GLOBAL, '--json', ...target]))) as History
+          assert.deepEqual([h.rollout?.state, h.rollout?.batchesDone, h.rollout?.surged], ['completed', 3, undefined])
+        } finally {
+          ok(await c.berth(['service', 'rm', GLOBAL, ...target]))
         }
       },
     },
