@@ -306,6 +306,7 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
     await c.store.putService('cron', g1)
     const log: string[] = []
     const a = await candidate(c.prefix, 'main-1', c.store, log)
+    let leading = a
     const copies = ['cron.main-1', 'cron.main-2', 'cron.main-3']
     await until('a copy on every machine named at v1', async () => {
       const now = await assigned(raw, c.prefix)
@@ -331,12 +332,14 @@ describe('rolling updates against the real etcd', {timeout: 120_000}, () => {
       if (done === 1) {
         // The leader dies mid-rollout; its successor continues the same batch.
         const b = await candidate(c.prefix, 'main-2', c.store, log)
-        await sleep(200)
+        await until('main-2 campaigns', async () => Object.values(await raw.getAll().prefix(`${schedulerKeys(c.prefix).namespace}election/`).strings()).includes('main-2'))
         await raw.leaseClient.leaseRevoke({ID: a.leadership!.key.slice(a.leadership!.key.lastIndexOf('/') + 1)})
         await until('main-2 leads', () => b.leading)
         await a.stop()
+        leading = b
       }
-      await sleep(300)
+      // A whole pass after the copy said `starting`: the batch must still wait for it.
+      await passAfter(leading, () => c.refresh(machine))
       assert.deepEqual((await raw.get(rolloutKeys('cron', c.prefix).rollout).json() as RolloutRecord).batch?.replicas, [copy], 'moved on before the copy was healthy')
       await c.report(machine, 'cron', 'healthy', `cron-${machine}-v2`)
     }
