@@ -15,7 +15,7 @@ import type {Etcd3} from 'etcd3'
 
 import {startApi, type RunningApi} from '../../src/agent/api/server.js'
 import {serveMetrics} from '../../src/agent/api/metrics-listener.js'
-import {replicaHealthy} from '../../src/agent/loop/metrics.js'
+import {replicaHealthy, type AgentMetrics} from '../../src/agent/loop/metrics.js'
 import {parseShow} from '../../src/agent/node/node-ops.js'
 import {agentOptionsFrom, type AgentOptions} from '../../src/agent/options.js'
 import {agentMetrics, createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
@@ -67,6 +67,7 @@ interface Rig {
   dir: string
   tokenFile: string
   options: AgentOptions
+  metrics: AgentMetrics
 }
 
 /** A wired agent with metrics over the real etcd, its node a FakeNode, its admin API on 127.0.0.1. */
@@ -91,7 +92,7 @@ async function rig(): Promise<Rig> {
     await api.close()
     await agent.close()
   })
-  return {agent, node, api, ca: tls.ca, dir, tokenFile: options.tokenFile, options}
+  return {agent, node, api, ca: tls.ca, dir, tokenFile: options.tokenFile, options, metrics}
 }
 
 const shared = await rig()
@@ -142,6 +143,20 @@ describe('agent metrics', () => {
     assert.ok(sample(m, 'process_resident_memory_bytes')! > 0, 'the default process metrics are there')
     assert.match(m, /^# TYPE berth_service_rollout_progress_ratio gauge$/m, 'registered for rollouts to come')
     assert.doesNotMatch(m, /^berth_service_rollout_progress_ratio\{/m, 'no rollouts exist yet')
+  })
+
+  it('the healthy gauge follows the health checks between passes: a scrape asks them, no pass needed', async () => {
+    await r.agent.loop.pass()
+    const healthOf = r.metrics.healthOf
+    const scrape = async (): Promise<number | undefined> => sample((await get(`${r.api.url}/metrics`, {ca: r.ca, token})).text, 'berth_service_healthy_replicas{service="web"}')
+    try {
+      r.metrics.healthOf = () => false
+      assert.equal(await scrape(), 0, 'a check that fails after the pass')
+      r.metrics.healthOf = () => true
+      assert.equal(await scrape(), 1, 'a start period that ends after the pass')
+    } finally {
+      r.metrics.healthOf = healthOf
+    }
   })
 
   it('counts the agent\'s restarts, follows a unit that stops, and drops a deleted service', async () => {

@@ -49,7 +49,8 @@ export class AgentMetrics implements PassMetrics {
   readonly #duration: Histogram
   readonly #desired: Gauge<'service'>
   readonly #running: Gauge<'service'>
-  readonly #healthy: Gauge<'service'>
+  /** Each service's unit as the last pass saw it: the healthy gauge joins it with the checks' verdict at every scrape. */
+  #units = new Map<string, NodeUnit | undefined>()
   readonly #unitRestarts: Gauge<'service'>
   readonly #agentRestarts: Counter<'service'>
   readonly #etcd: Histogram<'operation' | 'outcome'>
@@ -75,7 +76,17 @@ export class AgentMetrics implements PassMetrics {
     const perService = (name: string, help: string): Gauge<'service'> => new Gauge({name, help, labelNames: ['service'], registers})
     this.#desired = perService('berth_service_desired_replicas', 'Replicas of the service this machine should run, as of the last pass (a service is desired here when its roles include this machine\'s role).')
     this.#running = perService('berth_service_running_replicas', 'Replicas of the service whose container is running on this machine, as the last pass observed.')
-    this.#healthy = perService('berth_service_healthy_replicas', 'Replicas of the service that are healthy on this machine (unit active and health checks passing), as the last pass observed.')
+    // Health changes between passes (a start period ends, a check starts failing), and no pass
+    // follows it, so the gauge asks the checks when it is scraped.
+    const healthy = (service: string): boolean => replicaHealthy(this.#units.get(service), this.healthOf && {healthy: this.healthOf(service)})
+    const units = (): Map<string, NodeUnit | undefined> => this.#units
+    new Gauge({
+      name: 'berth_service_healthy_replicas', help: 'Replicas of the service that are healthy on this machine (unit active, as the last pass observed, and health checks passing now).', labelNames: ['service'], registers,
+      collect() {
+        this.reset()
+        for (const service of units().keys()) this.set({service}, healthy(service) ? 1 : 0)
+      },
+    })
     this.#unitRestarts = perService('berth_service_unit_restarts', 'systemd\'s NRestarts of the service\'s unit: automatic restarts since it was last started by hand.')
     this.#agentRestarts = new Counter({name: 'berth_service_agent_restarts_total', help: 'Restarts of the service\'s unit the agent carried out (a changed spec or image).', labelNames: ['service'], registers})
     // No rollouts exist yet: the family is registered so dashboards can refer to it, with no series.
@@ -110,13 +121,14 @@ export class AgentMetrics implements PassMetrics {
     const services = new Set(desired.keys())
     // A unit with the prefix that is no longer desired is still shown (desired 0) until it is gone.
     for (const unit of observed.units.keys()) services.add(unit.slice(this.prefix.length, -'.service'.length))
-    for (const gauge of [this.#desired, this.#running, this.#healthy, this.#unitRestarts]) gauge.reset()
+    for (const gauge of [this.#desired, this.#running, this.#unitRestarts]) gauge.reset()
+    this.#units = new Map()
     for (const service of services) {
       const unit = observed.units.get(unitName(this.prefix, service))
       const running = observed.containers.some((c) => c.name === containerName(this.prefix, service) && c.running)
       this.#desired.set({service}, desired.has(service) ? 1 : 0)
       this.#running.set({service}, running ? 1 : 0)
-      this.#healthy.set({service}, replicaHealthy(unit, this.healthOf && {healthy: this.healthOf(service)}) ? 1 : 0)
+      this.#units.set(service, unit)
       if (unit?.restarts !== undefined) this.#unitRestarts.set({service}, unit.restarts)
     }
   }
