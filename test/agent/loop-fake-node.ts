@@ -7,8 +7,9 @@ import type {NodeContainer} from '../../src/agent/node/node-ops.js'
 /**
  * A node for the loop's tests, where systemd cannot run (PID 1 is not systemd here; the real
  * node is exercised by node-e2e.test.ts). Unit files are real files in a scratch directory;
- * `start` reads the unit's own `docker run` line to give its container the spec hash and
- * image the unit says, so a stale unit yields a stale container, as on a real node.
+ * `start` reads the unit's own `docker run` line (and the label file it names) to give its
+ * container the spec hash they say, so a stale unit or label file yields a stale container,
+ * as on a real node.
  */
 export class FakeNode implements NodeOps {
   readonly states = new Map<string, UnitState>()
@@ -53,7 +54,10 @@ export class FakeNode implements NodeOps {
       const name = unit.replace(/\.service$/, '')
       // ExecStartPre=-docker rm -f NAME
       for (const [id, c] of this.containersById) if (c.name === name) this.containersById.delete(id)
-      const specHash = /berth\.spec-hash=([0-9a-f]+)/.exec(content)?.[1] ?? ''
+      // docker run --label-file: the hash is read when the container starts, as docker does.
+      const labelFile = /--label-file (\S+)/.exec(content)?.[1]
+      const labels = labelFile === undefined ? '' : await readFile(labelFile, 'utf8').catch(() => '')
+      const specHash = /^berth\.spec-hash=([0-9a-f]+)$/m.exec(labels)?.[1] ?? ''
       const service = /berth\.service=([a-z0-9-]+)/.exec(content)?.[1] ?? ''
       const id = `c${this.#next++}`.padEnd(64, '0')
       this.containersById.set(id, {id, name, service, specHash, running: true, image: 'from-unit'})

@@ -62,11 +62,25 @@ describe('agent pass', () => {
     const again = await agent.loop.pass()
     assert.deepEqual([again.actions, again.converged, again.drift], [[], true, []])
 
+    // An env change is a restart alone: the unit names the env and label files, not the hash.
+    const unitFile = path.join(unitDir, 'berth-web.service')
+    const [unitBefore, inodeBefore] = [await readFile(unitFile, 'utf8'), (await stat(unitFile)).ino]
+    const labelFile = path.join(envDir, 'berth-web.labels')
+    const hashBefore = await readFile(labelFile, 'utf8')
     await put(agent, 'web', {image: 'localhost/web:1', env: {MODE: 'green'}, secrets: ['DB_PASSWORD']})
+    const callsBefore = node.calls.length
     const changed = await agent.loop.pass()
-    assert.deepEqual(changed.actions, ['writeUnit berth-web.service', 'daemon-reload', 'restart berth-web.service'])
+    assert.deepEqual(changed.actions, ['restart berth-web.service'])
+    assert.deepEqual(node.calls.slice(callsBefore), ['restart berth-web.service'], 'no daemon-reload')
     assert.deepEqual(changed.drift, ['web'])
+    assert.deepEqual([await readFile(unitFile, 'utf8'), (await stat(unitFile)).ino], [unitBefore, inodeBefore], 'the unit file is not rewritten')
     assert.match(await readFile(envFile, 'utf8'), /^MODE=green\n/)
+    const newHash = agent.loop.deps.render('berth-', 'web', (await agent.loop.desired()).desired.get('web')!).specHash
+    assert.equal(await readFile(labelFile, 'utf8'), `berth.spec-hash=${newHash}\n`)
+    assert.notEqual(hashBefore, `berth.spec-hash=${newHash}\n`)
+    assert.equal((await stat(labelFile)).mode & 0o777, 0o600)
+    assert.deepEqual([...node.containersById.values()].filter((c) => c.name === 'berth-web').map((c) => c.specHash), [newHash], 'the new container carries the new hash')
+    assert.deepEqual((await agent.loop.pass()).actions, [], 'and the next pass finds it current')
 
     await agent.store.deleteService('web')
     const deleted = await agent.loop.pass()
@@ -74,6 +88,7 @@ describe('agent pass', () => {
     assert.deepEqual(node.running(), ['berth-api'])
     assert.deepEqual(await readdir(unitDir), ['berth-api.service'])
     await assert.rejects(stat(envFile), {code: 'ENOENT'}, 'the env file with the secret goes with the unit')
+    await assert.rejects(stat(labelFile), {code: 'ENOENT'}, 'and so does the label file')
     await agent.close()
   })
 
@@ -165,7 +180,8 @@ describe('agent pass', () => {
     const restarted = createAgent({...agentOptions(agent)}, {ops: node, envFileDir: agent.loop.deps.envFileDir})
     node.gate = async () => {}
     const report = await restarted.loop.pass()
-    assert.deepEqual(report.actions, ['daemon-reload', 'restart berth-a.service', 'restart berth-b.service'])
+    // systemd loaded the new units before the kill: the restarts alone are left.
+    assert.deepEqual(report.actions, ['restart berth-a.service', 'restart berth-b.service'])
     const specs = await restarted.loop.desired()
     const expected = ['a', 'b'].map((s) => restarted.loop.deps.render('berth-', s, specs.desired.get(s)!).specHash)
     assert.deepEqual([...node.containersById.values()].map((c) => c.specHash).sort(), expected.sort())

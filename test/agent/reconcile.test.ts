@@ -72,9 +72,15 @@ const cases: {name: string; desired: Desired; observed: Observed; expected: stri
     expected: ['writeUnit berth-web.service <web:1>', 'daemonReload', 'start berth-web.service', 'removeContainer berth-ghost id-berth-ghost', 'removeContainer berth-zombie id-berth-zombie'],
   },
   {
-    name: 'a stale container under a current unit (a pass died between write and restart) is reloaded and restarted',
+    name: 'a stale container under a current, loaded unit (an env change, or a pass that died after its reload) is restarted without a reload',
     desired: desired({web: 'web:2'}),
     observed: {units: units({'berth-web.service': ['web:2', 'active']}), containers: [container('/berth-web', 'web:1')]},
+    expected: ['restart berth-web.service'],
+  },
+  {
+    name: 'a stale container under a current unit systemd has not loaded (a pass that died before its reload) gets the reload first',
+    desired: desired({web: 'web:2'}),
+    observed: {units: units({'berth-web.service': ['web:2', 'active', true]}), containers: [container('/berth-web', 'web:1')]},
     expected: ['daemonReload', 'restart berth-web.service'],
   },
   {

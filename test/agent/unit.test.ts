@@ -6,6 +6,7 @@ import {describe, it} from 'node:test'
 import {qualifiedImage} from '../../src/images/reference.js'
 import type {ServiceSpec} from '../../src/spec/service.js'
 import {cachingRenderer, dockerRunArgs, renderUnit} from '../../src/agent/plan/unit.js'
+import {renderLabelFile, specHash} from '../../src/agent/plan/docker-run.js'
 import {shipped} from '../../src/paths.js'
 
 const minimal: ServiceSpec = {image: 'web:1.0', stopTimeout: 10, restart: 'always', roles: ['main', 'worker']}
@@ -38,10 +39,11 @@ async function assertGolden(name: string, actual: string): Promise<void> {
 }
 
 describe('dockerRunArgs', () => {
-  it('runs a minimal service with berth labels only', () => {
+  it('runs a minimal service with berth labels only, and its label and env files', () => {
     assert.deepEqual(dockerRunArgs('berth-', 'web', minimal, opts), [
       'run', '--rm', '--init', '--name', 'berth-web',
-      '--label', 'berth.managed=true', '--label', 'berth.service=web', '--label', 'berth.spec-hash=52d8096fd0e5ad87',
+      '--label', 'berth.managed=true', '--label', 'berth.service=web',
+      '--label-file', '/run/berth/berth-web.labels', '--env-file', '/run/berth/berth-web.env',
       '10.0.0.2:5000/web:1.0',
     ])
   })
@@ -49,8 +51,8 @@ describe('dockerRunArgs', () => {
   it('passes every field of a full service, env only through the env file', () => {
     assert.deepEqual(dockerRunArgs('berth-', 'api', full, opts), [
       'run', '--rm', '--init', '--name', 'berth-api',
-      '--label', 'berth.managed=true', '--label', 'berth.service=api', '--label', 'berth.spec-hash=bb3d89f2dd73242f',
-      '--env-file', '/run/berth/berth-api.env',
+      '--label', 'berth.managed=true', '--label', 'berth.service=api',
+      '--label-file', '/run/berth/berth-api.labels', '--env-file', '/run/berth/berth-api.env',
       '--publish', '127.0.0.1:8080:80', '--publish', '9090:9090/udp',
       '--volume', 'api-data:/var/lib/api', '--volume', 'api-cache:/cache:ro',
       '--mount', 'type=bind,source=/srv/api/config,target=/etc/api,readonly', '--mount', 'type=bind,source=/srv/api/uploads,target=/uploads',
@@ -64,22 +66,33 @@ describe('dockerRunArgs', () => {
     const digest = `sha256:${'e'.repeat(64)}`
     const args = dockerRunArgs('berth-', 'web', {...minimal, imageDigest: digest}, opts)
     assert.equal(args.at(-1), `10.0.0.2:5000/web@${digest}`)
-    assert.notEqual(args[10], dockerRunArgs('berth-', 'web', minimal, opts)[10], 'a new digest restarts the container')
+    assert.notEqual(specHash('berth-', 'web', {...minimal, imageDigest: digest}, opts), specHash('berth-', 'web', minimal, opts), 'a new digest restarts the container')
     assert.deepEqual(dockerRunArgs('berth-', 'web', {...minimal, autoUpgrade: true}, opts), dockerRunArgs('berth-', 'web', minimal, opts), 'following the tag alone restarts nothing')
   })
 
-  it('uses an env file for secrets alone, and its directory from the options', () => {
+  it('takes the directory of the label and env files from the options', () => {
     const args = dockerRunArgs('air-', 'db', {...minimal, secrets: ['PGPASSWORD']}, {envFileDir: '/run/air'})
-    assert.deepEqual(args.slice(11, 13), ['--env-file', '/run/air/air-db.env'])
+    assert.deepEqual(args.slice(9, 13), ['--label-file', '/run/air/air-db.labels', '--env-file', '/run/air/air-db.env'])
   })
 
   it('changes the spec hash when anything that shapes the container changes, env included', () => {
-    const hash = (spec: ServiceSpec, o = opts): string => dockerRunArgs('berth-', 'web', spec, o)[10] as string
+    const hash = (spec: ServiceSpec, o = opts): string => specHash('berth-', 'web', spec, o)
     const base = hash(minimal)
-    for (const changed of [hash({...minimal, env: {A: '1'}}), hash({...minimal, stopTimeout: 11}), hash(minimal, {registry: 'other:5000'})]) {
+    for (const changed of [hash({...minimal, env: {A: '1'}}), hash({...minimal, secrets: ['S']}), hash({...minimal, stopTimeout: 11}), hash(minimal, {registry: 'other:5000'})]) {
       assert.notEqual(changed, base)
     }
     assert.equal(hash({restart: 'always', roles: ['main', 'worker'], stopTimeout: 10, image: 'web:1.0'}), base, 'key order does not matter')
+    assert.equal(renderLabelFile(base), `berth.spec-hash=${base}\n`)
+  })
+
+  it('keeps the argv, so the unit, of a service whose env or secrets change, the first ones included', () => {
+    const changes: ServiceSpec[] = [{...minimal, env: {A: '1'}}, {...minimal, env: {A: '2', B: 'x'}}, {...minimal, secrets: ['S']}]
+    for (const changed of changes) {
+      assert.deepEqual(dockerRunArgs('berth-', 'web', changed, opts), dockerRunArgs('berth-', 'web', minimal, opts))
+      const unit = renderUnit('berth-', 'web', changed, opts)
+      assert.equal(unit.hash, renderUnit('berth-', 'web', minimal, opts).hash)
+      assert.notEqual(unit.specHash, renderUnit('berth-', 'web', minimal, opts).specHash, 'while the container is stale')
+    }
   })
 
   const images: [string, string | undefined, string][] = [
@@ -113,7 +126,8 @@ describe('renderUnit', () => {
     const unit = renderUnit('berth-', 'api', full, opts)
     assert.equal(unit.hash, createHash('sha256').update(unit.content).digest('hex'))
     assert.equal(unit.specHash, 'bb3d89f2dd73242f')
-    assert.ok(unit.content.includes('--label berth.spec-hash=bb3d89f2dd73242f'))
+    assert.ok(!unit.content.includes('spec-hash'), 'the hash is in the label file, not the unit')
+    assert.ok(unit.content.includes('--label-file /run/berth/berth-api.labels'))
   })
 
   it('gives systemd more time to stop than docker stop waits', () => {
@@ -139,7 +153,7 @@ describe('stopTimeout infinity', () => {
     const args = dockerRunArgs('berth-', 'db', patient, opts)
     assert.deepEqual(args.slice(-3), ['--stop-timeout', '-1', '10.0.0.2:5000/web:1.0'])
     assert.ok(!dockerRunArgs('berth-', 'db', minimal, opts).includes('--stop-timeout'))
-    assert.notEqual(args[10], dockerRunArgs('berth-', 'db', minimal, opts)[10], 'the spec hash changes with it')
+    assert.notEqual(specHash('berth-', 'db', patient, opts), specHash('berth-', 'db', minimal, opts), 'the spec hash changes with it')
   })
 })
 

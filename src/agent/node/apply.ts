@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {writeFileAtomic} from '../../fsx.js'
 import {runImage} from '../../images/reference.js'
-import {envFilePath} from '../plan/docker-run.js'
+import {envFilePath, labelFilePath, renderLabelFile, specHash} from '../plan/docker-run.js'
 import {renderEnvFile} from '../../spec/env-file.js'
 import type {NodeOps, RegistryAuth} from './node-ops.js'
 import type {Action, Desired} from '../plan/reconcile.js'
@@ -96,8 +96,9 @@ async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyCo
       return ctx.ops.systemctl(['stop', action.unit])
     case 'removeUnit':
       await rm(path.join(ctx.unitDir, action.unit), {force: true})
-      // The env file may hold secrets: it goes with the unit that used it.
+      // The env file may hold secrets: it goes with the unit that used it, and so does the label file.
       await rm(envFilePath(ctx.prefix, action.service, {envFileDir: ctx.envFileDir}), {force: true})
+      await rm(labelFilePath(ctx.prefix, action.service, {envFileDir: ctx.envFileDir}), {force: true})
       // A failed unit stays listed after its file is gone until this forgets it.
       await ctx.ops.systemctl(['reset-failed', action.unit]).catch(() => undefined)
       return
@@ -112,20 +113,24 @@ async function run(action: Exclude<Action, {kind: 'daemonReload'}>, ctx: ApplyCo
 
 /**
  * What must be true before a service's unit starts: its image is on the node (so a bad
- * image fails here, with a reason, rather than in a restart loop), and its env file holds
- * its env and freshly decrypted secrets, mode 0600 on the tmpfs, and nowhere else. A pull
- * secret is opened for the pull alone and goes only into dockerd's request header.
+ * image fails here, with a reason, rather than in a restart loop), and its env file and
+ * label file hold its env with freshly decrypted secrets and its spec hash, mode 0600 on the
+ * tmpfs, and nowhere else. The unit names both files whatever the spec holds, and units are
+ * never enabled, so after a reboot (the tmpfs empty) no unit starts before this has written
+ * them. A pull secret is opened for the pull alone and goes only into dockerd's request header.
  */
 async function prepareStart(service: string, ctx: ApplyContext): Promise<void> {
   const spec = ctx.desired.get(service) as ServiceSpec
   await ctx.ops.ensureImage(runImage(spec, ctx.registry), spec.pullSecret === undefined ? undefined : await pullAuth(spec.pullSecret, ctx))
-  const hasEnv = Object.keys(spec.env ?? {}).length > 0 || (spec.secrets ?? []).length > 0
-  if (!hasEnv) return
-  const secrets = await ctx.openSecrets(spec.secrets ?? [])
+  const secrets = (spec.secrets ?? []).length > 0 ? await ctx.openSecrets(spec.secrets ?? []) : new Map<string, string>()
   // The directory is berth's alone: a bind mount may have created it 0755, so it is tightened.
   await mkdir(ctx.envFileDir, {recursive: true, mode: 0o700})
   if (((await stat(ctx.envFileDir)).mode & 0o077) !== 0) await chmod(ctx.envFileDir, 0o700)
-  await writeFileAtomic(envFilePath(ctx.prefix, service, {envFileDir: ctx.envFileDir}), renderEnvFile(spec.env, secrets), 0o600)
+  const files = {envFileDir: ctx.envFileDir, registry: ctx.registry}
+  // The env file first: a container systemd restarts between the two renames gets the new
+  // env with the old hash, which the next pass sees as stale and restarts; never the reverse.
+  await writeFileAtomic(envFilePath(ctx.prefix, service, files), renderEnvFile(spec.env, secrets), 0o600)
+  await writeFileAtomic(labelFilePath(ctx.prefix, service, files), renderLabelFile(specHash(ctx.prefix, service, spec, files)), 0o600)
 }
 
 /** Opens a service's pull secret: a Docker auth object as JSON; a message names the secret, never its value. */

@@ -70,8 +70,9 @@ export function plan(desired: Desired, observed: Observed, prefix: string, rende
     } else if (!running) {
       runs.push({kind: 'start', service, unit: unit.name})
     } else if (containers.get(prefix + service)?.some((c) => c.running && c.specHash !== unit.specHash)) {
-      // The file is current but the container is not: a pass died between write and restart.
-      reload = true
+      // The file is current but the container is not: a change the unit does not carry (env,
+      // secrets: the spec hash is in the label file), or a pass that died between its write
+      // and its restart, whose reload the unit's needsReload below still asks for.
       runs.push({kind: 'restart', service, unit: unit.name})
     }
   }

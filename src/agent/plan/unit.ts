@@ -16,7 +16,7 @@ export interface RenderedUnit {
   content: string
   /** SHA-256 of `content`: a unit on disk with another hash must be replaced. */
   hash: string
-  /** The `berth.spec-hash` label its container carries: a running container with another one is stale. */
+  /** The `berth.spec-hash` label its container carries (from the label file, not the unit): a running container with another one is stale. */
   specHash: string
 }
 
@@ -100,7 +100,7 @@ export function renderUnit(prefix: string, name: string, spec: ServiceSpec, opts
   const hash = specHash(prefix, name, spec, opts)
   const content = unitTemplate()({
     containerName: systemdWord(containerName(prefix, name), source),
-    runArgs: runArgLines(dockerRunArgs(prefix, name, spec, opts, hash), spec, source),
+    runArgs: runArgLines(dockerRunArgs(prefix, name, spec, opts), spec, source),
     ...stopSettings(spec.stopTimeout),
     restart: spec.restart,
     timeoutStartSec,
