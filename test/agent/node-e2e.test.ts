@@ -90,8 +90,13 @@ describe('berth-agent on a local-cluster node', {timeout: 20 * 60_000}, () => {
     assert.equal(await check(node.sh(`grep -rlF -e '${canary}' /var/lib/docker --exclude-dir=containers; true`)), '', 'the secret rests on disk under /var/lib/docker')
   })
 
-  it('restarts a changed service with its new spec', async () => {
+  it('restarts a service whose env changed with its new spec, without rewriting its unit or reloading systemd', async () => {
     const before = (await containers()).get('berth-web')!
+    // The unit file by inode and content (a rewrite is a rename), and systemd's reloads so far.
+    const unitFile = `stat -c %i /etc/systemd/system/berth-web.service && sha256sum < /etc/systemd/system/berth-web.service`
+    const reloads = async (): Promise<string> => (await check(node.sh(`journalctl _PID=1 -o cat | grep -c '^Reloading' || true`))).trim()
+    const agentLog = `docker logs ${AGENT} 2>&1`
+    const [unitBefore, reloadsBefore, logLines] = [await check(node.sh(unitFile)), await reloads(), (await check(node.sh(agentLog))).split('\n').length]
     assert.equal((await node.api('PUT', '/v1/services/web', web('green'))).status, 200)
     await waitUntil(async () => (await containerEnv('berth-web').catch(() => '')).includes('MODE=green'), 30_000, 'berth-web runs with MODE=green')
     const now = (await containers()).get('berth-web')!
@@ -99,6 +104,15 @@ describe('berth-agent on a local-cluster node', {timeout: 20 * 60_000}, () => {
     assert.notEqual(now[1], before[1])
     assert.equal(await active('berth-web'), 'active')
     assert.equal([...(await containers()).keys()].filter((n) => n === 'berth-web').length, 1)
+    assert.equal(await check(node.sh(unitFile)), unitBefore, 'the unit file was rewritten')
+    assert.equal(await reloads(), reloadsBefore, 'systemd was reloaded')
+    const passes = (await check(node.sh(agentLog))).split('\n').slice(logLines - 1).join('\n')
+    assert.match(passes, /restart berth-web\.service/, "the agent's log shows the restart")
+    assert.doesNotMatch(passes, /writeUnit berth-web|daemon-reload/)
+    // The running container carries the hash of the label file written for this spec.
+    assert.equal((await check(node.sh('stat -c %a /run/berth/berth-web.labels'))).trim(), '600')
+    const label = (await check(node.sh('cat /run/berth/berth-web.labels'))).trim()
+    assert.equal(`berth.spec-hash=${now[1].split(' ')[0]}`, label)
   })
 
   it('lets no field of a spec add a directive to the unit', async () => {
