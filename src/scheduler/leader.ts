@@ -63,6 +63,8 @@ export class SchedulerCandidate {
   #inFlight?: Promise<void>
   #again = false
   #timer?: NodeJS.Timeout
+  /** When the requested pass is due (Date.now() ms); unset while the timer is the resync's. */
+  #due?: number
   #cancelWatch?: () => Promise<void>
   readonly #missing: MissingSince = new Map()
   /** A rollout waits for health: agents' records wake the leader while it does. */
@@ -101,15 +103,23 @@ export class SchedulerCandidate {
     await this.#campaign?.resign().catch(() => undefined)
   }
 
-  /** Asks for a placement pass soon (coalesced); only the leader places. */
+  /**
+   * Asks for a placement pass within `delayMs` (coalesced); only the leader places. Requests
+   * join a pass already due sooner, so a burst of events is one pass and a request for a pass
+   * at once is never pushed back by a later, lazier one.
+   */
   requestPass(delayMs = 50): void {
     if (!this.#leadership) return
     if (this.#inFlight) {
       this.#again = true
       return
     }
+    const due = Date.now() + delayMs
+    if (this.#due !== undefined && this.#due <= due) return
     clearTimeout(this.#timer)
+    this.#due = due
     this.#timer = setTimeout(() => {
+      this.#due = undefined
       this.#inFlight = this.#drain()
     }, delayMs)
     this.#timer.unref?.()
@@ -122,12 +132,15 @@ export class SchedulerCandidate {
     // A machine seen missing was missing when the reads began: a slow read (a call that met a
     // dead member first) must not push its lost clock later.
     const readAt = Date.now()
-    const [services, machineValues, assignmentValues, revisionValues, rolloutValues] = await Promise.all([
+    // The pending list is read with the rest: only the leader writes it, so it cannot change
+    // while this pass plans, and a read after planning was one more round trip on every pass.
+    const [services, machineValues, assignmentValues, revisionValues, rolloutValues, before] = await Promise.all([
       this.options.services(),
       client.getAll().prefix(machinesDir(this.prefix)).strings(),
       client.getAll().prefix(keys.assignments).strings(),
       client.getAll().prefix(revisionsDir(this.prefix)).strings(),
       client.getAll().prefix(rolloutsDir(this.prefix)).strings(),
+      client.get(keys.pending).json().catch(() => null) as Promise<PendingRecord | null>,
     ])
     // Global services too: the leader names the revision each machine's copy runs, so a change rolls across machines as it does across replicas.
     const placed = [...services]
@@ -149,7 +162,6 @@ export class SchedulerCandidate {
       ...marks.delete.map((m) => client.delete().key(machineKeys(m, this.prefix).missing)),
     ]
     const pendingText = JSON.stringify(pending.pending)
-    const before = await client.get(keys.pending).json().catch(() => null) as PendingRecord | null
     // The pending list is written last: a leader killed in between leaves it stale, and its successor writes it again.
     if (JSON.stringify(before?.pending ?? null) !== pendingText) ops.push(client.put(keys.pending).value(JSON.stringify(pending)))
     const size = this.options.maxOpsPerTxn ?? 100
@@ -195,6 +207,7 @@ export class SchedulerCandidate {
   async #stepDown(): Promise<void> {
     this.#leadership = undefined
     clearTimeout(this.#timer)
+    this.#due = undefined
     await this.#cancelWatch?.().catch(() => undefined)
     this.#cancelWatch = undefined
   }
@@ -236,8 +249,11 @@ export class SchedulerCandidate {
       // An agent rewrites its record after every pass; only its coming and going matter here.
       return m !== undefined && (m.kind === 'drain' || m.kind === 'facts' || (m.kind === 'agent' && (!put || kv.version === '1' || this.#rolling)))
     }
-    watcher.on('put', (kv) => relevant(kv, true) && this.requestPass())
-    watcher.on('delete', (kv) => relevant(kv, false) && this.requestPass())
+    // A spec change is what a person waits on (change → running): its pass starts at once.
+    // Everything else waits 50 ms, so an agent's records and the leader's own writes coalesce.
+    const delay = (kv: {key: Buffer}): number => (kv.key.toString().startsWith(`${this.prefix}/services/`) ? 0 : 50)
+    watcher.on('put', (kv) => relevant(kv, true) && this.requestPass(delay(kv)))
+    watcher.on('delete', (kv) => relevant(kv, false) && this.requestPass(delay(kv)))
     watcher.on('connected', () => this.requestPass())
     watcher.on('error', () => undefined)
     return () => watcher.cancel()
