@@ -24,12 +24,16 @@ export class FakeNode implements NodeOps {
 
   constructor(readonly unitDir: string) {}
 
-  async unitStates(units: readonly string[]): Promise<Map<string, UnitState>> {
+  async unitStates(units: readonly string[], loaded?: string): Promise<Map<string, UnitState>> {
     const out = new Map<string, UnitState>()
-    for (const unit of units) {
+    // A glob (`berth-*.service`) adds the units held in memory, as systemctl expands it.
+    const [head = '', tail = ''] = loaded?.split('*') ?? []
+    const held = loaded === undefined ? [] : [...this.loaded.keys()].filter((u) => u.startsWith(head) && u.endsWith(tail))
+    for (const unit of new Set([...units, ...held])) {
       const disk = await readFile(path.join(this.unitDir, unit), 'utf8').catch(() => undefined)
       const state = this.states.get(unit) ?? {activeState: 'inactive', needsReload: false}
-      out.set(unit, {...state, needsReload: disk !== undefined && this.loaded.has(unit) && this.loaded.get(unit) !== disk})
+      const loadState = disk !== undefined || this.loaded.has(unit) ? 'loaded' : 'not-found'
+      out.set(unit, {...state, loadState, needsReload: this.loaded.has(unit) && this.loaded.get(unit) !== disk})
     }
     return out
   }
@@ -46,7 +50,8 @@ export class FakeNode implements NodeOps {
     if (verb === 'stop') return this.#stop(unit)
     if (verb === 'reset-failed') return
     if (verb === 'start' || verb === 'restart') {
-      const content = await readFile(path.join(this.unitDir, unit), 'utf8').catch(() => undefined)
+      // systemd runs the copy it holds until a daemon-reload, and loads one it does not hold from disk.
+      const content = this.loaded.get(unit) ?? await readFile(path.join(this.unitDir, unit), 'utf8').catch(() => undefined)
       if (content === undefined) throw new Error(`Unit ${unit} not found.`)
       if (verb === 'restart') this.#stop(unit)
       else if (this.states.get(unit)?.activeState === 'active') return

@@ -50,7 +50,7 @@ describe('agent pass', () => {
     await put(agent, 'api', {image: 'localhost/api:1'})
     const first = await agent.loop.pass()
     assert.equal(first.converged, true, JSON.stringify(first))
-    assert.deepEqual(first.actions, ['writeUnit berth-api.service', 'writeUnit berth-web.service', 'daemon-reload', 'start berth-api.service', 'start berth-web.service'])
+    assert.deepEqual(first.actions, ['writeUnit berth-api.service', 'writeUnit berth-web.service', 'start berth-api.service', 'start berth-web.service'])
     assert.deepEqual(node.running(), ['berth-api', 'berth-web'])
     assert.equal((await stat(path.join(unitDir, 'berth-web.service'))).mode & 0o777, 0o644)
     const envFile = path.join(envDir, 'berth-web.env')
@@ -159,6 +159,30 @@ describe('agent pass', () => {
     await agent.close()
   })
 
+  it('reloads before it writes a unit again whose removal was cut short, so systemd does not run its old copy', async () => {
+    const {agent, node} = await setup()
+    await put(agent, 'web', {image: 'localhost/web:1'})
+    await agent.loop.pass()
+    await agent.store.deleteService('web')
+    // The "kill": the pass stops for good at its reload, after the unit file was removed.
+    let stuck = false
+    node.gate = async (args) => {
+      if (args[0] !== 'daemon-reload') return
+      stuck = true
+      await new Promise(() => {})
+    }
+    void agent.loop.pass()
+    await waitFor(() => stuck)
+    const restarted = createAgent({...agentOptions(agent)}, {ops: node, envFileDir: agent.loop.deps.envFileDir})
+    node.gate = async () => {}
+    await put(restarted, 'web', {image: 'localhost/web:2'})
+    const report = await restarted.loop.pass()
+    assert.deepEqual(report.actions, ['writeUnit berth-web.service', 'daemon-reload', 'start berth-web.service'])
+    assert.match(node.loaded.get('berth-web.service') ?? '', /localhost\/web:2/, 'systemd runs the new unit')
+    assert.deepEqual((await restarted.loop.pass()).actions, [])
+    await restarted.close()
+  })
+
   it('completes a pass that was cut short after writing units, with no orphan container', async () => {
     const {agent, node} = await setup()
     await put(agent, 'a', {image: 'localhost/a:1'})
@@ -205,15 +229,18 @@ describe('agent loop', () => {
     const {agent, node} = await setup(3600)
     let release: () => void = () => {}
     let slow = false
+    let stuck = false
     node.gate = async (args) => {
-      if (slow && args[0] === 'start') await new Promise<void>((r) => (release = r))
+      if (!slow || args[0] !== 'start') return
+      stuck = true
+      await new Promise<void>((r) => (release = r))
     }
     const reports = recordPasses(agent.loop)
     await agent.loop.start()
     await waitFor(() => agent.loop.status().passes >= 1)
     slow = true
     await put(agent, 'first', {image: 'localhost/x:1'})
-    await waitFor(() => node.calls.includes('daemon-reload'))
+    await waitFor(() => stuck)
     const passesDuring = agent.loop.status().passes
     for (let i = 0; i < 5; i++) await put(agent, `burst-${i}`, {image: 'localhost/x:1'})
     // Five requests besides the watch's: one pass per request would make at least six.

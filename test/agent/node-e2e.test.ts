@@ -12,6 +12,11 @@ import {AGENT, check, startAgentNode, waitUntil, WEB_IMAGE, type AgentNode} from
 const canary = `canary-${Math.random().toString(36).slice(2, 12)}`
 let node: AgentNode
 
+/** How many times systemd has reloaded its units since the node booted. */
+async function reloads(): Promise<string> {
+  return (await check(node.sh(`journalctl _PID=1 -o cat | grep -c '^Reloading' || true`))).trim()
+}
+
 /** Running berth containers on the node: name → [id, spec hash]. */
 async function containers(): Promise<Map<string, [string, string]>> {
   const out = await check(node.sh(`docker ps -a --no-trunc --filter label=berth.managed=true --format '{{.Names}} {{.ID}} {{.Label "berth.spec-hash"}} {{.State}}'`))
@@ -53,9 +58,11 @@ describe('berth-agent on a local-cluster node', {timeout: 20 * 60_000}, () => {
 
   it('runs a service put through the API under systemd, with its secret in the container only', async () => {
     await check(node.sh(`docker exec -i ${AGENT} berth secrets set DB_PASSWORD --options /etc/berth/agent.json`, canary))
+    const reloadsBefore = await reloads()
     const put = await node.api('PUT', '/v1/services/web', web('blue'))
     assert.equal(put.status, 200, JSON.stringify(put.body))
     await waitUntil(async () => (await active('berth-web')) === 'active' && (await containers()).get('berth-web')?.[1].endsWith('running') === true, 30_000, 'berth-web runs')
+    assert.equal(await reloads(), reloadsBefore, 'systemd loads a new unit when it is started, without a daemon-reload')
     const env = await containerEnv('berth-web')
     assert.match(env, new RegExp(`^DB_PASSWORD=${canary}$`, 'm'))
     assert.match(env, /^MODE=blue$/m)
@@ -94,7 +101,6 @@ describe('berth-agent on a local-cluster node', {timeout: 20 * 60_000}, () => {
     const before = (await containers()).get('berth-web')!
     // The unit file by inode and content (a rewrite is a rename), and systemd's reloads so far.
     const unitFile = `stat -c %i /etc/systemd/system/berth-web.service && sha256sum < /etc/systemd/system/berth-web.service`
-    const reloads = async (): Promise<string> => (await check(node.sh(`journalctl _PID=1 -o cat | grep -c '^Reloading' || true`))).trim()
     const agentLog = `docker logs ${AGENT} 2>&1`
     const [unitBefore, reloadsBefore, logLines] = [await check(node.sh(unitFile)), await reloads(), (await check(node.sh(agentLog))).split('\n').length]
     assert.equal((await node.api('PUT', '/v1/services/web', web('green'))).status, 200)

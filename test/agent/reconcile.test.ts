@@ -29,9 +29,19 @@ function show(actions: Action[]): string[] {
 const cases: {name: string; desired: Desired; observed: Observed; expected: string[]}[] = [
   {name: 'nothing desired, nothing there', desired: desired({}), observed: {units: units({}), containers: []}, expected: []},
   {
-    name: 'a new service is written, loaded and started',
+    name: 'a new service is written and started: systemd loads a unit it holds no copy of, without a reload',
     desired: desired({web: 'web:1'}), observed: {units: units({}), containers: []},
+    expected: ['writeUnit berth-web.service <web:1>', 'start berth-web.service'],
+  },
+  {
+    name: 'a unit systemd still holds without its file (a removal cut short) is reloaded before its name is written again',
+    desired: desired({web: 'web:1'}), observed: {units: new Map([['berth-web.service', {hash: '', activeState: 'inactive', needsReload: true}]]), containers: []},
     expected: ['writeUnit berth-web.service <web:1>', 'daemonReload', 'start berth-web.service'],
+  },
+  {
+    name: 'a unit systemd still holds without its file and nothing desires is stopped and forgotten',
+    desired: desired({}), observed: {units: new Map([['berth-old.service', {hash: '', activeState: 'active', needsReload: true}]]), containers: [container('berth-old', 'old:1')]},
+    expected: ['stop berth-old.service', 'removeUnit berth-old.service', 'daemonReload'],
   },
   {
     name: 'an unchanged running service is left alone',
@@ -69,7 +79,7 @@ const cases: {name: string; desired: Desired; observed: Observed; expected: stri
     name: 'orphan containers with no unit and no service are removed, after the units are settled',
     desired: desired({web: 'web:1'}),
     observed: {units: units({}), containers: [container('/berth-ghost', 'ghost:1'), container('berth-zombie', 'zombie:1', false), container('/berth-web', 'web:0')]},
-    expected: ['writeUnit berth-web.service <web:1>', 'daemonReload', 'start berth-web.service', 'removeContainer berth-ghost id-berth-ghost', 'removeContainer berth-zombie id-berth-zombie'],
+    expected: ['writeUnit berth-web.service <web:1>', 'start berth-web.service', 'removeContainer berth-ghost id-berth-ghost', 'removeContainer berth-zombie id-berth-zombie'],
   },
   {
     name: 'a stale container under a current, loaded unit (an env change, or a pass that died after its reload) is restarted without a reload',

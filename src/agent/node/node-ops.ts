@@ -20,14 +20,16 @@ export interface UnitState {
   /** `auto-restart` while systemd waits to start a failed service again. */
   subState?: string
   needsReload: boolean
+  /** systemd's LoadState: `not-found` for a unit it holds no copy of. */
+  loadState?: string
   /** systemd's NRestarts: automatic restarts since the unit was last started by hand (for metrics). */
   restarts?: number
 }
 
 /** What the agent does to a node. */
 export interface NodeOps {
-  /** States of the named units, in one `systemctl show` call. */
-  unitStates(units: readonly string[]): Promise<Map<string, UnitState>>
+  /** States of the named units, and of the units systemd holds that match the glob `loaded`, in one `systemctl show` call. */
+  unitStates(units: readonly string[], loaded?: string): Promise<Map<string, UnitState>>
   /** Runs one systemctl command (`start UNIT`, `daemon-reload`); throws with its stderr. */
   systemctl(args: readonly string[]): Promise<void>
   /** Containers labelled `berth.managed=true`, running or not. */
@@ -84,9 +86,10 @@ export function realNodeOps(reach: NodeReach = {}): NodeOps {
     return result.stdout
   }
   return {
-    async unitStates(units) {
-      if (units.length === 0) return new Map()
-      const out = await systemctl(['show', '-p', 'Id', '-p', 'ActiveState', '-p', 'SubState', '-p', 'NeedDaemonReload', '-p', 'NRestarts', '--', ...units])
+    async unitStates(units, loaded) {
+      if (units.length === 0 && loaded === undefined) return new Map()
+      // systemctl expands a glob to the units systemd holds in memory, whether or not their file is there.
+      const out = await systemctl(['show', '-p', 'Id', '-p', 'LoadState', '-p', 'ActiveState', '-p', 'SubState', '-p', 'NeedDaemonReload', '-p', 'NRestarts', '--', ...units, ...(loaded === undefined ? [] : [loaded])])
       return parseShow(out, units)
     },
     async systemctl(args) {
@@ -133,7 +136,7 @@ async function pull(client: Dockerode, ref: string, auth?: RegistryAuth): Promis
   }
 }
 
-/** Parses `systemctl show -p Id -p ActiveState -p SubState -p NeedDaemonReload -p NRestarts UNIT...`: one block per unit, blank-line separated. */
+/** Parses `systemctl show -p Id -p LoadState -p ActiveState -p SubState -p NeedDaemonReload -p NRestarts UNIT...`: one block per unit, blank-line separated. */
 export function parseShow(output: string, units: readonly string[]): Map<string, UnitState> {
   const states = new Map<string, UnitState>()
   const blocks = output.split(/\n\s*\n/).map((block) => block.trim()).filter(Boolean)
@@ -143,7 +146,8 @@ export function parseShow(output: string, units: readonly string[]): Map<string,
     const name = props.get('Id') || units[i]
     if (name === undefined) return
     const restarts = Number.parseInt(props.get('NRestarts') ?? '', 10)
-    states.set(name, {activeState: props.get('ActiveState') ?? 'inactive', subState: props.get('SubState'), needsReload: props.get('NeedDaemonReload') === 'yes', ...(Number.isNaN(restarts) ? {} : {restarts})})
+    const loadState = props.get('LoadState')
+    states.set(name, {activeState: props.get('ActiveState') ?? 'inactive', subState: props.get('SubState'), needsReload: props.get('NeedDaemonReload') === 'yes', ...(loadState ? {loadState} : {}), ...(Number.isNaN(restarts) ? {} : {restarts})})
   })
   return states
 }

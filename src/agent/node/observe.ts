@@ -8,7 +8,8 @@ import type {NodeContainer, NodeOps} from './node-ops.js'
 
 /**
  * What is on the node now, read fresh on every pass: the prefixed unit files on disk (by
- * content hash), their state in systemd, and Docker's containers labelled `berth.managed`.
+ * content hash), their state in systemd, the prefixed units systemd still holds without a
+ * file (hash ''), and Docker's containers labelled `berth.managed`.
  * Only names with the prefix are ever read; the system's own units are left out entirely,
  * so no plan can stop or remove them.
  */
@@ -52,11 +53,18 @@ async function observeUnits(ops: NodeOps, prefix: string, unitDir: string): Prom
     return [name, text === undefined ? undefined : sha256Hex(text)] as const
   }))
   const present = hashes.filter((entry): entry is readonly [string, string] => entry[1] !== undefined)
-  const states = await ops.unitStates(present.map(([name]) => name))
+  const states = await ops.unitStates(present.map(([name]) => name), `${prefix}*.service`)
   const units = new Map<string, NodeUnit>()
   for (const [name, hash] of present) {
     const state = states.get(name)
     units.set(name, {hash, activeState: state?.activeState ?? 'inactive', subState: state?.subState, needsReload: state?.needsReload ?? false, restarts: state?.restarts})
+  }
+  // A unit systemd still holds whose file is gone (a removal cut short before its reload):
+  // the plan must reload before it writes that name again, or systemd would run its old copy.
+  for (const [name, state] of states) {
+    if (units.has(name) || !name.startsWith(prefix) || !name.endsWith('.service') || isReservedName(prefix, name)) continue
+    if (state.loadState === undefined || state.loadState === 'not-found') continue
+    units.set(name, {hash: '', activeState: state.activeState, subState: state.subState, needsReload: true, restarts: state.restarts})
   }
   return units
 }

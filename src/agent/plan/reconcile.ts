@@ -9,7 +9,7 @@ import type {RenderedUnit} from './unit.js'
 
 /** A prefixed unit file on disk and its state in systemd. */
 export interface ObservedUnit {
-  /** SHA-256 of the file's content. */
+  /** SHA-256 of the file's content; '' for a unit systemd holds whose file is gone. */
   hash: string
   /** systemd's ActiveState: active, activating, reloading, deactivating, inactive or failed. */
   activeState: string
@@ -51,7 +51,7 @@ const unitSuffix = '.service'
 
 /**
  * Plans one pass, in the order it must run: stop and remove unclaimed units, write changed
- * units, one daemon-reload if any file changed, start or restart services, then remove
+ * units, one daemon-reload if a file systemd had loaded changed, start or restart services, then remove
  * orphan containers. Nothing without `prefix` is ever touched.
  */
 export function plan(desired: Desired, observed: Observed, prefix: string, render: UnitRenderer): Action[] {
@@ -66,6 +66,10 @@ export function plan(desired: Desired, observed: Observed, prefix: string, rende
     const running = seen !== undefined && runningStates.has(seen.activeState)
     if (seen?.hash !== unit.hash) {
       writes.push({kind: 'writeUnit', service, unit: unit.name, content: unit.content})
+      // systemd loads a unit it holds no copy of from its file when the unit is first started
+      // (252 also retries a cached not-found once the unit directory changed); only a unit it
+      // holds an older copy of needs the reload (a start-first copy's new unit does not).
+      reload ||= seen !== undefined
       runs.push({kind: running ? 'restart' : 'start', service, unit: unit.name})
     } else if (!running) {
       runs.push({kind: 'start', service, unit: unit.name})
@@ -84,7 +88,7 @@ export function plan(desired: Desired, observed: Observed, prefix: string, rende
     if (seen.activeState !== 'inactive' && seen.activeState !== 'failed') retire.push({kind: 'stop', service, unit: name})
     retire.push({kind: 'removeUnit', service, unit: name})
   }
-  reload ||= writes.length > 0 || retire.some((action) => action.kind === 'removeUnit')
+  reload ||= retire.some((action) => action.kind === 'removeUnit')
   return [...retire, ...writes, ...(reload ? [{kind: 'daemonReload'} as const] : []), ...runs, ...orphans(desired, observed, prefix)]
 }
 
