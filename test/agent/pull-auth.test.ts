@@ -120,8 +120,10 @@ describe('a pull secret reaches dockerd', () => {
     // The two starts go at once (applyPlan), so the pulls are compared as a set.
     assert.deepEqual(new Map(seen), new Map<string, unknown>([[ref, auth], ['web:1', undefined]]))
     assert.deepEqual(opened, [['pull_auth_private']])
-    // No env file was written: the auth is not an env var.
-    await assert.rejects(import('node:fs/promises').then((fs) => fs.readdir(envFileDir)), {code: 'ENOENT'})
+    // The env files are empty: the auth is not an env var (the label files hold only the hash).
+    const fs = await import('node:fs/promises')
+    for (const service of ['private', 'open']) assert.equal(await fs.readFile(path.join(envFileDir, `berth-${service}.env`), 'utf8'), '')
+    for (const file of await fs.readdir(envFileDir)) assert.ok(!(await fs.readFile(path.join(envFileDir, file), 'utf8')).includes(password), `${file} holds the pull password`)
   })
 
   it('a pull secret that is not a JSON auth object fails that service, naming the secret only', async () => {
