@@ -13,9 +13,10 @@ import {execa} from 'execa'
 
 import type {NodeOps} from '../../src/agent/node/node-ops.js'
 import {renderUnit} from '../../src/agent/plan/unit.js'
+import {envFilePath, labelFilePath, renderLabelFile} from '../../src/agent/plan/docker-run.js'
 import type {Agent} from '../../src/agent/wiring/runtime.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
-import {agentFor, nodeAt, reachNode, type LoopPlace, type NodeAt} from './node-reach.js'
+import {agentFor, nodeAt, reachNode, sharedFileDir, type LoopPlace, type NodeAt} from './node-reach.js'
 import {startNode, waitUntil, WEB_IMAGE, type TestNode} from './node-support.js'
 import {recordPasses} from './pass-record.js'
 
@@ -27,7 +28,7 @@ async function onNode(command: string): Promise<string> {
   return (await execa('docker', ['exec', node.nodeId, 'sh', '-c', command])).stdout
 }
 
-/** The test service at a version, told apart by a label (no env: see node-reach.ts). */
+/** The test service at a version, told apart by a label, which is on the `docker run` line (an env change would not rewrite the unit). */
 function version(v: string): Promise<ServiceSpec> {
   return validateServiceSpec({image: WEB_IMAGE, command: ['httpd', '-f', '-p', '8080'], labels: {version: v}, stopTimeout: 2})
 }
@@ -94,7 +95,7 @@ describe("the agent's loop on a real node", {timeout: 10 * 60_000}, () => {
     assert.match(await killAtFirstStart(place), /^(start|restart) rtk-[abc]\.service$/)
     // Killed after the pass wrote every unit and reloaded systemd, before it started any.
     for (const [name, spec] of Object.entries(v2)) {
-      assert.equal(await readFile(`${at.root}/etc/systemd/system/rtk-${name}.service`, 'utf8'), renderUnit('rtk-', name, spec).content, `rtk-${name}.service as the killed pass wrote it`)
+      assert.equal(await readFile(`${at.root}/etc/systemd/system/rtk-${name}.service`, 'utf8'), renderUnit('rtk-', name, spec, {envFileDir: sharedFileDir(at)}).content, `rtk-${name}.service as the killed pass wrote it`)
     }
     const seen = await reachNode(at).unitStates(['rtk-a.service', 'rtk-b.service', 'rtk-c.service'])
     assert.deepEqual([...seen.values()].map((s) => [s.activeState, s.needsReload]), [['active', false], ['active', false], ['inactive', false]])
@@ -103,7 +104,8 @@ describe("the agent's loop on a real node", {timeout: 10 * 60_000}, () => {
     const next = agentFor(at, place)
     try {
       const report = await next.loop.pass()
-      assert.deepEqual(report.actions, ['daemon-reload', 'restart rtk-a.service', 'restart rtk-b.service', 'start rtk-c.service'])
+      // systemd loaded the rewritten units before the kill, and loads the new one on its start: no reload.
+      assert.deepEqual(report.actions, ['restart rtk-a.service', 'restart rtk-b.service', 'start rtk-c.service'])
       assert.equal(report.converged, true, JSON.stringify(report))
       await waitUntil(async () => (await containers('rtk-')).join() === running(next, v2).join(), 30_000, 'a and b run version 2 and c version 1, one container each')
       assert.deepEqual(await activeStates(next, ['a', 'b', 'c']), ['active', 'active', 'active'])
@@ -120,10 +122,17 @@ describe("the agent's loop on a real node", {timeout: 10 * 60_000}, () => {
     try {
       await put(agent, {keep: spec})
       // What a service deleted while the agent was down leaves: its unit, running its container.
-      const stray = renderUnit('rto-', 'stray', spec)
+      const files = {envFileDir: sharedFileDir(at)}
+      const stray = renderUnit('rto-', 'stray', spec, files)
       // berth's kind of unit and container, but another prefix: another agent's, or the system's.
-      const foreign = renderUnit('other-', 'keep', spec)
-      for (const unit of [stray, foreign]) await writeFile(`${at.root}/etc/systemd/system/${unit.name}`, unit.content)
+      const foreign = renderUnit('other-', 'keep', spec, files)
+      for (const [prefix, unit] of [['rto-', stray], ['other-', foreign]] as const) {
+        await writeFile(`${at.root}/etc/systemd/system/${unit.name}`, unit.content)
+        // The files its docker run names, as that unit's agent would have written them.
+        const name = prefix === 'rto-' ? 'stray' : 'keep'
+        await writeFile(`${at.root}${envFilePath(prefix, name, files)}`, '', {mode: 0o600})
+        await writeFile(`${at.root}${labelFilePath(prefix, name, files)}`, renderLabelFile(unit.specHash), {mode: 0o600})
+      }
       await onNode('systemctl daemon-reload && systemctl start rto-stray.service other-keep.service')
       // A marked container no unit owns (as a crash can leave), and one with the prefix but no marker.
       const lost = await onNode(`docker run -d --init --name rto-lost --label berth.managed=true --label berth.service=lost ${WEB_IMAGE} httpd -f -p 8080`)

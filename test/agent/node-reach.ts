@@ -1,3 +1,4 @@
+import {lstatSync, mkdirSync, symlinkSync} from 'node:fs'
 import {execa} from 'execa'
 
 import type {AgentOptions} from '../../src/agent/options.js'
@@ -39,10 +40,28 @@ export function reachNode(at: NodeAt): NodeOps {
 }
 
 /**
+ * The directory of the agent's env and label files, under one path on both sides: every unit
+ * names the two files, and the node's docker reads them at that path, so it is a directory in
+ * the node's /tmp (a tmpfs) and, here, a link of the same name to it through /proc. Per node.
+ */
+export function sharedFileDir(at: NodeAt): string {
+  const dir = `/tmp/berth-files-${at.nodeId.slice(0, 12)}`
+  mkdirSync(`${at.root}${dir}`, {recursive: true, mode: 0o700})
+  const linked = ((): boolean => {
+    try {
+      return lstatSync(dir).isSymbolicLink()
+    } catch {
+      return false
+    }
+  })()
+  if (!linked) symlinkSync(`${at.root}${dir}`, dir)
+  return dir
+}
+
+/**
  * The agent as `createAgent` wires it, for the node: desired state in the node's etcd, unit
- * files in its /etc/systemd/system. The role is worker, so no scheduler campaigns. Services
- * given to it must carry no env or secrets: the env file's path in a unit is where the agent
- * writes it, which from here is the node's /run seen through /proc.
+ * files in its /etc/systemd/system, env and label files in `sharedFileDir`. The role is
+ * worker, so no scheduler campaigns.
  */
 export function agentFor(at: NodeAt, place: LoopPlace, ops: NodeOps = reachNode(at)): Agent {
   const unused = '/nonexistent'
@@ -51,5 +70,5 @@ export function agentFor(at: NodeAt, place: LoopPlace, ops: NodeOps = reachNode(
     tokenFile: `${unused}/token`, allowedOrigins: [], insecureHttp: true, secrets: {kind: 'local', masterKeyFile: `${unused}/master.key`},
     unitPrefix: place.unitPrefix, unitDir: `${at.root}/etc/systemd/system`, machine: 'main-1', role: 'worker', resyncSeconds: 3600,
   }
-  return createAgent(options, {ops, envFileDir: `${at.root}/run/berth`})
+  return createAgent(options, {ops, envFileDir: sharedFileDir(at)})
 }
