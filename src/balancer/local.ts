@@ -54,17 +54,23 @@ async function waitServers(info: BalancerInfo, finished: (servers: ServerStat[])
   })
 }
 
-/** Drains a server (no new requests) and waits until its requests in flight are done. */
+/**
+ * Drains a server (no new requests) and waits until its requests in flight are done. Its
+ * agent-check is turned off first: an agent still running on the machine would otherwise
+ * answer `ready` and undo the drain while the upgrade stops its services.
+ */
 export async function drainServer(info: BalancerInfo, machine: string, timeoutMs = 15_000): Promise<string> {
   // A machine added since the configuration was rendered is not behind the balancer yet.
-  if (/No such/i.test(await adminCommand(info.id, `set server ${info.service}/${machine} state drain`))) return 'not behind the balancer'
+  if (/No such/i.test(await adminCommand(info.id, `disable agent ${info.service}/${machine}`))) return 'not behind the balancer'
+  await adminCommand(info.id, `set server ${info.service}/${machine} state drain`)
   await waitServers(info, (s) => s.some((x) => x.name === machine && x.current === 0), `${machine} idle`, timeoutMs)
   return 'drained, no request in flight'
 }
 
-/** Makes a server ready again and waits until its health check has brought it UP. */
+/** Makes a server ready again, hands it back to its agent-check, and waits until its health check (and its agent) has brought it UP. */
 export async function readyServer(info: BalancerInfo, machine: string, timeoutMs = 30_000): Promise<string> {
   if (/No such/i.test(await adminCommand(info.id, `set server ${info.service}/${machine} state ready`))) return 'not behind the balancer'
+  await adminCommand(info.id, `enable agent ${info.service}/${machine}`)
   await waitServers(info, (s) => s.some((x) => x.name === machine && x.status === 'UP'), `${machine} UP`, timeoutMs)
   return 'UP'
 }
