@@ -63,7 +63,7 @@ ${spec.servers.map((s) => `  server ${s.name} ${s.ip}:${spec.port} agent-check a
 /** One server as `show stat` reports it. */
 export interface ServerStat {
   name: string
-  /** UP, DOWN, DRAIN, MAINT, `UP 1/2` while a check is rising ... */
+  /** UP, DOWN, DRAIN (set on the admin socket), `DRAIN (agent)` (told by the agent-check), MAINT, `UP 1/2` while a check is rising ... */
   status: string
   /** Requests in flight (current sessions). */
   current: number
