@@ -14,6 +14,8 @@ export interface BalancerOptions {
   healthPath: string
   /** How long to wait for every machine to answer its health check; 0 does not wait. */
   timeoutMs: number
+  /** Retries of a failed request on another server (default 3; 0 turns them off). */
+  retries?: number
 }
 
 /**
@@ -23,7 +25,7 @@ export interface BalancerOptions {
  */
 export async function balancerUp(local: LocalCluster, options: BalancerOptions): Promise<BalancerInfo & {servers: ServerStat[]}> {
   const spec = {service: options.service, port: options.port, healthPath: options.healthPath, servers: local.cluster.machines.map((m) => ({name: m.name, ip: m.ip}))}
-  const config = renderConfig(spec)
+  const config = renderConfig(spec, {retries: options.retries})
   let info = await findBalancer(local.record.name)
   if (info && info.service !== options.service) throw new BerthError(`the balancer of ${local.record.name} serves ${info.service}, not ${options.service}; run \`local-cluster balancer down\` first`)
   if (info) {
