@@ -15,16 +15,12 @@ import {beginDrain, DRAIN_CAP_MS, drainOver, nextDrainCheck, readiness, stepDrai
 import {Drainer} from '../../src/agent/drain/drainer.js'
 import {HealthMonitor} from '../../src/agent/health/monitor.js'
 import type {NodeContainer} from '../../src/agent/node/node-ops.js'
-import type {AgentOptions} from '../../src/agent/options.js'
-import {createAgent} from '../../src/agent/wiring/runtime.js'
 import type {ReplicaHealth} from '../../src/layout/records.js'
 import {done, notYet, pollUntil} from '../../src/poll.js'
 import {validateServiceSpec, type ServiceSpec} from '../../src/spec/service.js'
 import {UsageError} from '../../src/errors.js'
-import {createMasterKey} from '../../src/secrets/local-key.js'
-import {scratch} from '../support/cli.js'
 import {send, testApi} from './api-support.js'
-import {FakeNode} from './loop-fake-node.js'
+import {fakeNodeAgent} from './loop-fake-node.js'
 
 const T = 1_000_000
 const spec = (drainSeconds?: number) => ({update: drainSeconds === undefined ? undefined : {drainSeconds}})
@@ -113,20 +109,7 @@ describe('agent-check', () => {
   })
 })
 
-async function fakeAgent() {
-  const dir = await scratch('berth-drain-')
-  const unitDir = path.join(dir, 'units')
-  const masterKeyFile = path.join(dir, 'master.key')
-  await createMasterKey(masterKeyFile)
-  const options: AgentOptions = {
-    file: path.join(dir, 'agent.json'), listen: '127.0.0.1:0', store: {kind: 'file', path: path.join(dir, 'desired.yaml')},
-    tokenFile: path.join(dir, 'token'), allowedOrigins: [], insecureHttp: true, secrets: {kind: 'local', masterKeyFile},
-    unitPrefix: 'berth-', unitDir, machine: 'main-1', role: 'main', resyncSeconds: 60,
-  }
-  const node = new FakeNode(unitDir)
-  await import('node:fs/promises').then((fs) => fs.mkdir(unitDir, {recursive: true}))
-  return {agent: createAgent(options, {ops: node, envFileDir: path.join(dir, 'run')}), node}
-}
+const fakeAgent = () => fakeNodeAgent(60, 'berth-drain-')
 
 describe('agent loop with drains', () => {
   it('holds a changed copy\'s restart until the balancer that asks was told drain, without holding the other services', async () => {
