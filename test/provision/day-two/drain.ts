@@ -47,10 +47,14 @@ export const drainPart: DayTwoPart = {
           const dies: {machine: string; at: number; name: string}[] = []
           for (const machine of machines) {
             const child = execa('docker', ['exec', c.container(machine), 'docker', 'events', '--filter', 'event=die', '--format', '{{.TimeNano}} {{.Actor.Attributes.name}}'], {reject: false, buffer: false})
+            // Lines may arrive split across chunks: only whole lines are read.
+            let pending = ''
             child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-              for (const line of chunk.split('\n').filter(Boolean)) {
-                const [ns, name] = line.split(' ')
-                dies.push({machine, at: Number(BigInt(ns!) / 1_000_000n), name: name ?? ''})
+              const lines = (pending + chunk).split('\n')
+              pending = lines.pop() ?? ''
+              for (const line of lines) {
+                const match = /^(\d+) (\S+)$/.exec(line.trim())
+                if (match) dies.push({machine, at: Number(BigInt(match[1]!) / 1_000_000n), name: match[2]!})
               }
             })
             events.push(child)
