@@ -19,8 +19,9 @@ export default class AgentRun extends BerthCommand {
     const {loop, store, options} = agent
     const metrics = agent.metrics && await (await import('../../src/agent/api/metrics-listener.js')).serveMetrics(agent.metrics, options)
     const registry = await (await import('../../src/agent/wiring/registry.js')).registryApiDeps(options, agent.registry)
-    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi, pin: registry.pin, registryEvents: registry.registryEvents, ...quartermasterDeps(options.store, options.unitPrefix, agent.key)})
-    log(`berth-agent on ${options.machine}: admin API at ${api.url}, metrics ${metrics ? (metrics.url ?? 'at /metrics') : 'off'}, units ${options.unitPrefix}* in ${options.unitDir}`)
+    const api = await startApi({options, store, log, observe: (name) => loop.observe(name), status: () => loop.status(), requestSync: () => loop.requestSync(), metrics: metrics?.onApi, pin: registry.pin, registryEvents: registry.registryEvents, readiness: agent.readiness, ...quartermasterDeps(options.store, options.unitPrefix, agent.key)})
+    const agentCheck = options.agentCheck && await (await import('../../src/agent/drain/agent-check.js')).startAgentCheck(options.agentCheck.listen, agent.readiness, log)
+    log(`berth-agent on ${options.machine}: admin API at ${api.url}, agent-check ${options.agentCheck?.listen ?? 'off'}, metrics ${metrics ? (metrics.url ?? 'at /metrics') : 'off'}, units ${options.unitPrefix}* in ${options.unitDir}`)
     await loop.start()
     const stopSnapshots = options.snapshots && options.store.kind === 'etcd'
       ? (await import('../../src/recovery/schedule.js')).startSnapshotSchedule({...options.snapshots, endpoints: options.store.endpoints, prefix: options.store.prefix, machine: options.machine, log})
@@ -32,6 +33,7 @@ export default class AgentRun extends BerthCommand {
     log('berth-agent: stopping')
     await stopSnapshots?.()
     await api.close()
+    await agentCheck?.close()
     await registry.close()
     await metrics?.close()
     await agent.close()

@@ -28,6 +28,7 @@ export default class LocalClusterBalancer extends BerthCommand {
     port: Flags.integer({description: 'The port the service listens on, on every node.', default: 8080, min: 1, max: 65_535}),
     'health-path': Flags.string({description: 'Path of the HTTP health check.', default: '/'}),
     timeout: Flags.integer({description: 'Seconds to wait for every node to pass its health check (0: do not wait).', default: 60, min: 0}),
+    retries: Flags.integer({description: 'Times a failed request is tried again on another server (0: never; shows what the drain alone saves).', default: 3, min: 0, max: 10}),
   }
 
   async run(): Promise<unknown> {
@@ -36,7 +37,7 @@ export default class LocalClusterBalancer extends BerthCommand {
     const {balancerUp, drainServer, readyServer, serverStats} = await import('../../src/balancer/local.js')
     const {findBalancer, removeBalancer} = await import('../../src/balancer/docker.js')
     if (args.action === 'up') {
-      const up = await balancerUp(local, {service: flags.service, port: flags.port, healthPath: flags['health-path'], timeoutMs: flags.timeout * 1000})
+      const up = await balancerUp(local, {service: flags.service, port: flags.port, healthPath: flags['health-path'], timeoutMs: flags.timeout * 1000, retries: flags.retries})
       this.log(`${flags.service} through the balancer: ${up.url} (${up.servers.map((s) => `${s.name} ${s.status}`).join(', ')})`)
       return up
     }

@@ -37,6 +37,8 @@ export interface AgentOptions {
   resyncSeconds: number
   /** Prometheus metrics: on the admin API as GET /metrics (also when absent), or on a listen address of their own. */
   metrics?: {enabled: boolean; listen?: string}
+  /** HAProxy's agent-check (src/agent/drain/agent-check.ts); absent: not served. */
+  agentCheck?: {listen: string}
   /** This machine's labels, for the scheduler. */
   labels?: Record<string, string>
   /** What it offers to reservations; measured when absent. */
@@ -117,6 +119,9 @@ export async function agentOptionsFrom(raw: unknown, file: string): Promise<Agen
   if (o.metrics?.listen !== undefined && parseListen(o.metrics.listen).port === parseListen(listen).port && parseListen(o.metrics.listen).port !== 0) {
     problems.push({file, path: 'metrics/listen', message: `${o.metrics.listen} takes the admin API's port (listen is ${listen})`, fix: 'give the metrics another port, or leave metrics/listen out to serve GET /metrics on the admin API'})
   }
+  if (o.agentCheck !== undefined && parseListen(o.agentCheck.listen).port === parseListen(listen).port && parseListen(o.agentCheck.listen).port !== 0) {
+    problems.push({file, path: 'agentCheck/listen', message: `${o.agentCheck.listen} takes the admin API's port (listen is ${listen})`, fix: 'give the agent-check another port, like 8444'})
+  }
   if (problems.length > 0) throw new UsageError(problems)
 
   const at = (p: string): string => path.resolve(path.dirname(path.resolve(file)), p)
@@ -138,6 +143,7 @@ export async function agentOptionsFrom(raw: unknown, file: string): Promise<Agen
     resyncSeconds: o.resyncSeconds ?? 30,
     metrics: {enabled: o.metrics?.enabled ?? true, ...(o.metrics?.listen === undefined ? {} : {listen: o.metrics.listen})},
     labels: o.labels ?? {},
+    ...(o.agentCheck ? {agentCheck: {listen: o.agentCheck.listen}} : {}),
     ...(o.capacity ? {capacity: o.capacity} : {}),
     offlineGraceSeconds: o.offlineGraceSeconds ?? OFFLINE_GRACE_SECONDS,
     scheduler: o.scheduler ?? {lostAfterSeconds: LOST_AFTER_SECONDS},

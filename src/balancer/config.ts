@@ -3,6 +3,7 @@
  * the runtime API's answers parsed. Pure: src/balancer/docker.ts runs the container.
  */
 
+import {AGENT_CHECK_PORT} from '../agent/drain/drain.js'
 import {UsageError, type Problem} from '../errors.js'
 
 /** What the balancer stands in front of: one service that runs on every machine. */
@@ -25,9 +26,13 @@ export const ADMIN_SOCKET = '/run/haproxy/admin.sock'
  * The haproxy.cfg: an HTTP frontend on :80, round robin over the machines with a check
  * every 500 ms (down after 2 misses, back after 2 answers), and retries on another server
  * when a connection fails or a response is empty, so a machine that goes away between two
- * checks costs a retry, not a failed request.
+ * checks costs a retry, not a failed request. Every 500 ms each server's agent is also
+ * asked about the service (HAProxy's agent-check on {@link AGENT_CHECK_PORT}): it answers
+ * `drain` while its copy drains before a stop or has not yet passed its check after a
+ * start, and `ready` once it has, so berth itself takes a copy out before stopping it.
+ * `retries` 0 turns the retries off (the bench's way to count what a drain saves).
  */
-export function renderConfig(spec: BalancerSpec): string {
+export function renderConfig(spec: BalancerSpec, options: {retries?: number} = {}): string {
   checkSpec(spec)
   return `# Written by berth (src/balancer/config.ts); servers are the cluster's machines.
 global
@@ -39,9 +44,9 @@ defaults
   timeout connect 2s
   timeout client 30s
   timeout server 30s
-  retries 3
+${(options.retries ?? 3) > 0 ? `  retries ${options.retries ?? 3}
   option redispatch 1
-  retry-on conn-failure empty-response response-timeout 502 503
+  retry-on conn-failure empty-response response-timeout 502 503` : '  retries 0'}
 
 frontend ${spec.service}
   bind :80
@@ -51,14 +56,14 @@ backend ${spec.service}
   balance roundrobin
   option httpchk GET ${spec.healthPath}
   default-server check inter 500 fall 2 rise 2
-${spec.servers.map((s) => `  server ${s.name} ${s.ip}:${spec.port}`).join('\n')}
+${spec.servers.map((s) => `  server ${s.name} ${s.ip}:${spec.port} agent-check agent-port ${AGENT_CHECK_PORT} agent-inter 500 agent-send "${spec.service}\\n"`).join('\n')}
 `
 }
 
 /** One server as `show stat` reports it. */
 export interface ServerStat {
   name: string
-  /** UP, DOWN, DRAIN, MAINT, `UP 1/2` while a check is rising ... */
+  /** UP, DOWN, DRAIN (set on the admin socket), `DRAIN (agent)` (told by the agent-check), MAINT, `UP 1/2` while a check is rising ... */
   status: string
   /** Requests in flight (current sessions). */
   current: number

@@ -14,6 +14,8 @@ export interface BalancerOptions {
   healthPath: string
   /** How long to wait for every machine to answer its health check; 0 does not wait. */
   timeoutMs: number
+  /** Retries of a failed request on another server (default 3; 0 turns them off). */
+  retries?: number
 }
 
 /**
@@ -23,7 +25,7 @@ export interface BalancerOptions {
  */
 export async function balancerUp(local: LocalCluster, options: BalancerOptions): Promise<BalancerInfo & {servers: ServerStat[]}> {
   const spec = {service: options.service, port: options.port, healthPath: options.healthPath, servers: local.cluster.machines.map((m) => ({name: m.name, ip: m.ip}))}
-  const config = renderConfig(spec)
+  const config = renderConfig(spec, {retries: options.retries})
   let info = await findBalancer(local.record.name)
   if (info && info.service !== options.service) throw new BerthError(`the balancer of ${local.record.name} serves ${info.service}, not ${options.service}; run \`local-cluster balancer down\` first`)
   if (info) {
@@ -54,17 +56,23 @@ async function waitServers(info: BalancerInfo, finished: (servers: ServerStat[])
   })
 }
 
-/** Drains a server (no new requests) and waits until its requests in flight are done. */
+/**
+ * Drains a server (no new requests) and waits until its requests in flight are done. Its
+ * agent-check is turned off first: an agent still running on the machine would otherwise
+ * answer `ready` and undo the drain while the upgrade stops its services.
+ */
 export async function drainServer(info: BalancerInfo, machine: string, timeoutMs = 15_000): Promise<string> {
   // A machine added since the configuration was rendered is not behind the balancer yet.
-  if (/No such/i.test(await adminCommand(info.id, `set server ${info.service}/${machine} state drain`))) return 'not behind the balancer'
+  if (/No such/i.test(await adminCommand(info.id, `disable agent ${info.service}/${machine}`))) return 'not behind the balancer'
+  await adminCommand(info.id, `set server ${info.service}/${machine} state drain`)
   await waitServers(info, (s) => s.some((x) => x.name === machine && x.current === 0), `${machine} idle`, timeoutMs)
   return 'drained, no request in flight'
 }
 
-/** Makes a server ready again and waits until its health check has brought it UP. */
+/** Makes a server ready again, hands it back to its agent-check, and waits until its health check (and its agent) has brought it UP. */
 export async function readyServer(info: BalancerInfo, machine: string, timeoutMs = 30_000): Promise<string> {
   if (/No such/i.test(await adminCommand(info.id, `set server ${info.service}/${machine} state ready`))) return 'not behind the balancer'
+  await adminCommand(info.id, `enable agent ${info.service}/${machine}`)
   await waitServers(info, (s) => s.some((x) => x.name === machine && x.status === 'UP'), `${machine} UP`, timeoutMs)
   return 'UP'
 }

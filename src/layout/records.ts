@@ -56,9 +56,9 @@ export interface AgentRecord {
   health?: Record<string, ReplicaHealth>
 }
 
-/** A copy's health as its agent observes it: `starting` until it first passes (or has run long enough, without a check). */
+/** A copy's health as its agent observes it: `starting` until it first passes (or has run long enough, without a check); `draining` while balancers are told it is about to stop (src/agent/drain/drain.ts). */
 export interface ReplicaHealth {
-  status: 'starting' | 'healthy' | 'unhealthy'
+  status: 'starting' | 'healthy' | 'unhealthy' | 'draining'
   /** When it entered this status (ISO 8601). */
   since: string
   /** Consecutive failed checks that counted (failures in the start period do not). */

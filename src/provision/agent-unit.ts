@@ -2,6 +2,7 @@ import type {MachineRole} from '../spec/service.js'
 import {UsageError} from '../errors.js'
 import {NODE_PATHS, systemUnitName} from '../layout/node.js'
 import type {NodeClusterFile} from '../firstboot/cluster-json.js'
+import {AGENT_CHECK_PORT} from '../agent/drain/drain.js'
 
 /**
  * What the installer writes for the agent, as pure functions of the node's files: the
@@ -30,6 +31,8 @@ export const NODE_SECRETS = NODE_PATHS.secrets
 export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Record<string, unknown> {
   return {
     listen: `${node.ip}:8443`,
+    // Balancers ask here whether this machine's copy of a service takes requests (HAProxy's agent-check).
+    agentCheck: {listen: `${node.ip}:${AGENT_CHECK_PORT}`},
     store: {kind: 'etcd', endpoints: node.etcdEndpoints, prefix: cluster.etcdPrefix},
     tokenFile: `${NODE_SECRETS}/api-token`,
     tls: {certFile: `${NODE_SECRETS}/api.crt`, keyFile: `${NODE_SECRETS}/api.key`},

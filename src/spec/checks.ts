@@ -111,6 +111,11 @@ function updateProblems(spec: ServiceSpecInput, at: (path: string, message: stri
   if (spec.health !== undefined && deadline <= startPeriod) {
     at('update/healthyDeadline', `is ${deadline} s, not more than the health check's startPeriod (${startPeriod} s)`, `raise healthyDeadline above ${startPeriod}`)
   }
+  // A drain longer than the batch's deadline would fail every stop-first batch before its new copy could start.
+  const drain = update.drainSeconds ?? updateDefaults.drainSeconds
+  if (drain >= deadline) {
+    at('update/drainSeconds', `is ${drain} s, not less than healthyDeadline (${deadline} s): a batch would fail while its old copies still drain`, `lower drainSeconds below ${deadline}, or raise healthyDeadline above ${drain}`)
+  }
 }
 
 /** A pin given twice, and a tag to follow that is not there. */

@@ -97,6 +97,12 @@ export interface UpdatePolicy {
   /** Seconds a batch may take to be healthy before failureAction. */
   healthyDeadline?: number
   failureAction?: 'rollback' | 'pause'
+  /**
+   * Seconds a copy answers "not ready" to balancers (the agent's readiness route and its
+   * agent-check) before the agent stops it for a change, a removal, a move or a scale-down:
+   * Kamal's drain timeout, Kubernetes' preStop sleep, for a balancer berth does not drive.
+   */
+  drainSeconds?: number
 }
 
 /**
@@ -105,9 +111,11 @@ export interface UpdatePolicy {
  * default; the only order a stable replica id allows on one machine), healthy after 10 s
  * without a check (Nomad's min_healthy_time), and 120 s for a batch to become healthy:
  * long enough for a pull, a start and a few 10 s checks, shorter than Nomad's 5 min
- * because a cluster's images come from its own registry.
+ * because a cluster's images come from its own registry. No drain time of its own (0): the
+ * balancers berth drives (the local cluster's HAProxy, through the agent-check) are drained
+ * as long as it takes to tell them, and one berth does not drive needs its own figure.
  */
-export const updateDefaults = {parallelism: 1, order: 'stop-first', minHealthySeconds: 10, healthyDeadline: 120, failureAction: 'rollback'} as const
+export const updateDefaults = {parallelism: 1, order: 'stop-first', minHealthySeconds: 10, healthyDeadline: 120, failureAction: 'rollback', drainSeconds: 0} as const
 
 /** True when the spec publishes a port on a fixed host port (`8080:80`, `10.0.0.1:8080:80`): two copies cannot share a machine. */
 export function hasFixedHostPort(spec: Pick<ServiceSpecInput, 'ports'>): boolean {

@@ -1,8 +1,29 @@
-import {readFile} from 'node:fs/promises'
+import {mkdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {NodeOps, UnitState} from '../../src/agent/node/node-ops.js'
 import type {NodeContainer} from '../../src/agent/node/node-ops.js'
+import type {AgentOptions} from '../../src/agent/options.js'
+import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
+import {createMasterKey} from '../../src/secrets/local-key.js'
+import {scratch} from '../support/cli.js'
+
+/** A real agent (file store, local master key, unit files in a scratch folder) over a {@link FakeNode}. */
+export async function fakeNodeAgent(resyncSeconds = 60, prefix = 'berth-loop-'): Promise<{agent: Agent; node: FakeNode; dir: string; unitDir: string; envDir: string; masterKeyFile: string}> {
+  const dir = await scratch(prefix)
+  const unitDir = path.join(dir, 'units')
+  const envDir = path.join(dir, 'run-berth')
+  const masterKeyFile = path.join(dir, 'master.key')
+  await createMasterKey(masterKeyFile)
+  const options: AgentOptions = {
+    file: path.join(dir, 'agent.json'), listen: '127.0.0.1:0', store: {kind: 'file', path: path.join(dir, 'desired.yaml')},
+    tokenFile: path.join(dir, 'token'), allowedOrigins: [], insecureHttp: true, secrets: {kind: 'local', masterKeyFile},
+    unitPrefix: 'berth-', unitDir, machine: 'main-1', role: 'main', resyncSeconds,
+  }
+  const node = new FakeNode(unitDir)
+  await mkdir(unitDir, {recursive: true})
+  return {agent: createAgent(options, {ops: node, envFileDir: envDir}), node, dir, unitDir, envDir, masterKeyFile}
+}
 
 /**
  * A node for the loop's tests, where systemd cannot run (PID 1 is not systemd here; the real

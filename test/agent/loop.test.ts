@@ -14,29 +14,16 @@ import {createAgent, type Agent} from '../../src/agent/wiring/runtime.js'
 import {setSecret} from '../../src/agent/store/secrets-service.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import {done, notYet, pollUntil} from '../../src/poll.js'
-import {createMasterKey, LocalKeyProvider} from '../../src/secrets/local-key.js'
-import {scratch} from '../support/cli.js'
-import {FakeNode} from './loop-fake-node.js'
+import {LocalKeyProvider} from '../../src/secrets/local-key.js'
+import {fakeNodeAgent} from './loop-fake-node.js'
 import {recordPasses} from './pass-record.js'
 
 const secretValue = 's3cr3t-canary-7f1e'
 
-async function setup(resyncSeconds = 60): Promise<{agent: Agent; node: FakeNode; dir: string; unitDir: string; envDir: string; masterKeyFile: string}> {
-  const dir = await scratch('berth-loop-')
-  const unitDir = path.join(dir, 'units')
-  const envDir = path.join(dir, 'run-berth')
-  const masterKeyFile = path.join(dir, 'master.key')
-  await createMasterKey(masterKeyFile)
-  const options: AgentOptions = {
-    file: path.join(dir, 'agent.json'), listen: '127.0.0.1:0', store: {kind: 'file', path: path.join(dir, 'desired.yaml')},
-    tokenFile: path.join(dir, 'token'), allowedOrigins: [], insecureHttp: true, secrets: {kind: 'local', masterKeyFile},
-    unitPrefix: 'berth-', unitDir, machine: 'main-1', role: 'main', resyncSeconds,
-  }
-  const node = new FakeNode(unitDir)
-  await import('node:fs/promises').then((fs) => fs.mkdir(unitDir, {recursive: true}))
-  const agent = createAgent(options, {ops: node, envFileDir: envDir})
-  await setSecret(agent.store, await LocalKeyProvider.fromFile(masterKeyFile), 'DB_PASSWORD', secretValue)
-  return {agent, node, dir, unitDir, envDir, masterKeyFile}
+async function setup(resyncSeconds = 60): Promise<Awaited<ReturnType<typeof fakeNodeAgent>>> {
+  const setup = await fakeNodeAgent(resyncSeconds)
+  await setSecret(setup.agent.store, await LocalKeyProvider.fromFile(setup.masterKeyFile), 'DB_PASSWORD', secretValue)
+  return setup
 }
 
 async function put(agent: Agent, name: string, spec: object): Promise<void> {

@@ -59,7 +59,7 @@ describe('agent options', () => {
 
   it('reports unknown keys everywhere, with the file, the path and the known keys', async () => {
     assert.deepEqual(await problems({listenn: '0.0.0.0:1', store: {kind: 'postgres', url: 'postgres://db/x', pool: 3}, secrets: {kind: 'local', masterKeyFile: 'k', keyId: 'x'}}), [
-      '/etc/berth/agent.json: listenn: unknown key (remove it; known keys here: listen, store, tokenFile, allowedOrigins, tls, insecureHttp, secrets, unitPrefix, unitDir, machine, role, resyncSeconds, metrics, labels, capacity, offlineGraceSeconds, scheduler, snapshots)',
+      '/etc/berth/agent.json: listenn: unknown key (remove it; known keys here: listen, store, tokenFile, allowedOrigins, tls, insecureHttp, secrets, unitPrefix, unitDir, machine, role, resyncSeconds, metrics, agentCheck, labels, capacity, offlineGraceSeconds, scheduler, snapshots)',
       '/etc/berth/agent.json: store/pool: unknown key (remove it; known keys here: kind, url)',
       '/etc/berth/agent.json: secrets/keyId: unknown key (remove it; known keys here: kind, masterKeyFile)',
     ])

@@ -35,7 +35,7 @@ async function setup(url: string, offlineGraceMs = 60_000) {
   const store = new EtcdStore({endpoints: [url], prefix})
   after(() => store.close())
   const loop = new AgentLoop({
-    store, ops: node, prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer(), machine: 'main-1', role: 'main', resyncMs: 60_000,
+    store, ops: node, prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer({envFileDir: path.join(dir, 'env')}), machine: 'main-1', role: 'main', resyncMs: 60_000,
     offlineGraceMs, openSecrets: async () => new Map(),
   })
   const assign = (replica: string, machine: string) => raw.put(assignmentKey(replica.split('.')[0]!, replica, prefix)).value(JSON.stringify({machine, specHash: 'x', since: new Date().toISOString()}))

@@ -43,7 +43,7 @@ async function agentOnEtcd() {
   const store = new EtcdStore({endpoints: [endpoint], prefix})
   after(() => store.close())
   const loop = new AgentLoop({
-    store, ops: new FakeNode(unitDir), prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer(), machine: 'main-1', role: 'main', resyncMs: 60_000, openSecrets: async () => new Map(),
+    store, ops: new FakeNode(unitDir), prefix: 'berth-', unitDir, envFileDir: path.join(dir, 'env'), render: cachingRenderer({envFileDir: path.join(dir, 'env')}), machine: 'main-1', role: 'main', resyncMs: 60_000, openSecrets: async () => new Map(),
   })
   return {raw, prefix, store, loop, unitDir}
 }

@@ -9,9 +9,16 @@ describe('balancer configuration', () => {
     const text = renderConfig({service: 'web', port: 8080, healthPath: '/health', servers: [{name: 'main-1', ip: '10.210.4.11'}, {name: 'main-2', ip: '10.210.4.12'}]})
     assert.match(text, /^ {2}option httpchk GET \/health$/m)
     assert.match(text, /^ {2}default-server check inter 500 fall 2 rise 2$/m)
-    assert.match(text, /^ {2}server main-1 10\.210\.4\.11:8080\n {2}server main-2 10\.210\.4\.12:8080\n$/m)
+    // Each machine's agent is asked about the service (HAProxy's agent-check), so berth drains a copy before it stops it.
+    assert.match(text, /^ {2}server main-1 10\.210\.4\.11:8080 agent-check agent-port 8444 agent-inter 500 agent-send "web\\n"\n {2}server main-2 10\.210\.4\.12:8080 agent-check agent-port 8444 agent-inter 500 agent-send "web\\n"\n$/m)
     assert.match(text, /^ {2}stats socket \/run\/haproxy\/admin\.sock mode 600 level admin$/m)
     assert.match(text, /^ {2}retry-on conn-failure empty-response response-timeout 502 503$/m)
+  })
+
+  it('turns the retries off when asked (the bench counts what the drain alone saves)', () => {
+    const text = renderConfig({service: 'web', port: 8080, healthPath: '/', servers: [{name: 'main-1', ip: '10.210.4.11'}]}, {retries: 0})
+    assert.match(text, /^ {2}retries 0$/m)
+    assert.doesNotMatch(text, /retry-on|redispatch/)
   })
 
   it('refuses names and paths that could change the configuration', () => {

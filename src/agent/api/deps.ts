@@ -4,6 +4,7 @@ import type {KeyProvider} from '../../secrets/envelope.js'
 import type {ServiceSpec} from '../../spec/service.js'
 import type {AgentStatus, ObservedService} from '../loop/status.js'
 import type {DesiredStore} from '../store/store.js'
+import type {Readiness} from '../drain/drain.js'
 import type {RegistryEventsDeps} from './registry-events.js'
 
 /**
@@ -32,6 +33,8 @@ export interface ApiDeps extends QuartermasterDeps {
   pin?(spec: ServiceSpec, credentials?: RegistryCredentials): Promise<ServiceSpec>
   /** The registry's push notifications (./registry-events.ts); absent, that route answers 404. */
   registryEvents?: RegistryEventsDeps
+  /** What a balancer (`asker`, its address) is told about this machine's copy of a service (`GET /v1/ready/<service>`); absent, every service is not ready. */
+  readiness?(asker: string, service: string): Readiness
   /** The Prometheus exposition (src/agent/loop/metrics.ts); absent when metrics are off or listen elsewhere. */
   metrics?(): Promise<{contentType: string; body: string}>
 }

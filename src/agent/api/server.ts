@@ -11,6 +11,7 @@ import {ApiError, sendError, sendJson, sendRawError, toApiError} from './http.js
 import {isQuartermasterPath, serveQuartermaster} from './quartermaster.js'
 import {REGISTRY_EVENTS_PATH, serveRegistryEvents} from './registry-events.js'
 import type {ApiDeps} from './deps.js'
+import {readinessPath, serveReadiness} from './ready-route.js'
 import {route} from './routes.js'
 
 /** The options the admin API reads. */
@@ -92,6 +93,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
     if (applyCors(req, res, origins)) return undefined
     if (path === '/v1/health' && req.method === 'GET') {
       sendJson(res, 200, {status: 'ok'})
+      return undefined
+    }
+    // Balancers ask without the token; the answer is one word (./ready-route.ts).
+    const ready = readinessPath(path)
+    if (ready !== undefined) {
+      serveReadiness(req, res, ready, deps)
+      discardBody(req)
       return undefined
     }
     // quartermaster's clients send the token in the body or the query, on its routes only.

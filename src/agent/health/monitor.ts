@@ -7,6 +7,7 @@ import type {NodeContainer} from '../node/node-ops.js'
 import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
 import {probeExec, probeHttp, probeTcp, type ProbeResult} from './probe.js'
+import {readiness, serviceOf, type Readiness} from '../drain/drain.js'
 
 /**
  * The agent's health checks: for every desired service with a running container on this
@@ -43,6 +44,8 @@ export interface HealthDeps {
   refreshMs?: number
   /** How often due probes are started, ms (default 250). */
   tickMs?: number
+  /** The drain of a copy that is about to stop (src/agent/drain/drainer.ts): its health shows `draining` meanwhile. */
+  draining?: (copy: string) => {since: number} | undefined
   log?: (line: string) => void
 }
 
@@ -75,10 +78,14 @@ export class HealthMonitor {
     this.#now = deps.now ?? Date.now
   }
 
-  /** The services this node should run, after a pass; their containers are looked up at once. */
-  setServices(services: ReadonlyMap<string, ServiceSpec>): void {
+  /**
+   * The services this node should run, after a pass; their containers are looked up at once.
+   * `revisions` are the hashes the loop already knows (each replica's assignment names its
+   * revision): only the other copies' specs are hashed here.
+   */
+  setServices(services: ReadonlyMap<string, ServiceSpec>, revisions: ReadonlyMap<string, string> = new Map()): void {
     this.#services = new Map(services)
-    this.#revisions = new Map([...services].map(([name, spec]) => [name, shortSpecHash(spec)]))
+    this.#revisions = new Map([...services].map(([name, spec]) => [name, revisions.get(name) ?? shortSpecHash(spec)]))
     this.#refreshedAt = -Infinity
     if (!this.#timer) this.start()
   }
@@ -123,8 +130,20 @@ export class HealthMonitor {
     return out
   }
 
-  /** The health of the service's copy on this node, or undefined when the service is not desired here. */
+  /** The health of the service's copy on this node (`draining` while it drains before a stop), or undefined when the service is not desired here. */
   replicaHealth(service: string, now = this.#now()): ReplicaHealth | undefined {
+    const health = this.#checkedHealth(service, now)
+    const drain = health && this.deps.draining?.(service)
+    return drain ? {...health, status: 'draining', since: new Date(drain.since).toISOString()} : health
+  }
+
+  /** What balancers are told about a service (`ready` or `drain`) from the health of its copies here. */
+  readiness(service: string): Readiness {
+    const now = this.#now()
+    return readiness([...this.#services.keys()].filter((copy) => serviceOf(copy) === service).map((copy) => this.replicaHealth(copy, now)))
+  }
+
+  #checkedHealth(service: string, now: number): ReplicaHealth | undefined {
     const spec = this.#services.get(service)
     if (!spec) return undefined
     const replica = this.#replicas.get(service)

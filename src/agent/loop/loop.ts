@@ -3,7 +3,7 @@ import {applyPlan} from '../node/apply.js'
 import type {PassMetrics, PassSeen} from './metrics.js'
 import type {NodeOps} from '../node/node-ops.js'
 import {observeNode} from '../node/observe.js'
-import {plan, type Action, type Desired, type UnitRenderer} from '../plan/reconcile.js'
+import {plan, type Action, type Desired, type Observed, type UnitRenderer} from '../plan/reconcile.js'
 import {validateServiceSpec, type MachineRole, type ServiceSpec} from '../../spec/service.js'
 import type {RevisionRecord} from '../../layout/records.js'
 import {revisionOfHash} from '../../scheduler/revisions.js'
@@ -13,6 +13,7 @@ import type {DesiredStore} from '../store/store.js'
 import {RetryableError} from '../../errors.js'
 import {localReplicas, replicatedCount} from '../../scheduler/replicated.js'
 import {replicaId} from '../../scheduler/types.js'
+import type {Drainer} from '../drain/drainer.js'
 
 /**
  * berth-agent's loop: observe → plan → apply → report → wait for a store change or the
@@ -43,8 +44,14 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   log?: (line: string) => void
   /** Told of every pass (src/agent/loop/metrics.ts); absent when metrics are off. */
   metrics?: PassMetrics
-  /** Given the services this node should run after each pass that read them (the health monitor's hook). */
-  onDesired?: (desired: Desired) => void
+  /**
+   * Given the copies this node should run after each pass that read them (the health
+   * monitor's hook), with the revision hash of each replica as its assignment names it, and
+   * the copies that drain although no longer desired (with their last spec).
+   */
+  onDesired?: (desired: Desired, revisions: ReadonlyMap<string, string>) => void
+  /** Holds stops back while copies drain from balancers (src/agent/drain/); absent, copies stop at once. */
+  drainer?: Drainer
 }
 
 /** The agent's reconcile loop; one per node. */
@@ -58,6 +65,10 @@ export class AgentLoop {
   #running = false
   #lastStoreOk = Date.now()
   #store: StoreState = {reachable: true}
+  /** The copies whose stop the last pass held back while they drain. */
+  #holding = new Set<string>()
+  /** The spec each copy ran at the last pass: how long a copy that is no longer desired drains. */
+  #lastSpecs = new Map<string, ServiceSpec>()
   /** Specs of kept revisions, validated, by `service/hash` (bounded: cleared past 256). */
   readonly #revisionSpecs = new Map<string, ServiceSpec>()
 
@@ -67,8 +78,9 @@ export class AgentLoop {
    * Services this node should run: those whose roles include its role. (No stored service
    * can carry a reserved name such as `agent`: the stores validate names on write and read.)
    */
-  async desired(): Promise<{desired: Desired}> {
+  async desired(): Promise<{desired: Desired; revisions: Map<string, string>}> {
     const desired = new Map<string, ServiceSpec>()
+    const hashes = new Map<string, string>()
     const services = await this.deps.store.services()
     // With a scheduler (etcd), a replicated service runs here as the replicas assigned here;
     // without one the host runs them all. A global service runs on every machine of its
@@ -81,38 +93,47 @@ export class AgentLoop {
       if (replicatedCount(spec) === undefined) {
         if (!spec.roles.includes(this.deps.role)) continue
         const mine = assigned?.get(replicaId(name, this.deps.machine))
-        desired.set(name, mine ? await this.#revisionSpec(name, spec, mine.specHash, revisions) : spec)
+        const running = mine ? await this.#revisionSpec(name, spec, mine.specHash, revisions) : {spec}
+        desired.set(name, running.spec)
+        if (running.hash) hashes.set(name, running.hash)
       } else if (!assigned) {
         for (const replica of localReplicas(name, spec)) desired.set(replica, spec)
       }
     }
     for (const [replica, {service, specHash}] of assigned ?? []) {
       const spec = services.get(service)
-      if (spec && replicatedCount(spec) !== undefined) desired.set(replica, await this.#revisionSpec(service, spec, specHash, revisions))
+      if (!spec || replicatedCount(spec) === undefined) continue
+      const running = await this.#revisionSpec(service, spec, specHash, revisions)
+      desired.set(replica, running.spec)
+      if (running.hash) hashes.set(replica, running.hash)
     }
-    return {desired}
+    return {desired, revisions: hashes}
   }
 
   /**
    * The spec an assignment names: the current one, or, while the leader rolls a change (or
    * back), the kept revision of that hash. A hash no longer kept runs the current spec.
+   * With it, the short hash of the spec returned (the health monitor's revision), where known
+   * without hashing again.
    */
-  async #revisionSpec(service: string, current: ServiceSpec, hash: string, cache: Map<string, Promise<RevisionRecord[]>>): Promise<ServiceSpec> {
-    if (!hash || !this.deps.store.revisions || shortSpecHash(current) === hash) return current
+  async #revisionSpec(service: string, current: ServiceSpec, hash: string, cache: Map<string, Promise<RevisionRecord[]>>): Promise<{spec: ServiceSpec; hash?: string}> {
+    if (!hash || !this.deps.store.revisions) return {spec: current}
+    const currentHash = shortSpecHash(current)
+    if (currentHash === hash) return {spec: current, hash}
     // A revision's hash is of its content, so the spec validated for it once stays valid: no read, no validation at later passes.
     const known = this.#revisionSpecs.get(`${service}/${hash}`)
-    if (known) return known
+    if (known) return {spec: known, hash}
     if (!cache.has(service)) cache.set(service, this.deps.store.revisions(service))
     const revision = revisionOfHash(await cache.get(service)!, hash)
-    if (!revision) return current
+    if (!revision) return {spec: current, hash: currentHash}
     try {
       const spec = await validateServiceSpec(revision.spec, {file: `revision ${revision.seq} of ${service}`})
       if (this.#revisionSpecs.size >= 256) this.#revisionSpecs.clear()
       this.#revisionSpecs.set(`${service}/${hash}`, spec)
-      return spec
+      return {spec, hash}
     } catch (error) {
       this.deps.log?.(`${service}: revision ${revision.seq} no longer validates (${(error as Error).message.split('\n')[0]}); running the current spec`)
-      return current
+      return {spec: current, hash: currentHash}
     }
   }
 
@@ -138,6 +159,23 @@ export class AgentLoop {
     this.#store.replicasStoppedAt ??= new Date(now).toISOString()
   }
 
+  /**
+   * The pass's plan with the stops of draining copies held back (a second, cheap plan only
+   * when something drains), and the copies that drain although no longer desired, with the
+   * last spec they ran: they keep their health record, shown as draining.
+   */
+  #drained(desired: Desired, observed: Observed): {actions: Action[]; held: Map<string, ServiceSpec>} {
+    const first = plan(desired, observed, this.deps.prefix, this.deps.render)
+    const held = new Map<string, ServiceSpec>()
+    if (!this.deps.drainer) return {actions: first, held}
+    const stops = first.filter((a): a is Extract<Action, {kind: 'stop' | 'restart'}> => a.kind === 'stop' || a.kind === 'restart')
+    const stopping = new Map(stops.map(({service}) => [service, desired.get(service) ?? this.#lastSpecs.get(service)]))
+    this.#holding = this.deps.drainer.step(stopping)
+    for (const copy of this.#holding) if (!desired.has(copy) && this.#lastSpecs.has(copy)) held.set(copy, this.#lastSpecs.get(copy)!)
+    this.#lastSpecs = new Map([...desired, ...held])
+    return {actions: this.#holding.size === 0 ? first : plan(desired, observed, this.deps.prefix, this.deps.render, this.#holding), held}
+  }
+
   /** The actions one pass would take now, without taking them (`berth agent sync --dry-run`). */
   async planned(): Promise<Action[]> {
     const {desired} = await this.desired()
@@ -151,7 +189,7 @@ export class AgentLoop {
     const report: PassReport = {startedAt, durationMs: 0, actions: [], outcomes: {}, errors: [], drift: [], converged: false}
     let seen: PassSeen | undefined
     try {
-      const [{desired}, observed] = await Promise.all([
+      const [{desired, revisions}, observed] = await Promise.all([
         this.desired().catch(async (error: Error) => {
           if (error instanceof RetryableError) await this.#offline(error, report)
           throw error
@@ -161,11 +199,12 @@ export class AgentLoop {
       this.#lastStoreOk = Date.now()
       this.#store = {reachable: true}
       seen = {desired, observed}
-      this.deps.onDesired?.(desired)
-      const actions = plan(desired, observed, this.deps.prefix, this.deps.render)
+      const {actions, held} = this.#drained(desired, observed)
+      this.deps.onDesired?.(new Map([...desired, ...held]), revisions)
       report.actions = actions.map(describeAction)
-      report.drift = driftOf(actions)
+      report.drift = [...new Set([...driftOf(actions), ...this.#holding])].sort()
       const {outcomes, errors} = await applyPlan(actions, {...this.deps, desired})
+      for (const copy of this.#holding) outcomes.set(copy, {ok: true, actions: ['drain']})
       const failing = failingUnits(observed, this.deps.prefix, desired.keys())
       for (const [name, why] of failing) outcomes.set(name, {...outcomes.get(name) ?? {actions: []}, ok: false, error: outcomes.get(name)?.error ?? why})
       report.outcomes = Object.fromEntries([...outcomes].sort(([a], [b]) => (a < b ? -1 : 1)))
@@ -174,7 +213,7 @@ export class AgentLoop {
       // The store or the node could not be read: nothing was planned, the next pass retries.
       report.errors.push((error as Error).message)
     }
-    report.converged = report.errors.length === 0 && Object.values(report.outcomes).every((o: ServiceOutcome) => o.ok)
+    report.converged = report.errors.length === 0 && this.#holding.size === 0 && Object.values(report.outcomes).every((o: ServiceOutcome) => o.ok)
     report.durationMs = Math.round((performance.now() - started) * 10) / 10
     this.#passes += 1
     this.#last = report
@@ -231,7 +270,8 @@ export class AgentLoop {
     if (!this.#running) return
     // Come back sooner after a start (did it stay up?) or a failure (retry), else at resync.
     const started = report.actions.some((a) => /^(start|restart) /.test(a))
-    const delay = started ? this.deps.checkMs ?? 3000 : report.converged ? this.deps.resyncMs : Math.min(5000, this.deps.resyncMs)
+    // A drain is looked at again at its end; a balancer told `drain` wakes the loop sooner (the drainer's onAsked).
+    const delay = Math.min(started ? this.deps.checkMs ?? 3000 : report.converged ? this.deps.resyncMs : Math.min(5000, this.deps.resyncMs), this.deps.drainer?.nextCheck() ?? Infinity)
     this.#timer = setTimeout(() => this.requestSync(), Math.min(delay, this.deps.resyncMs))
     this.#timer.unref?.()
   }

@@ -51,16 +51,19 @@ const unitSuffix = '.service'
 
 /**
  * Plans one pass, in the order it must run: stop and remove unclaimed units, write changed
- * units, one daemon-reload if a file systemd had loaded changed, start or restart services, then remove
- * orphan containers. Nothing without `prefix` is ever touched.
+ * units, one daemon-reload if a file systemd had loaded changed, start or restart services,
+ * then remove orphan containers. Nothing without `prefix` is ever touched. The copies in
+ * `hold` are draining (src/agent/drain/drain.ts): their stop or restart, and the unit change
+ * that goes with it, wait for a later pass.
  */
-export function plan(desired: Desired, observed: Observed, prefix: string, render: UnitRenderer): Action[] {
+export function plan(desired: Desired, observed: Observed, prefix: string, render: UnitRenderer, hold: ReadonlySet<string> = new Set()): Action[] {
   const retire: Action[] = []
   const writes: Action[] = []
   const runs: Action[] = []
   let reload = false
   const containers = containersByName(observed)
   for (const service of [...desired.keys()].sort()) {
+    if (hold.has(service)) continue
     const unit = render(prefix, service, desired.get(service) as ServiceSpec)
     const seen = observed.units.get(unit.name)
     const running = seen !== undefined && runningStates.has(seen.activeState)
@@ -84,7 +87,7 @@ export function plan(desired: Desired, observed: Observed, prefix: string, rende
     if (!name.startsWith(prefix) || !name.endsWith(unitSuffix)) continue
     reload ||= seen.needsReload === true
     const service = name.slice(prefix.length, -unitSuffix.length)
-    if (desired.has(service)) continue
+    if (desired.has(service) || hold.has(service)) continue
     if (seen.activeState !== 'inactive' && seen.activeState !== 'failed') retire.push({kind: 'stop', service, unit: name})
     retire.push({kind: 'removeUnit', service, unit: name})
   }

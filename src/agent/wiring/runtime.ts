@@ -6,6 +6,8 @@ import {machineCapacity} from '../node/capacity.js'
 import {defaultEnvFileDir} from '../plan/docker-run.js'
 import {isHealthy} from '../../layout/records.js'
 import {createHealthMonitor} from '../health/wire.js'
+import {Drainer} from '../drain/drainer.js'
+import type {Readiness} from '../drain/drain.js'
 import type {HealthMonitor} from '../health/monitor.js'
 import {AgentLoop} from '../loop/loop.js'
 import type {AgentMetrics} from '../loop/metrics.js'
@@ -33,6 +35,10 @@ export interface Agent {
   registry?: string
   /** The health checks of this node's copies; absent with fake node ops. */
   health?: HealthMonitor
+  /** The copies draining before their stop, and the balancers' questions. */
+  drainer: Drainer
+  /** What a balancer (`asker`, its address) is told about a service here, remembered for the drains: the agent-check's and the readiness route's answer. */
+  readiness(asker: string, service: string): Readiness
   /** The key provider of service secrets, opened on first use (the admin API seals quartermaster's registry auth with it). */
   key: () => Promise<KeyProvider>
   close(): Promise<void>
@@ -65,7 +71,8 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
   }
   // Health checks need dockerd itself: on a real node only, or when a test asks for them.
   const render = cachingRenderer(runOptions)
-  const health = extra.ops === undefined || extra.health ? createHealthMonitor(prefix, extra.ops ?? realNodeOps(), extra.log, (name, spec) => render(prefix, name, spec).specHash) : undefined
+  const drainer = new Drainer({log: extra.log})
+  const health = extra.ops === undefined || extra.health ? createHealthMonitor(prefix, extra.ops ?? realNodeOps(), extra.log, (name, spec) => render(prefix, name, spec).specHash, (copy) => drainer.draining(copy)) : undefined
   const loop = new AgentLoop({
     store, prefix, openSecrets, envFileDir,
     ops: extra.ops ?? realNodeOps(),
@@ -79,8 +86,12 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     lastContact: (): number | undefined => reporter?.lastContact(),
     log: extra.log,
     metrics,
-    onDesired: health && ((desired) => health.setServices(desired)),
+    onDesired: health && ((desired, revisions) => health.setServices(desired, revisions)),
+    drainer,
   })
+  drainer.onAsked = () => loop.requestSync()
+  // Without health checks (fake node ops) no copy is known healthy: every balancer is told drain.
+  const readiness = (asker: string, service: string): Readiness => drainer.told(asker, service, health?.readiness(service) ?? 'drain')
   // With etcd, every pass is also reported as the machine's AgentRecord under a lease, with its facts for the scheduler.
   const facts = async (): Promise<MachineFacts> => ({role: options.role, labels: options.labels ?? {}, capacity: await machineCapacity(options.capacity)})
   const reporter: AgentReporter | undefined = options.store.kind === 'etcd' ? new AgentReporter({endpoints: options.store.endpoints, client: etcdClientOf(store), prefix: options.store.prefix, machine: options.machine, unitPrefix: prefix, ops: loop.deps.ops, facts, log: extra.log, health: health && (() => health.health())}) : undefined
@@ -95,7 +106,7 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
       return report
     }
   }
-  return {loop, store, metrics, health, key, registry: extra.registry, close: async () => {
+  return {loop, store, metrics, health, drainer, readiness, key, registry: extra.registry, close: async () => {
     health?.stop()
     await loop.stop()
     await (await scheduler)?.()

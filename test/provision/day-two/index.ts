@@ -3,6 +3,7 @@ import {autoUpgrade} from './auto-upgrade.js'
 import {clusterAccess} from './cluster-access.js'
 import type {DayTwoPart} from './context.js'
 import {deploy} from './deploy.js'
+import {drainPart} from './drain.js'
 import {metricsPart} from './metrics.js'
 import {health} from './health.js'
 import {opsPart} from './ops.js'
@@ -22,6 +23,7 @@ export const dayTwoParts: DayTwoPart[] = [
   health,
   opsPart,
   rolloutPart,
+  drainPart,
   quartermasterPart,
   autoUpgrade,
   // Last: it stops a node.
