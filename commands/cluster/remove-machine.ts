@@ -7,6 +7,7 @@ import {planOrRun} from '../../src/cli/progress.js'
 import {removeMachineEndpoints, removeMachineSteps} from '../../src/cluster/remove-machine.js'
 import {sharedEtcd} from '../../src/etcd/client.js'
 import {sshShells} from '../../src/cluster/remote.js'
+import {ETCD_PREFIX} from '../../src/layout/records.js'
 import {resolveTarget} from '../../src/provision/target.js'
 
 export default class RemoveMachine extends BerthCommand {
@@ -42,7 +43,7 @@ export default class RemoveMachine extends BerthCommand {
       existing: args.existing,
       old: args.old,
       force: flags.force,
-      etcdPrefix: '/berth',
+      etcdPrefix: ETCD_PREFIX,
       warn: (message) => this.warn(message),
       machines,
       etcd,

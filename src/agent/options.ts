@@ -4,8 +4,10 @@ import path from 'node:path'
 import * as Flags from '@oclif/core/flags'
 
 import {UsageError, type Problem} from '../errors.js'
+import {ETCD_PREFIX} from '../layout/records.js'
 import {optionsSchemaProblems} from './options-schema.js'
 import type {MachineRole} from '../spec/service.js'
+import {NODE_PATHS} from '../layout/node.js'
 
 /** Where desired state lives, as the options file names it. */
 export type StoreOptions =
@@ -73,7 +75,7 @@ export const LOST_AFTER_SECONDS = 5
 export const OFFLINE_GRACE_SECONDS = 15
 
 // Node secrets live here with mode 0600, uploaded once per machine (DESIGN.md, Secrets).
-const secretsDir = '/etc/berth/secrets'
+const secretsDir = NODE_PATHS.secrets
 // Keys that look like someone put the token itself in the file: refused with a pointed fix.
 const inlineTokenKeys = ['token', 'adminToken', 'authToken', 'apiToken']
 
@@ -125,9 +127,9 @@ export async function agentOptionsFrom(raw: unknown, file: string): Promise<Agen
   if (problems.length > 0) throw new UsageError(problems)
 
   const at = (p: string): string => path.resolve(path.dirname(path.resolve(file)), p)
-  const store: StoreOptions = {...(o.store as StoreOptions | undefined) ?? {kind: 'file', path: '/var/lib/berth/desired.yaml'}}
+  const store: StoreOptions = {...(o.store as StoreOptions | undefined) ?? {kind: 'file', path: NODE_PATHS.desiredFile}}
   if (store.kind === 'file') store.path = at(store.path)
-  if (store.kind === 'etcd') store.prefix ??= '/berth'
+  if (store.kind === 'etcd') store.prefix ??= ETCD_PREFIX
   const secrets: SecretsOptions = {...o.secrets ?? {kind: 'local', masterKeyFile: `${secretsDir}/master.key`}}
   if (secrets.kind === 'local') secrets.masterKeyFile = at(secrets.masterKeyFile)
   const tls = insecureHttp ? undefined : o.tls ?? {certFile: `${secretsDir}/api.crt`, keyFile: `${secretsDir}/api.key`}

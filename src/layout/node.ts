@@ -26,7 +26,7 @@ export const NODE_PATHS = {
   snapshots: '/var/lib/berth/snapshots',
   /** Where restore puts the snapshot it restores from. */
   restoreSnapshot: '/var/lib/berth/restore/etcd.db',
-  /** The services' env files, on a tmpfs. */
+  /** The services' env files and label files (the spec hash docker puts on the container), on a tmpfs. */
   envFiles: '/run/berth',
 } as const
 

@@ -9,6 +9,7 @@ import {loadClusterFile} from '../config/load.js'
 import type {Machine, Role} from '../config/types.js'
 import type {SharedEtcd} from '../etcd/client.js'
 import {firstBootFileName} from '../firstboot/index.js'
+import {ETCD_PREFIX} from '../layout/records.js'
 import {type LocalCluster, localNetwork} from './context.js'
 import {machineIp, metaData} from './start.js'
 import {waitForSsh} from './wait.js'
@@ -70,7 +71,7 @@ export async function removeLocalNode(local: LocalCluster, name: string, options
   const existing = local.cluster.machines.find((m) => m.role === 'main' && m.name !== name)?.name ?? name
   const machines = nodeShells(local.provider, local.record.name)
   const removal = removeMachineSteps({
-    cluster: local.cluster, file: local.paths.clusterFile, existing, old: name, force: options.force, etcdPrefix: '/berth', warn: options.warn,
+    cluster: local.cluster, file: local.paths.clusterFile, existing, old: name, force: options.force, etcdPrefix: ETCD_PREFIX, warn: options.warn,
     machines,
     etcd: options.etcd,
   })

@@ -24,9 +24,6 @@ export interface NodeFile {
   installerImage: string
 }
 
-/** Where the node secrets live on a node (uploaded by `cluster upload-secrets`). */
-export const NODE_SECRETS = NODE_PATHS.secrets
-
 /** The agent's options: etcd at the node's endpoints, TLS and token from the node secrets, the admin API on the node's address. */
 export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Record<string, unknown> {
   return {
@@ -34,9 +31,9 @@ export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Recor
     // Balancers ask here whether this machine's copy of a service takes requests (HAProxy's agent-check).
     agentCheck: {listen: `${node.ip}:${AGENT_CHECK_PORT}`},
     store: {kind: 'etcd', endpoints: node.etcdEndpoints, prefix: cluster.etcdPrefix},
-    tokenFile: `${NODE_SECRETS}/api-token`,
-    tls: {certFile: `${NODE_SECRETS}/api.crt`, keyFile: `${NODE_SECRETS}/api.key`},
-    secrets: {kind: 'local', masterKeyFile: `${NODE_SECRETS}/master.key`},
+    tokenFile: `${NODE_PATHS.secrets}/api-token`,
+    tls: {certFile: `${NODE_PATHS.secrets}/api.crt`, keyFile: `${NODE_PATHS.secrets}/api.key`},
+    secrets: {kind: 'local', masterKeyFile: `${NODE_PATHS.secrets}/master.key`},
     unitPrefix: cluster.unitPrefix,
     machine: node.machine,
     role: node.role,
@@ -44,12 +41,10 @@ export function agentOptionsFor(node: NodeFile, cluster: NodeClusterFile): Recor
     ...(node.labels && Object.keys(node.labels).length > 0 ? {labels: node.labels} : {}),
     ...(node.role === 'main' && cluster.scheduler ? {scheduler: cluster.scheduler} : {}),
     // Main machines take turns at the scheduled etcd snapshots (src/recovery/schedule.ts).
-    ...(node.role === 'main' && cluster.etcdSnapshots ? {snapshots: {dir: SNAPSHOT_DIR, cluster: cluster.cluster, ...cluster.etcdSnapshots}} : {}),
+    ...(node.role === 'main' && cluster.etcdSnapshots ? {snapshots: {dir: NODE_PATHS.snapshots, cluster: cluster.cluster, ...cluster.etcdSnapshots}} : {}),
   }
 }
 
-/** Where a main machine keeps the etcd snapshots its agent took. */
-export const SNAPSHOT_DIR = NODE_PATHS.snapshots
 
 /** The agent's unit name. */
 export function agentUnitName(prefix: string): string {
@@ -94,8 +89,8 @@ Wants=network-online.target
 # Node secrets are in memory only. After a reboot ${systemUnitName(options.prefix, 'unseal')} puts the
 # sealed copy back (\`unsealed\`); without one (nodeSecrets: memory, or a copy that no longer
 # unseals) the agent waits for upload-secrets, whose installer run starts it.
-ConditionPathExists=|${NODE_SECRETS}/uploaded
-ConditionPathExists=|${NODE_SECRETS}/unsealed
+ConditionPathExists=|${NODE_PATHS.secrets}/uploaded
+ConditionPathExists=|${NODE_PATHS.secrets}/unsealed
 
 [Service]
 Type=simple

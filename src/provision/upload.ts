@@ -10,6 +10,7 @@ import {nodeClusterFile} from '../firstboot/cluster-json.js'
 import {ensureNodeSecrets, type SecretFile} from './node-secrets.js'
 import {mapBounded} from './pool.js'
 import {sealForMachine} from './sealed-secrets.js'
+import {NODE_PATHS} from '../layout/node.js'
 
 /**
  * `upload-secrets` for one machine and for many: over SSH with the host key berth
@@ -22,7 +23,7 @@ import {sealForMachine} from './sealed-secrets.js'
  */
 
 /** Where a node keeps berth's files. */
-export const NODE_DIR = '/etc/berth'
+export const NODE_DIR = NODE_PATHS.config
 
 /** How to reach and write the machines. */
 export interface UploadOptions {

@@ -4,12 +4,13 @@
  * reads /etc/default/etcd; its ETCD_DATA_DIR is where the data lives (berth's first boot
  * writes /var/lib/etcd/berth).
  */
+import {NODE_PATHS} from '../layout/node.js'
 
 /** The environment file Debian's etcd.service reads. */
 export const ETCD_ENV_FILE = '/etc/default/etcd'
 
 /** Where restore uploads the snapshot's database on each main machine (mode 0600). */
-export const REMOTE_SNAPSHOT = '/var/lib/berth/restore/etcd.db'
+export const REMOTE_SNAPSHOT = NODE_PATHS.restoreSnapshot
 
 /** Single-quotes a value for sh; every value here is also checked by cluster.yaml's schema. */
 export function shellQuote(value: string): string {

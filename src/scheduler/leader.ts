@@ -1,7 +1,7 @@
 import type {Campaign, Etcd3, IOperation} from 'etcd3'
 
 import type {ServiceSpec} from '../spec/service.js'
-import {assignmentKey, ETCD_PREFIX, machineKeys, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, schedulerKeys} from '../layout/records.js'
+import {assignmentKey, ETCD_PREFIX, machineKeys, machinesDir, parseMachineKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, schedulerKeys, servicesDir} from '../layout/records.js'
 import {DeposedError, Leadership} from './leadership.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
 import {commitRollbacks} from './rollback.js'
@@ -244,14 +244,14 @@ export class SchedulerCandidate {
     const watcher = await this.options.client.watch().prefix(`${this.prefix}/`).create()
     const relevant = (kv: {key: Buffer; version?: string}, put: boolean): boolean => {
       const key = kv.key.toString()
-      if (key.startsWith(`${this.prefix}/services/`) || key.startsWith(schedulerKeys(this.prefix).assignments)) return true
+      if (key.startsWith(servicesDir(this.prefix)) || key.startsWith(schedulerKeys(this.prefix).assignments)) return true
       const m = parseMachineKey(key, this.prefix)
       // An agent rewrites its record after every pass; only its coming and going matter here.
       return m !== undefined && (m.kind === 'drain' || m.kind === 'facts' || (m.kind === 'agent' && (!put || kv.version === '1' || this.#rolling)))
     }
     // A spec change is what a person waits on (change → running): its pass starts at once.
     // Everything else waits 50 ms, so an agent's records and the leader's own writes coalesce.
-    const delay = (kv: {key: Buffer}): number => (kv.key.toString().startsWith(`${this.prefix}/services/`) ? 0 : 50)
+    const delay = (kv: {key: Buffer}): number => (kv.key.toString().startsWith(servicesDir(this.prefix)) ? 0 : 50)
     watcher.on('put', (kv) => relevant(kv, true) && this.requestPass(delay(kv)))
     watcher.on('delete', (kv) => relevant(kv, false) && this.requestPass(delay(kv)))
     watcher.on('connected', () => this.requestPass())

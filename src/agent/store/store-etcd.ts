@@ -1,6 +1,6 @@
 import type {Etcd3, IOperation, Watcher} from 'etcd3'
 
-import {rolloutKeys, schedulerKeys, type RevisionRecord} from '../../layout/records.js'
+import {ETCD_PREFIX, rolloutKeys, schedulerKeys, secretsDir, servicesDir, type RevisionRecord} from '../../layout/records.js'
 import {auditEntry, type AuditAction, type AuditEntry, type AuditOrigin, type AuditQuery, type AuditRetention} from '../../audit/entry.js'
 import {EtcdAuditLog} from '../../audit/etcd.js'
 import {RetryableError} from '../../errors.js'
@@ -52,14 +52,14 @@ export class EtcdStore implements DesiredStore {
 
   constructor(options: EtcdStoreOptions) {
     this.#endpoints = options.endpoints
-    this.#prefix = (options.prefix ?? '/berth').replace(/\/+$/, '')
+    this.#prefix = (options.prefix ?? ETCD_PREFIX).replace(/\/+$/, '')
     this.#timer = options.timer
     this.#audit = new EtcdAuditLog((call) => this.#call('audit', 'write the audit trail', call), this.#prefix, options.auditRetention)
   }
 
   /** Every service under `<prefix>/services/`, validated; a bad one fails the read, naming its key. */
   async services(): Promise<Map<string, ServiceSpec>> {
-    const dir = `${this.#prefix}/services/`
+    const dir = servicesDir(this.#prefix)
     const values = await this.#call('services', `read ${dir}`, (c) => c.getAll().prefix(dir).strings())
     return validateStoredServices(Object.entries(values).map(([key, text]) => ({name: key.slice(dir.length), where: {file: `etcd ${key}`}, read: () => JSON.parse(text)})))
   }
@@ -115,7 +115,7 @@ export class EtcdStore implements DesiredStore {
 
   /** Names under `<prefix>/secrets/`, read as keys only so no blob is fetched. */
   async secretNames(): Promise<string[]> {
-    const dir = `${this.#prefix}/secrets/`
+    const dir = secretsDir(this.#prefix)
     const keys = await this.#call('secret_names', `list ${dir}`, (c) => c.getAll().prefix(dir).keys())
     return keys.map((key) => key.slice(dir.length)).sort()
   }
@@ -206,7 +206,7 @@ export class EtcdStore implements DesiredStore {
   }
 
   #key(kind: 'services' | 'secrets', name: string): string {
-    return `${this.#prefix}/${kind}/${name}`
+    return `${(kind === 'services' ? servicesDir : secretsDir)(this.#prefix)}${name}`
   }
 
   /**

@@ -19,6 +19,7 @@ import {EtcdStore} from '../store/store-etcd.js'
 import {openStore} from '../store/store-open.js'
 import type {DesiredStore} from '../store/store.js'
 import {cachingRenderer, validateUnitPrefix} from '../plan/unit.js'
+import {NODE_PATHS} from '../../layout/node.js'
 
 /**
  * The one place the agent's real parts are put together from its options: the store, the
@@ -152,7 +153,7 @@ function etcdClientOf(store: DesiredStore): (() => Promise<import('etcd3').Etcd3
 }
 
 /** The cluster registry this node pulls from, as its first-boot node.json names it (images without a host are pulled there). */
-export async function nodeRegistry(file = process.env.BERTH_NODE_FILE ?? '/etc/berth/node.json'): Promise<string | undefined> {
+export async function nodeRegistry(file = process.env.BERTH_NODE_FILE ?? NODE_PATHS.nodeFile): Promise<string | undefined> {
   const {readFile} = await import('node:fs/promises')
   const text = await readFile(file, 'utf8').catch(() => undefined)
   if (text === undefined) return undefined
