@@ -39,6 +39,16 @@ export const AGENT_UNIT_MARK = '# Written by berth-agent'
 /** The rule for a unit prefix, as both JSON Schemas write it (cluster.yaml's and the agent options'). */
 export const UNIT_PREFIX_PATTERN = '^[a-z][a-z0-9-]{0,30}-$'
 
+/** A service copy's container name (`berth-web.1`), which is also its unit's name without `.service`. */
+export function containerName(prefix: string, name: string): string {
+  return `${prefix}${name}`
+}
+
+/** A service copy's unit file name (`berth-web.1.service`). */
+export function unitName(prefix: string, name: string): string {
+  return `${containerName(prefix, name)}.service`
+}
+
 /** berth's own units; no service may take their names (spec/service.ts RESERVED_SERVICE_NAMES). */
 export type SystemUnit = 'agent' | 'installer' | 'unseal'
 

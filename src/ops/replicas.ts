@@ -2,6 +2,7 @@ import type {MachineRole} from '../spec/service.js'
 import {specDefaults} from '../spec/service.js'
 import {type AgentRecord, ETCD_PREFIX, parseServiceKey, schedulerKeys, servicesDir} from '../layout/records.js'
 import type {Cluster, Machine} from '../config/types.js'
+import {containerName, unitName} from '../layout/node.js'
 import {replicasOf as replicaCount} from '../spec/quantities.js'
 import {storedAssignments} from '../scheduler/inputs.js'
 import {replicaId} from '../scheduler/types.js'
@@ -52,8 +53,8 @@ export function replicasOf(cluster: Cluster, view: ClusterView, service: string)
       id: replicaId(service, machine.name),
       service,
       machine,
-      unit: `${cluster.unitPrefix}${service}.service`,
-      container: `${cluster.unitPrefix}${service}`,
+      unit: unitName(cluster.unitPrefix, service),
+      container: containerName(cluster.unitPrefix, service),
       state: view.agents.get(machine.name)?.services[service] ?? (view.agents.has(machine.name) ? 'absent' : 'unknown'),
     }))
 }
@@ -65,7 +66,7 @@ function assignedReplicas(cluster: Cluster, view: ClusterView, service: string, 
     const machine = cluster.machines.find((m) => m.name === name)
     if (!machine) return []
     const agent = view.agents.get(name)
-    return [{id, service, machine, unit: `${cluster.unitPrefix}${id}.service`, container: `${cluster.unitPrefix}${id}`, state: agent?.services[id] ?? (agent ? 'absent' : 'unknown')}]
+    return [{id, service, machine, unit: unitName(cluster.unitPrefix, id), container: containerName(cluster.unitPrefix, id), state: agent?.services[id] ?? (agent ? 'absent' : 'unknown')}]
   })
 }
 

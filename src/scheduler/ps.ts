@@ -1,3 +1,4 @@
+import {containerName} from '../layout/node.js'
 import {type AgentRecord, type AssignmentRecord, ETCD_PREFIX, machinesDir, parseMachineKey, parseServiceKey, type PendingRecord, revisionsDir, rolloutKeys, rolloutsDir, type RolloutRecord, schedulerKeys, servicesDir} from '../layout/records.js'
 import {parseRevisions, revisionOfHash} from './revisions.js'
 import {rolloutLine} from './rollout-view.js'
@@ -84,12 +85,12 @@ export function replicaRows(inputs: PsInputs, unitPrefix: string, name?: string,
         if (agent.services[service] === undefined) continue
         const replica = replicaId(service, machine)
         const hash = assignedHash.get(replica) || agent.health?.[service]?.revision
-        rows.push({replica, service, machine, desired: 'running', observed: agent.services[service]!, container: `${unitPrefix}${service}`, ...pinned, ...(hash ? {revision: revisionOf(hash)} : {})})
+        rows.push({replica, service, machine, desired: 'running', observed: agent.services[service]!, container: containerName(unitPrefix, service), ...pinned, ...(hash ? {revision: revisionOf(hash)} : {})})
       }
       continue
     }
     const replicas = mine.map((a): ReplicaRow => ({
-      replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: `${unitPrefix}${a.replica}`, since: (a.record as AssignmentRecord).since, ...pinned,
+      replica: a.replica, service, machine: a.machine, desired: 'running', observed: observed(a.machine, a.replica), container: containerName(unitPrefix, a.replica), since: (a.record as AssignmentRecord).since, ...pinned,
       revision: revisionOf(a.record.specHash),
     }))
     const pending = (inputs.pending?.pending ?? []).filter((p) => p.service === service && !replicas.some((r) => r.replica === p.replica))

@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode'
 
 import type {ReplicaHealth} from '../../layout/records.js'
-import {containerName} from '../plan/docker-run.js'
+import {containerName} from '../../layout/node.js'
 import {canonicalJson, shortSpecHash} from '../../hash.js'
 import type {NodeContainer} from '../node/node-ops.js'
 import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'

@@ -1,11 +1,11 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
 
-import {containerName} from '../plan/docker-run.js'
+import {containerName} from '../../layout/node.js'
 import type {NodeObserved, NodeUnit} from '../node/observe.js'
 import type {Desired} from '../plan/reconcile.js'
 import type {EtcdTimer} from '../store/store-etcd.js'
 import type {PassReport} from './status.js'
-import {unitName} from '../plan/unit.js'
+import {unitName} from '../../layout/node.js'
 
 /**
  * The agent's Prometheus metrics (prom-client), one registry per agent: its reconcile

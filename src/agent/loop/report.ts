@@ -5,7 +5,7 @@ import {openEtcd} from '../../etcd/open.js'
 import {classifyEtcdError} from '../../etcd/errors.js'
 import type {NodeOps} from '../node/node-ops.js'
 import type {PassReport} from './status.js'
-import {unitName} from '../plan/unit.js'
+import {unitName} from '../../layout/node.js'
 
 /**
  * The agent's record in etcd (`<prefix>/machines/<machine>/agent`), written after every

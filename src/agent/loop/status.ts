@@ -1,8 +1,8 @@
 import type {ServiceOutcome} from '../node/apply.js'
-import {containerName} from '../plan/docker-run.js'
+import {containerName} from '../../layout/node.js'
 import type {NodeObserved} from '../node/observe.js'
 import type {Action} from '../plan/reconcile.js'
-import {unitName} from '../plan/unit.js'
+import {unitName} from '../../layout/node.js'
 
 /**
  * What the agent reports about itself (`GET /v1/status`, `berth agent sync`): the last pass,

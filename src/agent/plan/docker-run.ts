@@ -1,7 +1,7 @@
 import {canonicalJson, sha256Hex} from '../../hash.js'
 import {runImage} from '../../images/reference.js'
 import {SCHEDULING_FIELDS, WATCH_FIELDS, type ServiceSpec} from '../../spec/service.js'
-import {NODE_PATHS} from '../../layout/node.js'
+import {containerName, NODE_PATHS} from '../../layout/node.js'
 
 /** What a node adds to every service's `docker run`: where images come from and where env and label files live. */
 export interface RunOptions {
@@ -13,11 +13,6 @@ export interface RunOptions {
 
 /** The directory env files are written to on a node unless the agent's options say otherwise. */
 export const defaultEnvFileDir = NODE_PATHS.envFiles
-
-/** The container's name, which is also the unit's name without `.service`. */
-export function containerName(prefix: string, name: string): string {
-  return `${prefix}${name}`
-}
 
 /** The env file a service's env and secrets are written to just before it starts. */
 export function envFilePath(prefix: string, name: string, opts: RunOptions = {}): string {

@@ -3,7 +3,8 @@ import {createRequire} from 'node:module'
 
 import {UsageError} from '../../errors.js'
 import {shipped} from '../../paths.js'
-import {containerName, dockerRunArgs, specHash, type RunOptions} from './docker-run.js'
+import {dockerRunArgs, specHash, type RunOptions} from './docker-run.js'
+import {containerName, unitName} from '../../layout/node.js'
 import {systemdCommandLine, systemdWord} from '../../spec/escape.js'
 import {sha256Hex} from '../../hash.js'
 import {validateServiceName, type ServiceSpec, type StopTimeout} from '../../spec/service.js'
@@ -59,11 +60,6 @@ export function validateInstanceName(name: string): string {
   validateServiceName(name.slice(0, dot), {path: `services/${name.slice(0, dot)}`})
   if (replicaSuffix.test(name.slice(dot + 1))) return name
   throw new UsageError([{path: `replicas/${name}`, message: `${JSON.stringify(name)} is not a replica id`, fix: 'replica ids are SERVICE.SLOT or SERVICE.MACHINE'}])
-}
-
-/** The unit file name of a service. */
-export function unitName(prefix: string, name: string): string {
-  return `${containerName(prefix, name)}.service`
 }
 
 /**
