@@ -29,7 +29,10 @@ export const drainPart: DayTwoPart = {
         const image = await webImage(c)
         const ps = async (): Promise<Row[]> => (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', ...target]))) as {replicas: Row[]}).replicas
         const file = path.join(c.dir, `${SERVICE}.yaml`)
-        await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 3, ports: ["${PORT}:80"], health: {http: {port: 80, path: /index.html}, interval: 1, timeout: 2}, update: {healthyDeadline: 60}}\n`)
+        // drainSeconds holds each copy in DRAIN for a second: a drain ended by the balancer's
+        // acknowledgement alone can last a few ms, shorter than show stat's sampling through
+        // docker exec (the acknowledgement itself is tested in test/agent/drain.test.ts).
+        await writeFile(file, `services:\n  ${SERVICE}: {image: "${image}", replicas: 3, ports: ["${PORT}:80"], health: {http: {port: 80, path: /index.html}, interval: 1, timeout: 2}, update: {healthyDeadline: 60, drainSeconds: 1}}\n`)
         ok(await c.berth(['service', 'deploy', file, ...target]))
         const events: ReturnType<typeof execa>[] = []
         try {
