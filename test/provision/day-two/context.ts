@@ -34,6 +34,14 @@ export function ok(result: CliResult): string {
   return result.stdout
 }
 
+/** One row of `service ps SERVICE --json`, as far as the checks read it. */
+export interface PsRow {replica: string; machine?: string; observed: string; revision?: string}
+
+/** `service ps SERVICE --json`'s rows on the cluster. */
+export async function psRows(c: DayTwoCluster, service: string): Promise<PsRow[]> {
+  return (JSON.parse(ok(await c.berth(['service', 'ps', service, '--json', '--local-cluster', c.name]))) as {replicas: PsRow[]}).replicas
+}
+
 /** The image of the example service `web`, as stored (every node has it; the cluster's registry serves it). */
 export async function webImage(c: DayTwoCluster): Promise<string> {
   const {services} = JSON.parse(ok(await c.berth(['service', 'ls', '--json', '--local-cluster', c.name]))) as {services: Array<{name: string; spec: {image: string}}>}

@@ -6,9 +6,8 @@ import {execa} from 'execa'
 
 import {findBalancer} from '../../../src/balancer/docker.js'
 import {serverStats} from '../../../src/balancer/local.js'
-import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
+import {ok, psRows, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
 
-interface Row {replica: string; machine?: string; observed: string}
 
 const SERVICE = 'drained'
 const PORT = 8090
@@ -27,7 +26,7 @@ export const drainPart: DayTwoPart = {
       async run(c: DayTwoCluster) {
         const target = ['--local-cluster', c.name]
         const image = await webImage(c)
-        const ps = async (): Promise<Row[]> => (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', ...target]))) as {replicas: Row[]}).replicas
+        const ps = () => psRows(c, SERVICE)
         const file = path.join(c.dir, `${SERVICE}.yaml`)
         // drainSeconds holds each copy in DRAIN for a second: a drain ended by the balancer's
         // acknowledgement alone can last a few ms, shorter than show stat's sampling through

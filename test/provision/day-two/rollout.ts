@@ -4,9 +4,9 @@ import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
 
 import type {RolloutRecord} from '../../../src/layout/records.js'
-import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
+import {ok, psRows, type DayTwoCluster, type DayTwoPart, type PsRow, webImage} from './context.js'
 
-interface Row {replica: string; machine?: string; observed: string; revision?: string}
+type Row = PsRow
 interface History {revisions: Array<{revision: number; origin: string; current: boolean; note?: string}>; rollout?: RolloutRecord}
 
 const SERVICE = 'roll'
@@ -18,11 +18,6 @@ const SERVICE = 'roll'
  * back by itself; `service rollback --to` puts the first revision back. A global service on
  * the three main machines rolls one machine at a time the same way.
  */
-/** `service ps SERVICE --json`'s rows. */
-async function psRows(c: DayTwoCluster, service: string): Promise<Row[]> {
-  return (JSON.parse(ok(await c.berth(['service', 'ps', service, '--json', '--local-cluster', c.name]))) as {replicas: Row[]}).replicas
-}
-
 /** Polls `test` every 500 ms until it gives a value; the failure shows the rows `ps` gives then. */
 async function untilRows<T>(what: string, ps: () => Promise<Row[]>, test: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
   for (const deadline = Date.now() + timeoutMs; ;) {

@@ -6,10 +6,10 @@ import {setTimeout} from 'node:timers/promises'
 import {execa} from 'execa'
 
 import {done as ready, notYet, pollUntil} from '../../../src/poll.js'
-import {ok, type DayTwoCluster, type DayTwoPart, webImage} from './context.js'
+import {ok, psRows, type DayTwoCluster, type DayTwoPart, type PsRow, webImage} from './context.js'
 
 
-interface Row {replica: string; machine?: string; observed: string}
+type Row = PsRow
 
 const SERVICE = 'spread'
 const BURST = 'burst'
@@ -23,9 +23,7 @@ async function schedulerLeader(c: DayTwoCluster): Promise<string> {
   return Buffer.from(first.value, 'base64').toString('utf8')
 }
 
-async function ps(c: DayTwoCluster): Promise<Row[]> {
-  return (JSON.parse(ok(await c.berth(['service', 'ps', SERVICE, '--json', '--local-cluster', c.name]))) as {replicas: Row[]}).replicas
-}
+const ps = (c: DayTwoCluster): Promise<Row[]> => psRows(c, SERVICE)
 
 /** Polls `service ps` until `done` holds; returns the rows and how long it took. */
 async function until(c: DayTwoCluster, what: string, done: (rows: Row[]) => boolean, timeoutMs = 90_000): Promise<{rows: Row[]; ms: number}> {
@@ -70,7 +68,7 @@ export const scheduling: DayTwoPart = {
         try {
           const started = Date.now()
           for (;;) {
-            const rows = (JSON.parse(ok(await c.berth(['service', 'ps', BURST, '--json', ...target]))) as {replicas: Row[]}).replicas
+            const rows = await psRows(c, BURST)
             const containers = (await Promise.all(['main-1', 'main-2', 'main-3'].map(async (m) => ok(await c.sh(m, 'docker ps --format "{{.Names}}"')).split('\n').filter((n) => n.includes(`${BURST}.`))))).flat()
             if (rows.length === 3 && rows.every((r) => r.observed === 'active') && containers.length === 3) {
               assert.deepEqual(containers.sort(), [1, 2, 3].map((n) => `berth-${BURST}.${n}`), 'each replica runs once')
