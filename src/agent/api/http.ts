@@ -2,6 +2,7 @@ import {STATUS_CODES, type IncomingMessage, type ServerResponse} from 'node:http
 import type {Duplex} from 'node:stream'
 
 import {BerthError, RetryableError, UsageError, type Problem} from '../../errors.js'
+import {serviceNameProblem} from '../../spec/service.js'
 
 /**
  * The admin API's HTTP plumbing, with no framework: JSON bodies read under a size limit,
@@ -169,4 +170,26 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof BerthError) return new ApiError(500, 'failed', error.message)
   // An unexpected error may carry anything in its message: it is not passed on.
   return new ApiError(500, 'internal', 'internal error; see the agent log')
+}
+
+/** A path segment percent-decoded; one that is not valid percent-encoding is left as sent (the checks after it refuse it). */
+export function decodePathPart(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
+}
+
+/** The service name a path segment carries; a 400 naming the problem and its fix when it is not one. */
+export function serviceInPath(raw: string): string {
+  const name = decodePathPart(raw)
+  const problem = serviceNameProblem(name)
+  if (problem) throw new ApiError(400, 'bad_name', `${problem.message}; ${problem.fix}`)
+  return name
+}
+
+/** A 405 with the Allow header unless the route takes `method`. */
+export function allowMethods(method: string, methods: readonly string[]): void {
+  if (!methods.includes(method)) throw new ApiError(405, 'method_not_allowed', `use ${methods.join(' or ')} here`, undefined, {allow: methods.join(', ')})
 }

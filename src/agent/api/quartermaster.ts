@@ -8,7 +8,7 @@ import {sealSecret, type KeyProvider} from '../../secrets/envelope.js'
 import {validateServiceSpec} from '../../spec/service.js'
 import {requestOrigin} from './audit-route.js'
 import {tokenMatches} from './guard.js'
-import {ApiError, readJson, sendJson, toApiError} from './http.js'
+import {allowMethods, decodePathPart, readJson, sendJson, toApiError} from './http.js'
 import {bodyObject, parseRun, QuartermasterError, RUN_PREFIX, statusWord} from './quartermaster-request.js'
 import type {ApiDeps, QuartermasterDeps} from './deps.js'
 import {DigestError} from '../../images/digest.js'
@@ -52,15 +52,15 @@ export async function serveQuartermaster(req: IncomingMessage, res: ServerRespon
     const method = req.method ?? 'GET'
     const match = statusPath.exec(path)
     if (match) {
-      allow(method, 'GET')
+      allowMethods(method, ['GET'])
       req.resume() // quartermaster's README sends its /run body along with the GET: it is not read.
       authorize(undefined, req, token)
-      const id = decode(match[1] ?? '')
+      const id = decodePathPart(match[1] ?? '')
       if (id === '') throw new QuartermasterError(400, 'service id missing: GET /status/ID?token=TOKEN')
       sendJson(res, 200, {success: true, id, status: await status(id, deps)})
       return undefined
     }
-    allow(method, 'POST')
+    allowMethods(method, ['POST'])
     const body = bodyObject(await readJson(req))
     authorize(body, req, token)
     const id = path === '/run' ? await run(body, req, deps) : await stop(body.id, req, deps)
@@ -150,18 +150,6 @@ async function runSpec(id: string, deps: ApiDeps): Promise<{pullSecret?: string}
 
 function notFound(id: string): QuartermasterError {
   return new QuartermasterError(404, `Service not found: no run has id ${JSON.stringify(id.slice(0, 100))}`, id.slice(0, 100))
-}
-
-function allow(method: string, expected: string): void {
-  if (method !== expected) throw new ApiError(405, 'method_not_allowed', `use ${expected} here`, undefined, {allow: expected})
-}
-
-function decode(raw: string): string {
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return raw
-  }
 }
 
 /** Any failure as quartermaster's answer: its refusals as they are, berth's own through the admin API's translation. */

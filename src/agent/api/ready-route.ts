@@ -1,7 +1,6 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
-import {serviceNameProblem} from '../../spec/service.js'
-import {ApiError} from './http.js'
+import {allowMethods, serviceInPath} from './http.js'
 import type {ApiDeps} from './deps.js'
 
 /**
@@ -21,15 +20,8 @@ export function readinessPath(path: string): string | undefined {
 
 /** Answers the readiness route; throws ApiError for a bad method or name. */
 export function serveReadiness(req: IncomingMessage, res: ServerResponse, raw: string, deps: Pick<ApiDeps, 'readiness'>): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'method_not_allowed', 'use GET here', undefined, {allow: 'GET, HEAD'})
-  let name = raw
-  try {
-    name = decodeURIComponent(raw)
-  } catch {
-    // Left as sent: the name check below refuses it.
-  }
-  const problem = serviceNameProblem(name)
-  if (problem) throw new ApiError(400, 'bad_name', `${problem.message}; ${problem.fix}`)
+  allowMethods(req.method ?? '', ['GET', 'HEAD'])
+  const name = serviceInPath(raw)
   const ready = deps.readiness?.(req.socket.remoteAddress ?? '', name) === 'ready'
   const body = ready ? 'ready\n' : 'not ready\n'
   res.writeHead(ready ? 200 : 503, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff'})

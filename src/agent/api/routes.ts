@@ -3,9 +3,9 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import {UsageError, formatProblem} from '../../errors.js'
 import {DigestError} from '../../images/digest.js'
 import {pullCredentials} from '../store/pull-credentials.js'
-import {serviceNameProblem, validateServiceSpec, type ServiceSpec} from '../../spec/service.js'
+import {validateServiceSpec, type ServiceSpec} from '../../spec/service.js'
 import {requestOrigin, serveAudit} from './audit-route.js'
-import {ApiError, readJson, sendJson} from './http.js'
+import {allowMethods, ApiError, readJson, sendJson, serviceInPath} from './http.js'
 import type {ApiDeps} from './deps.js'
 
 const servicePath = /^\/v1\/services\/([^/]*)$/
@@ -14,14 +14,14 @@ const servicePath = /^\/v1\/services\/([^/]*)$/
 export async function route(req: IncomingMessage, res: ServerResponse, path: string, deps: ApiDeps): Promise<void> {
   const method = req.method ?? 'GET'
   if (path === '/v1/services') {
-    allow(method, ['GET'])
+    allowMethods(method, ['GET'])
     const services = await deps.store.services()
     return sendJson(res, 200, {services: [...services].map(([name, spec]) => ({name, spec}))})
   }
   const match = servicePath.exec(path)
   if (match) {
-    allow(method, ['GET', 'PUT', 'DELETE'])
-    const name = serviceName(match[1] ?? '')
+    allowMethods(method, ['GET', 'PUT', 'DELETE'])
+    const name = serviceInPath(match[1] ?? '')
     if (method === 'PUT') return putService(req, res, name, deps)
     await noBody(req)
     if (method === 'DELETE') {
@@ -35,18 +35,18 @@ export async function route(req: IncomingMessage, res: ServerResponse, path: str
     return sendJson(res, 200, {name, spec, observed})
   }
   if (path === '/v1/status') {
-    allow(method, ['GET'])
+    allowMethods(method, ['GET'])
     return sendJson(res, 200, await deps.status())
   }
   if (path === '/v1/audit') return serveAudit(req, res, deps.store)
   if (path === '/metrics' && deps.metrics) {
-    allow(method, ['GET'])
+    allowMethods(method, ['GET'])
     const {contentType, body} = await deps.metrics()
     res.writeHead(200, {'content-type': contentType, 'cache-control': 'no-store'}).end(body)
     return
   }
   if (path === '/v1/sync') {
-    allow(method, ['POST'])
+    allowMethods(method, ['POST'])
     await noBody(req)
     await deps.requestSync()
     return sendJson(res, 202, {accepted: true})
@@ -85,22 +85,6 @@ async function pinned(spec: ServiceSpec, name: string, deps: ApiDeps): Promise<S
 /** A body where none is expected must still be JSON, and is read only to enforce the limits. */
 async function noBody(req: IncomingMessage): Promise<void> {
   await readJson(req)
-}
-
-function serviceName(raw: string): string {
-  let name: string
-  try {
-    name = decodeURIComponent(raw)
-  } catch {
-    name = raw
-  }
-  const problem = serviceNameProblem(name)
-  if (problem) throw new ApiError(400, 'bad_name', `${problem.message}; ${problem.fix}`)
-  return name
-}
-
-function allow(method: string, methods: string[]): void {
-  if (!methods.includes(method)) throw new ApiError(405, 'method_not_allowed', `use ${methods.join(' or ')} here`, undefined, {allow: methods.join(', ')})
 }
 
 function notFound(name: string): ApiError {

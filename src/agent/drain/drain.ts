@@ -1,5 +1,6 @@
 import type {ReplicaHealth} from '../../layout/records.js'
 import {updatePolicy, type ServiceSpec} from '../../spec/service.js'
+import {serviceOfReplica} from '../../scheduler/types.js'
 
 /**
  * Draining a copy before the agent stops it, as pure rules over a clock. Before a pass
@@ -47,11 +48,6 @@ export const ASKED_RECENTLY_MS = 10_000
 /** How long past its drain time a drain may wait for balancers that asked before and have not asked again. */
 export const DRAIN_CAP_MS = 10_000
 
-/** The service a copy belongs to: a replica `web.2` is of `web`; a global service's copy is its own name. */
-export function serviceOf(copy: string): string {
-  return copy.split('.')[0]!
-}
-
 /** Whether stopping a copy of this spec must wait for a drain: it has a drain time, or a balancer asks about its service. */
 export function needsDrain(service: string, spec: Pick<ServiceSpec, 'update'> | undefined, asks: readonly Ask[], now: number): boolean {
   return drainMs(spec) > 0 || asks.some((a) => a.service === service && now - a.at <= ASKED_RECENTLY_MS)
@@ -60,7 +56,7 @@ export function needsDrain(service: string, spec: Pick<ServiceSpec, 'update'> | 
 /** A drain that begins now. */
 export function beginDrain(copy: string, spec: Pick<ServiceSpec, 'update'> | undefined, now: number): Drain {
   const until = now + drainMs(spec)
-  return {service: serviceOf(copy), since: now, until, cap: until + DRAIN_CAP_MS}
+  return {service: serviceOfReplica(copy), since: now, until, cap: until + DRAIN_CAP_MS}
 }
 
 /** True once a drain may end: its time is up and every balancer asking about the service was told `drain` since it began, or its cap is reached. */
@@ -94,7 +90,7 @@ export function stepDrains(current: ReadonlyMap<string, Drain>, stopping: Readon
       step.ended.push(copy)
       continue
     }
-    if (!known && !needsDrain(serviceOf(copy), spec, asks, now)) continue
+    if (!known && !needsDrain(serviceOfReplica(copy), spec, asks, now)) continue
     if (!known) step.began.push(copy)
     step.drains.set(copy, known ?? beginDrain(copy, spec, now))
     step.hold.add(copy)

@@ -7,7 +7,8 @@ import type {NodeContainer} from '../node/node-ops.js'
 import {healthDefaults, type HealthCheck, type ServiceSpec} from '../../spec/service.js'
 import {checkKind, checkTiming, ReplicaChecker, uncheckedHealth} from './checker.js'
 import {probeExec, probeHttp, probeTcp, type ProbeResult} from './probe.js'
-import {readiness, serviceOf, type Readiness} from '../drain/drain.js'
+import {readiness, type Readiness} from '../drain/drain.js'
+import {serviceOfReplica} from '../../scheduler/types.js'
 
 /**
  * The agent's health checks: for every desired service with a running container on this
@@ -140,7 +141,7 @@ export class HealthMonitor {
   /** What balancers are told about a service (`ready` or `drain`) from the health of its copies here. */
   readiness(service: string): Readiness {
     const now = this.#now()
-    return readiness([...this.#services.keys()].filter((copy) => serviceOf(copy) === service).map((copy) => this.replicaHealth(copy, now)))
+    return readiness([...this.#services.keys()].filter((copy) => serviceOfReplica(copy) === service).map((copy) => this.replicaHealth(copy, now)))
   }
 
   #checkedHealth(service: string, now: number): ReplicaHealth | undefined {
