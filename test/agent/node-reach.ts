@@ -1,4 +1,4 @@
-import {lstatSync, mkdirSync, symlinkSync} from 'node:fs'
+import {lstatSync, mkdirSync, symlinkSync, unlinkSync} from 'node:fs'
 import {execa} from 'execa'
 
 import type {AgentOptions} from '../../src/agent/options.js'
@@ -54,7 +54,17 @@ export function sharedFileDir(at: NodeAt): string {
       return false
     }
   })()
-  if (!linked) symlinkSync(`${at.root}${dir}`, dir)
+  if (!linked) {
+    symlinkSync(`${at.root}${dir}`, dir)
+    // The link is this run's; the folder it points to goes with the node container.
+    process.once('exit', () => {
+      try {
+        unlinkSync(dir)
+      } catch {
+        // Already gone.
+      }
+    })
+  }
   return dir
 }
 
