@@ -2,7 +2,6 @@ import {readFile} from 'node:fs/promises'
 
 import {runImage} from '../images/reference.js'
 import {validateServiceSpec} from '../spec/service.js'
-import {BerthError, outputTail} from '../errors.js'
 import {writeFileAtomic} from '../fsx.js'
 import {shipped} from '../paths.js'
 import type {NodeFile} from './agent-unit.js'
@@ -10,7 +9,7 @@ import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 import type {RecordStore} from '../etcd/records.js'
 import {parseServiceKey, servicesDir} from '../layout/records.js'
 
-/** The installer's small hands on the node: files written only when they differ, docker pulls, the version. */
+/** The installer's small hands on the node: files written only when they differ, the images to pull, the version. */
 
 /** Writes `text` atomically unless the file holds exactly that already; true when it wrote. */
 export async function writeIfChanged(file: string, text: string, mode: number): Promise<boolean> {
@@ -18,13 +17,6 @@ export async function writeIfChanged(file: string, text: string, mode: number): 
   if (current === text) return false
   await writeFileAtomic(file, text, mode)
   return true
-}
-
-/** `docker pull REF`, failing with the machine-readable reason (an image missing from the registry, say). */
-export async function pullImage(ref: string): Promise<void> {
-  const {execa} = await import('execa')
-  const pulled = await execa('docker', ['pull', '-q', ref], {reject: false, all: true, timeout: 900_000})
-  if (pulled.exitCode !== 0) throw new BerthError(`docker pull ${ref} failed: ${outputTail(pulled.all, 2, ' ')}`)
 }
 
 /** The images of the services this machine's role runs, from etcd (newer than cluster.json) with cluster.json's as the fallback. */

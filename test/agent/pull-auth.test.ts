@@ -8,7 +8,7 @@ import Docker from 'dockerode'
 import {execa} from 'execa'
 
 import {applyPlan} from '../../src/agent/node/apply.js'
-import {realNodeOps, type NodeOps, type RegistryAuth} from '../../src/agent/node/node-ops.js'
+import {pullImage, realNodeOps, type NodeOps, type RegistryAuth} from '../../src/agent/node/node-ops.js'
 import {validateServiceSpec} from '../../src/spec/service.js'
 import {scratch} from '../support/cli.js'
 import {freePort, until} from './store-support.js'
@@ -25,8 +25,8 @@ const password = 'qm-registry-pass'
 const htpasswd = `${user}:$2a$05$/qO.3QMl9Hotv292aaZ/GejvPQcSuh4RacqvAvujXsadoJ9dlI.AW\n`
 
 /** A one-file root file system as a tar archive, so the image is a few KB. */
-function tinyRootfs(): Buffer {
-  const body = Buffer.from('quartermaster pull test\n')
+function tinyRootfs(text = 'quartermaster pull test\n'): Buffer {
+  const body = Buffer.from(text)
   const header = Buffer.alloc(512)
   const field = (text: string, offset: number, length: number): void => void header.write(text.padEnd(length, '\0').slice(0, length), offset, 'latin1')
   field('hello.txt', 0, 100)
@@ -92,6 +92,26 @@ describe('a pull secret reaches dockerd', () => {
     await assert.rejects(ops.ensureImage(ref), /cannot be pulled: .*(unauthorized|no basic auth credentials|authentication required)/i)
     await ops.ensureImage(ref, auth)
     assert.equal((await docker.getImage(ref).inspect()).RepoTags?.includes(ref), true)
+  })
+
+  it('a tag moved in the registry: ensureImage keeps the node\'s image, pullImage (the installer\'s) fetches the new one', async () => {
+    const moving = `${registry}/private/moving:${randomBytes(4).toString('hex')}`
+    const imported = async (text: string): Promise<string> => {
+      await execa('docker', ['import', '-', moving], {input: tinyRootfs(text)})
+      await followed(docker, await docker.getImage(moving).push({authconfig: auth}))
+      return (await docker.getImage(moving).inspect()).Id
+    }
+    const old = await imported('first\n')
+    const moved = await imported('second\n')
+    after(() => Promise.all([old, moved].map((id) => docker.getImage(id).remove({force: true}).catch(() => undefined))))
+    assert.notEqual(old, moved)
+    // The node still has the first image under the tag; the registry has the second.
+    await execa('docker', ['tag', old, moving])
+    await realNodeOps().ensureImage(moving, auth)
+    assert.equal((await docker.getImage(moving).inspect()).Id, old, 'ensureImage pulls only what is absent')
+    await assert.rejects(pullImage(moving), /image .*moving.* cannot be pulled: .*(unauthorized|no basic auth credentials|authentication required)/i)
+    await pullImage(moving, {auth, docker})
+    assert.equal((await docker.getImage(moving).inspect()).Id, moved, 'pullImage fetched the tag\'s new image')
   })
 
   it('apply opens the service\'s pull secret for the pull alone: not in the env file, not for other services', async () => {

@@ -115,12 +115,20 @@ export function realNodeOps(reach: NodeReach = {}): NodeOps {
       const client = await connect()
       const present = await client.getImage(ref).inspect().then(() => true, () => false)
       if (present) return
-      await pull(client, ref, auth)
+      await pullImage(ref, {auth, docker: client})
     },
   }
 }
 
-async function pull(client: Dockerode, ref: string, auth?: RegistryAuth): Promise<void> {
+/**
+ * Pulls `ref` through dockerd (with `auth` in the one request's X-Registry-Auth, when given),
+ * whether or not the node has it: a moved tag is fetched again. Fails with the registry's
+ * reason (an image missing from the registry, a refused login). The agent pulls only what is
+ * absent (ensureImage); the installer pulls every image it is about to run.
+ */
+export async function pullImage(ref: string, options: {auth?: RegistryAuth; docker?: Dockerode} = {}): Promise<void> {
+  const client = options.docker ?? new (await import('dockerode')).default()
+  const {auth} = options
   const timer = AbortSignal.timeout(pullTimeoutMs)
   try {
     const stream = await client.pull(ref, {abortSignal: timer, ...(auth ? {authconfig: auth} : {})})
