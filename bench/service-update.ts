@@ -25,6 +25,8 @@ import {performance} from 'node:perf_hooks'
 import {setTimeout} from 'node:timers/promises'
 import {execa} from 'execa'
 
+import {findBalancer} from '../src/balancer/docker.js'
+import {serverStats} from '../src/balancer/local.js'
 import type {RolloutRecord} from '../src/layout/records.js'
 import type {ServiceSpec} from '../src/spec/service.js'
 import type {CliResult} from '../test/support/cli.js'
@@ -82,6 +84,14 @@ try {
     health: {http: {port: 80, path: '/index.html'}, interval: 1, timeout: 2}, update: {minHealthySeconds: 2, healthyDeadline: 60}}
   ok(await deploy('web', web), 'deploy web replicated')
   await when(performance.now(), 'web: 3 replicas active', () => settled('web', 3), 240)
+  // Each phase starts once HAProxy has every server UP again: a load that began while a
+  // server was still rising from the phase before would count that phase's failures.
+  const balancer = (await findBalancer(name))!
+  const serving = (what: string) => when(performance.now(), `${what}: the balancer has all 3 servers UP`, async () => {
+    const servers = await serverStats(balancer)
+    return servers.length === 3 && servers.every((s) => s.status === 'UP')
+  }, 120)
+  await serving('web replicated')
 
   // 1. A spec change, followed by `service update` until it ends.
   let load = startLoad(url)
@@ -94,6 +104,7 @@ try {
   // 2. Auto-upgrade: a changed image pushed under web's own tag through a node's dockerd.
   ok(await deploy('web', {...web, env: {BENCH: 'auto'}, autoUpgrade: true}), 'deploy web with autoUpgrade')
   await when(performance.now(), 'web settled with autoUpgrade', () => settled('web', 3), 240)
+  await serving('web with autoUpgrade')
   const before = (await ps('web'))[0]!.digest
   const qualified = image.split('/')[0]!.includes(':') ? image : `${registry}/${image}`
   const via = nodeContainer((await ps('web'))[0]!.machine!)
@@ -107,6 +118,7 @@ try {
   const after = (await ps('web'))[0]!.digest
 
   // 3. A broken update: its check's path is missing; the rollout rolls back by itself.
+  await serving('web upgraded')
   const good = (await ps('web'))[0]!.revision
   load = startLoad(url)
   start = performance.now()
