@@ -26,6 +26,22 @@ export const ALLOWED = {}
 /** File edges within a folder ("src/a/x.ts -> src/a/y.ts") that close a cycle and stay for now, each with the reason (as ALLOWED). */
 export const ALLOWED_FILES = {}
 
+/**
+ * The pure folders, each with what it holds: what their files import, and everything that
+ * imports in turn, reaches no I/O library (IO_LIBRARIES). Reading a shipped template or
+ * schema from the package is allowed; talking to etcd, dockerd, a database, SSH, a process,
+ * the network or a terminal is not.
+ */
+export const PURE = {
+  'src/spec': 'the service spec: types, defaults, checks, names',
+  'src/layout': 'etcd keys, node paths, unit and image names',
+  'src/machine': 'the machine seam: the interface and its error',
+  'src/agent/plan': 'what a pass does, from the desired and the observed state',
+}
+
+/** The libraries that reach outside the process: clients of other systems, processes, sockets, the terminal. */
+export const IO_LIBRARIES = ['etcd3', 'dockerode', 'pg', 'ssh2', 'execa', '@aws-sdk/client-kms', 'listr2', 'node:child_process', 'node:net', 'node:http', 'node:https', 'node:tls', 'node:dgram']
+
 /** Every .ts file under `dirs` (relative to `root`), sorted. */
 export async function sourceFiles(root, dirs) {
   const files = []
@@ -46,6 +62,41 @@ export function importsOf(file, text) {
     .map((i) => i.fileName)
     .filter((name) => name.startsWith('.'))
     .map((name) => path.posix.normalize(path.posix.join(path.posix.dirname(file), name.replace(/\.js$/, '.ts'))))
+}
+
+/** The packages (not relative paths) that `text` imports, type-only and lazy imports included. */
+export function packagesOf(text) {
+  return ts.preProcessFile(text, true, true).importedFiles.map((i) => i.fileName).filter((name) => !name.startsWith('.'))
+}
+
+/** An import of an I/O library reached from a pure folder: the chain of files from the pure one to the importer. */
+export async function impurities(root, pure = PURE, libraries = IO_LIBRARIES) {
+  const found = []
+  const texts = new Map()
+  const textOf = async (file) => {
+    if (!texts.has(file)) texts.set(file, await readFile(path.join(root, file), 'utf8').catch(() => ''))
+    return texts.get(file)
+  }
+  for (const start of (await sourceFiles(root, Object.keys(pure)))) {
+    // Breadth first from each pure file, so each library is reported with its shortest chain.
+    const chains = new Map([[start, [start]]])
+    for (const queue = [start]; queue.length > 0;) {
+      const file = queue.shift()
+      const text = await textOf(file)
+      for (const library of packagesOf(text).filter((name) => libraries.some((io) => name === io || name.startsWith(`${io}/`)))) found.push({chain: chains.get(file), library})
+      for (const next of importsOf(file, text)) {
+        if (chains.has(next)) continue
+        chains.set(next, [...chains.get(file), next])
+        queue.push(next)
+      }
+    }
+  }
+  // Each importer once, by its shortest chain (the importer itself, when it is pure).
+  const seen = new Set()
+  return found.sort((a, b) => a.chain.length - b.chain.length).filter(({chain, library}) => {
+    const key = `${chain.at(-1)} ${library}`
+    return !seen.has(key) && seen.add(key)
+  })
 }
 
 /** Every relative import of the repository's files under `dirs`. */
@@ -176,9 +227,10 @@ export function staleOf(graph, allowed) {
 
 /**
  * The rule over the repository at `root`: the cycles between folders and between the files
- * of a folder (each without its allowed edges), and the allowed edges that are stale.
+ * of a folder (each without its allowed edges), the allowed edges that are stale, and the
+ * I/O libraries the pure folders reach.
  */
-export async function checkCycles(root, allowed = ALLOWED, allowedFiles = ALLOWED_FILES) {
+export async function checkCycles(root, allowed = ALLOWED, allowedFiles = ALLOWED_FILES, pure = PURE) {
   const edges = await fileEdges(root, DIRS)
   const folders = without(folderGraph(edges), Object.keys(allowed))
   const files = without(fileGraphWithinFolders(edges), Object.keys(allowedFiles))
@@ -186,6 +238,7 @@ export async function checkCycles(root, allowed = ALLOWED, allowedFiles = ALLOWE
     folders: {cycles: cycles(folders), report: report(folders)},
     files: {cycles: cycles(files), report: report(files)},
     stale: [...staleOf(folderGraph(edges), allowed), ...staleOf(fileGraphWithinFolders(edges), allowedFiles)],
+    impure: await impurities(root, pure),
   }
 }
 
@@ -194,6 +247,7 @@ export function verdict(result) {
   const lines = []
   if (result.folders.cycles.length > 0) lines.push(`import cycles between folders (move the shared code to a folder both can import):\n${result.folders.report}`)
   if (result.files.cycles.length > 0) lines.push(`import cycles between the files of a folder (move the shared part to a file both can import):\n${result.files.report}`)
+  if (result.impure.length > 0) lines.push(`I/O libraries reached from a pure folder (${Object.keys(PURE).join(', ')}; move the I/O to the caller and hand the pure code its result):\n${result.impure.map(({chain, library}) => `  ${chain.join(' -> ')} imports ${library}`).join('\n')}`)
   if (result.stale.length > 0) lines.push(`allowed edges that are gone or close no cycle now (take them out of scripts/import-cycles.mjs): ${result.stale.join(', ')}`)
   return lines
 }
