@@ -4,7 +4,7 @@ import {shortSpecHash, specHash} from '../hash.js'
 import {validateServiceSpec, type ServiceSpec} from '../spec/service.js'
 import {auditEntry, cliOrigin} from '../audit/entry.js'
 import {type AgentRecord, ETCD_PREFIX, type InstalledRecord, machineKeys, machinesDir, rolloutKeys, serviceKey} from '../layout/records.js'
-import {appendRevision} from '../scheduler/revisions.js'
+import {appendRevision, revisionOps} from '../scheduler/revisions.js'
 import type {RecordStore} from '../etcd/records.js'
 
 /**
@@ -29,7 +29,7 @@ export async function seedServices(store: RecordStore, services: Record<string, 
     const entry = auditEntry({action: 'service.put', target: name, before: null, after: specHash(spec), detail: {by: 'installer'}}, cliOrigin())
     // Its first revision goes with it, as with every change (src/agent/store/store-etcd.ts): the scheduler's assignments name it, and a copy whose revision is not kept runs the current spec, so without it the first change would restart every copy at once.
     const revision = appendRevision(name, await revisionValues(store, name, prefix), {spec, hash: shortSpecHash(spec), at: new Date().toISOString(), origin: 'cli', note: 'installed'}, prefix)
-    const ops = (c: Etcd3) => [c.put(key).value(JSON.stringify(spec)), c.put(revision.key).value(JSON.stringify(revision.record)), ...revision.trim.map((k) => c.delete().key(k))]
+    const ops = (c: Etcd3) => [c.put(key).value(JSON.stringify(spec)), ...revisionOps(c, revision)]
     if (await audit.commit(entry, {guard: {key, revision: '0'}, ops})) created.push(name)
   }
   return created

@@ -1,3 +1,5 @@
+import type {Etcd3, IOperation} from 'etcd3'
+
 import {ETCD_PREFIX, REVISIONS_KEPT, revisionKey, rolloutKeys, type RevisionRecord} from '../layout/records.js'
 
 /**
@@ -46,4 +48,9 @@ export function appendRevision(service: string, values: Record<string, string>, 
   const last = keys.length === 0 ? 0 : Number(keys.at(-1)!.slice(dir.length)) || keys.length
   const seq = last + 1
   return {key: revisionKey(service, seq, prefix), record: {seq, ...change}, trim: keys.slice(0, Math.max(0, keys.length + 1 - keep))}
+}
+
+/** The etcd operations that write one append, for the transaction of the change it records: the record, and the deletes of those it trims. */
+export function revisionOps(client: Etcd3, append: RevisionAppend): IOperation[] {
+  return [client.put(append.key).value(JSON.stringify(append.record)), ...append.trim.map((key) => client.delete().key(key))]
 }

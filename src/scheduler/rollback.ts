@@ -3,6 +3,7 @@ import {auditEntry} from '../audit/entry.js'
 import {specHash} from '../hash.js'
 import {auditDir, ETCD_PREFIX, rolloutKeys} from '../layout/records.js'
 import type {Rollback} from './rollouts.js'
+import {revisionOps} from './revisions.js'
 
 /**
  * The leader's automatic rollback: the service's key gets the previous revision's spec and
@@ -24,8 +25,7 @@ export async function commitRollbacks(leadership: Leadership, rollbacks: readonl
     const ops = [
       client.put(auditDir(prefix) + entry.id).value(JSON.stringify(entry)),
       client.put(key).value(JSON.stringify(r.spec)),
-      client.put(r.revision.key).value(JSON.stringify(r.revision.record)),
-      ...r.revision.trim.map((k) => client.delete().key(k)),
+      ...revisionOps(client, r.revision),
       client.put(keys.rollout).value(JSON.stringify(r.record)),
     ]
     await leadership.commitIf(ops, {key, modRevision: String(kv.mod_revision)})

@@ -7,7 +7,7 @@ import {RetryableError} from '../../errors.js'
 import {openEtcd} from '../../etcd/open.js'
 import {etcdError} from '../../etcd/errors.js'
 import {storedAssignments} from '../../scheduler/inputs.js'
-import {appendRevision, parseRevisions} from '../../scheduler/revisions.js'
+import {appendRevision, parseRevisions, revisionOps} from '../../scheduler/revisions.js'
 import {sha256Hex, shortSpecHash, specHash} from '../../hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateServiceSpec, validateStoredServices, type ServiceSpec} from '../../spec/service.js'
@@ -86,8 +86,8 @@ export class EtcdStore implements DesiredStore {
       const kept = previous ? appendRevision(name, existing, {spec: previous, hash: shortSpecHash(previous), at, origin: 'unknown', note: 'stored before revisions'}, this.#prefix) : undefined
       const after = kept ? {...existing, [kept.key]: JSON.stringify(kept.record)} : existing
       const next = appendRevision(name, after, {spec, hash: shortSpecHash(spec), at, origin: origin?.via ?? 'unknown', ...(options.note ? {note: options.note} : {})}, this.#prefix)
-      // next's trim counts the kept one among those etcd holds: it is never put and deleted at once with the 10 kept.
-      return [c.put(key).value(value), ...(kept ? [c.put(kept.key).value(JSON.stringify(kept.record))] : []), c.put(next.key).value(JSON.stringify(next.record)), ...next.trim.map((k) => c.delete().key(k))]
+      // next's trim counts the kept one among those etcd holds, and trims for both (kept's own trim would delete a key twice in one transaction, which etcd refuses).
+      return [c.put(key).value(value), ...(kept ? revisionOps(c, {...kept, trim: []}) : []), ...revisionOps(c, next)]
     }
     await this.#audited(key, {action: options.action ?? 'service.put', target: name, origin, after: specHash(spec)}, ops)
   }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {execa} from 'execa'
 
@@ -80,7 +79,16 @@ export const opsPart: DayTwoPart = {
         let out = ''
         follower.stdout?.on('data', (d: Buffer) => (out += d.toString()))
         try {
-          await sleep(4000) // connected to all three and following
+          // Following all three once a line written on each after the start comes through: probes until every machine's has.
+          let probed = 0
+          await until('the follower reading all three machines', async () => {
+            const missing = MACHINES.filter((m) => !out.includes(`probe-${m}-`))
+            if (missing.length > 0 && Date.now() - probed > 1000) {
+              probed = Date.now()
+              await Promise.all(missing.map((m) => writeLine(cluster, m, `probe-${m}-${probed}`)))
+            }
+            return missing.length === 0
+          }, 30_000)
           const tag = `followed-${Date.now()}`
           await writeLine(cluster, 'main-2', tag)
           await until('the followed line', () => out.includes(tag), 10_000)
