@@ -58,6 +58,38 @@ describe('the etcd store', () => {
     await store.close()
   })
 
+  it('holds a replicated spec\'s wake back for the assignments the leader writes after it, and drops it when they come first', async () => {
+    const watching = new EtcdStore({endpoints, prefix})
+    const writer = new EtcdStore({endpoints, prefix})
+    const heldMs = 400
+    const seen = callCounter(5000)
+    const stop = await watching.watch(seen.fn, {heldMs})
+    try {
+      // A global service's spec wakes at once.
+      let started = Date.now()
+      await Promise.all([seen.next(), writer.putService('global-web', await validateServiceSpec({image: 'web:1'}))])
+      assert.ok(Date.now() - started < heldMs, `a global spec woke after ${Date.now() - started} ms`)
+      // A replicated one alone wakes, but only once the hold is over.
+      started = Date.now()
+      await Promise.all([seen.next(), writer.putService('rep', await validateServiceSpec({image: 'web:1', replicas: 2}))])
+      assert.ok(Date.now() - started >= heldMs, `a replicated spec woke after ${Date.now() - started} ms, before its hold of ${heldMs} ms`)
+      // With its assignment right after: one wake, at once, and none when the hold would have ended.
+      const before = seen.count()
+      started = Date.now()
+      const woken = seen.next()
+      await writer.putService('rep', await validateServiceSpec({image: 'web:2', replicas: 2}))
+      await (await rawClient()).put(`${prefix}/assignments/rep.1`).value(JSON.stringify({machine: 'main-1', specHash: 'x'}))
+      await woken
+      assert.ok(Date.now() - started < heldMs, `the assignment woke after ${Date.now() - started} ms`)
+      await sleep(heldMs + 300)
+      assert.equal(seen.count(), before + 1, 'the held wake was dropped: the assignment\'s pass reads the spec too')
+    } finally {
+      await stop()
+      await watching.close()
+      await writer.close()
+    }
+  })
+
   it('keeps watching across an etcd restart and reports the gap as a change', async () => {
     const etcd = await privateEtcd()
     const watching = new EtcdStore({endpoints: [etcd.url]})

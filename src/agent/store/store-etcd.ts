@@ -11,6 +11,7 @@ import {appendRevision, parseRevisions, revisionOps} from '../../scheduler/revis
 import {sha256Hex, shortSpecHash, specHash} from '../../hash.js'
 import {validateSecretName} from './secret-name.js'
 import {validateServiceName, validateServiceSpec, validateStoredServices, type ServiceSpec} from '../../spec/service.js'
+import {replicasOf} from '../../spec/quantities.js'
 import type {AssignedReplica, DesiredStore} from './store.js'
 
 /** How to reach etcd and which part of its key space is berth's. */
@@ -154,12 +155,38 @@ export class EtcdStore implements DesiredStore {
    * Watches the whole prefix: every put or delete calls `onChange`, and so does a reconnect,
    * because changes made while the stream was down may be missed. A watcher that etcd ends
    * (a compacted revision) is replaced by a new one.
+   *
+   * A replicated service's copies run what the leader's assignments name, and the leader
+   * writes them right after the spec: waking for the spec itself would start a pass that
+   * finds nothing to do yet, which the assignments' wake then waits behind. So a put of a
+   * replicated spec calls `onChange` only `heldMs` later, and not at all when another change
+   * called it first (that pass reads the spec too).
    */
-  async watch(onChange: () => void): Promise<() => Promise<void>> {
+  async watch(onChange: () => void, options: {heldMs?: number} = {}): Promise<() => Promise<void>> {
     let stopped = false
     let current: Watcher | undefined
+    let held: NodeJS.Timeout | undefined
+    const changed = (): void => {
+      clearTimeout(held)
+      held = undefined
+      onChange()
+    }
+    const hold = (): void => {
+      if (held !== undefined) return
+      held = setTimeout(changed, options.heldMs ?? 1000)
+      held.unref?.()
+    }
+    const servicePrefix = servicesDir(this.#prefix)
+    const isReplicatedSpec = (kv: {key: Buffer; value: Buffer}): boolean => {
+      if (!kv.key.toString().startsWith(servicePrefix)) return false
+      try {
+        return replicasOf(JSON.parse(kv.value.toString()) as ServiceSpec) !== 'global'
+      } catch {
+        return false
+      }
+    }
     const reopen = (ms: number): void => void setTimeout(() => {
-      if (!stopped) open().then(onChange, () => reopen(Math.min(Math.max(ms, 125) * 2, 2000)))
+      if (!stopped) open().then(changed, () => reopen(Math.min(Math.max(ms, 125) * 2, 2000)))
     }, ms)
     const open = async (): Promise<void> => {
       const watcher = await this.#call('watch', `watch ${this.#prefix}/`, (c) => c.watch().prefix(`${this.#prefix}/`).create())
@@ -167,13 +194,13 @@ export class EtcdStore implements DesiredStore {
       // Only desired state wakes the agent: the machines' records (every agent rewrites its
       // own after each pass) would otherwise make all agents wake each other forever.
       const desired = (kv: {key: Buffer}): boolean => /^(services|secrets|assignments)\//.test(kv.key.toString().slice(this.#prefix.length + 1))
-      watcher.on('put', (kv) => desired(kv) && onChange())
-      watcher.on('delete', (kv) => desired(kv) && onChange())
+      watcher.on('put', (kv) => desired(kv) && (isReplicatedSpec(kv) ? hold() : changed()))
+      watcher.on('delete', (kv) => desired(kv) && changed())
       watcher.on('disconnected', () => { lost = true })
       watcher.on('connected', () => {
         if (!lost) return
         lost = false
-        onChange()
+        changed()
         // etcd3 resumes a watch after the last revision it saw. An etcd restored from a
         // snapshot is behind that revision and would stay silent until it caught up, so a
         // fresh watch replaces it; the pass just asked for covers the time in between.
@@ -194,6 +221,7 @@ export class EtcdStore implements DesiredStore {
     await open()
     return async () => {
       stopped = true
+      clearTimeout(held)
       await current?.cancel().catch(() => undefined)
     }
   }
