@@ -5,7 +5,7 @@ import {assignmentKey, ETCD_PREFIX, machineKeys, machinesDir, parseMachineKey, t
 import {DeposedError, Leadership} from './leadership.js'
 import {assignmentWrites, machineStates, machineViews, type MissingSince, storedAssignments} from './inputs.js'
 import {commitRollbacks} from './rollback.js'
-import {demandWithSurge, rolloutPass, rolloutRecords} from './rollouts.js'
+import {placeAndRoll, rolloutRecords} from './rollouts.js'
 import type {Assignment, MachineView, Plan, ServiceDemand} from './types.js'
 
 /**
@@ -147,8 +147,8 @@ export class SchedulerCandidate {
     const {views, lost, recheckInMs, marks} = machineViews(machineStates(machineValues, this.prefix), this.#missing, readAt, this.options.lostAfterMs)
     const current = storedAssignments(assignmentValues, this.prefix)
     const records = rolloutRecords(rolloutValues, this.prefix)
-    const plan = this.options.place(placed.map(([name, spec]) => demandWithSurge(this.options.demandOf(name, spec), spec, records)), views, current.map(({replica, service, machine}) => ({replica, service, machine})))
-    const rollouts = rolloutPass(placed, plan, current, {revisions: revisionValues, rollouts: records, machines: machineValues}, Date.now(), this.prefix)
+    const stored = current.map(({replica, service, machine}) => ({replica, service, machine}))
+    const {plan, rollouts} = placeAndRoll(placed, (demands) => this.options.place(demands, views, stored), this.options.demandOf, current, {revisions: revisionValues, rollouts: records, machines: machineValues}, Date.now(), this.prefix)
     this.#rolling = rollouts.active
     for (const line of rollouts.logs) this.options.log?.(`scheduler: ${line}`)
     const writes = assignmentWrites(current, plan, rollouts.hashes, new Date().toISOString())

@@ -75,6 +75,29 @@ export function rolloutPass(services: ReadonlyArray<[string, ServiceSpec]>, plan
   return out
 }
 
+/**
+ * One pass's placement and rollouts. A start-first rollout that begins in this pass asks for
+ * extra copies (surgeOf) that a placement made from the stored records cannot know of; so
+ * the pass places again with the records it began and steps those rollouts once more, and
+ * the extra copies are assigned now rather than at the next pass (a 100 ms wait and a
+ * second round of reads in every start-first update's change → running). Only the begun
+ * services' records differ between the two steps, so every other decision is the same.
+ */
+export function placeAndRoll(services: ReadonlyArray<[string, ServiceSpec]>, place: (demands: ServiceDemand[]) => Plan, demandOf: (name: string, spec: ServiceSpec) => ServiceDemand, current: readonly StoredAssignment[], values: RolloutValues, now: number, prefix = ETCD_PREFIX): {plan: Plan; rollouts: RolloutPass} {
+  const once = (records: ReadonlyMap<string, RolloutRecord>) => {
+    const plan = place(services.map(([name, spec]) => demandWithSurge(demandOf(name, spec), spec, records)))
+    return {plan, rollouts: rolloutPass(services, plan, current, {...values, rollouts: records}, now, prefix)}
+  }
+  const first = once(values.rollouts)
+  const specs = new Map(services)
+  const begun = first.rollouts.records.filter((r) => surgeOf(specs.get(r.service)!, r) > surgeOf(specs.get(r.service)!, values.rollouts.get(r.service)))
+  if (begun.length === 0) return first
+  const second = once(new Map([...values.rollouts, ...begun.map((r) => [r.service, r] as const)]))
+  // A begun rollout whose second step changed nothing more still has its new record to write.
+  const written = new Set(second.rollouts.records.map((r) => r.service))
+  return {plan: second.plan, rollouts: {...second.rollouts, records: [...second.rollouts.records, ...begun.filter((r) => !written.has(r.service))]}}
+}
+
 /** The service's placement demand with its start-first rollout's extra copies (surgeOf), from the pass's rollout records. */
 export function demandWithSurge(demand: ServiceDemand, spec: ServiceSpec, rollouts: ReadonlyMap<string, RolloutRecord>): ServiceDemand {
   const surge = typeof demand.replicas === 'number' ? surgeOf(spec, rollouts.get(demand.name)) : 0

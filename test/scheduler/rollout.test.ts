@@ -5,7 +5,10 @@ import {describe, it} from 'node:test'
 import {shortSpecHash} from '../../src/hash.js'
 import type {ReplicaHealth, RevisionRecord, RolloutRecord} from '../../src/layout/records.js'
 import {healthyNew, rollPolicy, rolloutStep, runningHash, surgeOf, type RolloutInput} from '../../src/scheduler/rollout.js'
-import {rolloutPass, rolloutRecords, type RolloutValues} from '../../src/scheduler/rollouts.js'
+import {placeAndRoll, rolloutPass, rolloutRecords, type RolloutValues} from '../../src/scheduler/rollouts.js'
+import {place} from '../../src/scheduler/placement.js'
+import {demandOf} from '../../src/scheduler/demand.js'
+import type {MachineView} from '../../src/scheduler/types.js'
 import type {StoredAssignment} from '../../src/scheduler/inputs.js'
 import {outcomeOf, updatedSpec} from '../../src/scheduler/rollout-view.js'
 import {UsageError} from '../../src/errors.js'
@@ -197,5 +200,37 @@ describe('service update\'s spec', () => {
     const next = updatedSpec(current, {image: 'web:2', env: ['A=', 'C=3']})
     assert.deepEqual([next.image, next.imageDigest, next.env], ['web:2', undefined, {B: '2', C: '3'}])
     assert.equal(updatedSpec(current, {env: ['A=9']}).imageDigest, current.imageDigest, 'an env change keeps the pin')
+  })
+})
+
+describe('one pass places and rolls (placeAndRoll)', () => {
+  const views: MachineView[] = ['main-1', 'main-2', 'main-3'].map((name) => ({name, role: 'main', labels: {}, capacity: {memoryMb: 4096, cpus: 2}, draining: false}))
+  const health = {'web.1': healthy('old1'), 'web.2': healthy('old2'), 'web.3': healthy('old3')}
+  const values = (revisions: RevisionRecord[]): RolloutValues => ({
+    revisions: Object.fromEntries(revisions.map((r) => [`/berth/revisions/web/${String(r.seq).padStart(10, '0')}`, JSON.stringify(r)])),
+    rollouts: new Map(),
+    machines: Object.fromEntries(views.map((v, i) => [`/berth/machines/${v.name}/agent`, JSON.stringify({version: 't', converged: true, lastPass: at(0), services: {}, errors: {}, health: {[`web.${i + 1}`]: health[`web.${i + 1}` as keyof typeof health]}})])),
+  })
+  const current = (h: string): StoredAssignment[] => planned.map((a) => ({...a, record: {machine: a.machine, specHash: h, since: at(0)}}))
+  const placeOn = (demands: Parameters<typeof place>[0]) => place(demands, views, planned)
+
+  it('a start-first change gets its extra copy in the pass that sees it, as batch 1, with nothing old touched', async () => {
+    const {v2, h1, h2, revisions} = await setup({order: 'start-first'})
+    const {plan, rollouts} = placeAndRoll([['web', v2]], placeOn, demandOf, current(h1), values(revisions), t0 + 10_000)
+    assert.deepEqual(plan.assignments.map((a) => a.replica).sort(), ['web.1', 'web.2', 'web.3', 'web.4'])
+    assert.deepEqual(Object.fromEntries(rollouts.hashes), {'web.1': h1, 'web.2': h1, 'web.3': h1, 'web.4': h2})
+    assert.equal(rollouts.records.length, 1)
+    assert.deepEqual([rollouts.records[0]?.state, rollouts.records[0]?.batch?.replicas, rollouts.records[0]?.batch?.surge, rollouts.records[0]?.fromRevision], ['running', ['web.4'], true, 1])
+    // A rollout step alone (the pass before this one) would have placed no extra copy and come back in 100 ms.
+    const alone = rolloutPass([['web', v2]], placeOn([demandOf('web', v2)]), current(h1), values(revisions), t0 + 10_000)
+    assert.deepEqual([alone.records[0]?.batch, alone.recheckInMs], [undefined, 100])
+  })
+
+  it('a stop-first change is the same as one rollout step: batch 1 moves in place, no extra copy', async () => {
+    const {v2, h1, h2, revisions} = await setup()
+    const {plan, rollouts} = placeAndRoll([['web', v2]], placeOn, demandOf, current(h1), values(revisions), t0 + 10_000)
+    assert.deepEqual(plan.assignments.map((a) => a.replica).sort(), ['web.1', 'web.2', 'web.3'])
+    assert.deepEqual(Object.fromEntries(rollouts.hashes), {'web.1': h2, 'web.2': h1, 'web.3': h1})
+    assert.deepEqual(rollouts, rolloutPass([['web', v2]], plan, current(h1), values(revisions), t0 + 10_000))
   })
 })
