@@ -4,7 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import type {ApiClient} from '../src/access/api-client.js'
 import {BerthCommand} from '../src/cli/base.js'
 import {apiClient, apiFlags} from '../src/access/cluster-access.js'
-import type {DeployState} from '../src/deploy/deploy.js'
+import type {DeployDone} from '../src/deploy/deploy.js'
 import type {RolloutOutcome} from '../src/deploy/rollout.js'
 import type {ServiceImage} from '../src/images/services.js'
 
@@ -17,6 +17,7 @@ export default class Deploy extends BerthCommand {
     '<%= config.bin %> deploy -c cluster.yaml',
     '<%= config.bin %> deploy web --local-cluster demo',
     '<%= config.bin %> deploy --detach --json',
+    '<%= config.bin %> deploy --dry-run',
   ]
   static override enableJsonFlag = true
   static override strict = false
@@ -25,31 +26,22 @@ export default class Deploy extends BerthCommand {
     ...apiFlags,
     timeout: Flags.integer({description: 'Seconds to wait for every machine to run the changed services.', default: 120, min: 1}),
     detach: Flags.boolean({description: 'Return right after the specs are sent, without waiting for the machines.'}),
+    'dry-run': Flags.boolean({description: 'Print the plan (the images it would build and push, the services that changed) and change nothing.'}),
   }
 
-  async run(): Promise<DeployResult> {
+  async run(): Promise<DeployResult | {plan: string[]}> {
     const {argv, flags} = await this.parse(Deploy)
-    const [{resolveTarget}, {deploySteps, selectServices}, {runSteps}] = await Promise.all([
+    const [{resolveTarget}, {deployPlan, selectServices}, {planOrRun}] = await Promise.all([
       import('../src/provision/target.js'), import('../src/deploy/deploy.js'), import('../src/cli/progress.js'),
     ])
     const {cluster} = await resolveTarget(flags)
     const services = selectServices(cluster, argv as string[])
     const push = {registry: cluster.registry.url, insecure: cluster.registry.insecure, viaNode: await this.viaNode(flags)}
     let client: Promise<ApiClient> | undefined
-    const state: DeployState = {images: [], desired: new Map(), changed: new Map()}
-    const mode = this.jsonEnabled() ? 'silent' : 'auto'
-    await runSteps(deploySteps(cluster, services, push, () => (client ??= apiClient(flags)), state), mode)
-    let outcomes: RolloutOutcome[] = []
-    if (!flags.detach && state.changed.size > 0) {
-      const {rollOut} = await import('../src/deploy/rollout.js')
-      await runSteps([{
-        title: `Wait until every machine runs ${[...state.changed.keys()].join(', ')}`,
-        run: async () => {
-          outcomes = await rollOut(cluster, state.changed, {since: state.sentAt ?? Date.now(), timeoutMs: flags.timeout * 1000})
-        },
-      }], mode)
-    }
-    const result = this.outcome(state, outcomes, flags.detach)
+    const plan = deployPlan({cluster, services, push, client: () => (client ??= apiClient(flags)), detach: flags.detach, timeoutMs: flags.timeout * 1000})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    if (dry) return dry
+    const result = this.outcome(plan.result(), flags.detach)
     this.report(result)
     if (!result.ok) {
       if (this.jsonEnabled()) this.logJson(result)
@@ -58,14 +50,14 @@ export default class Deploy extends BerthCommand {
     return result
   }
 
-  private outcome(state: DeployState, outcomes: RolloutOutcome[], detached: boolean): DeployResult {
-    const services = [...state.desired].map(([service, spec]) => {
-      const changed = state.changed.has(service)
-      const rolled = outcomes.find((o) => o.service === service)
+  private outcome(done: DeployDone, detached: boolean): DeployResult {
+    const services = [...done.desired].map(([service, spec]) => {
+      const changed = done.changed.has(service)
+      const rolled = done.outcomes.find((o) => o.service === service)
       const outcome = !changed ? 'unchanged' as const : detached || !rolled ? 'sent' as const : rolled.ok ? 'active' as const : 'failed' as const
       return {service, image: spec.image, changed, outcome, ...(rolled ? {machines: rolled.machines} : {})}
     })
-    return {ok: services.every((s) => s.outcome !== 'failed'), images: state.images, services}
+    return {ok: services.every((s) => s.outcome !== 'failed'), images: done.images, services}
   }
 
   private report(result: DeployResult): void {

@@ -27,10 +27,11 @@ export default class Backup extends BerthCommand {
     const {flags} = await this.parse(Backup)
     const {cluster} = await resolveTarget(flags)
     const out = flags.out ? path.resolve(flags.out) : defaultBackupFile(cluster)
-    const result: {meta?: SnapshotMeta; file?: string} = {}
-    const dry = await planOrRun(backupSteps({cluster, out}, result), {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    const plan = backupSteps({cluster, out})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
-    this.log(`${out}: revision ${result.meta!.revision} of cluster ${cluster.name}`)
-    return {file: out, ...result.meta!}
+    const {meta, file} = plan.result()
+    this.log(`${file}: revision ${meta.revision} of cluster ${cluster.name}`)
+    return {file, ...meta}
   }
 }

@@ -3,13 +3,11 @@ import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {configFlag} from '../../src/cli/flags.js'
-import type {Step} from '../../src/cli/progress.js'
 import type {Cluster} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
 import {exists} from '../../src/fsx.js'
-import type {PushTarget, ServiceImage} from '../../src/images/services.js'
-
-type InstallerResult = {tag: string; latest: string; built: boolean; seconds: number; bytes: number; pushed?: string[]; via?: string}
+import type {ImagesDone} from '../../src/images/plan.js'
+import type {PushTarget} from '../../src/images/services.js'
 
 export default class ImagesBuild extends BerthCommand {
   static override summary = 'Build the berth installer image and the images of cluster.yaml\'s services that carry build, and optionally push them.'
@@ -21,6 +19,7 @@ The installer image holds berth, the build host's Node and docker CLI, and syste
     '<%= config.bin %> images build web api --push -c cluster.yaml',
     '<%= config.bin %> images build --push --registry 10.0.0.2:5000',
     '<%= config.bin %> images build --push --local-cluster local --json',
+    '<%= config.bin %> images build web --push --dry-run',
   ]
   static override enableJsonFlag = true
   static override strict = false
@@ -32,24 +31,22 @@ The installer image holds berth, the build host's Node and docker CLI, and syste
     'local-cluster': Flags.string({description: 'Local cluster whose cluster.yaml and registry to use; its first node carries the push when this host\'s dockerd does not trust the registry.'}),
     'state-dir': Flags.string({description: 'Where berth keeps its state.', env: 'BERTH_STATE_DIR'}),
     rebuild: Flags.boolean({description: 'Build the installer image again without the layer cache.'}),
+    'dry-run': Flags.boolean({description: 'Print what each step would build and push (tags, contexts, Dockerfiles, args, registry) and change nothing.'}),
   }
 
-  async run(): Promise<{installer?: InstallerResult; images: ServiceImage[]}> {
+  async run(): Promise<ImagesDone | {plan: string[]}> {
     const {argv, flags} = await this.parse(ImagesBuild)
     const names = argv as string[]
     const {cluster, viaNode} = await this.target(flags, names.length > 0)
     const registry = flags.registry ?? cluster?.registry.url
     if (flags.push && !registry) throw new UsageError([{path: '--push', message: 'needs a registry', fix: 'pass --registry HOST:PORT, --local-cluster NAME, or -c cluster.yaml'}])
     const push: PushTarget | undefined = flags.push ? {registry: registry as string, insecure: cluster?.registry.insecure ?? true, viaNode} : undefined
-    const {selectBuilds, serviceImageSteps} = await import('../../src/images/services.js')
-    const builds = cluster ? selectBuilds(cluster, names) : []
-    const images: ServiceImage[] = []
-    const result: {installer?: InstallerResult; images: ServiceImage[]} = {images}
-    const steps: Step[] = names.length > 0 ? [] : [{title: 'Installer image', run: async () => this.installer(flags, push, result)}]
-    steps.push(...serviceImageSteps(builds, push, images))
-    const {runSteps} = await import('../../src/cli/progress.js')
-    await runSteps(steps, this.jsonEnabled() ? 'silent' : 'auto')
-    return result
+    const [{selectBuilds}, {imagesPlan}, {planOrRun}] = await Promise.all([
+      import('../../src/images/services.js'), import('../../src/images/plan.js'), import('../../src/cli/progress.js'),
+    ])
+    const plan = imagesPlan({installer: names.length === 0, rebuild: flags.rebuild, builds: cluster ? selectBuilds(cluster, names) : [], push})
+    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    return dry ?? plan.result()
   }
 
   /** The cluster (none when no cluster.yaml is there and none was asked for) and the node a local cluster's pushes may go through. */
@@ -63,17 +60,5 @@ The installer image holds berth, the build host's Node and docker CLI, and syste
     if (!needed && flags.config === 'cluster.yaml' && !(await exists(flags.config))) return {}
     const {loadWithWarnings} = await import('../../src/cli/flags.js')
     return {cluster: (await loadWithWarnings(flags.config)).cluster}
-  }
-
-  private async installer(flags: {rebuild?: boolean}, push: PushTarget | undefined, result: {installer?: InstallerResult}): Promise<string> {
-    const {buildInstallerImage} = await import('../../src/images/installer.js')
-    const image: InstallerResult = await buildInstallerImage({rebuild: flags.rebuild})
-    result.installer = image
-    const note = `${image.built ? 'built' : 'up to date'}: ${image.tag} (${(image.bytes / 1e6).toFixed(0)} MB) in ${image.seconds.toFixed(1)} s`
-    if (!push) return note
-    const {pushImage} = await import('../../src/images/push.js')
-    const pushed = await pushImage([image.tag, image.latest], push.registry, {viaNode: push.viaNode})
-    result.installer = {...image, pushed: pushed.refs, via: pushed.via}
-    return `${note}; pushed${pushed.via === 'node' ? ' through a node (this host\'s dockerd does not trust the registry)' : ''}`
   }
 }

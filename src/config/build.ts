@@ -2,6 +2,7 @@ import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Problem} from '../errors.js'
+import type {ServiceSpecInput} from '../spec/types.js'
 
 /**
  * A service's `build:` in cluster.yaml: how berth builds its image. It lives in cluster.yaml
@@ -20,30 +21,37 @@ export interface ServiceBuild {
   args: Record<string, string>
 }
 
-/** `build` as cluster.yaml writes it (the schema has checked its shape). */
-interface BuildDocument {
+/** `build` as cluster.yaml writes it. */
+export interface BuildDocument {
   context: string
   dockerfile?: string
   args?: Record<string, string>
 }
 
-type Services = Record<string, Record<string, unknown>>
+/** A service as cluster.yaml writes it: the spec, and how berth builds its image. */
+export type ServiceDocument = ServiceSpecInput & {build?: BuildDocument}
 
-/** The services without `build`, and each service's build resolved against `file`'s folder. */
-export function splitBuilds(services: Services, file: string | undefined): {services: Services; builds: Record<string, ServiceBuild>} {
+/**
+ * The services without `build`, and each service's build resolved against `file`'s folder.
+ * It runs on documents the schema has not passed yet too (buildProblems), so it reads
+ * `build` only where it has the right shape.
+ */
+export function splitBuilds(services: Record<string, ServiceDocument>, file: string | undefined): {services: Record<string, ServiceSpecInput>; builds: Record<string, ServiceBuild>} {
   const base = file ? path.dirname(path.resolve(file)) : process.cwd()
-  const stripped: Services = {}
+  const stripped: Record<string, ServiceSpecInput> = {}
   const builds: Record<string, ServiceBuild> = {}
   for (const [name, service] of Object.entries(services)) {
-    const {build, ...spec} = service as {build?: BuildDocument}
+    // What is not a mapping has no build; the schema names it.
+    if (!isObject(service)) continue
+    const {build, ...spec} = service
     stripped[name] = spec
     if (!isObject(build) || typeof build.context !== 'string') continue
     const context = path.resolve(base, build.context)
     builds[name] = {
-      repository: String((spec as {image?: unknown}).image),
+      repository: String(spec.image),
       context,
       dockerfile: typeof build.dockerfile === 'string' ? path.resolve(base, build.dockerfile) : path.join(context, 'Dockerfile'),
-      args: isObject(build.args) ? build.args as Record<string, string> : {},
+      args: isObject(build.args) ? build.args : {},
     }
   }
   return {services: stripped, builds}
@@ -56,16 +64,18 @@ export function splitBuilds(services: Services, file: string | undefined): {serv
 export async function buildProblems(services: unknown, file: string | undefined): Promise<Problem[]> {
   if (!isObject(services)) return []
   const problems: Problem[] = []
-  const {builds} = splitBuilds(services as Services, file)
+  // Not checked yet: splitBuilds reads only the builds of the right shape, and only those are looked at here.
+  const written = services as Record<string, ServiceDocument>
+  const {builds} = splitBuilds(written, file)
   for (const [name, build] of Object.entries(builds)) {
     const at = `services/${name}`
-    const written = (services as Services)[name]?.build as BuildDocument
+    const dockerfile = written[name]!.build!.dockerfile
     problems.push(...repositoryProblems(build.repository, {file, path: `${at}/image`}))
     if (!(await isKind(build.context, 'directory'))) {
       problems.push({file, path: `${at}/build/context`, message: `${build.context} is not a folder`, fix: 'write the build context folder, relative to cluster.yaml'})
     } else if (!(await isKind(build.dockerfile, 'file'))) {
-      const where = written.dockerfile === undefined ? `${at}/build` : `${at}/build/dockerfile`
-      problems.push({file, path: where, message: `${build.dockerfile} does not exist`, fix: written.dockerfile === undefined ? 'add a Dockerfile to the context, or set build.dockerfile' : 'write the Dockerfile\'s path, relative to cluster.yaml'})
+      const where = dockerfile === undefined ? `${at}/build` : `${at}/build/dockerfile`
+      problems.push({file, path: where, message: `${build.dockerfile} does not exist`, fix: dockerfile === undefined ? 'add a Dockerfile to the context, or set build.dockerfile' : 'write the Dockerfile\'s path, relative to cluster.yaml'})
     }
   }
   return problems

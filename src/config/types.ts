@@ -1,4 +1,6 @@
 import type {MachineRole} from '../spec/service.js'
+import type {ServiceSpecInput} from '../spec/types.js'
+import type {ServiceBuild, ServiceDocument} from './build.js'
 
 /** The machine role (src/spec/service.ts), under the name config code has always imported. */
 export type Role = MachineRole
@@ -44,12 +46,13 @@ export interface Cluster {
   scheduler?: {lostAfter: string}
   machines: Machine[]
   /**
-   * The services as cluster.yaml writes them, each checked by the agent's own rules
-   * (checks.ts serviceProblems); defaults are left to the installer, which validates again.
+   * The services as cluster.yaml writes them, without `build`, each checked by the agent's
+   * own rules (checks.ts serviceProblems); defaults are left to the installer, which
+   * validates again.
    */
-  services: Record<string, Record<string, unknown>>
+  services: Record<string, ServiceSpecInput>
   /** How berth builds the images of the services that carry `build` (taken out of `services`). */
-  builds?: Record<string, import('./build.js').ServiceBuild>
+  builds?: Record<string, ServiceBuild>
 }
 
 /** The shape of cluster.yaml before defaults (what the JSON Schema describes). */
@@ -63,7 +66,7 @@ export interface ClusterDocument {
   nodeSecrets?: {mode?: NodeSecretsMode; kms?: KmsKey}
   scheduler?: {lostAfter?: string}
   machines: {name: string; ip: string; role: MachineRole; labels?: Record<string, string>}[]
-  services?: Record<string, Record<string, unknown>>
+  services?: Record<string, ServiceDocument>
 }
 
 /** cluster.yaml's `etcd.snapshots`: how often a main machine's agent snapshots etcd, and how many it keeps. */

@@ -1,3 +1,4 @@
+import type {ServiceSpecInput} from '../spec/types.js'
 import {type Cluster, SCHEDULER_DEFAULTS, SNAPSHOT_DEFAULTS, intervalSeconds} from '../config/types.js'
 import {imageRef} from './model.js'
 import {ETCD_PREFIX} from '../layout/records.js'
@@ -18,7 +19,7 @@ export interface NodeClusterFile {
   /** Key prefix of berth's records and desired state in etcd. */
   etcdPrefix: string
   /** The cluster's initial services: put into etcd when absent there (those with `build` come with `berth deploy`). */
-  services: Record<string, Record<string, unknown>>
+  services: Record<string, ServiceSpecInput>
   /** cluster.yaml's etcd.snapshots, for the agents of main machines. */
   etcdSnapshots?: {intervalSeconds: number; keep: number}
   /** cluster.yaml's scheduler, for the agents of main machines (the candidates). */
@@ -41,6 +42,6 @@ export function nodeClusterFile(cluster: Cluster, installerImage?: string): Node
 }
 
 /** The services an installer puts into etcd: not those with `build`, whose image exists only once `berth deploy` built it. */
-function seededServices(cluster: Cluster): Record<string, Record<string, unknown>> {
+function seededServices(cluster: Cluster): Record<string, ServiceSpecInput> {
   return Object.fromEntries(Object.entries(cluster.services).filter(([name]) => !(name in (cluster.builds ?? {}))))
 }

@@ -60,6 +60,13 @@ export async function buildImage(input: ImageBuildInput): Promise<ImageBuildResu
   return {...await ensureImage(toEnsure(input, tag, hash)), hash}
 }
 
+/** What buildImage would do, and changes nothing: the tag, and whether the host's dockerd has it with this hash already. */
+export async function plannedBuild(input: ImageBuildInput): Promise<{tag: string; hash: string; current: boolean}> {
+  const hash = await buildHash(input)
+  const tag = input.tag ?? `${input.repository}:${hash}`
+  return {tag, hash, current: await hasHash(tag, hash)}
+}
+
 /** The image `ensureImage` makes of a build input: current when its tag carries the hash label. */
 function toEnsure(input: ImageBuildInput, tag: string, hash: string): ImageToEnsure {
   const args = input.dockerfile ? ['-f', input.dockerfile] : []
@@ -69,11 +76,14 @@ function toEnsure(input: ImageBuildInput, tag: string, hash: string): ImageToEns
     tag,
     args,
     context: input.context,
-    isCurrent: async () => {
-      const {execa} = await import('execa')
-      const label = await execa('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${HASH_LABEL}"}}`, tag], {reject: false})
-      return label.exitCode === 0 && label.stdout.trim() === hash
-    },
+    isCurrent: () => hasHash(tag, hash),
     output: {stream: false, quiet: true, failure: (tail) => `docker build of ${tag} from ${input.context} failed: ${tail}`, tailLines: 5},
   }
+}
+
+/** Whether the host's dockerd has `tag` with the content hash `hash`. */
+async function hasHash(tag: string, hash: string): Promise<boolean> {
+  const {execa} = await import('execa')
+  const label = await execa('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${HASH_LABEL}"}}`, tag], {reject: false})
+  return label.exitCode === 0 && label.stdout.trim() === hash
 }

@@ -1,7 +1,8 @@
+import type {Chain} from '../cli/chain.js'
 import type {ServiceBuild} from '../config/build.js'
 import type {Cluster} from '../config/types.js'
 import {UsageError} from '../errors.js'
-import {buildImage} from './build.js'
+import {buildImage, plannedBuild} from './build.js'
 import {pushImage} from './push.js'
 
 /**
@@ -72,15 +73,47 @@ export async function registryHas(target: Pick<PushTarget, 'registry' | 'insecur
   return answer?.status === 200
 }
 
-/** One step per service image: build (when changed), then push (when asked and the registry lacks it); `results` fills in as they run. */
-export function serviceImageSteps(builds: Array<[string, ServiceBuild]>, push: PushTarget | undefined, results: ServiceImage[]): import('../cli/progress.js').Step[] {
-  return builds.map(([service, build]) => ({
-    title: `Image of ${service} (${build.repository})`,
-    run: async () => {
+/** What a service image's step would do, read from the host's dockerd and the registry; changes nothing. */
+export interface PlannedServiceImage {
+  service: string
+  tag: string
+  /** No image of this content on the host: it would be built. */
+  build: boolean
+  /** Asked to push, and the registry lacks the tag. */
+  push: boolean
+}
+
+/** The tag of one service's image and whether it would be built and pushed, without building or pushing. */
+export async function plannedServiceImage(service: string, build: ServiceBuild, push: PushTarget | undefined): Promise<PlannedServiceImage> {
+  const {tag, current} = await plannedBuild({context: build.context, dockerfile: build.dockerfile, args: build.args, repository: build.repository})
+  return {service, tag, build: !current, push: push !== undefined && !(await registryHas(push, tag))}
+}
+
+/** A planned image in words, with its arguments: the tag, the context, the Dockerfile, the args and the registry. */
+export function describePlannedImage(planned: PlannedServiceImage, build: ServiceBuild, push: PushTarget | undefined): string {
+  const args = Object.entries(build.args).map(([name, value]) => `${name}=${value}`).join(' ')
+  const made = planned.build
+    ? `would build ${planned.tag} from ${build.context} (Dockerfile ${build.dockerfile}${args ? `, args ${args}` : ''})`
+    : `${planned.tag} is built already (same context, Dockerfile and args): nothing to build`
+  if (!push) return made
+  return `${made}; ${planned.push ? `would push it to ${push.registry}${push.viaNode ? ` (through ${push.viaNode} if this host's dockerd refuses the registry)` : ''}` : `${push.registry} has it already: nothing to push`}`
+}
+
+/**
+ * Adds one step per service image to `plan`: build (when changed), then push (when asked
+ * and the registry lacks it); each hands on `images` with its own added.
+ */
+export function withServiceImageSteps<C extends {images: ServiceImage[]}>(plan: Chain<C>, builds: Array<[string, ServiceBuild]>, push: PushTarget | undefined): Chain<C> {
+  let chain = plan
+  for (const [service, build] of builds) {
+    chain = chain.step(`Image of ${service} (${build.repository})`, async ({images}) => {
       const image = await buildServiceImage(service, build)
       const pushed = push ? await pushServiceImage(image.tag, push) : false
-      results.push({service, tag: image.tag, built: image.built, pushed})
-      return `${image.tag}${image.built ? ' built' : ' up to date'}${pushed ? ', pushed' : push ? ', in the registry already' : ''}`
-    },
-  }))
+      return {
+        note: `${image.tag}${image.built ? ' built' : ' up to date'}${pushed ? ', pushed' : push ? ', in the registry already' : ''}`,
+        images: [...images, {service, tag: image.tag, built: image.built, pushed}],
+      }
+    }, async () => describePlannedImage(await plannedServiceImage(service, build, push), build, push))
+  }
+  return chain
 }

@@ -19,7 +19,7 @@ import type {RecordStore} from '../etcd/records.js'
  * Returns the names it created. Specs are validated first, every problem at once; `pin`
  * pins each to its image's digest as the admin API's PUT does (src/images/pin.ts).
  */
-export async function seedServices(store: RecordStore, services: Record<string, Record<string, unknown>>, prefix = ETCD_PREFIX, pin?: (name: string, spec: ServiceSpec) => Promise<ServiceSpec>): Promise<string[]> {
+export async function seedServices(store: RecordStore, services: Readonly<Record<string, unknown>>, prefix = ETCD_PREFIX, pin?: (name: string, spec: ServiceSpec) => Promise<ServiceSpec>): Promise<string[]> {
   const specs = await Promise.all(Object.entries(services).map(async ([name, raw]) => [name, await validateServiceSpec(raw, {file: 'cluster.json', path: `services/${name}`})] as const))
   const audit = await store.auditLog(prefix)
   const created: string[] = []

@@ -62,3 +62,31 @@ export async function takeSnapshot(endpoints: readonly string[], cluster: string
   }
   throw new EtcdUnreachableError(`no etcd member gave a snapshot (${reasons.join('; ')})`)
 }
+
+/** The member a snapshot would come from, read live: the first of `endpoints` that answers. */
+export interface SnapshotSource {
+  endpoint: string
+  member: string
+  memberId: string
+  revision: string
+  dbBytes: number
+}
+
+/** Which member takeSnapshot would stream from, and its revision and database size now; reads only. */
+export async function snapshotSource(endpoints: readonly string[]): Promise<SnapshotSource> {
+  const reasons: string[] = []
+  for (const endpoint of endpoints) {
+    const client = await openEtcd([endpoint], {}, {callTimeoutMs: 2000})
+    try {
+      const status = await client.maintenance.status()
+      const {members} = await client.cluster.memberList({})
+      const self = members.find((m) => m.ID === status.header.member_id)
+      return {endpoint, member: self?.name ?? '', memberId: String(status.header.member_id), revision: String(status.header.revision), dbBytes: Number(status.dbSize)}
+    } catch (error) {
+      reasons.push(`${endpoint}: ${(await classifyEtcdError(error)).reason}`)
+    } finally {
+      client.close()
+    }
+  }
+  throw new EtcdUnreachableError(`no etcd member answers (${reasons.join('; ')})`)
+}

@@ -56,8 +56,21 @@ describe('images build of a service from cluster.yaml, on the host\'s dockerd an
   }
 
   it('builds, tags by content and pushes; again unchanged, it builds and pushes nothing; a changed file builds anew', async () => {
+    // The dry run names the tag the build will give, its context, Dockerfile, args and registry; it builds and pushes nothing.
+    const context = path.join(dir, 'web')
+    const args = `args BASE=${(await ensureBaseImage({pullTimeoutMs: 0})).ref} GREETING=hi`
+    const dry = await berth(['images', 'build', 'web', '--push', '-c', file, '--dry-run'])
+    assert.equal(dry.exitCode, 0, dry.stderr)
+    const quoted = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    const planned = dry.stdout.match(new RegExp(`^1\\. Image of web \\(${repository}\\): would build (${repository}:[0-9a-f]{12}) from ${quoted(`${context} (Dockerfile ${context}/Dockerfile, ${args}); would push it to ${registryAddress()}`)}$`))
+    assert.ok(planned, dry.stdout)
+    assert.deepEqual(await imagesOf(repository), [], 'the dry run built nothing')
+
     const first = await build()
     assert.match(first.tag, new RegExp(`^${repository}:[0-9a-f]{12}$`))
+    assert.equal(first.tag, planned[1], 'the tag the dry run named')
+    const again = await berth(['images', 'build', 'web', '--push', '-c', file, '--dry-run', '--json'])
+    assert.deepEqual(JSON.parse(again.stdout), {plan: [`Image of web (${repository}): ${first.tag} is built already (same context, Dockerfile and args): nothing to build; ${registryAddress()} has it already: nothing to push`]})
     assert.deepEqual({built: first.built, pushed: first.pushed}, {built: true, pushed: true})
     const page = await execa('docker', ['run', '--rm', first.tag, 'cat', '/page'])
     assert.equal(page.stdout, 'one\nhi', 'the args reached the build')

@@ -29,6 +29,12 @@ async function memberList(node: string): Promise<string[]> {
   }).sort()
 }
 
+/** The address of the node after `ip`'s by `n` (the local cluster numbers its nodes' addresses in order). */
+function nextAddress(ip: string, n: number): string {
+  const parts = ip.split('.').map(Number)
+  return [...parts.slice(0, 3), parts[3]! + n].join('.')
+}
+
 async function healthyEndpoints(node: string, count: number): Promise<number> {
   const deadline = Date.now() + 60_000
   for (;;) {
@@ -91,11 +97,41 @@ describe('local cluster end to end', {timeout: 15 * 60_000}, () => {
     assert.match(booted.stdout, /"machine": "main-3"/)
     assert.match(booted.stdout, /^running$/m, booted.stdout)
 
+    // A dry run prints every step with its arguments, read from the live cluster, and changes nothing.
+    const clusterFile = path.join(local, 'cluster.yaml')
+    const world = async () => ({nodes: await labelled('ps'), members: await memberList('main-1'), file: await readFile(clusterFile, 'utf8')})
+    const beforeAdd = await world()
+    const addPlan = await cli(['local-cluster', 'add-machine', '--dry-run', '--timeout', '90'])
+    assert.equal(addPlan.exitCode, 0, addPlan.stderr)
+    const main4 = nextAddress(main1.ip, 3)
+    const voters = summary.nodes.map((n) => `${n.name}=http://${n.ip}:2380`).sort()
+    const addLines = addPlan.stdout.split('\n')
+    assert.match(addLines[0]!, new RegExp(`^1\\. Check etcd's members and health through main-1: would go on only if etcd keeps its quorum with a learner at http://${main4}:2380 .*: now 3 of 3 healthy$`))
+    assert.equal(addLines[1], `2. Add main-4 (http://${main4}:2380) as an etcd learner: would add a learner with peer URL http://${main4}:2380`)
+    const initial = addLines[2]!.match(/initial cluster (\S+)\)/)?.[1]?.split(',')
+    assert.deepEqual(initial?.slice(0, 3).sort(), voters, addLines[2])
+    assert.equal(initial?.[3], `main-4=http://${main4}:2380`)
+    assert.match(addLines[2]!, new RegExp(`^3\\. Write main-4's first-boot file \\(cloud-init, joining the running cluster\\): would write ${local}/boot/\\S+ \\(main-4 at ${main4}, main;`))
+    assert.ok(addLines.some((l) => new RegExp(`^\\d+\\. Boot main-4 \\(${main4}\\) from its first-boot file: would create node main-4 at ${main4} on network \\S+ from image \\S+, with user-data ${local}/boot/`).test(l)), addPlan.stdout)
+    assert.ok(addLines.some((l) => /Wait for main-4 to start and catch up, then promote it to a voting member: would wait up to 90 s for main-4 to catch up and promote it/.test(l)), addPlan.stdout)
+    assert.deepEqual(await world(), beforeAdd, 'the add-machine dry run changed no node, member or cluster.yaml')
+
     const added = await cli(['local-cluster', 'add-machine', '--json'])
     assert.equal(added.exitCode, 0, added.stderr)
     assert.equal(JSON.parse(added.stdout).name, 'main-4')
     assert.deepEqual(await memberList('main-1'), ['main-1 started', 'main-2 started', 'main-3 started', 'main-4 started'])
     assert.equal(await healthyEndpoints('main-4', 4), 4)
+
+    const beforeRemove = await world()
+    const raw = await cli(['local-cluster', 'ssh', 'main-1', '--', 'ETCDCTL_API=3', 'etcdctl', 'member', 'list'])
+    const [hexId] = raw.stdout.split('\n').find((line) => line.split(', ')[2] === 'main-2')!.split(', ')
+    const removePlan = await cli(['local-cluster', 'remove-machine', 'main-2', '--dry-run'])
+    assert.equal(removePlan.exitCode, 0, removePlan.stderr)
+    const main2 = summary.nodes[1]!.ip
+    assert.ok(removePlan.stdout.split('\n').includes(`4. Remove main-2 from etcd's members: would remove member main-2 (id ${BigInt(`0x${hexId}`)}, http://${main2}:2380)`), removePlan.stdout)
+    assert.match(removePlan.stdout, /Stop main-2's etcd for good: would run `systemctl disable --now etcd.service` on main-2/)
+    assert.match(removePlan.stdout, /Remove main-2's container: would remove container [0-9a-f]{12} \(node main-2\) and its volumes$/)
+    assert.deepEqual(await world(), beforeRemove, 'the remove-machine dry run changed no node, member or cluster.yaml')
 
     const removed = await cli(['local-cluster', 'remove-machine', 'main-2'])
     assert.equal(removed.exitCode, 0, removed.stderr)

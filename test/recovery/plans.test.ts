@@ -26,7 +26,7 @@ const unused = (): never => { throw new Error('a plan must not act while it is o
 describe('recovery plans', () => {
   it('backup: snapshot from the first main that answers, then the file, atomically', async () => {
     const {cluster} = await loadClusterFile(fixture)
-    assert.deepEqual(backupSteps({cluster, out: '/srv/b/f.snapshot'}, {}).steps.map((s) => s.title), [
+    assert.deepEqual(backupSteps({cluster, out: '/srv/b/f.snapshot'}).steps.map((s) => s.title), [
       'Take a snapshot through etcd\'s maintenance API from the first member that answers of http://10.20.0.11:2379, http://10.20.0.12:2379, http://10.20.0.13:2379',
       'Write /srv/b/f.snapshot (mode 0600, temp file then rename)',
     ])
@@ -114,7 +114,7 @@ describe('recovery plans', () => {
   it('repair-member: a worker or an unknown machine is bad usage (exit 2); backup --dry-run prints its plan', async () => {
     const backup = await berth(['cluster', 'backup', '-c', fixture, '--out', '/srv/x.snapshot', '--dry-run', '--json'])
     assert.equal(backup.exitCode, 0, backup.stderr)
-    assert.equal((JSON.parse(backup.stdout) as {plan: string[]}).plan[1], 'Write /srv/x.snapshot (mode 0600, temp file then rename)')
+    assert.equal((JSON.parse(backup.stdout) as {plan: string[]}).plan[1], 'Write /srv/x.snapshot (mode 0600, temp file then rename): would write /srv/x.snapshot with mode 0600: a temp file in /srv, then renamed')
     const worker = await berth(['cluster', 'repair-member', 'worker-1', '-c', fixture, '--dry-run'])
     assert.equal(worker.exitCode, 2)
     assert.match(worker.stderr, /MACHINE: worker-1 is a worker, not an etcd member \(name a machine with role main\)/)

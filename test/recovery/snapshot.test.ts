@@ -63,6 +63,21 @@ describe('etcd snapshots on the real etcd', () => {
     assert.ok(decoded.db.includes(Buffer.from('before the backup')))
   })
 
+  it('backup --dry-run names the member it would snapshot, read live, and the file, and writes nothing', async () => {
+    const out = path.join(dir, 'dry.snapshot')
+    const etcd = await openEtcd([etcdUrl()])
+    const status = await etcd.maintenance.status()
+    const self = (await etcd.cluster.memberList({})).members.find((m) => m.ID === status.header.member_id)!
+    etcd.close()
+    const result = await berth(['cluster', 'backup', '-c', file, '--out', out, '--dry-run'])
+    assert.equal(result.exitCode, 0, result.stderr)
+    const [take, write, ...rest] = result.stdout.split('\n')
+    assert.match(take!, new RegExp(`^1\\. Take a snapshot through etcd's maintenance API from the first member that answers of ${etcdUrl()}: would stream the snapshot of member ${self.name} \\(id ${self.ID}\\) through ${etcdUrl()}: now revision \\d+, \\d+ bytes$`))
+    assert.equal(write, `2. Write ${out} (mode 0600, temp file then rename): would write ${out} with mode 0600: a temp file in ${dir}, then renamed`)
+    assert.deepEqual(rest, [])
+    assert.ok(!(await readdir(dir)).some((f) => f.startsWith('dry.snapshot')), 'no snapshot file, not even a temp one')
+  })
+
   it('restore refuses a truncated, corrupt, foreign or unknown file with the reason, exit 2', async () => {
     const good = await readFile(path.join(dir, 'b.snapshot'))
     const cases: [string, Buffer, RegExp][] = [
