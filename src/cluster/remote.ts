@@ -61,6 +61,9 @@ export function sshShells(cluster: Cluster, options: {identity: string; stateDir
     const connection = await open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
     return {
       exec: (command, o) => connection.exec(command, o.stdin === undefined ? {} : {stdin: o.stdin}),
+      // One SFTP session per batch, over the flow's connection.
+      writeFiles: (files, o) => connection.uploadFilesAtomic(files, o.onFile, {inMemory: o.inMemory, staleTempAgeMs: o.staleTempAgeMs}),
+      start: (command, o) => connection.start(command, o),
       get lost() {
         return connection.closedReason !== undefined
       },

@@ -115,8 +115,8 @@ async function follow(connection: SshConnection, replica: Replica, cursor: strin
     const entry = parseJournalLine(text)
     if (entry) sink.line(lineOf(replica, entry))
   })
-  remote.channel.on('data', (chunk: Buffer) => lines.push(chunk))
-  remote.channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+  remote.stdout.on('data', (chunk: Buffer) => lines.push(chunk))
+  remote.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
   const {code} = await remote.exit
   lines.end()
   throw new RemoteCommandError(connection.where, query, code, Buffer.concat(stderr).toString('utf8'))
