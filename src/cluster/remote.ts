@@ -40,12 +40,6 @@ export async function shellOpener(cluster: Cluster, options: {identity: string; 
   })
 }
 
-/** Opens SSH to one machine of the cluster (see shellOpener). */
-export async function openShell(cluster: Cluster, machine: Machine, options: {identity: string; stateDir?: string; port?: number; timeoutMs?: number}): Promise<SshConnection> {
-  const open = await shellOpener(cluster, options)
-  return open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
-}
-
 /** The flow's way into one machine over an open SSH connection: commands, atomic files, streams. */
 export function sshChannel(connection: SshConnection): MachineChannel {
   return {

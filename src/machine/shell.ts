@@ -60,6 +60,8 @@ export const STDERR_TAIL_LINES = 12
 export interface MachineShell {
   /** The machine as messages name it: `main-2 (10.0.0.12)`. */
   readonly host: string
+  /** Opens the way in now rather than on the first command, so that a flow can tell "cannot reach it" from a failed command. */
+  connect(): Promise<void>
   /** Runs a command; resolves its output when it exits 0, else throws RemoteCommandError. */
   run(command: string, options?: RunOptions): Promise<{stdout: string; stderr: string}>
   /** Runs a command and returns how it ended, for callers that branch on the exit code. */
@@ -139,6 +141,7 @@ export function machineShells(open: ChannelOpener): MachineShells {
       const shell: MachineShell = {
         host,
         exec,
+        connect: async () => void await channel(machine),
         run: async (command, options = {}) => checked(host, options.as ?? command, await exec(command, {stdin: options.stdin})),
         async writeFiles(files, options = {}) {
           const c = await channel(machine)

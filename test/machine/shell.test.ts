@@ -195,6 +195,8 @@ describe('machine shells over SSH (real sshd)', () => {
     })
     const shell = shells.on(machine)
     assert.equal(opened, 0, 'nothing is opened before the first command')
+    await shell.connect()
+    assert.equal(opened, 1, 'connect opens it before any command')
     // sshd says which client port each command came from: one port is one TCP connection.
     const ports = new Set<string>()
     for (let i = 0; i < 5; i++) ports.add((await shell.run('echo "$SSH_CONNECTION"')).stdout.trim().split(' ')[1]!)
@@ -255,6 +257,7 @@ describe('machine shells over SSH (real sshd)', () => {
       }
       // A machine berth made no host key for is refused before anything runs.
       const stranger = sshShells(cluster, {identity: t.privateKeyPath, stateDir, port: t.port, timeoutMs: 5000})
+      await assert.rejects(stranger.on({...machine, name: 'main-9', ip: t.host}).connect(), /berth has no host key for it/)
       await assert.rejects(stranger.on({...machine, name: 'main-9', ip: t.host}).run('true'), /berth has no host key for it/)
       await stranger.close()
     } finally {
