@@ -106,6 +106,11 @@ async function checkFilesAndStreams(shells: MachineShells, dirs: {disk: string; 
   // No temp file left beside them; the folders made for them are 0700.
   assert.equal(listing, 'cluster.json 644 {"x":1}\nempty 600 \nsecret 600 s3cret\nuploaded 600 marker\n700\n')
 
+  // Temps an interrupted write left beside a file go with its next write once they are old; a fresh one stays.
+  await shell.run(`touch -t 202001010000 ${folder}/.secret.berth-tmp-old; touch ${folder}/.secret.berth-tmp-new`)
+  await shell.writeFiles([{path: `${folder}/secret`, data: 's3cret\n'}])
+  assert.equal((await shell.run(`ls -A ${folder} | grep berth-tmp; rm ${folder}/.secret.berth-tmp-new`)).stdout, '.secret.berth-tmp-new\n')
+
   // A second write replaces the file whole, the mode as asked again.
   await shell.writeFiles([{path: `${folder}/cluster.json`, data: '{"x":2}\n', mode: 0o640}])
   assert.equal((await shell.run(`stat -c %a ${folder}/cluster.json; cat ${folder}/cluster.json; ls -A ${folder} | wc -l`)).stdout.replace(/ +/g, ''), '640\n{"x":2}\n4\n')
@@ -323,25 +328,21 @@ describe('machine shells over docker exec (a throwaway container)', {timeout: 12
   it('a file\'s bytes travel on stdin: no process in the container ever has them in its argv', async () => {
     const shells = machineShells(async () => nodeChannel(provider, id))
     const canary = `canary-${process.pid}-${Date.now()}`
-    let sampling = true
-    const seen: string[] = []
-    // Samples every process's argv in the container for the whole write (the decoy proves it sees argv).
-    const sampler = (async () => {
-      while (sampling) {
-        const {stdout} = await execa('docker', ['exec', id, 'sh', '-c', 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "'], {reject: false})
-        seen.push(stdout)
-      }
-    })()
+    const decoy = `decoy-${canary.slice('canary-'.length)}`
+    // A sampler inside the container copies every process's argv, over and over, until told to stop
+    // (a loop there is dense enough to see each write's short `sh -c`; the decoy proves it sees argv).
+    await execa('docker', ['exec', '-d', id, 'sh', '-c', 'rm -f /stop /sampled; while [ ! -e /stop ]; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " " >> /sampled; echo >> /sampled; done; echo done > /stopped'])
     try {
-      const decoy = shells.on(machine).exec(`sleep 1; true # decoy-${canary.slice(7)}`)
+      await pollUntil(async () => ((await execa('docker', ['exec', id, 'test', '-s', '/sampled'], {reject: false})).exitCode === 0 ? done(undefined) : notYet('no sample yet')), {timeoutMs: 10_000, intervalMs: 50})
+      await shells.on(machine).exec(`sleep 0.5; true # ${decoy}`)
       await shells.on(machine).writeFiles(Array.from({length: 20}, (_, i) => ({path: `/disk/canary/${i}`, data: `${canary}\n`})))
-      await decoy
     } finally {
-      sampling = false
-      await sampler
+      await execa('docker', ['exec', id, 'sh', '-c', 'touch /stop; for i in $(seq 1 100); do [ -e /stopped ] && break; sleep 0.1; done; rm -f /stopped'])
       await shells.close()
     }
-    assert.ok(seen.some((s) => s.includes(`decoy-${canary.slice(7)}`)), 'the sampler saw the decoy argv')
-    assert.ok(!seen.some((s) => s.includes(canary)), 'the canary was never in an argv')
+    const seen = (await execa('docker', ['exec', id, 'cat', '/sampled'])).stdout
+    assert.ok(seen.includes(decoy), 'the sampler saw the decoy argv')
+    assert.ok(!seen.includes(canary), 'the canary was never in an argv')
+    assert.equal((await execa('docker', ['exec', id, 'cat', '/disk/canary/19'])).stdout, canary, 'the files were written')
   })
 })
