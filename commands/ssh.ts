@@ -19,7 +19,8 @@ export default class Ssh extends BerthCommand {
 
   async run(): Promise<void> {
     const {args, argv, flags} = await this.parse(Ssh)
-    const code = await sshMachine(await opsTarget(flags), args.machine, (argv as string[]).slice(1), {tty: flags.tty})
+    const target = await opsTarget(flags)
+    const code = await sshMachine(target, args.machine, (argv as string[]).slice(1), {tty: flags.tty}).finally(() => target.machines.close())
     if (code !== 0) this.exit(code)
   }
 }

@@ -5,7 +5,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {BerthCommand} from '../../src/cli/base.js'
 import {planOrRun} from '../../src/cli/progress.js'
-import {shellOpener} from '../../src/cluster/remote.js'
+import {sshShells} from '../../src/cluster/remote.js'
 import {resolveTarget, targetFlags} from '../../src/provision/target.js'
 import {restoreSteps, restoreToken} from '../../src/recovery/restore.js'
 import type {SnapshotMeta} from '../../src/recovery/snapshot-file.js'
@@ -31,18 +31,18 @@ export default class Restore extends BerthCommand {
     const {args, flags} = await this.parse(Restore)
     const target = await resolveTarget(flags)
     const token = restoreToken(target.cluster)
-    const result: {meta?: SnapshotMeta} = {}
-    const plan = restoreSteps({
+    const machines = sshShells(target.cluster, {identity: target.identity, stateDir: target.stateDir})
+    const {steps, result} = restoreSteps({
       cluster: target.cluster,
       file: path.resolve(args.file),
       force: flags.force,
       token,
-      opener: () => shellOpener(target.cluster, {identity: target.identity, stateDir: target.stateDir}),
+      machines,
       timeoutMs: flags.timeout * 1000,
       warn: (message) => this.warn(message),
-    }, result)
-    const dry = await planOrRun(plan, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
+    })
+    const dry = await planOrRun({steps, close: () => machines.close()}, {dryRun: flags['dry-run'], mode: this.jsonEnabled() ? 'silent' : 'auto', log: (t) => this.log(t)})
     if (dry) return dry
-    return {restored: path.resolve(args.file), token, meta: result.meta!}
+    return {restored: path.resolve(args.file), token, meta: result().meta}
   }
 }

@@ -16,7 +16,7 @@ export default class LocalClusterSsh extends BerthCommand {
   async run(): Promise<void> {
     const {args, argv, flags} = await this.parse(LocalClusterSsh)
     const target = await opsTarget({config: '', 'local-cluster': flags.name, 'state-dir': flags['state-dir']})
-    const code = await sshMachine(target, args.node, (argv as string[]).slice(1), {tty: flags.tty})
+    const code = await sshMachine(target, args.node, (argv as string[]).slice(1), {tty: flags.tty}).finally(() => target.machines.close())
     if (code !== 0) this.exit(code)
   }
 }

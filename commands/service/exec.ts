@@ -27,7 +27,7 @@ export default class ServiceExec extends BerthCommand {
     const {args, argv, flags} = await this.parse(ServiceExec)
     const target = await opsTarget(flags)
     const replica = oneReplica(target.cluster, serviceReplicas(target.cluster, await clusterView(target, flags.etcd), args.service), flags)
-    const code = await execInReplica(target.open, replica, (argv as string[]).slice(1), {tty: flags.tty})
+    const code = await execInReplica(target.machines, replica, (argv as string[]).slice(1), {tty: flags.tty}).finally(() => target.machines.close())
     if (code !== 0) this.exit(code)
   }
 }

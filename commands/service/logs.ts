@@ -33,10 +33,10 @@ export default class ServiceLogs extends BerthCommand {
     const replicas = filterReplicas(target.cluster, serviceReplicas(target.cluster, await clusterView(target, flags.etcd), args.service), flags)
     const width = Math.max(0, ...replicas.map((r) => `${r.machine.name} ${r.id}`.length))
     const render = flags.json ? jsonLine : (l: LogLine) => `${`${l.machine} ${l.replica}`.padEnd(width)} | ${l.message}\n`
-    const {failed} = await streamLogs(replicas, target.open, {follow: flags.follow, since: flags.since, tail: flags.tail}, {
+    const {failed} = await streamLogs(replicas, target.machines, {follow: flags.follow, since: flags.since, tail: flags.tail}, {
       line: (l) => process.stdout.write(render(l)),
       unreachable: (machine, reason) => process.stderr.write(`berth: ${machine}: no logs from it: ${reason}\n`),
-    })
+    }).finally(() => target.machines.close())
     if (failed.length > 0) throw new BerthError(`no logs from ${failed.join(', ')} (named above); the other machines' are printed`)
   }
 }

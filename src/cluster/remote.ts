@@ -6,7 +6,7 @@ import type {Cluster, Machine} from '../config/types.js'
 import {UsageError} from '../errors.js'
 import {clusterStateDir} from '../firstboot/index.js'
 import {knownHostKeys} from '../firstboot/hostkeys.js'
-import {machineShells, type MachineShells} from '../machine/shell.js'
+import {type MachineChannel, machineShells, type MachineShells} from '../machine/shell.js'
 import type {SshConnection} from '../ssh/connection.js'
 
 /** The provisioner's private key: `--identity`, else the file beside ssh.authorizedKeyFiles[0], else ~/.ssh/id_ed25519. */
@@ -40,10 +40,27 @@ export async function shellOpener(cluster: Cluster, options: {identity: string; 
   })
 }
 
-/** Opens SSH to one machine of the cluster (see shellOpener). */
-export async function openShell(cluster: Cluster, machine: Machine, options: {identity: string; stateDir?: string; port?: number; timeoutMs?: number}): Promise<SshConnection> {
-  const open = await shellOpener(cluster, options)
-  return open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
+/** The flow's way into one machine over an open SSH connection: commands, atomic files, streams. */
+export function sshChannel(connection: SshConnection): MachineChannel {
+  return {
+    exec: (command, o) => connection.exec(command, o.stdin === undefined ? {} : {stdin: o.stdin}),
+    // One SFTP session per batch, over the flow's connection.
+    writeFiles: (files, o) => connection.uploadFilesAtomic(files, o.onFile, {inMemory: o.inMemory, staleTempAgeMs: o.staleTempAgeMs}),
+    start: (command, o) => connection.start(command, o),
+    get lost() {
+      return connection.closedReason !== undefined
+    },
+    close: () => connection.close(),
+  }
+}
+
+/**
+ * The machines of one flow over an opener already made (its key and host keys read): one
+ * connection per machine, opened on its first command, reached at `address` when given
+ * (tests and benches on loopback), closed by `close`.
+ */
+export function openerShells(open: ShellOpener, address?: (machine: Machine) => {host: string; port?: number} | undefined): MachineShells {
+  return machineShells(async (machine) => sshChannel(await open(machine, address?.(machine))))
 }
 
 /**
@@ -58,13 +75,6 @@ export function sshShells(cluster: Cluster, options: {identity: string; stateDir
       opener = undefined
       throw error
     }))
-    const connection = await open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port})
-    return {
-      exec: (command, o) => connection.exec(command, o.stdin === undefined ? {} : {stdin: o.stdin}),
-      get lost() {
-        return connection.closedReason !== undefined
-      },
-      close: () => connection.close(),
-    }
+    return sshChannel(await open(machine, options.port === undefined ? undefined : {host: machine.ip, port: options.port}))
   })
 }

@@ -4,6 +4,7 @@ import type Dockerode from 'dockerode'
 
 import {BerthError} from '../errors.js'
 import {connectDocker, isNotFound} from '../docker.js'
+import type {PtySize, RemoteProcess} from '../machine/shell.js'
 import type {ClusterNetwork, ExecResult, NodeInfo, NodeProvider, NodeSpec, RegistryInfo} from './provider.js'
 import {LABEL} from './provider.js'
 import {addressIn, freeSubnets, hostRoutes} from './subnet.js'
@@ -137,6 +138,42 @@ export class DockerProvider implements NodeProvider {
     await ended
     const {ExitCode} = await exec.inspect()
     return {code: ExitCode ?? null, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}
+  }
+
+  /**
+   * Starts a command inside a node with stdin open and its output streaming, as `docker
+   * exec -i [-t]` does. Without a pty, stdout and stderr come apart; with one, both come on
+   * stdout. `exit` resolves with the exit code once the output has ended; ending stdin is
+   * the end of the command's input.
+   */
+  async start(id: string, argv: string[], options: {pty?: PtySize} = {}): Promise<RemoteProcess> {
+    const docker = await this.docker()
+    const {pty} = options
+    const exec = await docker.getContainer(id).exec({
+      Cmd: argv, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: pty !== undefined,
+      ...(pty ? {Env: [`TERM=${pty.term ?? 'xterm-256color'}`]} : {}),
+    })
+    const stream = await exec.start({hijack: true, stdin: true, Tty: pty !== undefined})
+    const stdout = new PassThrough()
+    const stderr = new PassThrough()
+    if (pty) stream.pipe(stdout)
+    else docker.modem.demuxStream(stream, stdout, stderr)
+    const exit = new Promise<{code: number | null; signal?: string}>((resolve, reject) => {
+      let ended = false
+      stream.on('end', () => {
+        ended = true
+        stdout.end()
+        stderr.end()
+        exec.inspect().then((info) => resolve({code: info.ExitCode ?? null}), reject)
+      })
+      stream.on('error', reject)
+      stream.on('close', () => {
+        if (!ended) reject(new BerthError(`node ${id.slice(0, 12)}: \`${argv.join(' ')}\` ended without an exit status (docker exec cut off)`))
+      })
+    })
+    exit.catch(() => undefined) // a caller that only streams must not crash on a cut-off exec
+    const resize = (size: PtySize) => void exec.resize({h: size.rows, w: size.cols}).catch(() => undefined)
+    return {stdout, stderr, stdin: stream, exit, resize}
   }
 
   /** Runs the registry at `.2` of the cluster's subnet, its storage in a labelled volume. */

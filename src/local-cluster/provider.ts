@@ -3,7 +3,7 @@
  * nodes booted from a first-boot seed, and a registry the nodes can pull from. The Docker
  * provider implements it today; a Vagrant provider can implement it later.
  */
-import type {ExecResult} from '../machine/shell.js'
+import type {ExecResult, PtySize, RemoteProcess} from '../machine/shell.js'
 
 export type {ExecResult} from '../machine/shell.js'
 
@@ -65,6 +65,8 @@ export interface NodeProvider {
   removeNode(id: string): Promise<void>
   /** Runs argv inside a node, as `docker exec` does; `stdin`, if given, is written and then closed. */
   exec(id: string, argv: string[], options?: {stdin?: string | Buffer}): Promise<ExecResult>
+  /** Starts argv inside a node, as `docker exec -i [-t]` does, its output streaming; `pty` gives it a terminal of that size. */
+  start(id: string, argv: string[], options?: {pty?: PtySize}): Promise<RemoteProcess>
   startRegistry(network: ClusterNetwork, run: string, image: string): Promise<RegistryInfo>
   stopRegistry(registry: Pick<RegistryInfo, 'id' | 'volume'>): Promise<void>
 }

@@ -1,4 +1,4 @@
-import {openShell} from '../cluster/remote.js'
+import {sshShells} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
@@ -12,12 +12,13 @@ import {done, notYet, pollUntil} from '../poll.js'
 export async function waitForSsh(cluster: Cluster, machine: Machine, options: {identity: string; stateDir: string; timeoutMs: number}): Promise<void> {
   const gaveUp = (reason: string): BerthError => new BerthError(`${machine.name} (${machine.ip}) did not answer SSH within ${options.timeoutMs / 1000} s: ${reason}`)
   await pollUntil(async () => {
-    const shell = await openShell(cluster, machine, {identity: options.identity, stateDir: options.stateDir, timeoutMs: 5000})
+    // Each try is a flow of its own: a fresh connection, closed after its one command.
+    const machines = sshShells(cluster, {identity: options.identity, stateDir: options.stateDir, timeoutMs: 5000})
     try {
-      const result = await shell.exec('true')
+      const result = await machines.on(machine).exec('true')
       return result.code === 0 ? done(undefined) : notYet(`\`true\` exited ${result.code}`)
     } finally {
-      await shell.close()
+      await machines.close()
     }
   }, {
     timeoutMs: options.timeoutMs,

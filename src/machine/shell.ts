@@ -4,8 +4,13 @@
  * and runs commands on it; it never knows how the machine is reached. Secrets travel on
  * stdin, never in a command string (the command is quoted in errors).
  */
+import type {Readable, Writable} from 'node:stream'
+
 import type {Machine} from '../config/types.js'
-import {outputTail, RemoteCommandError} from '../errors.js'
+import {BerthError, outputTail, RemoteCommandError} from '../errors.js'
+import type {FileToWrite, WriteOptions} from './files.js'
+
+export type {FileToWrite, WriteOptions} from './files.js'
 
 /** What a command printed and how it ended; `code` is null when a signal (`SIGTERM`...) ended it. */
 export interface ExecResult {
@@ -22,6 +27,32 @@ export interface RunOptions {
   as?: string
 }
 
+/** A terminal's size (and its TERM), as a pty request and window changes carry it. */
+export interface PtySize {
+  rows: number
+  cols: number
+  term?: string
+}
+
+/**
+ * A command running on a machine whose output streams as it comes: write `stdin` (end it
+ * to close the command's input), read `stdout` and `stderr` (with a pty, everything comes
+ * on stdout). `exit` resolves when the command has ended and its output is read, or
+ * rejects when the way in is lost; `resize` passes a window change to the pty.
+ */
+export interface RemoteProcess {
+  stdout: Readable
+  stderr: Readable
+  stdin: Writable
+  exit: Promise<{code: number | null; signal?: string}>
+  resize: (size: PtySize) => void
+}
+
+/** How to start a streaming command: with `pty`, on a terminal of that size. */
+export interface StartOptions {
+  pty?: PtySize
+}
+
 /** How many lines of stderr a RemoteCommandError keeps: the part that says why. */
 export const STDERR_TAIL_LINES = 12
 
@@ -29,10 +60,20 @@ export const STDERR_TAIL_LINES = 12
 export interface MachineShell {
   /** The machine as messages name it: `main-2 (10.0.0.12)`. */
   readonly host: string
+  /** Opens the way in now rather than on the first command, so that a flow can tell "cannot reach it" from a failed command. */
+  connect(): Promise<void>
   /** Runs a command; resolves its output when it exits 0, else throws RemoteCommandError. */
   run(command: string, options?: RunOptions): Promise<{stdout: string; stderr: string}>
   /** Runs a command and returns how it ended, for callers that branch on the exit code. */
   exec(command: string, options?: Omit<RunOptions, 'as'>): Promise<ExecResult>
+  /**
+   * Writes files so that readers see each old file or its new one, never a part: a temp
+   * file in the same directory with the file's mode (0600 unless given), synced, renamed
+   * over the target. The last file goes in place only after every other one is.
+   */
+  writeFiles(files: readonly FileToWrite[], options?: WriteOptions): Promise<void>
+  /** Starts `command` (the login shell when undefined) with its output streaming: logs that follow, a terminal. */
+  start(command: string | undefined, options?: StartOptions): Promise<RemoteProcess>
 }
 
 /** The machines of one flow: a shell per machine, opened on first use, all closed once at the end. */
@@ -44,6 +85,10 @@ export interface MachineShells {
 /** An open way into one machine (an SSH connection, a container): what an opener returns. */
 export interface MachineChannel {
   exec(command: string, options: {stdin?: string | Buffer}): Promise<ExecResult>
+  /** Writes files atomically, as MachineShell.writeFiles promises; a channel without it cannot write files. */
+  writeFiles?(files: readonly FileToWrite[], options: WriteOptions): Promise<void>
+  /** Starts a streaming command, as MachineShell.start promises; a channel without it cannot. */
+  start?(command: string | undefined, options: StartOptions): Promise<RemoteProcess>
   /** True once the channel is gone (a dropped connection): the next command opens a new one. */
   readonly lost?: boolean
   close(): Promise<void>
@@ -92,10 +137,22 @@ export function machineShells(open: ChannelOpener): MachineShells {
       if (known) return known
       const host = hostName(machine)
       const exec = async (command: string, options: {stdin?: string | Buffer} = {}) => (await channel(machine)).exec(command, options)
+      const unable = (what: string) => new BerthError(`${host}: this way into the machine cannot ${what}`)
       const shell: MachineShell = {
         host,
         exec,
+        connect: async () => void await channel(machine),
         run: async (command, options = {}) => checked(host, options.as ?? command, await exec(command, {stdin: options.stdin})),
+        async writeFiles(files, options = {}) {
+          const c = await channel(machine)
+          if (!c.writeFiles) throw unable('write files')
+          await c.writeFiles(files, options)
+        },
+        async start(command, options = {}) {
+          const c = await channel(machine)
+          if (!c.start) throw unable('start a streaming command')
+          return c.start(command, options)
+        },
       }
       shells.set(machine.name, shell)
       return shell

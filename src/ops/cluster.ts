@@ -1,9 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 
-import {shellOpener} from '../cluster/remote.js'
+import {openerShells, shellOpener} from '../cluster/remote.js'
 import {etcdEndpoints} from '../cluster/target.js'
 import {resolveTarget, type Target, targetFlags} from '../provision/target.js'
-import type {MachineOpener} from './logs.js'
+import type {MachineShells} from '../machine/shell.js'
 import {type ClusterView, readClusterView} from './replicas.js'
 
 /**
@@ -24,16 +24,20 @@ export const ttyFlag = Flags.boolean({char: 't', description: 'Ask for a termina
 /** `--host-prefix` of the ssh-config commands. */
 export const hostPrefixFlag = Flags.string({description: 'Prefix of each Host name.', default: 'berth-'})
 
-/** A cluster and an opener of SSH to its machines (host keys verified, keys read once). */
+/** A cluster and its machines over SSH for one command (host keys verified, keys read once); the command closes `machines`. */
 export interface OpsTarget extends Target {
-  open: MachineOpener
+  machines: MachineShells
 }
 
-/** Resolves the cluster flags and prepares SSH to its machines. */
+/**
+ * Resolves the cluster flags and prepares SSH to its machines: the key and host keys are
+ * read now (an unreadable key is bad usage before anything runs); each machine is
+ * connected on its first command.
+ */
 export async function opsTarget(flags: Parameters<typeof resolveTarget>[0]): Promise<OpsTarget> {
   const target = await resolveTarget(flags)
   const opener = await shellOpener(target.cluster, {identity: target.identity, stateDir: target.stateDir})
-  return {...target, open: (machine) => opener(machine)}
+  return {...target, machines: openerShells(opener)}
 }
 
 /** Which services run where, from etcd (or cluster.yaml, with a warning on stderr, when etcd cannot be read). */

@@ -1,7 +1,6 @@
 import {BerthError} from '../errors.js'
 import {shellQuote} from '../recovery/node-commands.js'
-import type {SshConnection} from '../ssh/connection.js'
-import type {MachineOpener} from './logs.js'
+import type {MachineShell, MachineShells} from '../machine/shell.js'
 import type {Replica} from './replicas.js'
 import {attach, type Stdio, wantsTty} from './terminal.js'
 
@@ -47,8 +46,8 @@ export function notRunningMessage(replica: Pick<Replica, 'id' | 'unit'> & {machi
 }
 
 /** Resolves when the replica's container is running; else throws ReplicaNotRunningError saying why. */
-export async function requireRunning(connection: SshConnection, replica: Replica): Promise<void> {
-  const result = await connection.execChecked(runningCheckCommand(replica))
+export async function requireRunning(shell: MachineShell, replica: Replica): Promise<void> {
+  const result = await shell.run(runningCheckCommand(replica))
   if (result.stdout.trim() === 'running') return
   throw new ReplicaNotRunningError(notRunningMessage(replica, result.stdout))
 }
@@ -56,15 +55,12 @@ export async function requireRunning(connection: SshConnection, replica: Replica
 /**
  * Runs `argv` (a shell when empty) in the replica's container, attached to this process's
  * terminal or pipes, and resolves with its exit code. A pty is used when stdin is a
- * terminal, unless `tty` says otherwise.
+ * terminal, unless `tty` says otherwise. One shell on the machine for both; the caller
+ * closes `machines`.
  */
-export async function execInReplica(open: MachineOpener, replica: Replica, argv: readonly string[], options: {tty?: boolean; stdio?: Stdio} = {}): Promise<number> {
-  const connection = await open(replica.machine)
-  try {
-    await requireRunning(connection, replica)
-    const tty = wantsTty(options.tty, true, options.stdio?.stdin)
-    return await attach(connection, dockerExecCommand(replica.container, argv, tty), {tty, stdio: options.stdio})
-  } finally {
-    await connection.close()
-  }
+export async function execInReplica(machines: MachineShells, replica: Replica, argv: readonly string[], options: {tty?: boolean; stdio?: Stdio} = {}): Promise<number> {
+  const shell = machines.on(replica.machine)
+  await requireRunning(shell, replica)
+  const tty = wantsTty(options.tty, true, options.stdio?.stdin)
+  return attach(shell, dockerExecCommand(replica.container, argv, tty), {tty, stdio: options.stdio})
 }

@@ -1,11 +1,12 @@
 import type {Machine} from '../config/types.js'
-import {RemoteCommandError} from '../errors.js'
-import type {SshConnection} from '../ssh/connection.js'
+import {outputTail, RemoteCommandError} from '../errors.js'
+import {type MachineShell, type MachineShells, STDERR_TAIL_LINES} from '../machine/shell.js'
 import {type JournalEntry, type JournalQuery, journalCommand, lineSplitter, parseJournalLine} from './journal.js'
 import type {Replica} from './replicas.js'
 
 /**
- * `service logs`: every replica's journal over SSH, one connection per machine. First the
+ * `service logs`: every replica's journal through the flow's machine shells (SSH, one
+ * connection per machine, which the caller closes at the end). First the
  * backlog of every replica, merged by time (the last `tail` of it); then, to follow, one
  * `journalctl --follow` per replica from just after the last entry it sent, printed as it
  * comes. A machine that cannot be reached, or goes away, is reported once; the rest go on.
@@ -26,9 +27,6 @@ export interface LogSink {
   unreachable: (machine: string, reason: string) => void
 }
 
-/** Opens SSH to a machine (src/cluster/remote.ts shellOpener, host keys verified). */
-export type MachineOpener = (machine: Machine) => Promise<SshConnection>
-
 /** What to read: `since` and `tail` as journalctl takes them; `follow` keeps going. */
 export interface LogOptions {
   since?: string
@@ -48,13 +46,13 @@ export function mergeByTime(lists: LogLine[][], tail?: number): LogLine[] {
 }
 
 interface Session {
-  connection: SshConnection
+  shell: MachineShell
   machine: Machine
   replicas: {replica: Replica; lines: LogLine[]; cursor?: string}[]
 }
 
 /** Reads (and with `follow` keeps reading) the logs of `replicas`; resolves with the machines that failed. */
-export async function streamLogs(replicas: Replica[], open: MachineOpener, options: LogOptions, sink: LogSink): Promise<{failed: string[]}> {
+export async function streamLogs(replicas: Replica[], machines: MachineShells, options: LogOptions, sink: LogSink): Promise<{failed: string[]}> {
   const command = options.command ?? journalCommand
   const failed = new Set<string>()
   const fail = (machine: string, error: unknown) => {
@@ -62,17 +60,13 @@ export async function streamLogs(replicas: Replica[], open: MachineOpener, optio
     failed.add(machine)
     sink.unreachable(machine, (error as Error).message)
   }
-  const sessions = (await Promise.all(byMachine(replicas).map(async (group) => backlog(group, open, command, options).catch((error: unknown) => {
+  const sessions = (await Promise.all(byMachine(replicas).map(async (group) => backlog(group, machines.on(group.machine), command, options).catch((error: unknown) => {
     fail(group.machine.name, error)
     return undefined
   })))).filter((s): s is Session => s !== undefined)
-  try {
-    for (const line of mergeByTime(sessions.flatMap((s) => s.replicas.map((r) => r.lines)), options.tail)) sink.line(line)
-    if (options.follow) {
-      await Promise.all(sessions.map((s) => Promise.all(s.replicas.map((r) => follow(s.connection, r.replica, r.cursor, command, options, sink))).catch((error: unknown) => fail(s.machine.name, error))))
-    }
-  } finally {
-    await Promise.all(sessions.map((s) => s.connection.close().catch(() => undefined)))
+  for (const line of mergeByTime(sessions.flatMap((s) => s.replicas.map((r) => r.lines)), options.tail)) sink.line(line)
+  if (options.follow) {
+    await Promise.all(sessions.map((s) => Promise.all(s.replicas.map((r) => follow(s.shell, r.replica, r.cursor, command, options, sink))).catch((error: unknown) => fail(s.machine.name, error))))
   }
   return {failed: [...failed]}
 }
@@ -87,39 +81,32 @@ function byMachine(replicas: Replica[]): {machine: Machine; replicas: Replica[]}
   return [...groups.values()]
 }
 
-/** One machine's connection and the backlog of each of its replicas, with the cursor to follow on from. */
-async function backlog(group: {machine: Machine; replicas: Replica[]}, open: MachineOpener, command: JournalCommand, options: LogOptions): Promise<Session> {
-  const connection = await open(group.machine)
-  try {
-    const replicas = await Promise.all(group.replicas.map(async (replica) => {
-      const query = command({unit: replica.unit, since: options.since, tail: options.tail}, replica)
-      const result = await connection.exec(query)
-      if (result.code !== 0) throw new RemoteCommandError(connection.where, query, result.code, result.stderr)
-      const entries = result.stdout.split('\n').map(parseJournalLine).filter((e): e is JournalEntry => e !== undefined)
-      return {replica, lines: entries.map((e) => lineOf(replica, e)), cursor: entries.at(-1)?.cursor}
-    }))
-    return {connection, machine: group.machine, replicas}
-  } catch (error) {
-    connection.destroy()
-    throw error
-  }
+/** One machine's shell and the backlog of each of its replicas, with the cursor to follow on from. */
+async function backlog(group: {machine: Machine; replicas: Replica[]}, shell: MachineShell, command: JournalCommand, options: LogOptions): Promise<Session> {
+  const replicas = await Promise.all(group.replicas.map(async (replica) => {
+    const query = command({unit: replica.unit, since: options.since, tail: options.tail}, replica)
+    const {stdout} = await shell.run(query)
+    const entries = stdout.split('\n').map(parseJournalLine).filter((e): e is JournalEntry => e !== undefined)
+    return {replica, lines: entries.map((e) => lineOf(replica, e)), cursor: entries.at(-1)?.cursor}
+  }))
+  return {shell, machine: group.machine, replicas}
 }
 
 /** Follows one replica's journal until the command or the connection ends; an end is an error (the caller names the machine). */
-async function follow(connection: SshConnection, replica: Replica, cursor: string | undefined, command: JournalCommand, options: LogOptions, sink: LogSink): Promise<void> {
+async function follow(shell: MachineShell, replica: Replica, cursor: string | undefined, command: JournalCommand, options: LogOptions, sink: LogSink): Promise<void> {
   // Without a cursor the backlog was empty: everything of the selection from now on is new.
   const query = command({unit: replica.unit, since: cursor ? undefined : options.since, follow: {afterCursor: cursor}}, replica)
-  const remote = await connection.start(query)
+  const remote = await shell.start(query)
   const stderr: Buffer[] = []
   const lines = lineSplitter((text) => {
     const entry = parseJournalLine(text)
     if (entry) sink.line(lineOf(replica, entry))
   })
-  remote.channel.on('data', (chunk: Buffer) => lines.push(chunk))
-  remote.channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+  remote.stdout.on('data', (chunk: Buffer) => lines.push(chunk))
+  remote.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
   const {code} = await remote.exit
   lines.end()
-  throw new RemoteCommandError(connection.where, query, code, Buffer.concat(stderr).toString('utf8'))
+  throw new RemoteCommandError(shell.host, query, code, outputTail(Buffer.concat(stderr).toString('utf8'), STDERR_TAIL_LINES))
 }
 
 function lineOf(replica: Replica, entry: JournalEntry): LogLine {

@@ -5,7 +5,7 @@ import {machineNamed} from '../cluster/target.js'
 import type {Machine} from '../config/types.js'
 import {UsageError} from '../errors.js'
 import type {Target} from '../provision/target.js'
-import type {MachineOpener} from './logs.js'
+import type {MachineShells} from '../machine/shell.js'
 import {attach, type Stdio, wantsTty} from './terminal.js'
 
 /**
@@ -16,17 +16,12 @@ import {attach, type Stdio, wantsTty} from './terminal.js'
 /**
  * Opens a shell on a machine, or runs a command there (its words joined by spaces, as
  * OpenSSH's client does), and resolves with the remote exit code. A shell gets a pty
- * when stdin is a terminal; `tty` overrides that either way.
+ * when stdin is a terminal; `tty` overrides that either way. The caller closes `target.machines`.
  */
-export async function sshMachine(target: Target & {open: MachineOpener}, name: string, argv: readonly string[], options: {tty?: boolean; stdio?: Stdio} = {}): Promise<number> {
+export async function sshMachine(target: Pick<Target, 'cluster'> & {machines: MachineShells}, name: string, argv: readonly string[], options: {tty?: boolean; stdio?: Stdio} = {}): Promise<number> {
   const machine = machineNamed(target.cluster, name, 'MACHINE')
-  const connection = await target.open(machine)
-  try {
-    const command = argv.length > 0 ? argv.join(' ') : undefined
-    return await attach(connection, command, {tty: wantsTty(options.tty, command === undefined, options.stdio?.stdin), stdio: options.stdio})
-  } finally {
-    await connection.close()
-  }
+  const command = argv.length > 0 ? argv.join(' ') : undefined
+  return attach(target.machines.on(machine), command, {tty: wantsTty(options.tty, command === undefined, options.stdio?.stdin), stdio: options.stdio})
 }
 
 /** Where a cluster's known_hosts lives: beside hostkeys.json in its state dir (written with the first-boot files). */

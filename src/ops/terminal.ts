@@ -1,6 +1,6 @@
 import {constants} from 'node:os'
 
-import type {PtySize, SshConnection} from '../ssh/connection.js'
+import type {MachineShell, PtySize} from '../machine/shell.js'
 
 /**
  * Joins this process's terminal (or pipes) to a command on a machine: stdin goes there,
@@ -33,15 +33,15 @@ export function exitCodeOf(exit: {code: number | null; signal?: string}): number
 }
 
 /** Runs `command` (the login shell when undefined) attached to `stdio`; resolves with its exit code. */
-export async function attach(connection: SshConnection, command: string | undefined, options: {tty: boolean; stdio?: Stdio}): Promise<number> {
+export async function attach(shell: MachineShell, command: string | undefined, options: {tty: boolean; stdio?: Stdio}): Promise<number> {
   const stdio = options.stdio ?? (process as unknown as Stdio)
-  const remote = await connection.start(command, {pty: options.tty ? terminalSize(stdio.stdout) : undefined})
+  const remote = await shell.start(command, {pty: options.tty ? terminalSize(stdio.stdout) : undefined})
   const raw = options.tty && stdio.stdin.isTTY === true && typeof stdio.stdin.setRawMode === 'function'
-  const onInput = (chunk: Buffer) => remote.channel.write(chunk)
-  const onEnd = () => remote.channel.end()
+  const onInput = (chunk: Buffer) => remote.stdin.write(chunk)
+  const onEnd = () => remote.stdin.end()
   const onResize = () => remote.resize(terminalSize(stdio.stdout))
-  remote.channel.on('data', (chunk: Buffer) => stdio.stdout.write(chunk))
-  remote.channel.stderr.on('data', (chunk: Buffer) => stdio.stderr.write(chunk))
+  remote.stdout.on('data', (chunk: Buffer) => stdio.stdout.write(chunk))
+  remote.stderr.on('data', (chunk: Buffer) => stdio.stderr.write(chunk))
   if (raw) stdio.stdin.setRawMode!(true)
   stdio.stdin.on('data', onInput)
   stdio.stdin.on('end', onEnd)

@@ -1,11 +1,11 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {shellOpener, type ShellOpener} from '../cluster/remote.js'
+import {openerShells, shellOpener} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {SEALED_SECRETS} from '../firstboot/model.js'
 import type {KeyProvider} from '../secrets/envelope.js'
-import type {SshConnection} from '../ssh/connection.js'
+import type {MachineShell, MachineShells} from '../machine/shell.js'
 import {nodeClusterFile} from '../firstboot/cluster-json.js'
 import {ensureNodeSecrets, type SecretFile} from './node-secrets.js'
 import {mapBounded} from './pool.js'
@@ -13,7 +13,7 @@ import {sealForMachine} from './sealed-secrets.js'
 import {NODE_PATHS} from '../layout/node.js'
 
 /**
- * `upload-secrets` for one machine and for many: over SSH with the host key berth
+ * `upload-secrets` for one machine and for many: through the machine seam over SSH with the host key berth
  * generated (a different key is refused before anything is sent), every secret written
  * atomically with mode 0600 into /etc/berth/secrets/ (a tmpfs), then the non-secret
  * cluster.json, and last the `uploaded` marker whose arrival starts the installer through
@@ -58,7 +58,12 @@ export interface PreparedUpload {
   /** Each machine's secret files (made where missing). */
   secrets: Map<string, SecretFile[]>
   clusterJson: string
-  open: ShellOpener
+  /**
+   * A flow's machines over SSH, reached at `address` when given; the key and host keys are
+   * read once for all. Each machine's upload is a flow of its own, closed when it ends, so
+   * at most --parallel connections are open however many machines there are.
+   */
+  shells: (address?: UploadOptions['address']) => MachineShells
   /** A local file's bytes, each file read once however many machines get it (the master key, the token). */
   read: (local: string) => Promise<Buffer>
   /** The KMS key that seals node secrets here, with `nodeSecrets: {mode: kms}`. */
@@ -80,7 +85,7 @@ export async function prepareUpload(cluster: Cluster, machines: readonly Machine
     const {KmsKeyProvider} = await import('../secrets/kms.js')
     kms = new KmsKeyProvider(cluster.nodeSecrets.kms)
   }
-  return {cluster, secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`, open, read, kms}
+  return {cluster, secrets, clusterJson: `${JSON.stringify(nodeClusterFile(cluster, options.installerImage), null, 2)}\n`, shells: (address) => openerShells(open, address), read, kms}
 }
 
 /** Makes any missing node secrets, then uploads to every machine with a bounded fan-out. */
@@ -96,14 +101,15 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
   const started = performance.now()
   const root = (options.remoteRoot ?? '').replaceAll('{machine}', machine.name).replace(/\/+$/, '')
   let step = 'connect'
-  let shell: SshConnection | undefined
+  const machines = prepared.shells(options.address)
+  const shell: MachineShell = machines.on(machine)
   const at = (s: string): void => {
     step = s
     options.onStep?.(machine.name, s)
   }
   try {
     at('connect')
-    shell = await prepared.open(machine, options.address?.(machine))
+    await shell.connect()
     const mode = cluster.nodeSecrets.mode
     const marker = {uploadedAt: new Date().toISOString(), files: files.map((f) => f.name), sealed: mode}
     const contents = await Promise.all(files.map(async (f) => ({name: f.name, data: await prepared.read(f.local)})))
@@ -124,16 +130,19 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
     // nothing is written if it is not one (tests mount one in their scratch folders too).
     const inMemory = `${root}${NODE_DIR}/secrets`
     at(`check that ${inMemory} is in memory`)
-    await shell.uploadFilesAtomic(uploads, (p, state) => {
-      if (state === 'start') inFlight.add(label(p))
-      else inFlight.delete(label(p))
-      if (inFlight.size > 0) at(`upload ${[...inFlight].join(', ')}`)
-    }, {inMemory})
+    await shell.writeFiles(uploads, {
+      inMemory,
+      onFile: (p, state) => {
+        if (state === 'start') inFlight.add(label(p))
+        else inFlight.delete(label(p))
+        if (inFlight.size > 0) at(`upload ${[...inFlight].join(', ')}`)
+      },
+    })
     if (!options.remoteRoot) {
       // A copy for the next boots: sealed on the machine, where its TPM2 or host key is
       // (systemd-creds), or the KMS blobs just sent are kept; in memory mode any old copy goes.
       at(`seal for the next boots (${mode})`)
-      await shell.execChecked(`${SEALED_SECRETS.script} seal ${mode}`)
+      await shell.run(`${SEALED_SECRETS.script} seal ${mode}`)
       // The path unit may not be watching yet (first boot still running): start the installer
       // too; systemd merges this with a start the path unit makes. First boot covers the
       // other order (its runcmd starts the installer when the marker is already there).
@@ -144,7 +153,7 @@ export async function uploadToMachine(prepared: PreparedUpload, machine: Machine
   } catch (error) {
     return {machine: machine.name, ip: machine.ip, ok: false, step, error: (error as Error).message, seconds: seconds(started)}
   } finally {
-    await shell?.close().catch(() => undefined)
+    await machines.close().catch(() => undefined)
   }
 }
 

@@ -1,14 +1,14 @@
 import {readFile} from 'node:fs/promises'
 
+import {Chain} from '../cli/chain.js'
 import type {Step} from '../cli/progress.js'
-import type {ShellOpener} from '../cluster/remote.js'
 import type {Cluster, Machine} from '../config/types.js'
 import {BerthError, UnsafeOperationError, UsageError} from '../errors.js'
 import {EtcdCluster} from '../etcd/client.js'
 import {openEtcd} from '../etcd/open.js'
 import {etcdUrls} from '../firstboot/index.js'
 import {done, notYet, pollUntil} from '../poll.js'
-import type {SshConnection} from '../ssh/connection.js'
+import {hostName, type MachineShell, type MachineShells} from '../machine/shell.js'
 import {REMOTE_SNAPSHOT, restoreCommand, startEtcdCommand, stopEtcdCommand} from './node-commands.js'
 import {type SnapshotMeta, decodeSnapshot} from './snapshot-file.js'
 
@@ -20,8 +20,8 @@ export interface RestoreRequest {
   force: boolean
   /** The new initial-cluster token (a restored cluster must not be mistaken for the old one). */
   token: string
-  /** SSH to the main machines, host keys verified; made on first use (not for --dry-run). */
-  opener: () => Promise<ShellOpener>
+  /** The flow's machines (SSH, host keys verified), each reached on its first command (never for --dry-run); the caller closes them. */
+  machines: MachineShells
   timeoutMs: number
   warn: (message: string) => void
 }
@@ -47,75 +47,82 @@ async function membersWithLeader(endpoints: string[]): Promise<string[]> {
   return answers.filter((e): e is string => e !== undefined)
 }
 
+/** The snapshot file checked whole: its database and what it says about itself. */
+async function readSnapshot(file: string, cluster: string): Promise<{meta: SnapshotMeta; db: Buffer}> {
+  const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError([{file, message: `cannot read the snapshot (${error.code ?? error.message})`, fix: 'pass a file written by `berth cluster backup`'}])
+  })
+  return decodeSnapshot(bytes, file, cluster)
+}
+
 /**
  * The steps of a restore: check the snapshot file whole and that no member still holds
  * a quorum (both before anything is stopped), upload the database to every main machine,
  * stop etcd on all of them, restore each into a fresh data dir with a new cluster token,
  * start them as a new cluster and wait until every member is healthy. Agents reconnect by
- * themselves and converge to the restored desired state.
+ * themselves and converge to the restored desired state. Each step gets what the steps
+ * before it found (a Chain): the database and its metadata, then when etcd started.
+ * `result` is the snapshot's metadata, once every step has run.
  */
-export function restoreSteps(request: RestoreRequest, result: {meta?: SnapshotMeta}): {steps: Step[]; close: () => void} {
+export function restoreSteps(request: RestoreRequest): {steps: Step[]; result: () => {meta: SnapshotMeta}} {
   const {cluster} = request
   const mains = cluster.machines.filter((m) => m.role === 'main')
   const endpoints = mains.map((m) => etcdUrls(cluster, m.ip).client)
   const initialCluster = mains.map((m) => `${m.name}=${etcdUrls(cluster, m.ip).peer}`).join(',')
   const names = mains.map((m) => m.name).join(', ')
-  let db: Buffer | undefined
-  let startedAt = 0
-  const shells = new Map<string, Promise<SshConnection>>()
-  let opener: Promise<ShellOpener> | undefined
-  const shell = async (machine: Machine): Promise<SshConnection> => {
-    let one = shells.get(machine.name)
-    // One opener: the identity and the host keys are read once for every machine.
-    if (!one) shells.set(machine.name, one = (opener ??= request.opener()).then((open) => open(machine)))
-    return one
+  const hosts = mains.map((m) => hostName(m)).join(', ')
+  // The plan is built without reaching a machine (--dry-run): each shell is asked for at its first command.
+  const onEvery = async (run: (shell: MachineShell) => Promise<unknown>): Promise<void> => {
+    await Promise.all(mains.map(async (m) => run(request.machines.on(m))))
   }
-  const onEvery = async (run: (machine: Machine, ssh: SshConnection) => Promise<void>): Promise<void> => {
-    await Promise.all(mains.map(async (m) => run(m, await shell(m))))
-  }
+  const restoreOf = (m: Machine) => restoreCommand({name: m.name, peerUrl: etcdUrls(cluster, m.ip).peer, initialCluster, token: request.token})
 
-  const steps: Step[] = [{
-    title: `Check ${request.file}: format, size, sha256, taken from cluster ${cluster.name}`,
-    run: async () => {
-      const bytes = await readFile(request.file).catch((error: NodeJS.ErrnoException) => {
-        throw new UsageError([{file: request.file, message: `cannot read the snapshot (${error.code ?? error.message})`, fix: 'pass a file written by `berth cluster backup`'}])
-      })
-      const decoded = decodeSnapshot(bytes, request.file, cluster.name)
-      db = decoded.db
-      result.meta = decoded.meta
-      return `revision ${decoded.meta.revision} taken ${decoded.meta.takenAt}`
-    },
-  }, {
-    title: `Check that no etcd member of ${names} still has a leader (a restore discards their data)`,
-    run: async () => {
+  const checked = new Chain({})
+    .step(`Check ${request.file}: format, size, sha256, taken from cluster ${cluster.name}`, async () => {
+      const {meta, db} = await readSnapshot(request.file, cluster.name)
+      return {note: `revision ${meta.revision} taken ${meta.takenAt}`, meta, db}
+    }, async () => {
+      // Reading the file changes nothing: the plan names the snapshot it would restore.
+      const {meta} = await readSnapshot(request.file, cluster.name)
+      return `would restore revision ${meta.revision} taken ${meta.takenAt} from ${meta.takenFrom} (${meta.dbBytes} bytes, sha256 ${meta.sha256.slice(0, 12)}…)`
+    })
+    .step(`Check that no etcd member of ${names} still has a leader (a restore discards their data)`, async ({meta}) => {
       const alive = await membersWithLeader(endpoints)
-      if (alive.length === 0) return 'none answers with a leader'
-      const reason = `${alive.length} of ${mains.length} etcd members answer with a leader (${alive.join(', ')}); restoring would discard their data (the snapshot is at revision ${result.meta!.revision}). For one lost member use \`cluster repair-member\``
+      if (alive.length === 0) return {note: 'none answers with a leader'}
+      const reason = `${alive.length} of ${mains.length} etcd members answer with a leader (${alive.join(', ')}); restoring would discard their data (the snapshot is at revision ${meta.revision}). For one lost member use \`cluster repair-member\``
       if (!request.force) throw new UnsafeOperationError(`refusing to restore: ${reason}; pass --force to restore anyway`)
       request.warn(`restoring although ${reason}`)
-      return `${alive.length} healthy: restoring anyway (--force)`
-    },
-  }, {
-    title: `Upload the snapshot to ${REMOTE_SNAPSHOT} on ${names} (SSH, host keys verified, mode 0600)`,
-    run: async () => onEvery(async (_, ssh) => ssh.uploadFileAtomic(REMOTE_SNAPSHOT, db!, 0o600)),
-  }, {
-    title: `Stop etcd on ${names}`,
-    run: async () => onEvery(async (_, ssh) => void await ssh.execChecked(stopEtcdCommand())),
-  }, ...mains.map((m): Step => ({
-    title: `Restore ${m.name}'s data dir from the snapshot (etcdctl snapshot restore --name ${m.name} --initial-cluster-token ${request.token}; the old dir kept as <dir>.before-restore)`,
-    run: async () => void await (await shell(m)).execChecked(restoreCommand({name: m.name, peerUrl: etcdUrls(cluster, m.ip).peer, initialCluster, token: request.token})),
-  })), {
-    title: `Start etcd on ${names} as a new cluster (${initialCluster}) and wait until every member is healthy`,
-    run: async () => {
-      await onEvery(async (_, ssh) => void await ssh.execChecked(startEtcdCommand()))
-      startedAt = Date.now()
-      return waitHealthy(endpoints, mains.length, request.timeoutMs)
-    },
-  }, {
-    title: 'Wait until every installed machine\'s agent has made a pass since, converged to the restored desired state',
-    run: async () => waitAgents(cluster, startedAt, request.timeoutMs),
-  }]
-  return {steps, close: () => { for (const one of shells.values()) void one.then((s) => s.close(), () => undefined) }}
+      return {note: `${alive.length} healthy: restoring anyway (--force)`}
+    }, async () => {
+      const alive = await membersWithLeader(endpoints)
+      const now = alive.length === 0 ? 'none answers with a leader now' : `now ${alive.length} of ${mains.length} answer with a leader (${alive.join(', ')})${request.force ? '' : ', so it would refuse'}`
+      return `would ask ${endpoints.join(', ')} and go on only if none answers with a leader${request.force ? ' (--force: restore anyway, with a warning)' : ''}: ${now}`
+    })
+    .step(`Upload the snapshot to ${REMOTE_SNAPSHOT} on ${names} (SSH, host keys verified, mode 0600)`, async ({db}) => {
+      await onEvery((shell) => shell.writeFiles([{path: REMOTE_SNAPSHOT, data: db, mode: 0o600}]))
+      return {}
+    }, async () => `would write the snapshot's database to ${REMOTE_SNAPSHOT} (temp file, rename) on ${hosts}`)
+    .step(`Stop etcd on ${names}`, async () => {
+      await onEvery((shell) => shell.run(stopEtcdCommand()))
+      return {}
+    }, async () => `would run \`${stopEtcdCommand()}\` on ${hosts}`)
+  let restored = checked
+  for (const m of mains) {
+    restored = restored.step(`Restore ${m.name}'s data dir from the snapshot (etcdctl snapshot restore --name ${m.name} --initial-cluster-token ${request.token}; the old dir kept as <dir>.before-restore)`, async () => {
+      await request.machines.on(m).run(restoreOf(m))
+      return {}
+    }, async () => `would restore ${REMOTE_SNAPSHOT} on ${hostName(m)} as member ${m.name} (${etcdUrls(cluster, m.ip).peer}) of the new initial cluster ${initialCluster}, token ${request.token}, into a fresh data dir`)
+  }
+  const plan = restored
+    .step(`Start etcd on ${names} as a new cluster (${initialCluster}) and wait until every member is healthy`, async () => {
+      await onEvery((shell) => shell.run(startEtcdCommand()))
+      const startedAt = Date.now()
+      return {note: await waitHealthy(endpoints, mains.length, request.timeoutMs), startedAt}
+    }, async () => `would run \`${startEtcdCommand()}\` on ${hosts}, then wait up to ${Math.round(request.timeoutMs / 1000)} s until ${mains.length} of ${mains.length} members (${endpoints.join(', ')}) are healthy`)
+    .step('Wait until every installed machine\'s agent has made a pass since, converged to the restored desired state', async ({startedAt}) => ({
+      note: await waitAgents(cluster, startedAt, request.timeoutMs),
+    }), async () => `would wait up to ${Math.round(request.timeoutMs / 1000)} s for a converged pass of every installed machine's agent made after etcd started`)
+  return {steps: plan.steps, result: () => ({meta: plan.result().meta})}
 }
 
 /** Polls the members until `count` are healthy voters (the restored cluster has elected a leader). */

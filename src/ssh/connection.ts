@@ -3,12 +3,13 @@ import {Socket} from 'node:net'
 import type {Client, ServerHostKeyAlgorithm} from 'ssh2'
 
 import {BerthError, RemoteCommandError, RetryableError, UsageError} from '../errors.js'
-import type {ExecResult} from '../machine/shell.js'
+import {type FileToWrite, writeMarkerLast} from '../machine/files.js'
+import type {ExecResult, PtySize, RemoteProcess} from '../machine/shell.js'
 import {connectError, HostKeyMismatchError} from './errors.js'
 import {blobType, fingerprint, parsePublicKey, type PublicKey} from './known-hosts.js'
 import {AtomicUploader, type UploadOptions} from './upload.js'
 
-export type {ExecResult} from '../machine/shell.js'
+export type {ExecResult, PtySize, RemoteProcess} from '../machine/shell.js'
 
 /** Where and as whom to connect, and the only host keys to accept. */
 export interface ConnectOptions {
@@ -21,20 +22,6 @@ export interface ConnectOptions {
   knownHostKeys: string[]
   /** Time from the TCP connect to a finished handshake; default 20 s. */
   timeoutMs?: number
-}
-
-/** A terminal's size (and its TERM), as a pty request and window changes carry it. */
-export interface PtySize {
-  rows: number
-  cols: number
-  term?: string
-}
-
-/** A command running on a machine: its channel (stdout; `.stderr`; write for stdin), how it ended, and window changes. */
-export interface RemoteProcess {
-  channel: import('ssh2').ClientChannel
-  exit: Promise<{code: number | null; signal?: string}>
-  resize: (size: PtySize) => void
 }
 
 /** Host-key algorithms to offer for the known keys, so the server presents a key we can check. */
@@ -163,7 +150,8 @@ export class SshConnection {
           channel.on('close', () => (status ? done(status) : fail(this.lost ?? new RetryableError(`${this.where}: ${what} ended without an exit status (connection lost?)`))))
         })
         exit.catch(() => undefined) // a caller that only streams must not crash on a lost connection
-        resolve({channel, exit, resize: (size) => channel.setWindow(size.rows, size.cols, 0, 0)})
+        // The channel is both ends: reading it is stdout, writing it is stdin.
+        resolve({stdout: channel, stderr: channel.stderr, stdin: channel, exit, resize: (size) => channel.setWindow(size.rows, size.cols, 0, 0)})
       }
       const pty = options.pty && {rows: options.pty.rows, cols: options.pty.cols, term: options.pty.term ?? 'xterm-256color'}
       if (command === undefined) this.client.shell(pty ?? false, started)
@@ -193,23 +181,16 @@ export class SshConnection {
    * is put in place only after every other one is, so it can be a marker that says the rest
    * are there. A failure leaves the last file untouched and is reported once the others end.
    */
-  async uploadFilesAtomic(files: readonly {path: string; data: string | Buffer; mode?: number}[], onFile?: (path: string, state: 'start' | 'done') => void, options: UploadOptions = {}): Promise<void> {
+  async uploadFilesAtomic(files: readonly FileToWrite[], onFile?: (path: string, state: 'start' | 'done') => void, options: UploadOptions = {}): Promise<void> {
     if (this.lost) throw this.lost
     const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => {
       this.client.sftp((error, s) => (error ? reject(this.failure('could not start SFTP', error)) : resolve(s)))
     })
     const uploader = new AtomicUploader(sftp, this.where, () => this.lost)
-    const upload = async (file: (typeof files)[number]) => {
-      onFile?.(file.path, 'start')
-      await uploader.upload(file.path, typeof file.data === 'string' ? Buffer.from(file.data) : file.data, file.mode ?? 0o600, options)
-      onFile?.(file.path, 'done')
-    }
+    const upload = async (file: FileToWrite) => uploader.upload(file.path, typeof file.data === 'string' ? Buffer.from(file.data) : file.data, file.mode ?? 0o600, options)
     try {
       if (options.inMemory) await uploader.requireTmpfs(options.inMemory)
-      const outcomes = await Promise.allSettled(files.slice(0, -1).map(upload))
-      const failed = outcomes.find((o) => o.status === 'rejected')
-      if (failed) throw failed.reason
-      if (files.length > 0) await upload(files.at(-1)!)
+      await writeMarkerLast(files, upload, onFile)
       await uploader.removeStaleTemps(files.map((f) => f.path), options.staleTempAgeMs)
     } finally {
       sftp.end()

@@ -4,6 +4,9 @@ import path from 'node:path'
 import type {FileEntryWithStats, SFTPWrapper, Stats} from 'ssh2'
 
 import {BerthError, RetryableError, UsageError} from '../errors.js'
+import {notInMemory, tempPrefix} from '../machine/files.js'
+
+export {mountedType, tempPrefix} from '../machine/files.js'
 
 /** Tuning and progress for one atomic upload. */
 export interface UploadOptions {
@@ -28,11 +31,6 @@ function call<T = void>(fn: (cb: (error: Error | undefined | null, value: T) => 
       reject(error) // ssh2 throws at once for an extension the server lacks
     }
   })
-}
-
-/** The temp-file prefix for `target`: hidden, and named after it so leftovers are recognisable. */
-export function tempPrefix(target: string): string {
-  return `.${path.posix.basename(target)}.berth-tmp-`
 }
 
 /**
@@ -110,10 +108,8 @@ export class AtomicUploader {
     const mounts = await call<Buffer>((cb) => this.sftp.readFile('/proc/self/mounts', cb)).catch((error: Error) => {
       throw new BerthError(`${this.where}: cannot read /proc/self/mounts to check that ${dir} is in memory: ${error.message}`, {cause: error})
     })
-    const type = mountedType(mounts.toString('utf8'), dir)
-    if (type !== 'tmpfs') {
-      throw new BerthError(`${this.where}: ${dir} is ${type ? `a ${type} mount` : 'not a mount'}, not tmpfs; berth writes node secrets only to memory (the first-boot file mounts it: did first boot run?)`)
-    }
+    const refusal = notInMemory(this.where, mounts.toString('utf8'), dir)
+    if (refusal) throw new BerthError(refusal)
   }
 
   /** Removes temp files that interrupted uploads of `targets` left behind, if old enough; one listing per directory. */
@@ -165,16 +161,4 @@ export class AtomicUploader {
     if (handle) await call((cb) => this.sftp.close(handle, cb)).catch(() => undefined)
     await call((cb) => this.sftp.unlink(tmp, cb)).catch(() => undefined)
   }
-}
-
-/** The type of the file system mounted last at `dir` in a /proc/mounts text, or undefined if none is. */
-export function mountedType(mounts: string, dir: string): string | undefined {
-  // Fields are space-separated; a space, tab, newline or backslash in a path is octal (\040).
-  const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
-  let type: string | undefined
-  for (const line of mounts.split('\n')) {
-    const [, where, fsType] = line.split(' ')
-    if (where !== undefined && fsType !== undefined && unescape(where) === dir) type = fsType
-  }
-  return type
 }

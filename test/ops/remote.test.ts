@@ -13,12 +13,13 @@ import path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {after, before, describe, it} from 'node:test'
 
-import {shellOpener} from '../../src/cluster/remote.js'
+import {openerShells, shellOpener} from '../../src/cluster/remote.js'
 import {loadClusterFile} from '../../src/config/load.js'
 import type {Cluster, Machine} from '../../src/config/types.js'
 import {UsageError} from '../../src/errors.js'
 import {execInReplica, ReplicaNotRunningError} from '../../src/ops/exec.js'
-import {type LogLine, type MachineOpener, streamLogs} from '../../src/ops/logs.js'
+import type {MachineShells} from '../../src/machine/shell.js'
+import {type LogLine, streamLogs} from '../../src/ops/logs.js'
 import {type ClusterView, replicasOf} from '../../src/ops/replicas.js'
 import {done as ready, notYet, pollUntil} from '../../src/poll.js'
 import {sshConfigOf, sshMachine} from '../../src/ops/ssh.js'
@@ -62,7 +63,8 @@ async function until(what: string, done: () => boolean, ms = 10_000): Promise<vo
 describe('day-two operations over real SSH', () => {
   let dir: string
   let cluster: Cluster
-  let target: {cluster: Cluster; stateDir: string; identity: string; open: MachineOpener}
+  /** `shells()` is one flow's machines: a connection per machine, closed by the test at its end. */
+  let target: {cluster: Cluster; stateDir: string; identity: string; shells: () => MachineShells}
   let cutting: Awaited<ReturnType<typeof relay>>
   const view = (): ClusterView => ({services: new Map([['web', {roles: ['main', 'worker']}]]), agents: new Map(), source: 'etcd'})
   const journal = (name: string) => path.join(dir, `${name}.jsonl`)
@@ -76,8 +78,8 @@ describe('day-two operations over real SSH', () => {
     const t = sshTarget()
     const opener = await shellOpener(cluster, {identity: loop.identity, stateDir: loop.stateDir, timeoutMs: 5000})
     // main-2 goes through the relay, so a test can make it go away.
-    const open: MachineOpener = (m: Machine) => opener(m, {host: t.host, port: m.name === 'main-2' ? cutting.port : t.port})
-    target = {cluster, stateDir: loop.stateDir, identity: loop.identity, open}
+    const shells = () => openerShells(opener, (m: Machine) => ({host: t.host, port: m.name === 'main-2' ? cutting.port : t.port}))
+    target = {cluster, stateDir: loop.stateDir, identity: loop.identity, shells}
   })
   after(async () => {
     await cutting?.close()
@@ -90,7 +92,8 @@ describe('day-two operations over real SSH', () => {
     const lines: LogLine[] = []
     const unreachable: string[] = []
     const replicas = replicasOf(cluster, view(), 'web')
-    const {failed} = await streamLogs(replicas, target.open, {tail: 4, command: (_q, r) => `cat ${journal(r.id)}`}, {line: (l) => lines.push(l), unreachable: (m, why) => unreachable.push(`${m}: ${why}`)})
+    const machines = target.shells()
+    const {failed} = await streamLogs(replicas, machines, {tail: 4, command: (_q, r) => `cat ${journal(r.id)}`}, {line: (l) => lines.push(l), unreachable: (m, why) => unreachable.push(`${m}: ${why}`)}).finally(() => machines.close())
     assert.deepEqual(lines.map((l) => `${l.machine} ${l.replica} ${l.message}`), ['main-2 web.main-2 two-a', 'main-1 web.main-1 one-b', 'main-2 web.main-2 two-b', 'main-1 web.main-1 one-c'])
     assert.deepEqual(failed, ['main-3'])
     assert.equal(unreachable.length, 1)
@@ -103,7 +106,8 @@ describe('day-two operations over real SSH', () => {
     const unreachable: string[] = []
     const replicas = replicasOf(cluster, view(), 'web').filter((r) => r.machine.name !== 'main-3')
     const command = (q: {follow?: unknown}, r: {machine: Machine}) => (q.follow ? `echo $$ > ${journal(`pid.${r.machine.name}`)}; exec tail -n +1 -F ${journal(`live.${r.machine.name}`)}` : 'true')
-    const done = streamLogs(replicas, target.open, {follow: true, command}, {line: (l) => lines.push(l), unreachable: (m, why) => unreachable.push(`${m}: ${why}`)})
+    const machines = target.shells()
+    const done = streamLogs(replicas, machines, {follow: true, command}, {line: (l) => lines.push(l), unreachable: (m, why) => unreachable.push(`${m}: ${why}`)})
     await appendFile(journal('live.main-1'), entry(1, 'first'))
     await appendFile(journal('live.main-2'), entry(2, 'second'))
     await until('both lines', () => lines.length === 2).catch((e) => { throw new Error(`${e.message}: ${JSON.stringify(lines)} ${JSON.stringify(unreachable)}`) })
@@ -115,16 +119,16 @@ describe('day-two operations over real SSH', () => {
     assert.match(unreachable[0]!, /^main-2: /)
     assert.equal(unreachable.length, 1)
     // Ending main-1's command ends the follow, main-1 named as well.
-    const conn = await target.open(cluster.machines[0]!)
-    await conn.execChecked(`kill $(cat ${journal('pid.main-1')})`)
-    await conn.close()
-    assert.deepEqual((await done).failed.sort(), ['main-1', 'main-2'])
+    const other = target.shells()
+    await other.on(cluster.machines[0]!).run(`kill $(cat ${journal('pid.main-1')})`)
+    await other.close()
+    assert.deepEqual((await done.finally(() => machines.close())).failed.sort(), ['main-1', 'main-2'])
   })
 
   it('a terminal: the size goes with the pty and its changes, input goes in, the exit code comes back', async () => {
     const io = fakeStdio()
-    const conn = await target.open(cluster.machines[0]!)
-    const code = attach(conn, 'stty size; read x; stty size; echo "got $x"; exit 3', {tty: true, stdio: io.stdio})
+    const machines = target.shells()
+    const code = attach(machines.on(cluster.machines[0]!), 'stty size; read x; stty size; echo "got $x"; exit 3', {tty: true, stdio: io.stdio})
     await until('the first size', () => io.out().includes('40 120'))
     Object.assign(io.stdout, {rows: 30, columns: 100})
     io.stdout.emit('resize')
@@ -132,32 +136,38 @@ describe('day-two operations over real SSH', () => {
     assert.equal(await code, 3)
     assert.match(io.out(), /30 100/)
     assert.match(io.out(), /got hello/)
-    await conn.close()
+    await machines.close()
   })
 
   it('without a terminal: stdin until its end, stdout and stderr apart, the exit code', async () => {
     const io = fakeStdio()
-    const conn = await target.open(cluster.machines[0]!)
-    const code = attach(conn, 'cat; echo oops >&2; exit 5', {tty: false, stdio: io.stdio})
+    const machines = target.shells()
+    const code = attach(machines.on(cluster.machines[0]!), 'cat; echo oops >&2; exit 5', {tty: false, stdio: io.stdio})
     io.stdin.end('abc\n')
     assert.equal(await code, 5)
     assert.equal(io.out(), 'abc\n')
     assert.equal(io.err(), 'oops\n')
-    await conn.close()
+    await machines.close()
   })
 
   it('berth ssh: the words joined as OpenSSH joins them, the exit code passed on; an unknown machine is exit 2', async () => {
     const io = fakeStdio()
-    assert.equal(await sshMachine(target, 'main-1', ['echo', 'a', 'b;', 'exit', '4'], {stdio: io.stdio}), 4)
-    assert.equal(io.out(), 'a b\n')
-    await assert.rejects(sshMachine(target, 'main-9', ['true'], {stdio: io.stdio}), (e: unknown) => e instanceof UsageError && /main-9.*use one of: main-1, main-2, main-3/.test(e.message))
-    await assert.rejects(sshMachine(target, 'main-3', ['true'], {stdio: io.stdio}), /host key/i)
+    const flow = {...target, machines: target.shells()}
+    try {
+      assert.equal(await sshMachine(flow, 'main-1', ['echo', 'a', 'b;', 'exit', '4'], {stdio: io.stdio}), 4)
+      assert.equal(io.out(), 'a b\n')
+      await assert.rejects(sshMachine(flow, 'main-9', ['true'], {stdio: io.stdio}), (e: unknown) => e instanceof UsageError && /main-9.*use one of: main-1, main-2, main-3/.test(e.message))
+      await assert.rejects(sshMachine(flow, 'main-3', ['true'], {stdio: io.stdio}), /host key/i)
+    } finally {
+      await flow.machines.close()
+    }
   })
 
   it('exec into a replica that is not running says where it last ran', async () => {
     const io = fakeStdio()
     const replica = {...replicasOf(cluster, view(), 'web')[0]!, container: `berth-ops-absent-${process.pid}`, unit: `berth-ops-absent-${process.pid}.service`}
-    await assert.rejects(execInReplica(target.open, replica, ['true'], {stdio: io.stdio}), (e: unknown) => e instanceof ReplicaNotRunningError && /^web\.main-1 is not running: it last ran on main-1, where berth-ops-absent-\d+\.service is /.test(e.message))
+    const machines = target.shells()
+    await assert.rejects(execInReplica(machines, replica, ['true'], {stdio: io.stdio}), (e: unknown) => e instanceof ReplicaNotRunningError && /^web\.main-1 is not running: it last ran on main-1, where berth-ops-absent-\d+\.service is /.test(e.message)).finally(() => machines.close())
   })
 
   it('ssh-config: a stanza per machine with berth\'s key and known_hosts; none written yet is exit 2', async () => {

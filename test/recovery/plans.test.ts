@@ -36,7 +36,7 @@ describe('recovery plans', () => {
     const {cluster} = await loadClusterFile(fixture)
     const token = restoreToken(cluster, new Date('2026-12-01T20:30:05.123Z'))
     assert.equal(token, 'fixture-etcd-restored-20261201203005')
-    const plan = restoreSteps({cluster, file: '/srv/b/f.snapshot', force: false, token, opener: unused, timeoutMs: 1000, warn: unused}, {})
+    const plan = restoreSteps({cluster, file: '/srv/b/f.snapshot', force: false, token, machines: machineShells(unused), timeoutMs: 1000, warn: unused})
     const initial = 'main-1=http://10.20.0.11:2380,main-2=http://10.20.0.12:2380,main-3=http://10.20.0.13:2380'
     assert.deepEqual(plan.steps.map((s) => s.title), [
       'Check /srv/b/f.snapshot: format, size, sha256, taken from cluster fixture',
@@ -47,7 +47,6 @@ describe('recovery plans', () => {
       `Start etcd on main-1, main-2, main-3 as a new cluster (${initial}) and wait until every member is healthy`,
       'Wait until every installed machine\'s agent has made a pass since, converged to the restored desired state',
     ])
-    plan.close()
   })
 
   it('repair-member: check quorum, stop, remove, wipe, learner, promote', async () => {

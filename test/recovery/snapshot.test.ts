@@ -106,6 +106,31 @@ describe('etcd snapshots on the real etcd', () => {
     etcd.close()
   })
 
+  it('restore --dry-run names the snapshot, the members, the new initial cluster and token, read from the file and the live etcd; nothing stops', async () => {
+    const snapshot = path.join(dir, 'b.snapshot')
+    const result = await berth(['cluster', 'restore', snapshot, '-c', file, '--dry-run'])
+    assert.equal(result.exitCode, 0, result.stderr)
+    const lines = result.stdout.trim().split('\n')
+    const {meta} = decodeSnapshot(await readFile(snapshot), snapshot, 'snaptest')
+    const etcd = etcdUrl().replace(/\/$/, '')
+    const token = /--initial-cluster-token (snaptest-etcd-restored-\d{14});/.exec(lines[4] ?? '')?.[1]
+    assert.ok(token, lines[4])
+    assert.deepEqual(lines, [
+      `1. Check ${snapshot}: format, size, sha256, taken from cluster snaptest: would restore revision ${meta.revision} taken ${meta.takenAt} from ${meta.takenFrom} (${meta.dbBytes} bytes, sha256 ${meta.sha256.slice(0, 12)}…)`,
+      lines[1]!,
+      '3. Upload the snapshot to /var/lib/berth/restore/etcd.db on main-1 (SSH, host keys verified, mode 0600): would write the snapshot\'s database to /var/lib/berth/restore/etcd.db (temp file, rename) on main-1 (127.0.0.1)',
+      '4. Stop etcd on main-1: would run `systemctl stop etcd.service` on main-1 (127.0.0.1)',
+      `5. Restore main-1's data dir from the snapshot (etcdctl snapshot restore --name main-1 --initial-cluster-token ${token}; the old dir kept as <dir>.before-restore): would restore /var/lib/berth/restore/etcd.db on main-1 (127.0.0.1) as member main-1 (http://127.0.0.1:2380) of the new initial cluster main-1=http://127.0.0.1:2380, token ${token}, into a fresh data dir`,
+      `6. Start etcd on main-1 as a new cluster (main-1=http://127.0.0.1:2380) and wait until every member is healthy: would run \`systemctl reset-failed etcd.service 2>/dev/null; systemctl start --no-block etcd.service\` on main-1 (127.0.0.1), then wait up to 60 s until 1 of 1 members (${etcd}) are healthy`,
+      '7. Wait until every installed machine\'s agent has made a pass since, converged to the restored desired state: would wait up to 60 s for a converged pass of every installed machine\'s agent made after etcd started',
+    ])
+    // The member check reads the live etcd: it answers with a leader, so a real run would refuse.
+    assert.match(lines[1]!, new RegExp(`^2\\. Check that no etcd member of main-1 still has a leader \\(a restore discards their data\\): would ask ${etcd.replaceAll('.', '\\.')} and go on only if none answers with a leader: now 1 of 1 answer with a leader \\(${etcd.replaceAll('.', '\\.')} at revision \\d+\\), so it would refuse$`))
+    const client = await openEtcd([etcdUrl()])
+    assert.equal(await client.get(key).string(), 'before the backup', 'etcd kept running with its data')
+    client.close()
+  })
+
   it('scheduled: two main machines racing for a due snapshot, exactly one takes it; the next waits an interval', async () => {
     const prefix = `/recovery-test-${randomBytes(4).toString('hex')}`
     const dirs = ['m1', 'm2'].map((m) => path.join(dir, 'sched', m))
