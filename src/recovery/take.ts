@@ -38,29 +38,15 @@ function streamSnapshot(client: Etcd3): Promise<Buffer> {
  * the same member), with its revision, etcd's cluster id and the members.
  */
 export async function takeSnapshot(endpoints: readonly string[], cluster: string): Promise<TakenSnapshot> {
-  const reasons: string[] = []
-  for (const endpoint of endpoints) {
-    const client = await openEtcd([endpoint], {}, {callTimeoutMs: 2000})
-    try {
-      const status = await client.maintenance.status()
-      const {members} = await client.cluster.memberList({})
-      const db = await streamSnapshot(client)
-      return encodeSnapshot({
-        cluster,
-        etcdClusterId: String(status.header.cluster_id),
-        revision: String(status.header.revision),
-        members: members.map((m) => ({name: m.name, peerUrls: m.peerURLs})),
-        takenFrom: endpoint,
-        takenAt: new Date().toISOString(),
-        berthVersion: await berthVersion(),
-      }, db)
-    } catch (error) {
-      reasons.push(`${endpoint}: ${(await classifyEtcdError(error)).reason}`)
-    } finally {
-      client.close()
-    }
-  }
-  throw new EtcdUnreachableError(`no etcd member gave a snapshot (${reasons.join('; ')})`)
+  return fromFirstMember(endpoints, 'no etcd member gave a snapshot', async (client, endpoint, status, members) => encodeSnapshot({
+    cluster,
+    etcdClusterId: String(status.header.cluster_id),
+    revision: String(status.header.revision),
+    members: members.map((m) => ({name: m.name, peerUrls: m.peerURLs})),
+    takenFrom: endpoint,
+    takenAt: new Date().toISOString(),
+    berthVersion: await berthVersion(),
+  }, await streamSnapshot(client)))
 }
 
 /** The member a snapshot would come from, read live: the first of `endpoints` that answers. */
@@ -74,19 +60,28 @@ export interface SnapshotSource {
 
 /** Which member takeSnapshot would stream from, and its revision and database size now; reads only. */
 export async function snapshotSource(endpoints: readonly string[]): Promise<SnapshotSource> {
+  return fromFirstMember(endpoints, 'no etcd member answers', async (_client, endpoint, status, members) => {
+    const self = members.find((m) => m.ID === status.header.member_id)
+    return {endpoint, member: self?.name ?? '', memberId: String(status.header.member_id), revision: String(status.header.revision), dbBytes: Number(status.dbSize)}
+  })
+}
+
+type Client = Awaited<ReturnType<typeof openEtcd>>
+
+/** `read` on the first of `endpoints` that answers, with its status and member list; every member's reason when none does. */
+async function fromFirstMember<T>(endpoints: readonly string[], none: string, read: (client: Client, endpoint: string, status: Awaited<ReturnType<Client['maintenance']['status']>>, members: Awaited<ReturnType<Client['cluster']['memberList']>>['members']) => Promise<T>): Promise<T> {
   const reasons: string[] = []
   for (const endpoint of endpoints) {
     const client = await openEtcd([endpoint], {}, {callTimeoutMs: 2000})
     try {
       const status = await client.maintenance.status()
       const {members} = await client.cluster.memberList({})
-      const self = members.find((m) => m.ID === status.header.member_id)
-      return {endpoint, member: self?.name ?? '', memberId: String(status.header.member_id), revision: String(status.header.revision), dbBytes: Number(status.dbSize)}
+      return await read(client, endpoint, status, members)
     } catch (error) {
       reasons.push(`${endpoint}: ${(await classifyEtcdError(error)).reason}`)
     } finally {
       client.close()
     }
   }
-  throw new EtcdUnreachableError(`no etcd member answers (${reasons.join('; ')})`)
+  throw new EtcdUnreachableError(`${none} (${reasons.join('; ')})`)
 }
