@@ -52,6 +52,8 @@ export interface LoopDeps extends Omit<ApplyContext, 'desired'> {
   onDesired?: (desired: Desired, revisions: ReadonlyMap<string, string>) => void
   /** Holds stops back while copies drain from balancers (src/agent/drain/); absent, copies stop at once. */
   drainer?: Drainer
+  /** Told of every pass's report as it ends (the machine's record in etcd); not awaited. */
+  onPass?: (report: PassReport) => void
 }
 
 /** The agent's reconcile loop; one per node. */
@@ -218,6 +220,7 @@ export class AgentLoop {
     this.#passes += 1
     this.#last = report
     this.deps.metrics?.recordPass(report, seen)
+    this.deps.onPass?.(report)
     this.#logReport(report)
     return report
   }

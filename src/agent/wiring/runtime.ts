@@ -89,6 +89,8 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
     metrics,
     onDesired: health && ((desired, revisions) => health.setServices(desired, revisions)),
     drainer,
+    // The reporter is made below, once the loop's ops exist; a pass comes only after start().
+    onPass: (report) => void reporter?.report(report),
   })
   drainer.onAsked = () => loop.requestSync()
   // Without health checks (fake node ops) no copy is known healthy: every balancer is told drain.
@@ -99,14 +101,6 @@ export function createAgent(options: AgentOptions, extra: {ops?: NodeOps; regist
   if (reporter && health) health.deps.onChange = () => void reporter.refresh()
   if (metrics && health) metrics.healthOf = (service) => isHealthy(health.replicaHealth(service))
   const scheduler = options.store.kind === 'etcd' && options.role === 'main' ? startScheduler(options, store, extra.log, extra.registry, key) : undefined
-  if (reporter) {
-    const pass = loop.pass.bind(loop)
-    loop.pass = async () => {
-      const report = await pass()
-      void reporter.report(report)
-      return report
-    }
-  }
   return {loop, store, metrics, health, drainer, readiness, key, registry: extra.registry, close: async () => {
     health?.stop()
     await loop.stop()
