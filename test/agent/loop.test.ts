@@ -179,12 +179,15 @@ describe('agent pass', () => {
     await agent.loop.pass()
     await put(agent, 'a', {image: 'localhost/a:2'})
     await put(agent, 'b', {image: 'localhost/b:2'})
-    // The "kill": the pass stops for good at its first restart, after the units were written.
+    // The "kill": the pass stops for good at its restarts, after the units were written. It
+    // starts both at once, so both are held: a restart let through later would run beside
+    // the restarted agent's pass and race it (seen: a stopped and not yet started again).
     let atRestart!: () => void
     const stuck = new Promise<void>((resolve) => (atRestart = resolve))
+    let held = 0
     node.gate = async (args) => {
       if (args[0] !== 'restart') return
-      atRestart()
+      if (++held === 2) atRestart()
       await new Promise(() => {})
     }
     void agent.loop.pass()
