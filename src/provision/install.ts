@@ -10,6 +10,7 @@ import {agentOptionsFor, agentUnit, agentUnitName, type NodeFile} from './agent-
 import type {NodeClusterFile} from '../firstboot/cluster-json.js'
 import {installedVersion, serviceImages, writeIfChanged} from './install-ops.js'
 import {pullImage} from '../agent/node/node-ops.js'
+import {connectDocker} from '../docker.js'
 import {mapBounded} from './pool.js'
 import {done, notYet, pollUntil} from '../poll.js'
 import {putInstalled, readMachine, seedServices} from './records-etcd.js'
@@ -95,8 +96,8 @@ export function installSteps(request: InstallRequest & InstallInputs & {records:
     .step('Pull the agent image and the images of this machine\'s services', async () => {
       const pulled = [image, ...(await serviceImages(node, cluster, records))]
       // A few at a time: the node's dockerd and the registry share one link. One dockerd client for them all.
-      const docker = new (await import('dockerode')).default()
-      await mapBounded(pulled, 3, (ref) => pullImage(ref, {docker}))
+      const docker = await connectDocker()
+      await mapBounded(pulled, 3, (ref) => pullImage(docker, ref))
       const version = await installedVersion(image)
       return {note: `${pulled.length} images, version ${version}`, pulled, version}
     }, async () => `would pull ${[image, ...(await serviceImages(node, cluster, records))].join(', ')} (3 at a time)`)

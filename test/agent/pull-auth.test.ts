@@ -109,8 +109,8 @@ describe('a pull secret reaches dockerd', () => {
     await execa('docker', ['tag', old, moving])
     await realNodeOps().ensureImage(moving, auth)
     assert.equal((await docker.getImage(moving).inspect()).Id, old, 'ensureImage pulls only what is absent')
-    await assert.rejects(pullImage(moving), /image .*moving.* cannot be pulled: .*(unauthorized|no basic auth credentials|authentication required)/i)
-    await pullImage(moving, {auth, docker})
+    await assert.rejects(pullImage(docker, moving), /image .*moving.* cannot be pulled: .*(unauthorized|no basic auth credentials|authentication required)/i)
+    await pullImage(docker, moving, auth)
     assert.equal((await docker.getImage(moving).inspect()).Id, moved, 'pullImage fetched the tag\'s new image')
   })
 

@@ -115,7 +115,7 @@ export function realNodeOps(reach: NodeReach = {}): NodeOps {
       const client = await connect()
       const present = await client.getImage(ref).inspect().then(() => true, () => false)
       if (present) return
-      await pullImage(ref, {auth, docker: client})
+      await pullImage(client, ref, auth)
     },
   }
 }
@@ -126,9 +126,7 @@ export function realNodeOps(reach: NodeReach = {}): NodeOps {
  * reason (an image missing from the registry, a refused login). The agent pulls only what is
  * absent (ensureImage); the installer pulls every image it is about to run.
  */
-export async function pullImage(ref: string, options: {auth?: RegistryAuth; docker?: Dockerode} = {}): Promise<void> {
-  const client = options.docker ?? new (await import('dockerode')).default()
-  const {auth} = options
+export async function pullImage(client: Dockerode, ref: string, auth?: RegistryAuth): Promise<void> {
   const timer = AbortSignal.timeout(pullTimeoutMs)
   try {
     const stream = await client.pull(ref, {abortSignal: timer, ...(auth ? {authconfig: auth} : {})})
